@@ -1,0 +1,44 @@
+import { canonicalString, hmacSha256Hex, importHmacKey, sha256Hex, utf8 } from "../auth/crypto.ts";
+
+export interface SignRequestInput {
+	clientId: string;
+	secret: string;
+	method: string;
+	/** The path to sign: `/agent/...` (the path the gateway verifies, without query). */
+	path: string;
+	/** The exact body to send; a string is sent as its UTF-8 bytes. */
+	body?: string | Uint8Array;
+	/** Milliseconds since the epoch; sign a fresh one for every request and every retry. */
+	timestamp?: number;
+}
+
+export interface SignedHeaders {
+	"X-Client-Id": string;
+	"X-Timestamp": string;
+	"X-Signature": string;
+}
+
+export interface SignedRequestParts {
+	headers: SignedHeaders;
+	/** The bytes that were hashed: send exactly these. */
+	body: Uint8Array<ArrayBuffer>;
+}
+
+/**
+ * Signs a request with scheme v1 (SPEC section 2). WebCrypto only, so it runs in Node 22,
+ * browsers and Workers.
+ *
+ * @example
+ * ```ts
+ * const { headers, body } = await signRequest({ clientId: "svc", secret, method: "POST", path: "/agent/chat", body: json });
+ * await fetch(`${gateway}/agent/chat`, { method: "POST", headers: { ...headers, "Content-Type": "application/json" }, body });
+ * ```
+ */
+export async function signRequest(input: SignRequestInput): Promise<SignedRequestParts> {
+	if (input.secret === "") throw new Error("signRequest: secret is empty");
+	const body = typeof input.body === "string" ? utf8(input.body) : new Uint8Array(input.body ?? new Uint8Array(0));
+	const timestamp = String(input.timestamp ?? Date.now());
+	const canonical = canonicalString({ method: input.method, path: input.path, timestamp, bodySha256: await sha256Hex(body) });
+	const signature = await hmacSha256Hex(await importHmacKey(input.secret, "sign"), canonical);
+	return { headers: { "X-Client-Id": input.clientId, "X-Timestamp": timestamp, "X-Signature": signature }, body };
+}

@@ -1,0 +1,192 @@
+import type { AuthEvents, AuthResult } from "../auth/events.ts";
+import type { AuthFailureCode } from "../errors.ts";
+import type { FallbackReason, ReplayEvents, StoreCallOutcome, StoreName } from "../replay/guard.ts";
+import type { OriginEvents, OriginOutcome } from "../routes/forward.ts";
+import { counter, gauge, histogram } from "./definitions.ts";
+import { Recorder, Registry, type SeriesHandle } from "./registry.ts";
+import type { Samples } from "./samples.ts";
+
+/** Families that dashboards and alerts of the old backend already use: names, labels and buckets are fixed. */
+export const chatRequests = counter("agent_chat_requests_total", "Agent chat requests by authentication result.", ["auth", "mode"]);
+export const replayAttempts = counter("agent_chat_replay_attempts_total", "Signed requests refused as replays.");
+export const authSkew = histogram(
+	"agent_auth_skew_milliseconds",
+	"Absolute clock skew of signed requests, in milliseconds.",
+	[0, 100, 500, 1000, 5000, 10000, 30000, 60000, 300000],
+);
+
+/** The gateway's own families, in base units. */
+export const secretSlots = counter(
+	"agent_auth_secret_slot_total",
+	"Signatures verified, by position of the secret in its rotation list (0 is the newest).",
+	["slot"],
+);
+export const replayStoreCalls = counter("agent_replay_store_calls_total", "Replay key claims by store and outcome.", ["store", "outcome"]);
+export const replayStoreDuration = histogram(
+	"agent_replay_store_duration_seconds",
+	"Time of one replay key claim, in seconds.",
+	[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1],
+	["store"],
+);
+export const replayFallbacks = counter(
+	"agent_replay_fallbacks_total",
+	"Claims made in isolate memory because Upstash failed, timed out or was skipped by the open breaker.",
+	["reason"],
+);
+export const replayBreakerOpened = counter("agent_replay_breaker_opened_total", "Times the Upstash circuit breaker opened.");
+export const replayDegraded = gauge(
+	"agent_replay_store_degraded",
+	"Isolates, among those that reported in the last minute, whose replay claims are not in a shared store (fallback, failing closed, or no Upstash).",
+);
+export const originDuration = histogram(
+	"agent_origin_duration_seconds",
+	"Time until the origin's response headers, in seconds.",
+	[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+);
+export const originResponses = counter("agent_origin_responses_total", "Forwarded requests by outcome at the origin.", ["outcome"]);
+export const metricsFlushes = counter("agent_metrics_flushes_total", "Deltas sent to the metrics aggregator, by outcome.", ["outcome"]);
+export const metricsAggregated = gauge(
+	"agent_metrics_aggregated",
+	"1 when this scrape was answered from the aggregate of all isolates, 0 when from one isolate's own totals.",
+);
+
+export const gatewayRegistry = new Registry([
+	chatRequests,
+	replayAttempts,
+	authSkew,
+	secretSlots,
+	replayStoreCalls,
+	replayStoreDuration,
+	replayFallbacks,
+	replayBreakerOpened,
+	replayDegraded,
+	originDuration,
+	originResponses,
+	metricsFlushes,
+	metricsAggregated,
+]);
+
+/** Gauges an isolate reports as absolute values with each flush; the aggregate sums live isolates. */
+export const ISOLATE_GAUGES = [replayDegraded.name] as const;
+
+const FAILURE_MODES: readonly (AuthFailureCode | "unknown_client")[] = [
+	"missing_headers",
+	"invalid_client_id",
+	"invalid_timestamp",
+	"invalid_path",
+	"body_not_allowed",
+	"body_too_large",
+	"invalid_body",
+	"config_error",
+	"bad_signature",
+	"unknown_client",
+	"clock_skew",
+	"replay",
+	"replay_store_unavailable",
+];
+const AUTH_PAIRS: readonly [AuthResult, string][] = [
+	["ok", "real"],
+	["bypass", "stub"],
+	["bypass", "echo"],
+	...FAILURE_MODES.map((mode): [AuthResult, string] => ["fail", mode]),
+];
+const STORE_OUTCOMES: readonly StoreCallOutcome[] = ["claimed", "duplicate", "error", "timeout", "full"];
+const STORES: readonly StoreName[] = ["upstash", "memory"];
+const FALLBACK_REASONS: readonly FallbackReason[] = ["error", "timeout", "breaker_open"];
+const ORIGIN_OUTCOMES: readonly OriginOutcome[] = ["ok", "status_5xx", "timeout", "unreachable", "stream_cut"];
+export const FLUSH_OUTCOMES = ["ok", "error", "timeout"] as const;
+export type FlushOutcome = (typeof FLUSH_OUTCOMES)[number];
+const MAX_SLOTS = 3;
+
+/**
+ * Records the gateway's events into one isolate's `Recorder`. Every series a scrape can
+ * show is resolved here once, so the request path never builds a label key.
+ */
+export class GatewayMetrics implements AuthEvents, ReplayEvents, OriginEvents {
+	readonly recorder = new Recorder();
+	private readonly requests = new Map<string, SeriesHandle>();
+	private readonly storeCalls = new Map<string, SeriesHandle>();
+	private readonly storeDurations = new Map<string, SeriesHandle>();
+	private readonly fallbacks = new Map<string, SeriesHandle>();
+	private readonly origins = new Map<string, SeriesHandle>();
+	private readonly flushes = new Map<string, SeriesHandle>();
+	private readonly slots: SeriesHandle[] = [];
+	private readonly replayAttemptsSeries: SeriesHandle;
+	private readonly skewSeries: SeriesHandle;
+	private readonly breakerOpenedSeries: SeriesHandle;
+	private readonly originDurationSeries: SeriesHandle;
+	/** Every series at zero, laid under each answer so all are present before the first event. */
+	readonly primed: Samples;
+
+	constructor(readonly registry: Registry = gatewayRegistry) {
+		const all: SeriesHandle[] = [];
+		const resolve = <K>(map: Map<string, SeriesHandle>, key: string, handle: SeriesHandle) => {
+			map.set(key, handle);
+			all.push(handle);
+		};
+		for (const [auth, mode] of AUTH_PAIRS) resolve(this.requests, `${auth}/${mode}`, registry.series(chatRequests, { auth, mode }));
+		for (const store of STORES) {
+			for (const outcome of STORE_OUTCOMES) resolve(this.storeCalls, `${store}/${outcome}`, registry.series(replayStoreCalls, { store, outcome }));
+			resolve(this.storeDurations, store, registry.series(replayStoreDuration, { store }));
+		}
+		for (const reason of FALLBACK_REASONS) resolve(this.fallbacks, reason, registry.series(replayFallbacks, { reason }));
+		for (const outcome of ORIGIN_OUTCOMES) resolve(this.origins, outcome, registry.series(originResponses, { outcome }));
+		for (const outcome of FLUSH_OUTCOMES) resolve(this.flushes, outcome, registry.series(metricsFlushes, { outcome }));
+		for (let slot = 0; slot < MAX_SLOTS; slot++) {
+			const handle = registry.series(secretSlots, { slot: String(slot) });
+			this.slots.push(handle);
+			all.push(handle);
+		}
+		this.replayAttemptsSeries = registry.series(replayAttempts);
+		this.skewSeries = registry.series(authSkew);
+		this.breakerOpenedSeries = registry.series(replayBreakerOpened);
+		this.originDurationSeries = registry.series(originDuration);
+		all.push(this.replayAttemptsSeries, this.skewSeries, this.breakerOpenedSeries, this.originDurationSeries);
+		this.primed = registry.zeros(all);
+	}
+
+	outcome(auth: AuthResult, mode: string): void {
+		const handle = this.requests.get(`${auth}/${mode}`);
+		if (handle === undefined) throw new Error(`no series for auth=${auth} mode=${mode}`);
+		this.recorder.inc(handle);
+	}
+
+	skew(milliseconds: number): void {
+		this.recorder.observe(this.skewSeries, milliseconds);
+	}
+
+	secretSlot(slot: number): void {
+		const handle = this.slots[slot];
+		if (handle !== undefined) this.recorder.inc(handle);
+	}
+
+	replayAttempt(): void {
+		this.recorder.inc(this.replayAttemptsSeries);
+	}
+
+	storeCall(store: StoreName, outcome: StoreCallOutcome, seconds: number): void {
+		this.recorder.inc(this.storeCalls.get(`${store}/${outcome}`)!);
+		this.recorder.observe(this.storeDurations.get(store)!, seconds);
+	}
+
+	fallback(reason: FallbackReason): void {
+		this.recorder.inc(this.fallbacks.get(reason)!);
+	}
+
+	breakerOpened(): void {
+		this.recorder.inc(this.breakerOpenedSeries);
+	}
+
+	response(outcome: Exclude<OriginOutcome, "stream_cut">, seconds: number): void {
+		this.recorder.inc(this.origins.get(outcome)!);
+		this.recorder.observe(this.originDurationSeries, seconds);
+	}
+
+	streamCut(): void {
+		this.recorder.inc(this.origins.get("stream_cut")!);
+	}
+
+	flush(outcome: FlushOutcome): void {
+		this.recorder.inc(this.flushes.get(outcome)!);
+	}
+}

@@ -1,0 +1,28 @@
+import type { Samples } from "./samples.ts";
+
+/** The ingest format between isolates and the aggregator; bump on any change, for gradual deploys. */
+export const INGEST_VERSION = 1;
+
+/** One isolate's events of one interval; `seq` increases by one per batch of that isolate. */
+export interface DeltaBatch {
+	seq: number;
+	samples: Samples;
+	/** Absolute values of the isolate's own gauges (not deltas) at the time of the batch. */
+	gauges: Record<string, number>;
+}
+
+export interface IngestPayload {
+	v: typeof INGEST_VERSION;
+	isolate: string;
+	batches: DeltaBatch[];
+}
+
+/** What the aggregator answers a scrape with: the totals and the gauges summed over live isolates. */
+export interface AggregateSnapshot {
+	totals: Samples;
+	gauges: Record<string, number>;
+}
+
+export class UnsupportedIngestVersion extends Error {
+	override readonly name = "UnsupportedIngestVersion";
+}

@@ -1,0 +1,51 @@
+export type BreakerState = "closed" | "open" | "half_open";
+
+export interface CircuitBreakerOptions {
+	/** Consecutive failures that open the breaker (`REPLAY_BREAKER_FAILURES`). */
+	failureThreshold: number;
+	/** How long it stays open before one probe is let through (`REPLAY_BREAKER_COOLDOWN_MS`). */
+	cooldownMs: number;
+	now?: () => number;
+}
+
+/**
+ * Stops calling a failing dependency for a cool-down, so an outage does not cost every
+ * request a timeout; then lets exactly one probe through, whose success closes it.
+ */
+export class CircuitBreaker {
+	private failures = 0;
+	private openedAt = 0;
+	private probing = false;
+	private readonly now: () => number;
+
+	constructor(private readonly options: CircuitBreakerOptions) {
+		if (options.failureThreshold < 1) throw new Error("CircuitBreaker: failureThreshold must be at least 1");
+		if (options.cooldownMs < 1) throw new Error("CircuitBreaker: cooldownMs must be at least 1");
+		this.now = options.now ?? Date.now;
+	}
+
+	get state(): BreakerState {
+		if (this.failures < this.options.failureThreshold) return "closed";
+		return this.now() - this.openedAt >= this.options.cooldownMs ? "half_open" : "open";
+	}
+
+	/** Whether a call may go out now; in half-open, only one at a time. */
+	tryAcquire(): boolean {
+		const state = this.state;
+		if (state === "closed") return true;
+		if (state === "open" || this.probing) return false;
+		this.probing = true;
+		return true;
+	}
+
+	recordSuccess(): void {
+		this.failures = 0;
+		this.probing = false;
+	}
+
+	recordFailure(): void {
+		this.failures++;
+		this.probing = false;
+		if (this.failures >= this.options.failureThreshold) this.openedAt = this.now();
+	}
+}

@@ -1,0 +1,25 @@
+/** What a store says about one claim: the key was free and is now ours, or it was taken. */
+export type ClaimOutcome = "claimed" | "duplicate";
+
+/** Why a store could not answer; never a replay, never a claim. */
+export type StoreFailureReason = "error" | "timeout" | "full";
+
+export class ReplayStoreError extends Error {
+	override readonly name = "ReplayStoreError";
+	constructor(
+		readonly reason: StoreFailureReason,
+		message: string,
+		options?: { cause?: unknown },
+	) {
+		super(message, options);
+	}
+}
+
+export interface ReplayStore {
+	readonly name: "upstash" | "memory";
+	/**
+	 * Claims `key` for `ttlMs` milliseconds, or reports that it is already claimed.
+	 * Throws `ReplayStoreError` when the store cannot tell.
+	 */
+	claim(key: string, value: string, ttlMs: number): Promise<ClaimOutcome>;
+}

@@ -1,0 +1,57 @@
+import { Redis } from "@upstash/redis/cloudflare";
+import { ReplayStoreError, type ClaimOutcome, type ReplayStore } from "./store.ts";
+
+/** The one command the replay store needs, so a fake in a test is a few lines. */
+export type ReplayRedis = Pick<Redis, "set">;
+
+export interface UpstashClientOptions {
+	url: string;
+	token: string;
+	/** Budget of one call, in milliseconds (`REPLAY_TIMEOUT_MS`). */
+	timeoutMs: number;
+}
+
+/**
+ * An `@upstash/redis` client set up for replay claims (SPEC section 3):
+ * - `retry: { retries: 0 }`: a retried SET whose first answer was lost would read as a replay;
+ * - `signal` as a function, so every call gets a fresh deadline and an abort throws
+ *   (a plain AbortSignal makes the SDK return the abort as a result);
+ * - no auto-pipelining, which would share one batch's I/O between requests;
+ * - no deserialization: the result is compared to `"OK"` exactly.
+ */
+export function createUpstashClient(options: UpstashClientOptions): ReplayRedis {
+	return new Redis({
+		url: options.url,
+		token: options.token,
+		retry: { retries: 0 },
+		signal: () => AbortSignal.timeout(options.timeoutMs),
+		enableAutoPipelining: false,
+		automaticDeserialization: false,
+		enableTelemetry: false,
+		readYourWrites: false,
+	});
+}
+
+/** Claims replay keys with one `SET key value NX PX ttl` each. */
+export class UpstashReplayStore implements ReplayStore {
+	readonly name = "upstash";
+
+	constructor(private readonly redis: ReplayRedis) {}
+
+	async claim(key: string, value: string, ttlMs: number): Promise<ClaimOutcome> {
+		let result: unknown;
+		try {
+			result = await this.redis.set(key, value, { nx: true, px: ttlMs });
+		} catch (error) {
+			if (isTimeout(error)) throw new ReplayStoreError("timeout", "Upstash did not answer in time", { cause: error });
+			throw new ReplayStoreError("error", "Upstash call failed", { cause: error });
+		}
+		if (result === "OK") return "claimed";
+		if (result === null) return "duplicate";
+		throw new ReplayStoreError("error", "Upstash answered SET NX with an unexpected result");
+	}
+}
+
+function isTimeout(error: unknown): boolean {
+	return error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
+}

@@ -1,0 +1,70 @@
+import type { MiddlewareHandler } from "hono";
+import { readBodyWithLimit } from "../auth/body.ts";
+import type { AuthEvents } from "../auth/events.ts";
+import { gatewayError } from "../errors.ts";
+
+export interface TestModesOptions {
+	/** True only with `ALLOW_TEST_STUBS=1` or `ENVIRONMENT` development/test; otherwise the header is ignored. */
+	allowed: boolean;
+	maxBodyBytes: number;
+	events: Pick<AuthEvents, "outcome">;
+}
+
+const STUB_REPLY = {
+	reply: "This is a deterministic test reply.",
+	citations: [],
+	used_context: { month: null },
+	tool_trace: [{ tool: "test_stub", status: "ok" }],
+	model: "test-stub",
+};
+
+/**
+ * `X-Test-Mode: stub | echo` (SPEC section 5): answers without signature check and
+ * without calling the origin, where test modes are allowed.
+ *
+ * @example
+ * ```ts
+ * app.use("/agent/*", testModes({ allowed: config.testModesAllowed, maxBodyBytes, events }));
+ * ```
+ */
+export const testModes = (options: TestModesOptions): MiddlewareHandler => {
+	if (!(options.maxBodyBytes > 0)) throw new Error("testModes: maxBodyBytes must be positive");
+
+	return async function testModes(c, next) {
+		const mode = c.req.header("x-test-mode");
+		if (!options.allowed || (mode !== "stub" && mode !== "echo")) return next();
+
+		const body = await readBodyWithLimit(c.req.raw, options.maxBodyBytes);
+		if (!body.ok) {
+			const tooLarge = body.reason === "too_large";
+			options.events.outcome("fail", tooLarge ? "body_too_large" : "invalid_body");
+			throw tooLarge
+				? gatewayError(413, "body_too_large", "The request body is larger than this gateway accepts.")
+				: gatewayError(400, "invalid_body", "The request body could not be read completely.");
+		}
+		options.events.outcome("bypass", mode);
+		const reply =
+			mode === "stub"
+				? STUB_REPLY
+				: {
+						...STUB_REPLY,
+						reply: `[echo] ${lastMessageContent(body.bytes)}`,
+						tool_trace: [{ tool: "test_echo", status: "ok" }],
+						model: "test-echo",
+					};
+		return c.json(reply, 200, { "X-Auth-Mode": "bypass" });
+	};
+};
+
+/** The `content` of the last entry of `messages`, or "" when the body has none. */
+function lastMessageContent(bytes: Uint8Array): string {
+	try {
+		const parsed: unknown = JSON.parse(new TextDecoder().decode(bytes));
+		const messages = (parsed as { messages?: unknown }).messages;
+		if (!Array.isArray(messages) || messages.length === 0) return "";
+		const content = (messages[messages.length - 1] as { content?: unknown } | null)?.content;
+		return typeof content === "string" ? content : "";
+	} catch {
+		return "";
+	}
+}

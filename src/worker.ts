@@ -1,0 +1,52 @@
+import { Hono } from "hono";
+import { createApp } from "./app.ts";
+import { ConfigError, loadConfig } from "./config.ts";
+import type { Env } from "./env.ts";
+import { errorResponse } from "./errors.ts";
+import { createGateway, type GatewayDependencies } from "./gateway.ts";
+
+/**
+ * The Worker's fetch handler. Settings are read once per isolate: the app and its state
+ * are built on the first request for an `env` object and kept for it.
+ */
+export function createWorker(deps: GatewayDependencies): ExportedHandler<Env> {
+	const apps = new WeakMap<object, Hono>();
+
+	function appFor(env: Env): Hono {
+		let app = apps.get(env);
+		if (app === undefined) {
+			app = build(env, deps);
+			apps.set(env, app);
+		}
+		return app;
+	}
+
+	return {
+		fetch(request, env, ctx) {
+			return appFor(env).fetch(request, env, ctx);
+		},
+	};
+}
+
+function build(env: Env, deps: GatewayDependencies): Hono {
+	try {
+		const config = loadConfig(env);
+		const gateway = createGateway(config, env, deps);
+		if (config.isProduction && config.origin.token === null) {
+			deps.log.warn("ORIGIN_TOKEN is not set: the origin cannot tell gateway traffic from direct calls");
+		}
+		if (config.isProduction && config.replay.upstash === null) {
+			deps.log.warn("replay protection uses isolate memory only: a request can be replayed through another isolate", {
+				upstash_disabled: config.replay.upstashDisabled,
+			});
+		}
+		return createApp(gateway) as unknown as Hono;
+	} catch (error) {
+		if (!(error instanceof ConfigError)) throw error;
+		deps.log.error("invalid configuration", { problems: error.problems.join("; ") });
+		const detail = `The gateway is misconfigured: ${error.problems.join("; ")}.`;
+		const broken = new Hono();
+		broken.all("*", () => errorResponse(500, "config_error", detail));
+		return broken;
+	}
+}
