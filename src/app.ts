@@ -37,7 +37,10 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 			if (!AGENT_METHODS.has(c.req.raw.method)) {
 				return errorResponse(405, "method_not_allowed", "Agent routes take GET or POST.", { Allow: "GET, POST" });
 			}
-			c.set("path", signedPath(new URL(c.req.url).pathname));
+			const pathname = new URL(c.req.url).pathname;
+			// Hono's "/agent/*" also matches "/agent" itself, which is no agent route.
+			if (!pathname.startsWith("/agent/") && !pathname.startsWith("/api/agent/")) return c.notFound();
+			c.set("path", signedPath(pathname));
 			await next();
 		},
 		testModes({ allowed: config.testModesAllowed, maxBodyBytes: config.auth.maxBodyBytes, events: metrics }),

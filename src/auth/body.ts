@@ -17,10 +17,10 @@ export async function readBodyWithLimit(request: Request, maxBytes: number): Pro
 	}
 	if (request.body === null) return { ok: true, bytes: EMPTY };
 
-	const reader = request.body.getReader();
 	const chunks: Uint8Array[] = [];
 	let total = 0;
 	try {
+		const reader = request.body.getReader();
 		for (;;) {
 			const { done, value } = await reader.read();
 			if (done) break;

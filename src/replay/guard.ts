@@ -46,8 +46,8 @@ export class ReplayGuard {
 	private readonly throttle: LogThrottle;
 	/** Whether "connected" was logged since the last failure, so a recovery is logged too. */
 	private connected = false;
-	/** The last time Upstash failed or was skipped, for `/healthz` (0: never). */
-	private lastDegradedAt = 0;
+	/** The last time Upstash failed or was skipped, for `/healthz`. */
+	private lastDegradedAt = Number.NEGATIVE_INFINITY;
 
 	constructor(private readonly options: ReplayGuardOptions) {
 		this.now = options.now ?? Date.now;
@@ -67,7 +67,7 @@ export class ReplayGuard {
 	get degraded(): boolean {
 		if (this.options.primary === null) return false;
 		if (this.options.breaker.state !== "closed") return true;
-		return this.lastDegradedAt !== 0 && this.now() - this.lastDegradedAt < LOG_INTERVAL_MS;
+		return this.now() - this.lastDegradedAt < LOG_INTERVAL_MS;
 	}
 
 	/**

@@ -1,0 +1,53 @@
+import { describe, expect, it } from "vitest";
+import { CircuitBreaker } from "./breaker.ts";
+
+describe("CircuitBreaker", () => {
+	it("opens after N consecutive failures, lets one probe through after the cool-down, and closes on its success", () => {
+		const clock = { now: 0 };
+		const breaker = new CircuitBreaker({ failureThreshold: 3, cooldownMs: 1000, now: () => clock.now });
+		for (let i = 0; i < 2; i++) {
+			expect(breaker.tryAcquire()).toBe(true);
+			breaker.recordFailure();
+		}
+		expect(breaker.state).toBe("closed");
+		breaker.tryAcquire();
+		breaker.recordFailure();
+		expect(breaker.state).toBe("open");
+		expect(breaker.tryAcquire()).toBe(false);
+		clock.now = 1000;
+		expect(breaker.state).toBe("half_open");
+		expect(breaker.tryAcquire()).toBe(true);
+		expect(breaker.tryAcquire()).toBe(false);
+		breaker.recordSuccess();
+		expect(breaker.state).toBe("closed");
+		expect(breaker.tryAcquire()).toBe(true);
+	});
+
+	it("a failed probe opens it for another cool-down", () => {
+		const clock = { now: 0 };
+		const breaker = new CircuitBreaker({ failureThreshold: 1, cooldownMs: 1000, now: () => clock.now });
+		breaker.tryAcquire();
+		breaker.recordFailure();
+		clock.now = 1500;
+		expect(breaker.tryAcquire()).toBe(true);
+		breaker.recordFailure();
+		expect(breaker.state).toBe("open");
+		clock.now = 2400;
+		expect(breaker.tryAcquire()).toBe(false);
+		clock.now = 2500;
+		expect(breaker.tryAcquire()).toBe(true);
+	});
+
+	it("a success resets the count of consecutive failures", () => {
+		const breaker = new CircuitBreaker({ failureThreshold: 2, cooldownMs: 1000 });
+		breaker.recordFailure();
+		breaker.recordSuccess();
+		breaker.recordFailure();
+		expect(breaker.state).toBe("closed");
+	});
+
+	it("rejects bad options when constructed", () => {
+		expect(() => new CircuitBreaker({ failureThreshold: 0, cooldownMs: 1 })).toThrow(/failureThreshold/);
+		expect(() => new CircuitBreaker({ failureThreshold: 1, cooldownMs: 0 })).toThrow(/cooldownMs/);
+	});
+});

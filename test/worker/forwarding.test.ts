@@ -1,0 +1,162 @@
+import { describe, expect, it } from "vitest";
+import { errorBody, harness, ORIGIN, sampleValue, scrape, signedRequest } from "./harness.ts";
+
+describe("forwarding to the origin (SPEC section 6)", () => {
+	it("sends the path and query by concatenation, the same body bytes, and the gateway's own headers", async () => {
+		const h = harness();
+		const body = '{"messages":[{"role":"user","content":"caf\\u00e9 ☃"}]}  ';
+		const request = await signedRequest({
+			body,
+			query: "?month=2026-11&x=%2e%2e",
+			headers: {
+				"X-Auth-Mode": "forged",
+				"X-Gateway-Token": "forged",
+				"X-Test-Mode": "stub",
+				"X-Forwarded-For": "6.6.6.6",
+				"X-Forwarded-Host": "evil.test",
+				"CF-Connecting-IP": "203.0.113.7",
+				Connection: "close, X-Drop-Me",
+				"X-Drop-Me": "1",
+				"Keep-Alive": "timeout=5",
+			},
+		});
+		const response = await h.fetch(request);
+		expect(response.status).toBe(200);
+		expect(response.headers.get("x-auth-mode")).toBe("hmac");
+		const [sent] = h.origin.requests;
+		expect(sent?.url).toBe(`${ORIGIN}/agent/chat?month=2026-11&x=%2e%2e`);
+		expect(sent?.method).toBe("POST");
+		expect(new TextDecoder().decode(sent?.body)).toBe(body);
+		const headers = sent!.headers;
+		expect(headers.get("x-auth-mode")).toBe("hmac");
+		expect(headers.get("x-gateway-token")).toBe("origin-token");
+		expect(headers.get("x-test-mode")).toBeNull();
+		expect(headers.get("x-forwarded-for")).toBe("203.0.113.7");
+		expect(headers.get("x-forwarded-host")).toBeNull();
+		expect(headers.get("x-drop-me")).toBeNull();
+		expect(headers.get("keep-alive")).toBeNull();
+		expect(headers.get("x-client-id")).toBe(request.headers.get("x-client-id"));
+		expect(headers.get("x-timestamp")).toBe(request.headers.get("x-timestamp"));
+		expect(headers.get("x-signature")).toBe(request.headers.get("x-signature"));
+	});
+
+	it("does not send X-Gateway-Token when ORIGIN_TOKEN is unset, and warns once in production", async () => {
+		const h = harness({ ORIGIN_TOKEN: "" });
+		await h.fetch(await signedRequest());
+		await h.fetch(await signedRequest({ timestamp: 1_763_000_000_001 }));
+		expect(h.origin.requests[0]?.headers.get("x-gateway-token")).toBeNull();
+		expect(h.logs.filter((line) => line.message.startsWith("ORIGIN_TOKEN is not set"))).toHaveLength(1);
+	});
+
+	it("keeps ORIGIN_URL's own path prefix and never resolves dot segments", async () => {
+		const h = harness({ ORIGIN_URL: "https://origin.test/base/" });
+		await h.fetch(await signedRequest({ path: "/agent/v1/chat" }));
+		expect(h.origin.requests[0]?.url).toBe("https://origin.test/base/agent/v1/chat");
+	});
+
+	it("passes the origin's status and headers back, without hop-by-hop ones", async () => {
+		const h = harness();
+		h.origin.respond = () =>
+			new Response('{"detail":"nope"}', { status: 422, headers: { "Content-Type": "application/json", "X-Origin": "1", Connection: "keep-alive" } });
+		const response = await h.fetch(await signedRequest());
+		expect(response.status).toBe(422);
+		expect(response.headers.get("x-origin")).toBe("1");
+		expect(response.headers.get("connection")).toBeNull();
+		expect(await response.text()).toBe('{"detail":"nope"}');
+	});
+
+	it("502 origin_unreachable when the origin cannot be reached", async () => {
+		const h = harness();
+		h.origin.respond = () => {
+			throw new TypeError("Network connection lost.");
+		};
+		const response = await h.fetch(await signedRequest());
+		expect(response.status).toBe(502);
+		expect((await errorBody(response)).code).toBe("origin_unreachable");
+		expect(sampleValue(await scrape(h), "agent_origin_responses_total", { outcome: "unreachable" })).toBe(1);
+	});
+
+	it("504 origin_timeout when the headers do not come within ORIGIN_TIMEOUT_MS, and the origin call is aborted", async () => {
+		const h = harness({ ORIGIN_TIMEOUT_MS: "50" });
+		let aborted = false;
+		h.origin.respond = (request) =>
+			new Promise((_, reject) => {
+				request.signal.addEventListener("abort", () => {
+					aborted = true;
+					reject(new DOMException("aborted", "AbortError"));
+				});
+			});
+		const response = await h.fetch(await signedRequest());
+		expect(response.status).toBe(504);
+		expect((await errorBody(response)).code).toBe("origin_timeout");
+		expect(aborted).toBe(true);
+	});
+
+	it("streams: the first NDJSON event reaches the client before the origin finishes", async () => {
+		const h = harness();
+		let finishOrigin!: () => void;
+		const originDone = new Promise<void>((resolve) => (finishOrigin = resolve));
+		let originFinished = false;
+		h.origin.respond = () => {
+			const encoder = new TextEncoder();
+			const body = new ReadableStream<Uint8Array>({
+				async start(controller) {
+					controller.enqueue(encoder.encode('{"type":"start"}\n'));
+					await originDone;
+					controller.enqueue(encoder.encode('{"type":"done"}\n'));
+					originFinished = true;
+					controller.close();
+				},
+			});
+			return new Response(body, { headers: { "Content-Type": "application/x-ndjson" } });
+		};
+		const response = await h.fetch(await signedRequest({ method: "GET", path: "/agent/stream" }));
+		expect(response.status).toBe(200);
+		const reader = response.body!.getReader();
+		const first = await reader.read();
+		expect(new TextDecoder().decode(first.value)).toBe('{"type":"start"}\n');
+		expect(originFinished).toBe(false);
+		finishOrigin();
+		const rest = await new Response(new ReadableStream({ pull: async (c) => { const r = await reader.read(); r.done ? c.close() : c.enqueue(r.value); } })).text();
+		expect(rest).toBe('{"type":"done"}\n');
+		expect(originFinished).toBe(true);
+	});
+
+	it("ends a streamed answer when the origin goes quiet for ORIGIN_IDLE_MS, and counts the cut", async () => {
+		const h = harness({ ORIGIN_IDLE_MS: "50" });
+		let cancelled = false;
+		h.origin.respond = () =>
+			new Response(
+				new ReadableStream<Uint8Array>({
+					start(controller) {
+						controller.enqueue(new TextEncoder().encode('{"type":"start"}\n'));
+					},
+					cancel() {
+						cancelled = true;
+					},
+				}),
+			);
+		const response = await h.fetch(await signedRequest({ method: "GET", path: "/agent/stream" }));
+		expect(await response.text()).toBe('{"type":"start"}\n');
+		expect(cancelled).toBe(true);
+		expect(sampleValue(await scrape(h), "agent_origin_responses_total", { outcome: "stream_cut" })).toBe(1);
+	});
+
+	it("forwards a chunked body under the limit whole", async () => {
+		const h = harness({ MAX_BODY_BYTES: "4096" });
+		const body = JSON.stringify({ messages: [{ role: "user", content: "z".repeat(3000) }] });
+		const signed = await signedRequest({ body });
+		const bytes = new TextEncoder().encode(body);
+		let offset = 0;
+		const stream = new ReadableStream<Uint8Array>({
+			pull(controller) {
+				if (offset >= bytes.length) return controller.close();
+				controller.enqueue(bytes.slice(offset, offset + 700));
+				offset += 700;
+			},
+		});
+		const response = await h.fetch(new Request(signed.url, { method: "POST", headers: signed.headers, body: stream }));
+		expect(response.status).toBe(200);
+		expect(new TextDecoder().decode(h.origin.requests[0]?.body)).toBe(body);
+	});
+});

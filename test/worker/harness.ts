@@ -1,0 +1,165 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { expect } from "vitest";
+import { env as bindings } from "cloudflare:workers";
+import { signRequest } from "../../src/client/sign.ts";
+import type { Env } from "../../src/env.ts";
+import type { LogFields, Logger } from "../../src/log.ts";
+import type { ReplayRedis } from "../../src/replay/upstash.ts";
+import { createWorker } from "../../src/worker.ts";
+
+export const SECRET = "worker-test-secret";
+export const CLIENT_ID = "svc-test";
+export const ORIGIN = "https://origin.test";
+
+export interface LoggedLine {
+	level: "info" | "warn" | "error";
+	message: string;
+	fields: LogFields;
+}
+
+/** A fake origin: records what it was sent, answers with `respond` (JSON by default). */
+export class FakeOrigin {
+	readonly requests: { url: string; method: string; headers: Headers; body: Uint8Array }[] = [];
+	respond: (request: Request) => Promise<Response> | Response = () => Response.json({ reply: "origin reply" });
+
+	readonly fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+		const request = new Request(input, init);
+		const body = new Uint8Array(await request.clone().arrayBuffer());
+		this.requests.push({ url: request.url, method: request.method, headers: request.headers, body });
+		return this.respond(request);
+	}) as typeof fetch;
+}
+
+/** A fake Upstash client with the one command the store uses; `answer` decides each reply. */
+export class FakeRedis implements ReplayRedis {
+	readonly calls: { key: string; value: string; opts: unknown }[] = [];
+	private readonly keys = new Map<string, string>();
+	answer: ((key: string) => Promise<unknown>) | null = null;
+
+	set = (async (key: string, value: unknown, opts?: unknown) => {
+		this.calls.push({ key, value: String(value), opts });
+		if (this.answer !== null) return this.answer(key);
+		if (this.keys.has(key)) return null;
+		this.keys.set(key, String(value));
+		return "OK";
+	}) as unknown as ReplayRedis["set"];
+}
+
+export interface Harness {
+	env: Env;
+	origin: FakeOrigin;
+	redis: FakeRedis;
+	logs: LoggedLine[];
+	clock: { now: number };
+	fetch(request: Request): Promise<Response>;
+}
+
+/**
+ * A gateway built from `overrides` (production by default), with a fake origin and a
+ * fake Upstash client, and a clock the test moves.
+ */
+export function harness(
+	overrides: Partial<Record<keyof Env, string>> = {},
+	options: { upstash?: boolean; aggregator?: boolean } = {},
+): Harness {
+	const origin = new FakeOrigin();
+	const redis = new FakeRedis();
+	const logs: LoggedLine[] = [];
+	const clock = { now: 1_763_000_000_000 };
+	const record =
+		(level: LoggedLine["level"]) =>
+		(message: string, fields: LogFields = {}) =>
+			logs.push({ level, message, fields });
+	const log: Logger = { info: record("info"), warn: record("warn"), error: record("error") };
+	const env = {
+		// Without the aggregator, /metrics answers with this harness's own totals.
+		METRICS_AGGREGATOR: options.aggregator === true ? (bindings as Env).METRICS_AGGREGATOR : undefined,
+		ENVIRONMENT: "production",
+		ORIGIN_URL: ORIGIN,
+		HMAC_SECRET: SECRET,
+		METRICS_TOKEN: "metrics-token",
+		ORIGIN_TOKEN: "origin-token",
+		...(options.upstash === false ? {} : { UPSTASH_REDIS_REST_URL: "https://upstash.test", UPSTASH_REDIS_REST_TOKEN: "upstash-token" }),
+		...overrides,
+	} as Env;
+	const worker = createWorker({
+		log,
+		fetchOrigin: origin.fetch,
+		upstash: options.upstash === false ? undefined : redis,
+		now: () => clock.now,
+	});
+	return {
+		env,
+		origin,
+		redis,
+		logs,
+		clock,
+		async fetch(request) {
+			const ctx = createExecutionContext();
+			const response = await worker.fetch!(request as Request<unknown, IncomingRequestCfProperties>, env, ctx);
+			await waitOnExecutionContext(ctx);
+			return response;
+		},
+	};
+}
+
+export interface SignedInit {
+	method?: string;
+	path?: string;
+	/** The URL path to send to, when it differs from the signed one (the `/api` alias). */
+	urlPath?: string;
+	query?: string;
+	body?: string;
+	timestamp?: number;
+	clientId?: string;
+	secret?: string;
+	headers?: Record<string, string>;
+}
+
+export async function signedRequest(init: SignedInit = {}, now = 1_763_000_000_000): Promise<Request> {
+	const method = init.method ?? "POST";
+	const path = init.path ?? "/agent/chat";
+	const body = method === "GET" ? "" : (init.body ?? JSON.stringify({ messages: [{ role: "user", content: "hi" }] }));
+	const { headers } = await signRequest({
+		clientId: init.clientId ?? CLIENT_ID,
+		secret: init.secret ?? SECRET,
+		method,
+		path,
+		body,
+		timestamp: init.timestamp ?? now,
+	});
+	return new Request(`https://gateway.test${init.urlPath ?? path}${init.query ?? ""}`, {
+		method,
+		headers: { ...headers, "Content-Type": "application/json", ...init.headers },
+		body: method === "GET" ? undefined : body,
+	});
+}
+
+export async function errorBody(response: Response): Promise<{ detail: string; code: string }> {
+	expect(response.headers.get("content-type")).toBe("application/json");
+	const body = (await response.json()) as { detail: string; code: string };
+	expect(Object.keys(body).sort()).toEqual(["code", "detail"]);
+	expect(typeof body.detail).toBe("string");
+	return body;
+}
+
+/** Samples of an exposition text whose name matches and whose labels include `labels`. */
+export function sampleValue(text: string, name: string, labels: Record<string, string> = {}): number {
+	let total: number | null = null;
+	for (const line of text.split("\n")) {
+		if (line === "" || line.startsWith("#")) continue;
+		const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$/.exec(line);
+		if (match === null) throw new Error(`unparseable exposition line: ${line}`);
+		if (match[1] !== name) continue;
+		const found = Object.fromEntries([...(match[3] ?? "").matchAll(/([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
+		if (Object.entries(labels).every(([key, value]) => found[key] === value)) total = (total ?? 0) + Number(match[4]);
+	}
+	if (total === null) throw new Error(`no sample ${name} ${JSON.stringify(labels)}`);
+	return total;
+}
+
+export async function scrape(h: Harness): Promise<string> {
+	const response = await h.fetch(new Request("https://gateway.test/metrics", { headers: { Authorization: "Bearer metrics-token" } }));
+	expect(response.status).toBe(200);
+	return response.text();
+}

@@ -1,0 +1,136 @@
+import { SELF } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { errorBody, harness, SECRET, signedRequest } from "./harness.ts";
+
+describe("routes (SPEC section 1)", () => {
+	it("404 JSON for anything else", async () => {
+		const h = harness();
+		for (const path of ["/", "/agentx/chat", "/api/agent", "/api/chat", "/metrics/extra"]) {
+			const response = await h.fetch(new Request(`https://gateway.test${path}`));
+			expect(response.status, path).toBe(404);
+			expect((await errorBody(response)).code).toBe("not_found");
+		}
+	});
+
+	it.each(["PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"])("405 method_not_allowed for %s on an agent route", async (method) => {
+		const h = harness();
+		const response = await h.fetch(new Request("https://gateway.test/agent/chat", { method }));
+		expect(response.status).toBe(405);
+		expect(response.headers.get("allow")).toBe("GET, POST");
+		if (method !== "HEAD") expect((await errorBody(response)).code).toBe("method_not_allowed");
+		expect(h.origin.requests).toHaveLength(0);
+	});
+
+	it("the deployed entry answers through SELF with the wrangler.toml configuration", async () => {
+		const health = await SELF.fetch("https://gateway.test/healthz");
+		expect(health.status).toBe(200);
+		// ENVIRONMENT=test without a metrics token: details are open; no Upstash: the memory store.
+		expect(await health.json()).toMatchObject({ status: "ok", replay: { store: "memory", upstash_configured: false } });
+		const missing = await SELF.fetch("https://gateway.test/agent/chat", { method: "POST", body: "{}" });
+		expect(missing.status).toBe(401);
+		expect(await missing.json()).toEqual({ detail: "X-Client-Id, X-Timestamp and X-Signature are required.", code: "missing_headers" });
+	});
+});
+
+describe("/healthz", () => {
+	it("answers anonymously with the status only, and makes no subrequest", async () => {
+		const h = harness({}, { aggregator: true });
+		const response = await h.fetch(new Request("https://gateway.test/healthz"));
+		expect(response.status).toBe(200);
+		expect(await response.json()).toEqual({ status: "ok" });
+	});
+
+	it("gives details with the metrics token", async () => {
+		const h = harness({}, { aggregator: true });
+		const response = await h.fetch(new Request("https://gateway.test/healthz", { headers: { Authorization: "Bearer metrics-token" } }));
+		expect(await response.json()).toEqual({
+			status: "ok",
+			replay: { store: "upstash", upstash_configured: true, degraded: false, breaker: "closed" },
+			aggregator: { reachable: true },
+		});
+	});
+
+	it("says degraded while Upstash is failing", async () => {
+		const h = harness();
+		h.redis.answer = async () => {
+			throw new Error("down");
+		};
+		expect((await h.fetch(await signedRequest())).status).toBe(200);
+		const response = await h.fetch(new Request("https://gateway.test/healthz"));
+		expect(await response.json()).toEqual({ status: "degraded" });
+	});
+});
+
+describe("test modes (SPEC section 5)", () => {
+	const stub = {
+		reply: "This is a deterministic test reply.",
+		citations: [],
+		used_context: { month: null },
+		tool_trace: [{ tool: "test_stub", status: "ok" }],
+		model: "test-stub",
+	};
+
+	it.each(["development", "test"])("answers stub and echo without a signature when ENVIRONMENT=%s", async (environment) => {
+		const h = harness({ ENVIRONMENT: environment });
+		const stubbed = await h.fetch(new Request("https://gateway.test/agent/chat", { method: "POST", headers: { "X-Test-Mode": "stub" }, body: "{}" }));
+		expect(stubbed.status).toBe(200);
+		expect(stubbed.headers.get("x-auth-mode")).toBe("bypass");
+		expect(await stubbed.json()).toEqual(stub);
+		const echoed = await h.fetch(
+			new Request("https://gateway.test/agent/chat", {
+				method: "POST",
+				headers: { "X-Test-Mode": "echo" },
+				body: JSON.stringify({ messages: [{ role: "user", content: "first" }, { role: "user", content: "last one" }] }),
+			}),
+		);
+		expect(await echoed.json()).toEqual({ ...stub, reply: "[echo] last one", tool_trace: [{ tool: "test_echo", status: "ok" }], model: "test-echo" });
+		expect(h.origin.requests).toHaveLength(0);
+		expect(h.redis.calls).toHaveLength(0);
+	});
+
+	it("answers stub in production only with ALLOW_TEST_STUBS=1", async () => {
+		const h = harness({ ALLOW_TEST_STUBS: "1" });
+		const response = await h.fetch(new Request("https://gateway.test/agent/chat", { method: "POST", headers: { "X-Test-Mode": "stub" }, body: "{}" }));
+		expect(response.status).toBe(200);
+	});
+
+	it.each([{}, { ENVIRONMENT: "staging" }, { ENVIRONMENT: "" }])("ignores the header in production-like settings %j", async (overrides) => {
+		const h = harness(overrides);
+		const unsigned = await h.fetch(new Request("https://gateway.test/agent/chat", { method: "POST", headers: { "X-Test-Mode": "stub" }, body: "{}" }));
+		expect(unsigned.status).toBe(401);
+		const signed = await h.fetch(await signedRequest({ headers: { "X-Test-Mode": "stub" } }));
+		expect(signed.status).toBe(200);
+		expect(signed.headers.get("x-auth-mode")).toBe("hmac");
+		expect(h.origin.requests).toHaveLength(1);
+	});
+});
+
+describe("configuration (SPEC section 7)", () => {
+	it.each([
+		[{ HMAC_MAX_SKEW_MS: "abc" }, "HMAC_MAX_SKEW_MS is not a whole number"],
+		[{ REDIS_REPLAY_TTL: "0" }, "REDIS_REPLAY_TTL must be at least 1"],
+		[{ HMAC_CLIENTS: '{"svc": "s3cr3t-in-broken-json' }, "HMAC_CLIENTS is not valid JSON"],
+		[{ HMAC_CLIENTS: '{"svc": ["a","b","c","d"]}' }, "HMAC_CLIENTS must map each client id"],
+		[{ REPLAY_FAIL_MODE: "open" }, "REPLAY_FAIL_MODE must be memory or closed"],
+		[{ ORIGIN_URL: "" }, "ORIGIN_URL is required"],
+		[{ ORIGIN_URL: "ftp://x" }, "ORIGIN_URL is not an http(s) URL"],
+		[{ METRICS_FLUSH_MS: "30000" }, "METRICS_FLUSH_MS must be between 100 and 25000"],
+		[{ UPSTASH_REDIS_REST_TOKEN: "" }, "UPSTASH_REDIS_REST_TOKEN is required"],
+		[{ HMAC_SECRET: "a,,b" }, "HMAC_SECRET has an empty entry"],
+	])("500 config_error naming the variable for %j, never the value", async (overrides, expected) => {
+		const h = harness(overrides as Record<string, string>);
+		for (const request of [await signedRequest(), new Request("https://gateway.test/healthz")]) {
+			const response = await h.fetch(request);
+			expect(response.status).toBe(500);
+			const body = await errorBody(response);
+			expect(body.code).toBe("config_error");
+			expect(body.detail).toContain(expected);
+			for (const value of Object.values(overrides)) if (value.length > 3) expect(body.detail).not.toContain(value);
+		}
+		const logged = h.logs.filter((line) => line.message === "invalid configuration");
+		expect(logged).toHaveLength(1);
+		expect(String(logged[0]?.fields.problems)).toContain(expected);
+		expect(JSON.stringify(h.logs)).not.toContain(SECRET);
+		expect(JSON.stringify(h.logs)).not.toContain("s3cr3t");
+	});
+});
