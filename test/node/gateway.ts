@@ -1,4 +1,4 @@
-import { convertV4MiniflareOptions, Miniflare } from "miniflare";
+import { convertV4MiniflareOptions, Miniflare, NoOpLog } from "miniflare";
 import { inject } from "vitest";
 import { signRequest } from "../../src/client/sign.ts";
 
@@ -31,6 +31,8 @@ export async function startGateway(
 		port: 0,
 		...(options.persistTo === undefined ? {} : { resourcePersistencePath: options.persistTo }),
 		telemetry: { enabled: false },
+		// The Worker's JSON log lines are shown only when asked for (GATEWAY_TEST_LOGS=1).
+		...(process.env.GATEWAY_TEST_LOGS === "1" ? {} : { log: new NoOpLog() }),
 		workers: Array.from({ length: isolates }, (_, i) => ({
 			name: `gateway-${i}`,
 			scriptPath,

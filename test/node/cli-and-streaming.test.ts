@@ -1,0 +1,120 @@
+import { execFile } from "node:child_process";
+import { createHash, createHmac } from "node:crypto";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startDemoOrigin, type DemoOrigin } from "../../scripts/lib/demo-origin.ts";
+import { startRedisServer, type RedisProcess } from "../../scripts/lib/processes.ts";
+import { startUpstashServer, type UpstashServer } from "../../scripts/lib/upstash-server.ts";
+import { SECRET, signed, startGateway, type RunningGateway } from "./gateway.ts";
+import { available } from "./services.ts";
+
+const run = promisify(execFile);
+
+/** Runs the signing CLI as a user would (`npm run sign -- ...` runs `node scripts/sign.ts ...`). */
+async function sign(args: string[], env: Record<string, string> = { HMAC_SECRET: SECRET }): Promise<{ code: number; stdout: string; stderr: string }> {
+	try {
+		const { stdout, stderr } = await run(process.execPath, ["scripts/sign.ts", ...args], { env: { ...process.env, ...env } });
+		return { code: 0, stdout, stderr };
+	} catch (error) {
+		const failed = error as { code: number; stdout: string; stderr: string };
+		return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+	}
+}
+
+describe("the signing CLI against a local gateway", () => {
+	let origin: DemoOrigin;
+	let memoryGateway: RunningGateway;
+
+	beforeAll(async () => {
+		origin = await startDemoOrigin();
+		memoryGateway = await startGateway({ ORIGIN_URL: origin.url });
+	});
+	afterAll(async () => {
+		await memoryGateway?.close();
+		await origin?.close();
+	});
+
+	it("prints a curl command with the three headers and the exact body", async () => {
+		const { code, stdout } = await sign(["--url", "http://gw.test", "--timestamp", "1763000000000", "--data", '{"messages":[]}']);
+		expect(code).toBe(0);
+		// Computed here with Node's own crypto, independently of the signer.
+		const bodyHash = createHash("sha256").update('{"messages":[]}').digest("hex");
+		const expected = createHmac("sha256", SECRET).update(`POST\n/agent/chat\n1763000000000\n${bodyHash}`).digest("hex");
+		expect(stdout.trim()).toBe(
+			"curl -sS -i -X POST 'http://gw.test/agent/chat' -H 'X-Client-Id: dev-cli' -H 'X-Timestamp: 1763000000000' " +
+				`-H 'X-Signature: ${expected}' -H 'Content-Type: application/json' --data-binary '{"messages":[]}'`,
+		);
+	});
+
+	it("is accepted once and refused as a replay the second time (memory store)", async () => {
+		const timestamp = String(Date.now());
+		const first = await sign(["--send", "--url", memoryGateway.url, "--timestamp", timestamp]);
+		expect(first.code).toBe(0);
+		expect(first.stdout).toMatch(/^HTTP 200/);
+		expect(first.stdout).toContain("Demo answer to: Hello from the signing CLI");
+		const second = await sign(["--send", "--url", memoryGateway.url, "--timestamp", timestamp]);
+		expect(second.code).toBe(1);
+		expect(second.stdout).toMatch(/^HTTP 409/);
+		expect(second.stdout).toContain('"code":"replay"');
+	});
+
+	it("fails with a usage error and no request when the secret is missing or an option is bad", async () => {
+		const noSecret = await sign(["--send", "--url", memoryGateway.url], { HMAC_SECRET: "" });
+		expect(noSecret.code).toBe(2);
+		expect(noSecret.stderr).toContain("set HMAC_SECRET");
+		const badPath = await sign(["--path", "/other"]);
+		expect(badPath.code).toBe(2);
+		expect(badPath.stderr).toContain("--path must start with /agent/");
+	});
+
+	it("streams: the first NDJSON event arrives before the origin has finished", async () => {
+		const request = await signed({ method: "GET", path: "/agent/stream" });
+		const started = performance.now();
+		const response = await memoryGateway.fetch("/agent/stream?tokens=5&interval_ms=200", request.init);
+		expect(response.status).toBe(200);
+		expect(response.headers.get("content-type")).toBe("application/x-ndjson");
+		const reader = response.body!.getReader();
+		const first = await reader.read();
+		const firstAt = performance.now() - started;
+		expect(JSON.parse(new TextDecoder().decode(first.value).split("\n")[0]!)).toEqual({ type: "start", model: "demo-origin" });
+		let rest = "";
+		for (;;) {
+			const { done, value } = await reader.read();
+			if (done) break;
+			rest += new TextDecoder().decode(value);
+		}
+		const totalAt = performance.now() - started;
+		// The origin spends 5 x 200 ms after "start"; the first event came well before the end.
+		expect(totalAt - firstAt).toBeGreaterThan(800);
+		const events = rest.trim().split("\n").map((line) => JSON.parse(line) as { type: string });
+		expect(events.map((event) => event.type)).toEqual(["token", "token", "token", "token", "token", "done"]);
+	});
+});
+
+describe.skipIf(!available("redis-server", "redis-server"))("the signing CLI against a gateway with Redis behind the local Upstash server", () => {
+	let redisServer: RedisProcess;
+	let upstash: UpstashServer;
+	let origin: DemoOrigin;
+	let gateway: RunningGateway;
+
+	beforeAll(async () => {
+		redisServer = await startRedisServer();
+		upstash = await startUpstashServer({ redisPort: redisServer.port, token: "cli-token" });
+		origin = await startDemoOrigin();
+		gateway = await startGateway({ ORIGIN_URL: origin.url, UPSTASH_REDIS_REST_URL: upstash.url, UPSTASH_REDIS_REST_TOKEN: "cli-token" });
+	});
+	afterAll(async () => {
+		await gateway?.close();
+		await origin?.close();
+		await upstash?.close();
+		await redisServer?.stop();
+	});
+
+	it("is accepted once and refused as a replay the second time", async () => {
+		const timestamp = String(Date.now());
+		upstash.resetStats();
+		expect((await sign(["--send", "--url", gateway.url, "--timestamp", timestamp])).stdout).toMatch(/^HTTP 200/);
+		expect((await sign(["--send", "--url", gateway.url, "--timestamp", timestamp])).stdout).toMatch(/^HTTP 409/);
+		expect(upstash.stats.commands.get("set")).toBe(2);
+	});
+});
