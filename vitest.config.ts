@@ -12,8 +12,15 @@ export default defineConfig({
 					cloudflareTest({
 						wrangler: { configPath: "./wrangler.toml" },
 						miniflare: {
+							// Every setting the entry's tests rely on is pinned here, so a developer's
+							// .dev.vars (which wrangler would add) cannot change what they see.
 							bindings: {
 								ENVIRONMENT: "test",
+								UPSTASH_REDIS_REST_URL: "",
+								UPSTASH_REDIS_REST_TOKEN: "",
+								METRICS_TOKEN: "",
+								HMAC_CLIENTS: "",
+								ALLOW_TEST_STUBS: "",
 								ORIGIN_URL: "http://origin.invalid",
 								HMAC_SECRET: "entry-test-secret",
 								METRICS_FLUSH_MS: "1000",

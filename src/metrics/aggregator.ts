@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env.ts";
-import { INGEST_VERSION, UnsupportedIngestVersion, type AggregateSnapshot, type IngestPayload } from "./ingest.ts";
+import { INGEST_VERSION, type AggregateSnapshot, type IngestPayload, type IngestResult } from "./ingest.ts";
 import { mergeSamples, type Samples } from "./samples.ts";
 
 interface IsolateState {
@@ -39,9 +39,12 @@ export class MetricsAggregator extends DurableObject<Env> {
 		});
 	}
 
-	/** Applies the batches not applied before; returns how many were new. */
-	ingest(payload: IngestPayload): { applied: number } {
-		if (payload?.v !== INGEST_VERSION) throw new UnsupportedIngestVersion(`unsupported ingest version ${String(payload?.v)}`);
+	/**
+	 * Applies the batches not applied before; says how many were new. A format it does not
+	 * know is refused whole (an isolate of a newer deploy keeps its batches until it can send them).
+	 */
+	ingest(payload: IngestPayload): IngestResult {
+		if (payload?.v !== INGEST_VERSION) return { ok: false, reason: "unsupported_version" };
 		const now = Date.now();
 		const next = structuredClone(this.state);
 		const isolate = (next.isolates[payload.isolate] ??= { seq: 0, seenAt: now, gauges: {} });
@@ -63,7 +66,7 @@ export class MetricsAggregator extends DurableObject<Env> {
 			JSON.stringify(next),
 		);
 		this.state = next;
-		return { applied };
+		return { ok: true, applied };
 	}
 
 	/** For `/healthz` details: answers when the object is up and its state is loaded. */
@@ -73,13 +76,13 @@ export class MetricsAggregator extends DurableObject<Env> {
 
 	/** The totals for a scrape, after applying the scraping isolate's own pending batches. */
 	snapshot(payload?: IngestPayload): AggregateSnapshot {
-		if (payload !== undefined) this.ingest(payload);
+		const ingest = payload === undefined ? null : this.ingest(payload);
 		const now = Date.now();
 		const gauges: Record<string, number> = {};
 		for (const isolate of Object.values(this.state.isolates)) {
 			if (now - isolate.seenAt > LIVE_WINDOW_MS) continue;
 			for (const [name, value] of Object.entries(isolate.gauges)) gauges[name] = (gauges[name] ?? 0) + value;
 		}
-		return { totals: this.state.totals, gauges };
+		return { ingest, totals: this.state.totals, gauges };
 	}
 }

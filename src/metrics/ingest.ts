@@ -17,12 +17,13 @@ export interface IngestPayload {
 	batches: DeltaBatch[];
 }
 
+/** The aggregator's answer to an ingest: how many batches were new, or why it refused all. */
+export type IngestResult = { ok: true; applied: number } | { ok: false; reason: "unsupported_version" };
+
 /** What the aggregator answers a scrape with: the totals and the gauges summed over live isolates. */
 export interface AggregateSnapshot {
+	/** The result of the ingest that came with the scrape, if any. */
+	ingest: IngestResult | null;
 	totals: Samples;
 	gauges: Record<string, number>;
-}
-
-export class UnsupportedIngestVersion extends Error {
-	override readonly name = "UnsupportedIngestVersion";
 }

@@ -25,6 +25,11 @@ export class MetricsTimeoutError extends Error {
 	override readonly name = "MetricsTimeoutError";
 }
 
+/** The aggregator would not take the batches (an older deploy that does not know their format). */
+export class IngestRefused extends Error {
+	override readonly name = "IngestRefused";
+}
+
 /** Sent batches whose fate is unknown are resent as they are; new events wait while this many are. */
 const MAX_UNACKED_BATCHES = 2;
 
@@ -71,7 +76,8 @@ export class MetricsPipeline {
 			const payload = this.seal();
 			if (payload.batches.length === 0) return;
 			try {
-				await this.withTimeout(this.stub(this.ownShard).ingest(payload));
+				const result = await this.withTimeout(this.stub(this.ownShard).ingest(payload));
+				if (!result.ok) throw new IngestRefused(result.reason);
 				this.acknowledge(payload);
 				this.options.metrics.flush("ok");
 			} catch (error) {
@@ -96,6 +102,8 @@ export class MetricsPipeline {
 							),
 						),
 					);
+					const own = snapshots[this.ownShard]!.ingest;
+					if (own !== null && !own.ok) throw new IngestRefused(own.reason);
 					this.acknowledge(payload);
 					metrics.flush("ok");
 					const totals = structuredClone(metrics.primed);

@@ -51,7 +51,10 @@ export interface Harness {
 	redis: FakeRedis;
 	logs: LoggedLine[];
 	clock: { now: number };
-	fetch(request: Request): Promise<Response>;
+	/** Answers the request; with `wait: false`, its background work is left to `settle()`. */
+	fetch(request: Request, options?: { wait?: boolean }): Promise<Response>;
+	/** Waits for every request's background work (metric flushes). */
+	settle(): Promise<void>;
 }
 
 /**
@@ -60,12 +63,13 @@ export interface Harness {
  */
 export function harness(
 	overrides: Partial<Record<keyof Env, string>> = {},
-	options: { upstash?: boolean; aggregator?: boolean } = {},
+	options: { upstash?: boolean; aggregator?: boolean | Env["METRICS_AGGREGATOR"] } = {},
 ): Harness {
 	const origin = new FakeOrigin();
 	const redis = new FakeRedis();
 	const logs: LoggedLine[] = [];
 	const clock = { now: 1_763_000_000_000 };
+	const pending: Promise<void>[] = [];
 	const record =
 		(level: LoggedLine["level"]) =>
 		(message: string, fields: LogFields = {}) =>
@@ -73,7 +77,12 @@ export function harness(
 	const log: Logger = { info: record("info"), warn: record("warn"), error: record("error") };
 	const env = {
 		// Without the aggregator, /metrics answers with this harness's own totals.
-		METRICS_AGGREGATOR: options.aggregator === true ? (bindings as Env).METRICS_AGGREGATOR : undefined,
+		METRICS_AGGREGATOR:
+			options.aggregator === true
+				? (bindings as Env).METRICS_AGGREGATOR
+				: options.aggregator === false
+					? undefined
+					: options.aggregator,
 		ENVIRONMENT: "production",
 		ORIGIN_URL: ORIGIN,
 		HMAC_SECRET: SECRET,
@@ -94,11 +103,15 @@ export function harness(
 		redis,
 		logs,
 		clock,
-		async fetch(request) {
+		async fetch(request, { wait = true } = {}) {
 			const ctx = createExecutionContext();
 			const response = await worker.fetch!(request as Request<unknown, IncomingRequestCfProperties>, env, ctx);
-			await waitOnExecutionContext(ctx);
+			if (wait) await waitOnExecutionContext(ctx);
+			else pending.push(waitOnExecutionContext(ctx));
 			return response;
+		},
+		async settle() {
+			while (pending.length > 0) await Promise.all(pending.splice(0));
 		},
 	};
 }
