@@ -18,10 +18,10 @@ function payload(isolate: string, batches: [seq: number, count: number][]): Inge
 describe("MetricsAggregator", () => {
 	it("sums deltas from several isolates and ignores a batch it already applied", async () => {
 		const stub = namespace.get(namespace.idFromName("sum-test"));
-		expect(await stub.ingest(payload("a", [[1, 2]]))).toEqual({ ok: true, applied: 1 });
-		expect(await stub.ingest(payload("b", [[1, 5]]))).toEqual({ ok: true, applied: 1 });
+		expect(await stub.ingest(payload("a", [[1, 2]]))).toEqual({ applied: 1, refused: null });
+		expect(await stub.ingest(payload("b", [[1, 5]]))).toEqual({ applied: 1, refused: null });
 		// A retry of a-1 (its answer was lost) together with a-2: only a-2 counts.
-		expect(await stub.ingest(payload("a", [[1, 2], [2, 3]]))).toEqual({ ok: true, applied: 1 });
+		expect(await stub.ingest(payload("a", [[1, 2], [2, 3]]))).toEqual({ applied: 1, refused: null });
 		const snapshot = await stub.snapshot();
 		expect(snapshot.totals).toEqual({ c_total: { "[]": 10 } });
 		expect(snapshot.gauges).toEqual({ g: 2 });
@@ -42,7 +42,7 @@ describe("MetricsAggregator", () => {
 
 	it("refuses an ingest format it does not know, and changes nothing", async () => {
 		const stub = namespace.get(namespace.idFromName("version-test"));
-		expect(await stub.ingest({ ...payload("a", [[1, 1]]), v: 2 } as unknown as IngestPayload)).toEqual({ ok: false, reason: "unsupported_version" });
+		expect(await stub.ingest({ ...payload("a", [[1, 1]]), v: 2 } as unknown as IngestPayload)).toEqual({ applied: 0, refused: "unsupported_version" });
 		expect((await stub.snapshot()).totals).toEqual({});
 	});
 });

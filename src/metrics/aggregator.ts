@@ -44,7 +44,7 @@ export class MetricsAggregator extends DurableObject<Env> {
 	 * know is refused whole (an isolate of a newer deploy keeps its batches until it can send them).
 	 */
 	ingest(payload: IngestPayload): IngestResult {
-		if (payload?.v !== INGEST_VERSION) return { ok: false, reason: "unsupported_version" };
+		if (payload?.v !== INGEST_VERSION) return { applied: 0, refused: "unsupported_version" };
 		const now = Date.now();
 		const next = structuredClone(this.state);
 		const isolate = (next.isolates[payload.isolate] ??= { seq: 0, seenAt: now, gauges: {} });
@@ -66,7 +66,7 @@ export class MetricsAggregator extends DurableObject<Env> {
 			JSON.stringify(next),
 		);
 		this.state = next;
-		return { ok: true, applied };
+		return { applied, refused: null };
 	}
 
 	/** For `/healthz` details: answers when the object is up and its state is loaded. */

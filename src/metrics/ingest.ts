@@ -18,7 +18,11 @@ export interface IngestPayload {
 }
 
 /** The aggregator's answer to an ingest: how many batches were new, or why it refused all. */
-export type IngestResult = { ok: true; applied: number } | { ok: false; reason: "unsupported_version" };
+export interface IngestResult {
+	applied: number;
+	/** Why nothing was applied, or null. */
+	refused: "unsupported_version" | null;
+}
 
 /** What the aggregator answers a scrape with: the totals and the gauges summed over live isolates. */
 export interface AggregateSnapshot {

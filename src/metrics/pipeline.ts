@@ -77,7 +77,7 @@ export class MetricsPipeline {
 			if (payload.batches.length === 0) return;
 			try {
 				const result = await this.withTimeout(this.stub(this.ownShard).ingest(payload));
-				if (!result.ok) throw new IngestRefused(result.reason);
+				if (result.refused !== null) throw new IngestRefused(result.refused);
 				this.acknowledge(payload);
 				this.options.metrics.flush("ok");
 			} catch (error) {
@@ -103,7 +103,7 @@ export class MetricsPipeline {
 						),
 					);
 					const own = snapshots[this.ownShard]!.ingest;
-					if (own !== null && !own.ok) throw new IngestRefused(own.reason);
+					if (own !== null && own.refused !== null) throw new IngestRefused(own.refused);
 					this.acknowledge(payload);
 					metrics.flush("ok");
 					const totals = structuredClone(metrics.primed);
