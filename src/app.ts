@@ -14,7 +14,7 @@ const AGENT_METHODS = new Set(["GET", "POST"]);
 
 /** The routes of SPEC section 1, wired to one gateway's state. */
 export function createApp(gateway: Gateway): Hono<GatewayEnv> {
-	const { config, deps, metrics, pipeline, replay } = gateway;
+	const { config, deps, events, pipeline, replay } = gateway;
 	const app = new Hono<GatewayEnv>();
 
 	app.use(async function scheduleMetricsFlush(c, next) {
@@ -43,13 +43,13 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 			c.set("path", signedPath(pathname));
 			await next();
 		},
-		testModes({ allowed: config.testModesAllowed, maxBodyBytes: config.auth.maxBodyBytes, events: metrics }),
+		testModes({ allowed: config.testModesAllowed, maxBodyBytes: config.auth.maxBodyBytes, events }),
 		hmacAuth({
 			keyring: gateway.keyring,
 			maxSkewMs: config.auth.maxSkewMs,
 			maxBodyBytes: config.auth.maxBodyBytes,
 			replay,
-			events: metrics,
+			events,
 			log: deps.log,
 			now: deps.now,
 		}),
@@ -59,7 +59,7 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 		originToken: config.origin.token,
 		timeoutMs: config.origin.timeoutMs,
 		idleMs: config.origin.idleMs,
-		events: metrics,
+		events,
 		log: deps.log,
 		fetch: deps.fetchOrigin,
 	});

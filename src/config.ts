@@ -53,8 +53,11 @@ export interface Config {
  */
 export class ConfigError extends Error {
 	override readonly name = "ConfigError";
-	constructor(readonly problems: readonly string[]) {
+	readonly problems: readonly string[];
+
+	constructor(problems: readonly string[]) {
 		super(`invalid configuration: ${problems.join("; ")}`);
+		this.problems = problems;
 	}
 }
 
@@ -139,10 +142,13 @@ function isHttpUrl(value: string): boolean {
 
 /** Reads one kind of setting each; records a problem instead of throwing, so all are reported. */
 class SettingReader {
-	constructor(
-		private readonly env: Env,
-		private readonly problems: string[],
-	) {}
+	private readonly env: Env;
+	private readonly problems: string[];
+
+	constructor(env: Env, problems: string[]) {
+		this.env = env;
+		this.problems = problems;
+	}
 
 	private raw(name: keyof Env): string | undefined {
 		const value = this.env[name];

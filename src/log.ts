@@ -27,10 +27,13 @@ export const consoleLogger: Logger = {
 export class LogThrottle {
 	private readonly lastLogged = new Map<string, { at: number; suppressed: number }>();
 
-	constructor(
-		private readonly intervalMs: number,
-		private readonly now: () => number = Date.now,
-	) {}
+	private readonly intervalMs: number;
+	private readonly now: () => number;
+
+	constructor(intervalMs: number, now: () => number = Date.now) {
+		this.intervalMs = intervalMs;
+		this.now = now;
+	}
 
 	/** The number of lines held back since the last one, or `null` when this one is held back too. */
 	admit(key: string): number | null {

@@ -2,7 +2,10 @@ import net from "node:net";
 
 /** A Redis error reply (`-ERR ...`), kept as a value so a pipeline can carry it in place. */
 export class RespError {
-	constructor(readonly message: string) {}
+	readonly message: string;
+	constructor(message: string) {
+		this.message = message;
+	}
 }
 
 export type RespValue = string | Buffer | number | null | RespError | RespValue[];
@@ -17,7 +20,10 @@ export class RespConnection {
 	private readonly waiting: { count: number; replies: RespValue[]; resolve: (v: RespValue[]) => void; reject: (e: Error) => void }[] = [];
 	private closedError: Error | null = null;
 
-	private constructor(private readonly socket: net.Socket) {
+	private readonly socket: net.Socket;
+
+	private constructor(socket: net.Socket) {
+		this.socket = socket;
 		socket.on("data", (chunk) => this.onData(chunk));
 		const fail = (error: Error) => {
 			this.closedError = error;

@@ -18,7 +18,11 @@ export class Keyring {
 	private readonly imported = new Map<string, Promise<CryptoKey[]>>();
 	private dummyKey: Promise<CryptoKey> | undefined;
 
-	constructor(private readonly secrets: KeyringSecrets) {}
+	private readonly secrets: KeyringSecrets;
+
+	constructor(secrets: KeyringSecrets) {
+		this.secrets = secrets;
+	}
 
 	/** False when no secret is configured at all (SPEC step 4). */
 	get configured(): boolean {

@@ -118,7 +118,10 @@ export class GatewayMetrics implements AuthEvents, ReplayEvents, OriginEvents {
 	/** Every series at zero, laid under each answer so all are present before the first event. */
 	readonly primed: Samples;
 
-	constructor(readonly registry: Registry = gatewayRegistry) {
+	readonly registry: Registry;
+
+	constructor(registry: Registry = gatewayRegistry) {
+		this.registry = registry;
 		const all: SeriesHandle[] = [];
 		const resolve = <K>(map: Map<string, SeriesHandle>, key: string, handle: SeriesHandle) => {
 			map.set(key, handle);

@@ -50,7 +50,10 @@ export class MetricsPipeline {
 	private readonly now: () => number;
 	private readonly ownShard: number;
 
-	constructor(private readonly options: MetricsPipelineOptions) {
+	private readonly options: MetricsPipelineOptions;
+
+	constructor(options: MetricsPipelineOptions) {
+		this.options = options;
 		if (!(options.flushMs > 0) || !(options.timeoutMs > 0)) throw new Error("MetricsPipeline: flushMs and timeoutMs must be positive");
 		if (!Number.isInteger(options.shards) || options.shards < 1) throw new Error("MetricsPipeline: shards must be a positive integer");
 		this.now = options.now ?? Date.now;

@@ -11,7 +11,10 @@ export interface SeriesHandle {
 export class Registry {
 	private readonly byName = new Map<string, MetricDefinition>();
 
-	constructor(readonly definitions: readonly MetricDefinition[]) {
+	readonly definitions: readonly MetricDefinition[];
+
+	constructor(definitions: readonly MetricDefinition[]) {
+		this.definitions = definitions;
 		for (const definition of definitions) {
 			if (this.byName.has(definition.name)) throw new Error(`metric ${definition.name} is defined twice`);
 			this.byName.set(definition.name, definition);

@@ -18,7 +18,10 @@ export class CircuitBreaker {
 	private probing = false;
 	private readonly now: () => number;
 
-	constructor(private readonly options: CircuitBreakerOptions) {
+	private readonly options: CircuitBreakerOptions;
+
+	constructor(options: CircuitBreakerOptions) {
+		this.options = options;
 		if (options.failureThreshold < 1) throw new Error("CircuitBreaker: failureThreshold must be at least 1");
 		if (options.cooldownMs < 1) throw new Error("CircuitBreaker: cooldownMs must be at least 1");
 		this.now = options.now ?? Date.now;

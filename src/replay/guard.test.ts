@@ -23,7 +23,10 @@ function recordingEvents() {
 class ScriptedStore implements ReplayStore {
 	readonly name = "upstash";
 	calls = 0;
-	constructor(public next: () => Promise<ClaimOutcome>) {}
+	next: () => Promise<ClaimOutcome>;
+	constructor(next: () => Promise<ClaimOutcome>) {
+		this.next = next;
+	}
 	claim(): Promise<ClaimOutcome> {
 		this.calls++;
 		return this.next();

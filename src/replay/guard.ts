@@ -49,7 +49,10 @@ export class ReplayGuard {
 	/** The last time Upstash failed or was skipped, for `/healthz`. */
 	private lastDegradedAt = Number.NEGATIVE_INFINITY;
 
-	constructor(private readonly options: ReplayGuardOptions) {
+	private readonly options: ReplayGuardOptions;
+
+	constructor(options: ReplayGuardOptions) {
+		this.options = options;
 		this.now = options.now ?? Date.now;
 		this.throttle = new LogThrottle(LOG_INTERVAL_MS, this.now);
 	}

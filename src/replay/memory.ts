@@ -11,11 +11,13 @@ export class MemoryReplayStore implements ReplayStore {
 	/** No sweep can free anything before this time (set when a sweep freed nothing). */
 	private nextUsefulSweep = 0;
 
-	constructor(
-		private readonly maxKeys: number,
-		private readonly now: () => number = Date.now,
-	) {
+	private readonly maxKeys: number;
+	private readonly now: () => number;
+
+	constructor(maxKeys: number, now: () => number = Date.now) {
 		if (!Number.isInteger(maxKeys) || maxKeys < 1) throw new Error("MemoryReplayStore: maxKeys must be a positive integer");
+		this.maxKeys = maxKeys;
+		this.now = now;
 	}
 
 	get size(): number {

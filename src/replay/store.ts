@@ -6,12 +6,11 @@ export type StoreFailureReason = "error" | "timeout" | "full";
 
 export class ReplayStoreError extends Error {
 	override readonly name = "ReplayStoreError";
-	constructor(
-		readonly reason: StoreFailureReason,
-		message: string,
-		options?: { cause?: unknown },
-	) {
+	readonly reason: StoreFailureReason;
+
+	constructor(reason: StoreFailureReason, message: string, options?: { cause?: unknown }) {
 		super(message, options);
+		this.reason = reason;
 	}
 }
 

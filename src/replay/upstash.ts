@@ -36,7 +36,11 @@ export function createUpstashClient(options: UpstashClientOptions): ReplayRedis 
 export class UpstashReplayStore implements ReplayStore {
 	readonly name = "upstash";
 
-	constructor(private readonly redis: ReplayRedis) {}
+	private readonly redis: ReplayRedis;
+
+	constructor(redis: ReplayRedis) {
+		this.redis = redis;
+	}
 
 	async claim(key: string, value: string, ttlMs: number): Promise<ClaimOutcome> {
 		let result: unknown;

@@ -14,7 +14,10 @@ const NOW = 1_763_000_000_000;
 class FlakyNamespace {
 	mode: "up" | "down" | "lose_answer" = "up";
 	readonly calls: string[] = [];
-	constructor(private readonly prefix: string) {}
+	private readonly prefix: string;
+	constructor(prefix: string) {
+		this.prefix = prefix;
+	}
 
 	idFromName(name: string) {
 		return real.idFromName(`${this.prefix}/${name}`);
