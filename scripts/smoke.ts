@@ -122,12 +122,13 @@ async function main(): Promise<number> {
 main().then(
 	(code) => process.exit(code),
 	(error: unknown) => {
-		if (!(error instanceof UsageError)) {
+		if (error instanceof UsageError) {
+			console.error(`smoke: ${error.message}`);
+			console.error("usage: npm run smoke -- --url URL [--expect-stub refused|allowed] [--client-id ID] [--path /agent/...] [--body JSON]");
+			process.exit(2);
+		} else {
 			console.error(`smoke: ${error instanceof Error ? error.message : String(error)}`);
 			process.exit(1);
 		}
-		console.error(`smoke: ${error.message}`);
-		console.error("usage: npm run smoke -- --url URL [--expect-stub refused|allowed] [--client-id ID] [--path /agent/...] [--body JSON]");
-		process.exit(2);
 	},
 );
