@@ -82,6 +82,8 @@ export interface BenchReport {
 	metricsScrape: { p50Ms: number; p99Ms: number } | null;
 	/** Ingests of a full-size batch one aggregator object applied per second, called from Node through Miniflare. */
 	ingestCapacity: { perSec: number; concurrency: number } | null;
+	/** A valid client's latency, one request at a time: alone, and during a bad-signature flood at a fixed rate. */
+	neighbour: { floodRate: number; floodRequests: number; aloneP50Ms: number; duringP50Ms: number; aloneP99Ms: number; duringP99Ms: number } | null;
 	memoryStore: { keys: number; bound: number; heapBytesPerKey: number; storedKeys: number; refused: number }[] | null;
 }
 
@@ -110,6 +112,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 	let upstashRoundTrip: BenchReport["upstashRoundTrip"] = null;
 	let metricsScrape: BenchReport["metricsScrape"] = null;
 	let ingestCapacity: BenchReport["ingestCapacity"] = null;
+	let neighbour: BenchReport["neighbour"] = null;
 	try {
 		await waitForPort(originPort);
 		const originUrl = `http://127.0.0.1:${originPort}`;
@@ -191,6 +194,8 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 					metricsScrape = await measureScrapes(gateway, options.scrapes);
 					log("measuring what one metrics Durable Object takes ...");
 					ingestCapacity = await measureIngestCapacity(gateway);
+					log("measuring a valid client's latency during a flood of bad signatures ...");
+					neighbour = await measureNeighbour(gateway, options);
 				}
 			}
 		} finally {
@@ -212,6 +217,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 		upstashRoundTrip,
 		metricsScrape,
 		ingestCapacity,
+		neighbour,
 		memoryStore: options.memoryStore ? await measureMemoryStore() : null,
 	};
 }
@@ -288,6 +294,8 @@ async function sequentialLatency(url: string, name: ScenarioName, count: number)
 		const response = await fetch(`${url}/agent/chat`, { method: "POST", headers, body: payload });
 		await response.arrayBuffer();
 		times.push(performance.now() - started);
+		const expected = name === "rejected-flood" ? 403 : 200;
+		if (response.status !== expected) throw new Error(`${name}: a latency probe got ${response.status}, not ${expected}`);
 	}
 	return { p50Ms: percentile(times, 0.5), p99Ms: percentile(times, 0.99) };
 }
@@ -322,6 +330,30 @@ async function measureScrapes(gateway: RunningGateway, count: number): Promise<{
 		times.push(performance.now() - started);
 	}
 	return { p50Ms: percentile(times, 0.5), p99Ms: percentile(times, 0.99) };
+}
+
+async function measureNeighbour(gateway: RunningGateway, options: BenchOptions): Promise<NonNullable<BenchReport["neighbour"]>> {
+	const floodRate = 500;
+	const alone = await sequentialLatency(gateway.url, "memory-1k", 300);
+	let payloadCounter = 0;
+	const flood = autocannon({
+		url: gateway.url,
+		connections: 8,
+		overallRate: floodRate,
+		duration: Math.max(3, options.durationSec),
+		requests: [
+			{
+				setupRequest: (request: autocannon.Request) => {
+					const payload = body(1024, 2_000_000_000 + payloadCounter++);
+					return { ...request, method: "POST", path: "/agent/chat", headers: signHeaders("POST", "/agent/chat", payload, Date.now(), "flood-guess"), body: payload };
+				},
+			},
+		],
+	});
+	await new Promise((resolve) => setTimeout(resolve, 500));
+	const during = await sequentialLatency(gateway.url, "memory-1k", 300);
+	const result = await flood;
+	return { floodRate, floodRequests: result.requests.total, aloneP50Ms: alone.p50Ms, duringP50Ms: during.p50Ms, aloneP99Ms: alone.p99Ms, duringP99Ms: during.p99Ms };
 }
 
 /**
@@ -424,6 +456,12 @@ export function formatReport(report: BenchReport): string {
 		const perSec = report.ingestCapacity.perSec;
 		lines.push(
 			`One metrics Durable Object applied ${perSec.toFixed(0)} full-size ingests per second (${report.ingestCapacity.concurrency} callers, through Miniflare from Node): at METRICS_FLUSH_MS=10000 that is about ${Math.floor((perSec * 10_000) / 1000)} busy isolates per shard.`,
+		);
+	}
+	if (report.neighbour) {
+		const n = report.neighbour;
+		lines.push(
+			`A valid client during a bad-signature flood at ${n.floodRate} req/s: p50 ${n.duringP50Ms.toFixed(2)} ms (alone ${n.aloneP50Ms.toFixed(2)} ms), p99 ${n.duringP99Ms.toFixed(2)} ms (alone ${n.aloneP99Ms.toFixed(2)} ms).`,
 		);
 	}
 	if (report.metricsScrape) lines.push(`/metrics through the Durable Object: p50 ${report.metricsScrape.p50Ms.toFixed(2)} ms, p99 ${report.metricsScrape.p99Ms.toFixed(2)} ms.`);

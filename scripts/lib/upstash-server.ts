@@ -25,8 +25,11 @@ export interface UpstashServer {
 	url: string;
 	port: number;
 	faults: UpstashFaults;
-	/** Commands received since start (or the last `resetStats`), by lowercase name. */
-	stats: { requests: number; commands: Map<string, number> };
+	/**
+	 * Since start (or the last `resetStats`): requests, commands by lowercase name, and SETs
+	 * that Redis answered OK (claims made).
+	 */
+	stats: { requests: number; commands: Map<string, number>; setOk: number };
 	resetStats(): void;
 	close(): Promise<void>;
 }
@@ -54,7 +57,7 @@ export async function startUpstashServer(options: UpstashServerOptions): Promise
 	};
 
 	const faults: UpstashFaults = { delayMs: 0, mode: "none" };
-	const stats = { requests: 0, commands: new Map<string, number>() };
+	const stats = { requests: 0, commands: new Map<string, number>(), setOk: 0 };
 
 	const server = http.createServer((request, response) => {
 		handle(request, response).catch((error: unknown) => {
@@ -104,6 +107,7 @@ export async function startUpstashServer(options: UpstashServerOptions): Promise
 				return send(response, 500, { error: `ERR redis unavailable: ${(error as Error).message}` });
 			}
 			if (reply instanceof RespError) return send(response, 400, { error: reply.message });
+			if (command[0]!.toLowerCase() === "set" && reply === "OK") stats.setOk++;
 			return send(response, 200, { result: encode(reply, base64) });
 		}
 
@@ -149,6 +153,7 @@ export async function startUpstashServer(options: UpstashServerOptions): Promise
 		resetStats() {
 			stats.requests = 0;
 			stats.commands.clear();
+			stats.setOk = 0;
 		},
 		async close() {
 			server.closeAllConnections();

@@ -133,4 +133,32 @@ describe("the flush to the aggregator", () => {
 		expect(await okRequests(recovered)).toBe(6);
 		expect(sampleValue(recovered, "agent_metrics_flushes_total", { outcome: "error" })).toBeGreaterThanOrEqual(2);
 	});
+
+	it("under load, with the aggregator failing, losing answers and recovering: /metrics always answers, and every event counts exactly once", async () => {
+		const namespace = new FlakyNamespace(crypto.randomUUID());
+		const h = harness({ METRICS_FLUSH_MS: "100", METRICS_TIMEOUT_MS: "200" }, { aggregator: namespace.binding() });
+		const phases: FlakyNamespace["mode"][] = ["up", "down", "lose_answer", "down", "up", "lose_answer", "up"];
+		let sent = 0;
+		const scrapes: number[] = [];
+		for (const mode of phases) {
+			namespace.mode = mode;
+			const wave = await Promise.all(
+				Array.from({ length: 60 }, async () => h.fetch(await signedRequest({ timestamp: NOW + sent++ }), { wait: false })),
+			);
+			expect(wave.every((response) => response.status === 200)).toBe(true);
+			const scrape = await h.fetch(new Request("https://gateway.test/metrics", { headers: { Authorization: "Bearer metrics-token" } }));
+			expect(scrape.status).toBe(200);
+			scrapes.push(sampleValue(await scrape.text(), "agent_metrics_aggregated"));
+			await new Promise((resolve) => setTimeout(resolve, 120));
+		}
+		namespace.mode = "up";
+		await h.settle();
+		await new Promise((resolve) => setTimeout(resolve, 150));
+		const final = await scrape(h);
+		expect(scrapes).toContain(0);
+		expect(scrapes).toContain(1);
+		expect(sampleValue(final, "agent_metrics_aggregated")).toBe(1);
+		expect(await okRequests(final)).toBe(sent);
+		expect(sampleValue(final, "agent_auth_skew_milliseconds_count")).toBe(sent);
+	});
 });
