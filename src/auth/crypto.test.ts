@@ -1,22 +1,11 @@
 import { describe, expect, it } from "vitest";
 import vectors from "../../../shared/vectors/hmac-v1.json";
+import type { HmacVector } from "../../test/fixtures/hmac-vectors.ts";
 import { signRequest } from "../client/sign.ts";
 import { canonicalString, sha256Hex, utf8 } from "./crypto.ts";
 import { Keyring } from "./keyring.ts";
 
-interface Vector {
-	name: string;
-	secret: string;
-	method: string;
-	path: string;
-	timestamp: string;
-	body: string;
-	body_sha256: string;
-	canonical: string;
-	signature: string;
-}
-
-const cases = (vectors as { cases: Vector[] }).cases;
+const cases = (vectors as { cases: HmacVector[] }).cases;
 
 describe("scheme v1 test vectors (independent implementation)", () => {
 	it("has cases to check", () => {

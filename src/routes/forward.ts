@@ -1,7 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import { errorResponse } from "../errors.ts";
 import type { GatewayEnv } from "../context.ts";
-import type { Logger } from "../log.ts";
 
 export type OriginOutcome = "ok" | "status_5xx" | "timeout" | "unreachable" | "stream_cut";
 
@@ -23,7 +22,7 @@ export interface ForwardOptions {
 	/** Longest gap between chunks of a streamed answer. @default 30000 (`ORIGIN_IDLE_MS`) */
 	idleMs: number;
 	events: OriginEvents;
-	log: Logger;
+	/** The fetch that reaches the origin (a test passes a fake). @default globalThis.fetch */
 	fetch?: typeof fetch;
 }
 
@@ -47,7 +46,7 @@ const GATEWAY_OWNED = ["host", "content-length", "x-auth-mode", "x-gateway-token
  *
  * @example
  * ```ts
- * app.on(["GET", "POST"], "/agent/*", hmacAuth(...), forwardToOrigin({ originUrl, originToken: null, timeoutMs: 60_000, idleMs: 30_000, events, log }));
+ * app.on(["GET", "POST"], "/agent/*", hmacAuth(...), forwardToOrigin({ originUrl, originToken: null, timeoutMs: 60_000, idleMs: 30_000, events }));
  * ```
  */
 export const forwardToOrigin = (options: ForwardOptions): MiddlewareHandler<GatewayEnv> => {

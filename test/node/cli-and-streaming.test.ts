@@ -3,10 +3,9 @@ import { createHash, createHmac } from "node:crypto";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDemoOrigin, type DemoOrigin } from "../../scripts/lib/demo-origin.ts";
-import { startRedisServer, type RedisProcess } from "../../scripts/lib/processes.ts";
-import { startUpstashServer, type UpstashServer } from "../../scripts/lib/upstash-server.ts";
 import { SECRET, signed, startGateway, type RunningGateway } from "./gateway.ts";
 import { available } from "./services.ts";
+import { useUpstashStack } from "./stack.ts";
 
 const run = promisify(execFile);
 
@@ -92,25 +91,11 @@ describe("the signing CLI against a local gateway", () => {
 });
 
 describe.skipIf(!available("redis-server", "redis-server"))("the signing CLI against a gateway with Redis behind the local Upstash server", () => {
-	let redisServer: RedisProcess;
-	let upstash: UpstashServer;
-	let origin: DemoOrigin;
-	let gateway: RunningGateway;
-
-	beforeAll(async () => {
-		redisServer = await startRedisServer();
-		upstash = await startUpstashServer({ redisPort: redisServer.port, token: "cli-token" });
-		origin = await startDemoOrigin();
-		gateway = await startGateway({ ORIGIN_URL: origin.url, UPSTASH_REDIS_REST_URL: upstash.url, UPSTASH_REDIS_REST_TOKEN: "cli-token" });
-	});
-	afterAll(async () => {
-		await gateway?.close();
-		await origin?.close();
-		await upstash?.close();
-		await redisServer?.stop();
-	});
+	const stack = useUpstashStack("cli-token");
 
 	it("is accepted once and refused as a replay the second time", async () => {
+		const gateway = await stack.gateway();
+		const { upstash } = stack;
 		const timestamp = String(Date.now());
 		upstash.resetStats();
 		expect((await sign(["--send", "--url", gateway.url, "--timestamp", timestamp])).stdout).toMatch(/^HTTP 200/);

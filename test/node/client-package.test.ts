@@ -2,22 +2,14 @@ import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import type { HmacVector } from "../fixtures/hmac-vectors.ts";
 
 const execute = promisify(execFile);
 
-interface Vector {
-	name: string;
-	secret: string;
-	method: string;
-	path: string;
-	timestamp: string;
-	body: string;
-	signature: string;
-}
 
 describe('the "./client" package entry in plain Node 22', () => {
 	it("signRequest() imported as a consumer would reproduces every vector of the independent implementation", async () => {
-		const { cases } = JSON.parse(readFileSync("../shared/vectors/hmac-v1.json", "utf8")) as { cases: Vector[] };
+		const { cases } = JSON.parse(readFileSync("../shared/vectors/hmac-v1.json", "utf8")) as { cases: HmacVector[] };
 		// A separate Node process resolving the package's own exports, no bundler, no TypeScript.
 		const program = `
 			import { signRequest } from "agent-edge-gateway/client";

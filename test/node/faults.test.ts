@@ -1,11 +1,9 @@
 import { writeFileSync, mkdirSync } from "node:fs";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startDemoOrigin, type DemoOrigin } from "../../scripts/lib/demo-origin.ts";
-import { startRedisServer, type RedisProcess } from "../../scripts/lib/processes.ts";
-import { startUpstashServer, type UpstashServer } from "../../scripts/lib/upstash-server.ts";
+import { afterAll, describe, expect, it } from "vitest";
 import { parseExposition, valueOf } from "./exposition.ts";
-import { signed, startGateway, type RunningGateway } from "./gateway.ts";
+import { signed, type RunningGateway } from "./gateway.ts";
 import { available } from "./services.ts";
+import { useUpstashStack } from "./stack.ts";
 
 const TOKEN = "faults-upstash-token";
 const METRICS = { headers: { Authorization: "Bearer faults-metrics" } };
@@ -45,45 +43,15 @@ async function sustainedLoad(
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.skipIf(!available("redis-server", "redis-server"))("faults: Upstash and Redis on a bad day", () => {
-	let redis: RedisProcess;
-	let upstash: UpstashServer;
-	let origin: DemoOrigin;
-	const gateways: RunningGateway[] = [];
-
-	beforeAll(async () => {
-		redis = await startRedisServer();
-		upstash = await startUpstashServer({ redisPort: redis.port, token: TOKEN });
-		origin = await startDemoOrigin();
-	});
-	afterEach(async () => {
-		upstash.faults.delayMs = 0;
-		upstash.faults.mode = "none";
-		await Promise.all(gateways.splice(0).map((gateway) => gateway.close()));
-	});
-	afterAll(async () => {
-		await origin?.close();
-		await upstash?.close();
-		await redis?.stop();
+	const stack = useUpstashStack(TOKEN, { METRICS_TOKEN: "faults-metrics" });
+	afterAll(() => {
 		mkdirSync(".build", { recursive: true });
 		writeFileSync(".build/reliability.json", `${JSON.stringify(report, null, 2)}\n`);
 	});
 
-	async function gateway(bindings: Record<string, string> = {}): Promise<RunningGateway> {
-		const running = await startGateway({
-			ORIGIN_URL: origin.url,
-			UPSTASH_REDIS_REST_URL: upstash.url,
-			UPSTASH_REDIS_REST_TOKEN: TOKEN,
-			METRICS_TOKEN: "faults-metrics",
-			REDIS_REPLAY_PREFIX: `faults:${crypto.randomUUID()}:`,
-			...bindings,
-		});
-		gateways.push(running);
-		return running;
-	}
-
 	it("replay race: 200 concurrent copies of one signed request over two gateway processes, exactly one accepted", async () => {
 		const prefix = `race:${crypto.randomUUID()}:`;
-		const [a, b] = await Promise.all([gateway({ REDIS_REPLAY_PREFIX: prefix }), gateway({ REDIS_REPLAY_PREFIX: prefix })]);
+		const [a, b] = await Promise.all([stack.gateway({ REDIS_REPLAY_PREFIX: prefix }), stack.gateway({ REDIS_REPLAY_PREFIX: prefix })]);
 		const request = await signed();
 		const answers = await Promise.all(
 			Array.from({ length: 200 }, (_, i) => (i % 2 === 0 ? a! : b!).fetch(request.path, request.init).then((r) => r.status)),
@@ -95,7 +63,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("faults: Upstash and
 
 	it("replay race: 50 distinct requests at once, 4 copies each over two gateways, exactly 50 accepted", async () => {
 		const prefix = `race50:${crypto.randomUUID()}:`;
-		const [a, b] = await Promise.all([gateway({ REDIS_REPLAY_PREFIX: prefix }), gateway({ REDIS_REPLAY_PREFIX: prefix })]);
+		const [a, b] = await Promise.all([stack.gateway({ REDIS_REPLAY_PREFIX: prefix }), stack.gateway({ REDIS_REPLAY_PREFIX: prefix })]);
 		const requests = await Promise.all(Array.from({ length: 50 }, (_, i) => signed({ body: `{"distinct":${i}}` })));
 		const sends = requests.flatMap((request) => [a!, b!, a!, b!].map((target) => target.fetch(request.path, request.init).then((r) => r.status)));
 		const counts = tally(await Promise.all(sends));
@@ -104,54 +72,54 @@ describe.skipIf(!available("redis-server", "redis-server"))("faults: Upstash and
 	});
 
 	it("Redis stopped mid-load, REPLAY_FAIL_MODE=memory: zero 5xx, fallback counted, /healthz degraded, Upstash used again after recovery", async () => {
-		const gw = await gateway({ REPLAY_BREAKER_COOLDOWN_MS: "300", REPLAY_TIMEOUT_MS: "300" });
+		const gw = await stack.gateway({ REPLAY_BREAKER_COOLDOWN_MS: "300", REPLAY_TIMEOUT_MS: "300" });
 		const statuses: number[] = [];
 		let healthDuringOutage: unknown = null;
 		const scenario = (async () => {
 			await sleep(700);
-			await redis.stop();
+			await stack.redis.stop();
 			await sleep(400);
 			healthDuringOutage = await (await gw.fetch("/healthz")).json();
 			await sleep(600);
-			await redis.restart();
-			upstash.resetStats();
+			await stack.redis.restart();
+			stack.upstash.resetStats();
 			await sleep(1_200);
 		})();
 		await sustainedLoad(gw, 6, scenario, (status) => statuses.push(status));
 		const metrics = parseExposition(await (await gw.fetch("/metrics", METRICS)).text());
 		const counts = tally(statuses);
 		const fallbacks = ["error", "timeout", "breaker_open"].reduce((sum, reason) => sum + valueOf(metrics, "agent_replay_fallbacks_total", { reason }), 0);
-		report.outageMemoryMode = { requests: statuses.length, answers: counts, fallbacksCounted: fallbacks, upstashSetsAfterRecovery: upstash.stats.setOk };
+		report.outageMemoryMode = { requests: statuses.length, answers: counts, fallbacksCounted: fallbacks, upstashSetsAfterRecovery: stack.upstash.stats.setOk };
 		expect(Object.keys(counts)).toEqual(["200"]);
 		expect(fallbacks).toBeGreaterThan(0);
 		expect(healthDuringOutage).toEqual({ status: "degraded" });
-		expect(upstash.stats.setOk).toBeGreaterThan(10);
+		expect(stack.upstash.stats.setOk).toBeGreaterThan(10);
 		expect(valueOf(metrics, "agent_chat_requests_total", { auth: "ok", mode: "real" })).toBe(statuses.length);
 	});
 
 	it("Redis stopped mid-load, REPLAY_FAIL_MODE=closed: 503 during the outage, never 409, never 200 without a claim", async () => {
-		const gw = await gateway({ REPLAY_FAIL_MODE: "closed", REPLAY_BREAKER_COOLDOWN_MS: "300", REPLAY_TIMEOUT_MS: "300" });
-		upstash.resetStats();
+		const gw = await stack.gateway({ REPLAY_FAIL_MODE: "closed", REPLAY_BREAKER_COOLDOWN_MS: "300", REPLAY_TIMEOUT_MS: "300" });
+		stack.upstash.resetStats();
 		const statuses: number[] = [];
 		const scenario = (async () => {
 			await sleep(700);
-			await redis.stop();
+			await stack.redis.stop();
 			await sleep(1_000);
-			await redis.restart();
+			await stack.redis.restart();
 			await sleep(1_200);
 		})();
 		await sustainedLoad(gw, 6, scenario, (status) => statuses.push(status));
 		const counts = tally(statuses);
-		report.outageClosedMode = { requests: statuses.length, answers: counts, claimsInRedis: upstash.stats.setOk };
+		report.outageClosedMode = { requests: statuses.length, answers: counts, claimsInRedis: stack.upstash.stats.setOk };
 		expect(Object.keys(counts).sort()).toEqual(["200", "503"]);
-		expect(counts[200]).toBeLessThanOrEqual(upstash.stats.setOk);
+		expect(counts[200]).toBeLessThanOrEqual(stack.upstash.stats.setOk);
 		expect(counts[200]).toBeGreaterThan(10);
 	});
 
 	it("Upstash slower than REPLAY_TIMEOUT_MS: answers within the budget, zero false replays, the cool-down stops paying a timeout per request", async () => {
-		const gw = await gateway({ REPLAY_TIMEOUT_MS: "100", REPLAY_BREAKER_FAILURES: "3", REPLAY_BREAKER_COOLDOWN_MS: "60000" });
-		upstash.faults.delayMs = 3_000;
-		upstash.resetStats();
+		const gw = await stack.gateway({ REPLAY_TIMEOUT_MS: "100", REPLAY_BREAKER_FAILURES: "3", REPLAY_BREAKER_COOLDOWN_MS: "60000" });
+		stack.upstash.faults.delayMs = 3_000;
+		stack.upstash.resetStats();
 		const statuses: number[] = [];
 		let slowest = 0;
 		for (let i = 0; i < 30; i++) {
@@ -161,23 +129,23 @@ describe.skipIf(!available("redis-server", "redis-server"))("faults: Upstash and
 			slowest = Math.max(slowest, performance.now() - started);
 			statuses.push(response.status);
 		}
-		report.slowUpstash = { requests: 30, answers: tally(statuses), upstashCalls: upstash.stats.requests, slowestAnswerMs: Math.round(slowest) };
+		report.slowUpstash = { requests: 30, answers: tally(statuses), upstashCalls: stack.upstash.stats.requests, slowestAnswerMs: Math.round(slowest) };
 		expect(tally(statuses)).toEqual({ 200: 30 });
 		// Each answer came long before the 3 s the store would have taken.
 		expect(slowest).toBeLessThan(1_500);
 		// Three calls timed out, then the breaker kept the rest away from Upstash.
-		expect(upstash.stats.requests).toBe(3);
+		expect(stack.upstash.stats.requests).toBe(3);
 	});
 
 	it("Upstash flapping between fast and slow: zero false replays, zero 5xx", async () => {
-		const gw = await gateway({ REPLAY_TIMEOUT_MS: "100", REPLAY_BREAKER_FAILURES: "2", REPLAY_BREAKER_COOLDOWN_MS: "150" });
+		const gw = await stack.gateway({ REPLAY_TIMEOUT_MS: "100", REPLAY_BREAKER_FAILURES: "2", REPLAY_BREAKER_COOLDOWN_MS: "150" });
 		const statuses: number[] = [];
 		const flapping = (async () => {
 			for (let i = 0; i < 12; i++) {
-				upstash.faults.delayMs = i % 2 === 0 ? 250 : 0;
+				stack.upstash.faults.delayMs = i % 2 === 0 ? 250 : 0;
 				await sleep(200);
 			}
-			upstash.faults.delayMs = 0;
+			stack.upstash.faults.delayMs = 0;
 		})();
 		await sustainedLoad(gw, 4, flapping, (status) => statuses.push(status));
 		report.flappingUpstash = { requests: statuses.length, answers: tally(statuses) };
@@ -185,13 +153,14 @@ describe.skipIf(!available("redis-server", "redis-server"))("faults: Upstash and
 	});
 
 	it("logs no secret, token, canonical string or signature on any failure path", async () => {
-		const gw = await gateway({ REPLAY_FAIL_MODE: "closed", REPLAY_BREAKER_FAILURES: "1" });
+		const gw = await stack.gateway({ REPLAY_FAIL_MODE: "closed", REPLAY_BREAKER_FAILURES: "1" });
 		const request = await signed();
 		await gw.fetch(request.path, request.init);
 		await gw.fetch(request.path, request.init);
-		upstash.faults.mode = "error_body";
-		await gw.fetch(...Object.values(await signed({ body: "{}" })) as [string, RequestInit]);
-		upstash.faults.mode = "none";
+		stack.upstash.faults.mode = "error_body";
+		const failing = await signed({ body: "{}" });
+		await gw.fetch(failing.path, failing.init);
+		stack.upstash.faults.mode = "none";
 		await gw.fetch("/agent/chat", { method: "POST", headers: { "X-Client-Id": "x".repeat(300), "X-Timestamp": "1", "X-Signature": "a" } });
 		const logged = JSON.stringify(gw.logs);
 		expect(gw.logs.length).toBeGreaterThan(0);

@@ -1,10 +1,8 @@
 import net from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startDemoOrigin, type DemoOrigin } from "../../scripts/lib/demo-origin.ts";
-import { startRedisServer, type RedisProcess } from "../../scripts/lib/processes.ts";
-import { startUpstashServer, type UpstashServer } from "../../scripts/lib/upstash-server.ts";
-import { signed, startGateway, type RunningGateway } from "./gateway.ts";
+import { describe, expect, it } from "vitest";
+import { signed } from "./gateway.ts";
 import { available } from "./services.ts";
+import { useUpstashStack } from "./stack.ts";
 
 /** Writes raw bytes to the gateway and reads what comes back: the status, or null when the connection closed without an answer. */
 function rawExchange(port: number, chunks: (string | Buffer)[], closeAfterWrite: boolean): Promise<{ status: number | null; body: string }> {
@@ -37,35 +35,15 @@ function rawExchange(port: number, chunks: (string | Buffer)[], closeAfterWrite:
 }
 
 describe.skipIf(!available("redis-server", "redis-server"))("raw HTTP fuzzing against the gateway in workerd", () => {
-	let redis: RedisProcess;
-	let upstash: UpstashServer;
-	let origin: DemoOrigin;
-	let gateway: RunningGateway;
-	let port: number;
+	const stack = useUpstashStack("raw-token");
 	const recordingId = crypto.randomUUID();
-
-	beforeAll(async () => {
-		redis = await startRedisServer();
-		upstash = await startUpstashServer({ redisPort: redis.port, token: "raw-token" });
-		origin = await startDemoOrigin();
-		gateway = await startGateway({
-			ENVIRONMENT: "production",
-			ORIGIN_URL: `${origin.url}/t/${recordingId}`,
-			UPSTASH_REDIS_REST_URL: upstash.url,
-			UPSTASH_REDIS_REST_TOKEN: "raw-token",
-			METRICS_TOKEN: "raw-metrics",
-			MAX_BODY_BYTES: "2048",
-		});
-		port = Number(new URL(gateway.url).port);
-	});
-	afterAll(async () => {
-		await gateway?.close();
-		await origin?.close();
-		await upstash?.close();
-		await redis?.stop();
-	});
+	const started = () =>
+		stack.gateway({ ENVIRONMENT: "production", ORIGIN_URL: `${stack.origin.url}/t/${recordingId}`, METRICS_TOKEN: "raw-metrics", MAX_BODY_BYTES: "2048" });
 
 	it("repeated, oversized and control-character headers, odd methods, broken framing: never a 2xx or 5xx, no origin or Upstash call", async () => {
+		const gateway = await started();
+		const port = Number(new URL(gateway.url).port);
+		const { upstash, origin } = stack;
 		const sig = "a".repeat(64);
 		const now = Date.now();
 		const head = (method: string, path: string, headers: string[]) => `${method} ${path} HTTP/1.1\r\nHost: gw\r\n${headers.map((h) => `${h}\r\n`).join("")}`;

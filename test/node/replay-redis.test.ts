@@ -1,49 +1,16 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startDemoOrigin, type DemoOrigin } from "../../scripts/lib/demo-origin.ts";
-import { startRedisServer, type RedisProcess } from "../../scripts/lib/processes.ts";
+import { describe, expect, it } from "vitest";
 import { RespConnection } from "../../scripts/lib/resp.ts";
-import { startUpstashServer, type UpstashServer } from "../../scripts/lib/upstash-server.ts";
-import { signed, startGateway, type RunningGateway } from "./gateway.ts";
+import { signed } from "./gateway.ts";
 import { available } from "./services.ts";
+import { useUpstashStack } from "./stack.ts";
 
 const TOKEN = "replay-test-token";
 
 describe.skipIf(!available("redis-server", "redis-server"))("replay protection against a real Redis behind the local Upstash server", () => {
-	let redisServer: RedisProcess;
-	let upstash: UpstashServer;
-	let origin: DemoOrigin;
-	const gateways: RunningGateway[] = [];
-
-	beforeAll(async () => {
-		redisServer = await startRedisServer();
-		upstash = await startUpstashServer({ redisPort: redisServer.port, token: TOKEN });
-		origin = await startDemoOrigin();
-	});
-	afterEach(async () => {
-		upstash.faults.delayMs = 0;
-		upstash.faults.mode = "none";
-		await Promise.all(gateways.splice(0).map((gateway) => gateway.close()));
-	});
-	afterAll(async () => {
-		await origin?.close();
-		await upstash?.close();
-		await redisServer?.stop();
-	});
-
-	async function gateway(bindings: Record<string, string> = {}): Promise<RunningGateway> {
-		const running = await startGateway({
-			ORIGIN_URL: origin.url,
-			UPSTASH_REDIS_REST_URL: upstash.url,
-			UPSTASH_REDIS_REST_TOKEN: TOKEN,
-			REDIS_REPLAY_PREFIX: `test:${crypto.randomUUID()}:`,
-			...bindings,
-		});
-		gateways.push(running);
-		return running;
-	}
+	const stack = useUpstashStack(TOKEN);
 
 	async function redisCommand(...args: string[]) {
-		const connection = await RespConnection.connect(redisServer.port);
+		const connection = await RespConnection.connect(stack.redis.port);
 		try {
 			return (await connection.send([args]))[0];
 		} finally {
@@ -52,21 +19,21 @@ describe.skipIf(!available("redis-server", "redis-server"))("replay protection a
 	}
 
 	it("accepts a signed request once and answers 409 to its replay, with one SET each", async () => {
-		const gw = await gateway();
+		const gw = await stack.gateway();
 		const request = await signed();
-		upstash.resetStats();
+		stack.upstash.resetStats();
 		const first = await gw.fetch(request.path, request.init);
 		expect(first.status).toBe(200);
 		expect(((await first.json()) as { reply: string }).reply).toBe("Demo answer to: hello");
 		const second = await gw.fetch(request.path, request.init);
 		expect(second.status).toBe(409);
-		expect(upstash.stats.commands.get("set")).toBe(2);
-		expect(upstash.stats.requests).toBe(2);
+		expect(stack.upstash.stats.commands.get("set")).toBe(2);
+		expect(stack.upstash.stats.requests).toBe(2);
 	});
 
 	it("leaves a key that outlives the skew window for a timestamp at its far edge (TTL read from Redis)", async () => {
 		const prefix = `ttl:${crypto.randomUUID()}:`;
-		const gw = await gateway({ REDIS_REPLAY_PREFIX: prefix, HMAC_MAX_SKEW_MS: "300000", REDIS_REPLAY_TTL: "300" });
+		const gw = await stack.gateway({ REDIS_REPLAY_PREFIX: prefix, HMAC_MAX_SKEW_MS: "300000", REDIS_REPLAY_TTL: "300" });
 		const request = await signed({ timestamp: Date.now() + 290_000 });
 		expect((await gw.fetch(request.path, request.init)).status).toBe(200);
 		const signature = (request.init.headers as Record<string, string>)["X-Signature"];
@@ -80,14 +47,14 @@ describe.skipIf(!available("redis-server", "redis-server"))("replay protection a
 
 	it("accepts the same signed request at exactly one of two separate gateways sharing one Redis", async () => {
 		const prefix = `shared:${crypto.randomUUID()}:`;
-		const [a, b] = await Promise.all([gateway({ REDIS_REPLAY_PREFIX: prefix }), gateway({ REDIS_REPLAY_PREFIX: prefix })]);
+		const [a, b] = await Promise.all([stack.gateway({ REDIS_REPLAY_PREFIX: prefix }), stack.gateway({ REDIS_REPLAY_PREFIX: prefix })]);
 		const request = await signed();
 		const answers = await Promise.all([a!.fetch(request.path, request.init), b!.fetch(request.path, request.init)]);
 		expect(answers.map((response) => response.status).sort()).toEqual([200, 409]);
 	});
 
 	it("accepts exactly one of many concurrent copies of one request", async () => {
-		const gw = await gateway();
+		const gw = await stack.gateway();
 		const request = await signed();
 		const answers = await Promise.all(Array.from({ length: 40 }, () => gw.fetch(request.path, request.init)));
 		const statuses = answers.map((response) => response.status);
@@ -96,8 +63,8 @@ describe.skipIf(!available("redis-server", "redis-server"))("replay protection a
 	});
 
 	it("Upstash slower than REPLAY_TIMEOUT_MS: answers within the budget from memory, never 409", async () => {
-		const gw = await gateway({ REPLAY_TIMEOUT_MS: "100", REPLAY_BREAKER_FAILURES: "100" });
-		upstash.faults.delayMs = 1_000;
+		const gw = await stack.gateway({ REPLAY_TIMEOUT_MS: "100", REPLAY_BREAKER_FAILURES: "100" });
+		stack.upstash.faults.delayMs = 1_000;
 		const started = performance.now();
 		const request = await signed();
 		const response = await gw.fetch(request.path, request.init);
@@ -110,34 +77,34 @@ describe.skipIf(!available("redis-server", "redis-server"))("replay protection a
 	});
 
 	it("Upstash down: the memory fallback keeps serving and catches a replay within the isolate; the cool-down spares a call per request; recovery", async () => {
-		const gw = await gateway({ REPLAY_BREAKER_FAILURES: "3", REPLAY_BREAKER_COOLDOWN_MS: "1000" });
-		upstash.faults.mode = "http500";
-		upstash.resetStats();
+		const gw = await stack.gateway({ REPLAY_BREAKER_FAILURES: "3", REPLAY_BREAKER_COOLDOWN_MS: "1000" });
+		stack.upstash.faults.mode = "http500";
+		stack.upstash.resetStats();
 		const statuses: number[] = [];
 		for (let i = 0; i < 10; i++) {
 			const request = await signed({ timestamp: Date.now() + i });
 			statuses.push((await gw.fetch(request.path, request.init)).status);
 		}
 		expect(statuses).toEqual(Array(10).fill(200));
-		expect(upstash.stats.requests).toBe(3);
+		expect(stack.upstash.stats.requests).toBe(3);
 
 		const replayed = await signed({ body: '{"messages":[{"role":"user","content":"replayed"}]}' });
 		expect((await gw.fetch(replayed.path, replayed.init)).status).toBe(200);
 		expect((await gw.fetch(replayed.path, replayed.init)).status).toBe(409);
 		expect(await (await gw.fetch("/healthz")).json()).toMatchObject({ status: "degraded", replay: { breaker: "open" } });
 
-		upstash.faults.mode = "none";
+		stack.upstash.faults.mode = "none";
 		await new Promise((resolve) => setTimeout(resolve, 1_050));
-		upstash.resetStats();
+		stack.upstash.resetStats();
 		const after = await signed();
 		expect((await gw.fetch(after.path, after.init)).status).toBe(200);
-		expect(upstash.stats.commands.get("set")).toBe(1);
+		expect(stack.upstash.stats.commands.get("set")).toBe(1);
 		expect(await (await gw.fetch("/healthz")).json()).toMatchObject({ replay: { breaker: "closed" } });
 	});
 
 	it("REPLAY_FAIL_MODE=closed answers 503 while Upstash is down, never 409 and never 200", async () => {
-		const gw = await gateway({ REPLAY_FAIL_MODE: "closed", REPLAY_BREAKER_COOLDOWN_MS: "300" });
-		await upstash.close();
+		const gw = await stack.gateway({ REPLAY_FAIL_MODE: "closed", REPLAY_BREAKER_COOLDOWN_MS: "300" });
+		await stack.upstash.close();
 		try {
 			for (let i = 0; i < 5; i++) {
 				const request = await signed({ timestamp: Date.now() + i });
@@ -146,7 +113,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("replay protection a
 				expect(await response.json()).toEqual({ detail: "Replay protection is unavailable; try again shortly.", code: "replay_store_unavailable" });
 			}
 		} finally {
-			upstash = await startUpstashServer({ redisPort: redisServer.port, token: TOKEN, port: upstash.port });
+			await stack.restartUpstash();
 		}
 		await new Promise((resolve) => setTimeout(resolve, 350));
 		const request = await signed({ body: "{}" });
@@ -156,8 +123,8 @@ describe.skipIf(!available("redis-server", "redis-server"))("replay protection a
 	it.each(["http500", "non_json", "error_body", "unexpected_result"] as const)(
 		"treats an Upstash answer of kind %s as a store failure, never as a claim",
 		async (mode) => {
-			const gw = await gateway({ REPLAY_FAIL_MODE: "closed" });
-			upstash.faults.mode = mode;
+			const gw = await stack.gateway({ REPLAY_FAIL_MODE: "closed" });
+			stack.upstash.faults.mode = mode;
 			const request = await signed();
 			expect((await gw.fetch(request.path, request.init)).status).toBe(503);
 		},
