@@ -1,5 +1,7 @@
 import { execFile } from "node:child_process";
 import { createHash, createHmac } from "node:crypto";
+import { tmpdir } from "node:os";
+import { resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDemoOrigin, type DemoOrigin } from "../../scripts/lib/demo-origin.ts";
@@ -10,9 +12,13 @@ import { useUpstashStack } from "./stack.ts";
 const run = promisify(execFile);
 
 /** Runs the signing CLI as a user would (`npm run sign -- ...` runs `node scripts/sign.ts ...`). */
-async function sign(args: string[], env: Record<string, string> = { HMAC_SECRET: SECRET }): Promise<{ code: number; stdout: string; stderr: string }> {
+async function sign(
+	args: string[],
+	env: Record<string, string> = { HMAC_SECRET: SECRET },
+	cwd = process.cwd(),
+): Promise<{ code: number; stdout: string; stderr: string }> {
 	try {
-		const { stdout, stderr } = await run(process.execPath, ["scripts/sign.ts", ...args], { env: { ...process.env, ...env } });
+		const { stdout, stderr } = await run(process.execPath, [resolve("scripts/sign.ts"), ...args], { env: { ...process.env, ...env }, cwd });
 		return { code: 0, stdout, stderr };
 	} catch (error) {
 		const failed = error as { code: number; stdout: string; stderr: string };
@@ -58,7 +64,8 @@ describe("the signing CLI against a local gateway", () => {
 	});
 
 	it("fails with a usage error and no request when the secret is missing or an option is bad", async () => {
-		const noSecret = await sign(["--send", "--url", memoryGateway.url], { HMAC_SECRET: "" });
+		// From a folder without .dev.vars (the CLI's fallback for local use).
+		const noSecret = await sign(["--send", "--url", memoryGateway.url], { HMAC_SECRET: "" }, tmpdir());
 		expect(noSecret.code).toBe(2);
 		expect(noSecret.stderr).toContain("set HMAC_SECRET");
 		const badPath = await sign(["--path", "/other"]);
