@@ -8,6 +8,8 @@ export interface Config {
 	/** `production` when `ENVIRONMENT` is unset. */
 	environment: string;
 	isProduction: boolean;
+	/** `development` or `test`: a memory-only replay store is normal there, and degraded anywhere else. */
+	isDevelopment: boolean;
 	/** `X-Test-Mode` is honoured only when this is true (SPEC section 5). */
 	testModesAllowed: boolean;
 	auth: {
@@ -100,6 +102,7 @@ export function loadConfig(env: Env): Config {
 	const config: Config = {
 		environment,
 		isProduction: environment === "production",
+		isDevelopment: TEST_ENVIRONMENTS.has(environment),
 		testModesAllowed: allowStubs || TEST_ENVIRONMENTS.has(environment),
 		auth: {
 			sharedSecrets,

@@ -61,6 +61,7 @@ export function createGateway(config: Config, env: Env, deps: GatewayDependencie
 		deps.upstash ?? (settings.upstash === null ? null : createUpstashClient({ ...settings.upstash, timeoutMs: settings.timeoutMs }));
 	const replay = new ReplayGuard({
 		primary: upstash === null ? null : new UpstashReplayStore(upstash),
+		memoryOnlyIsNormal: config.isDevelopment,
 		memory: new MemoryReplayStore(settings.memoryMaxKeys, now),
 		breaker: new CircuitBreaker({ failureThreshold: settings.breakerFailures, cooldownMs: settings.breakerCooldownMs, now }),
 		failMode: settings.failMode,
@@ -71,14 +72,13 @@ export function createGateway(config: Config, env: Env, deps: GatewayDependencie
 		log: deps.log,
 		now,
 	});
-	const sharedStore = upstash !== null;
 	const pipeline = new MetricsPipeline({
 		metrics,
 		namespace: env.METRICS_AGGREGATOR,
 		flushMs: config.metrics.flushMs,
 		timeoutMs: config.metrics.timeoutMs,
 		shards: config.metrics.shards,
-		gauges: () => ({ [replayDegraded.name]: !sharedStore || replay.degraded ? 1 : 0 }),
+		gauges: () => ({ [replayDegraded.name]: replay.degraded ? 1 : 0 }),
 		log: deps.log,
 		now,
 	});

@@ -36,7 +36,7 @@ export const replayFallbacks = counter(
 export const replayBreakerOpened = counter("agent_replay_breaker_opened_total", "Times the Upstash circuit breaker opened.");
 export const replayDegraded = gauge(
 	"agent_replay_store_degraded",
-	"Isolates, among those that reported in the last minute, whose replay claims are not in a shared store (fallback, failing closed, or no Upstash).",
+	"Isolates, among those that reported in the last minute, whose replay claims are not in a shared store (fallback, failing closed, or no Upstash outside development).",
 );
 export const originDuration = histogram(
 	"agent_origin_duration_seconds",

@@ -75,9 +75,10 @@ export class MetricsPipeline {
 	flush(): Promise<void> {
 		const run = this.chain.then(async () => {
 			this.flushWaiting = false;
+			// A scrape may have carried the delta meanwhile: then there is nothing to send.
+			if (this.unacked.length === 0 && !this.options.metrics.recorder.hasPending()) return;
 			this.lastFlushAt = this.now();
 			const payload = this.seal();
-			if (payload.batches.length === 0) return;
 			try {
 				const result = await this.withTimeout(this.stub(this.ownShard).ingest(payload));
 				if (result.refused !== null) throw new IngestRefused(result.refused);

@@ -37,6 +37,7 @@ function guard(primary: ReplayStore | null, failMode: "memory" | "closed" = "mem
 	const recorded = recordingEvents();
 	const replay = new ReplayGuard({
 		primary,
+		memoryOnlyIsNormal: false,
 		memory: new MemoryReplayStore(100, () => clock.now),
 		breaker: new CircuitBreaker({ failureThreshold: 3, cooldownMs: 5000, now: () => clock.now }),
 		failMode,

@@ -24,6 +24,8 @@ export interface ReplayEvents {
 export interface ReplayGuardOptions {
 	/** Upstash, or null when it is not configured or `disabled`. */
 	primary: ReplayStore | null;
+	/** Whether claiming in memory alone is normal (development); elsewhere it is a degraded state. */
+	memoryOnlyIsNormal: boolean;
 	memory: MemoryReplayStore;
 	breaker: CircuitBreaker;
 	failMode: "memory" | "closed";
@@ -66,9 +68,12 @@ export class ReplayGuard {
 		return this.options.breaker.state;
 	}
 
-	/** True while claims fall back (or fail closed): within the last breaker cool-down, or the breaker is not closed. */
+	/**
+	 * True while claims are not in a shared store: Upstash failed or was skipped in the last
+	 * 10 s, or the breaker is not closed; or there is no Upstash outside development.
+	 */
 	get degraded(): boolean {
-		if (this.options.primary === null) return false;
+		if (this.options.primary === null) return !this.options.memoryOnlyIsNormal;
 		if (this.options.breaker.state !== "closed") return true;
 		return this.now() - this.lastDegradedAt < LOG_INTERVAL_MS;
 	}

@@ -50,6 +50,17 @@ describe("/healthz", () => {
 		});
 	});
 
+	it("says degraded in production without Upstash (the memory store protects one isolate), ok in development", async () => {
+		const production = harness({}, { upstash: false });
+		expect(await (await production.fetch(new Request("https://gateway.test/healthz"))).json()).toEqual({ status: "degraded" });
+		const disabled = harness({ UPSTASH_REDIS_REST_URL: "disabled" }, { upstash: false });
+		expect(await (await disabled.fetch(new Request("https://gateway.test/healthz"))).json()).toEqual({ status: "degraded" });
+		const development = harness({ ENVIRONMENT: "development" }, { upstash: false });
+		expect(await (await development.fetch(new Request("https://gateway.test/healthz"))).json()).toEqual({ status: "ok" });
+		const text = await (await production.fetch(new Request("https://gateway.test/metrics", { headers: { Authorization: "Bearer metrics-token" } }))).text();
+		expect(text).toMatch(/^agent_replay_store_degraded\{aggregation="isolate",isolate="[0-9a-f]{8}"\} 1$/m);
+	});
+
 	it("says degraded while Upstash is failing", async () => {
 		const h = harness();
 		h.redis.answer = async () => {
