@@ -49,25 +49,39 @@ describe.skipIf(!available("redis-server", "redis-server"))("faults: Upstash and
 		writeFileSync(".build/reliability.json", `${JSON.stringify(report, null, 2)}\n`);
 	});
 
+	// A claim that outlasts REPLAY_TIMEOUT_MS falls back to isolate memory (the documented
+	// degraded mode), where a copy can be accepted once more per isolate. A burst of 200 on a
+	// loaded 2-CPU machine can push the local Upstash server past the 200 ms default, so the
+	// race tests give it a budget it meets, and check that no claim fell back: they test the
+	// claim itself. docs/reliability.md says what a timeout costs.
+	const RACE = { REPLAY_TIMEOUT_MS: "5000" };
+
+	async function fallbacks(gateway: RunningGateway): Promise<number> {
+		const metrics = parseExposition(await (await gateway.fetch("/metrics", METRICS)).text());
+		return ["error", "timeout", "breaker_open"].reduce((sum, reason) => sum + valueOf(metrics, "agent_replay_fallbacks_total", { reason }), 0);
+	}
+
 	it("replay race: 200 concurrent copies of one signed request over two gateway processes, exactly one accepted", async () => {
 		const prefix = `race:${crypto.randomUUID()}:`;
-		const [a, b] = await Promise.all([stack.gateway({ REDIS_REPLAY_PREFIX: prefix }), stack.gateway({ REDIS_REPLAY_PREFIX: prefix })]);
+		const [a, b] = await Promise.all([stack.gateway({ ...RACE, REDIS_REPLAY_PREFIX: prefix }), stack.gateway({ ...RACE, REDIS_REPLAY_PREFIX: prefix })]);
 		const request = await signed();
 		const answers = await Promise.all(
 			Array.from({ length: 200 }, (_, i) => (i % 2 === 0 ? a! : b!).fetch(request.path, request.init).then((r) => r.status)),
 		);
 		const counts = tally(answers);
 		report.replayRaceOneRequest = { copies: 200, gateways: 2, answers: counts };
+		expect((await fallbacks(a!)) + (await fallbacks(b!))).toBe(0);
 		expect(counts).toEqual({ 200: 1, 409: 199 });
 	});
 
 	it("replay race: 50 distinct requests at once, 4 copies each over two gateways, exactly 50 accepted", async () => {
 		const prefix = `race50:${crypto.randomUUID()}:`;
-		const [a, b] = await Promise.all([stack.gateway({ REDIS_REPLAY_PREFIX: prefix }), stack.gateway({ REDIS_REPLAY_PREFIX: prefix })]);
+		const [a, b] = await Promise.all([stack.gateway({ ...RACE, REDIS_REPLAY_PREFIX: prefix }), stack.gateway({ ...RACE, REDIS_REPLAY_PREFIX: prefix })]);
 		const requests = await Promise.all(Array.from({ length: 50 }, (_, i) => signed({ body: `{"distinct":${i}}` })));
 		const sends = requests.flatMap((request) => [a!, b!, a!, b!].map((target) => target.fetch(request.path, request.init).then((r) => r.status)));
 		const counts = tally(await Promise.all(sends));
 		report.replayRaceFiftyRequests = { requests: 50, copiesEach: 4, answers: counts };
+		expect((await fallbacks(a!)) + (await fallbacks(b!))).toBe(0);
 		expect(counts).toEqual({ 200: 50, 409: 150 });
 	});
 

@@ -14,21 +14,27 @@ const NOW = 1_763_000_000_000;
 class FlakyNamespace {
 	mode: "up" | "down" | "lose_answer" = "up";
 	readonly calls: string[] = [];
+	/** The object names that received an ingest. */
+	readonly ingestedBy = new Set<string>();
+	private lastName = "";
 	private readonly prefix: string;
 	constructor(prefix: string) {
 		this.prefix = prefix;
 	}
 
 	idFromName(name: string) {
+		this.lastName = name;
 		return real.idFromName(`${this.prefix}/${name}`);
 	}
 
 	get(id: DurableObjectId) {
 		const stub = real.get(id);
+		const name = this.lastName;
 		const call =
-			<A extends unknown[], R>(name: string, method: (...args: A) => Promise<R>) =>
+			<A extends unknown[], R>(label: string, method: (...args: A) => Promise<R>) =>
 			async (...args: A): Promise<R> => {
-				this.calls.push(name);
+				this.calls.push(label);
+				if (label === "ingest") this.ingestedBy.add(name);
 				if (this.mode === "down") throw new Error("Durable Object unavailable");
 				const result = await method(...args);
 				if (this.mode === "lose_answer") throw new Error("connection lost after the call");
@@ -160,5 +166,22 @@ describe("the flush to the aggregator", () => {
 		expect(sampleValue(final, "agent_metrics_aggregated")).toBe(1);
 		expect(await okRequests(final)).toBe(sent);
 		expect(sampleValue(final, "agent_auth_skew_milliseconds_count")).toBe(sent);
+	});
+
+	it("METRICS_SHARDS spreads the isolates' ingests over several objects, and a scrape sums them all", async () => {
+		const namespace = new FlakyNamespace(crypto.randomUUID());
+		const isolates = Array.from({ length: 12 }, () => harness({ METRICS_SHARDS: "3", METRICS_FLUSH_MS: "25000" }, { aggregator: namespace.binding() }));
+		for (const [i, isolate] of isolates.entries()) {
+			expect((await isolate.fetch(await signedRequest({ timestamp: NOW + i }))).status).toBe(200);
+		}
+		// Each isolate flushed its first request at once, to the shard its id falls in.
+		expect(namespace.calls.filter((call) => call === "ingest")).toHaveLength(12);
+		expect(namespace.ingestedBy.size).toBeGreaterThan(1);
+		expect([...namespace.ingestedBy].every((name) => /^metrics-[0-2]$/.test(name))).toBe(true);
+		// Not waiting for the scrape's background work: its next flush is 25 s away.
+		const response = await isolates[0]!.fetch(new Request("https://gateway.test/metrics", { headers: { Authorization: "Bearer metrics-token" } }), { wait: false });
+		const text = await response.text();
+		expect(sampleValue(text, "agent_metrics_aggregated")).toBe(1);
+		expect(await okRequests(text)).toBe(12);
 	});
 });
