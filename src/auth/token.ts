@@ -6,14 +6,14 @@ import { utf8 } from "./crypto.ts";
  * then compared with `crypto.subtle.timingSafeEqual`.
  */
 export class BearerTokens {
+	/** How many tokens are accepted; 0 means none is configured. */
+	readonly count: number;
 	private readonly digests: Promise<ArrayBuffer[]>;
 
 	constructor(tokens: readonly string[]) {
-		this.digests = Promise.all(tokens.map((token) => crypto.subtle.digest("SHA-256", utf8(token))));
 		this.count = tokens.length;
+		this.digests = Promise.all(tokens.map((token) => crypto.subtle.digest("SHA-256", utf8(token))));
 	}
-
-	readonly count: number;
 
 	async matches(authorization: string | null | undefined): Promise<boolean> {
 		if (this.count === 0 || !authorization) return false;

@@ -66,9 +66,6 @@ export const gatewayRegistry = new Registry([
 	metricsAggregated,
 ]);
 
-/** Gauges an isolate reports as absolute values with each flush; the aggregate sums live isolates. */
-export const ISOLATE_GAUGES = [replayDegraded.name] as const;
-
 const FAILURE_MODES: readonly (AuthFailureCode | "unknown_client")[] = [
 	"missing_headers",
 	"invalid_client_id",

@@ -21,10 +21,6 @@ export class Registry {
 		}
 	}
 
-	get(name: string): MetricDefinition | undefined {
-		return this.byName.get(name);
-	}
-
 	/** Resolves a series; the labels must be exactly the family's label names. */
 	series(definition: MetricDefinition, labels: Readonly<Record<string, string>> = {}): SeriesHandle {
 		if (this.byName.get(definition.name) !== definition) throw new Error(`metric ${definition.name} is not in this registry`);
