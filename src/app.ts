@@ -37,10 +37,12 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 			if (!AGENT_METHODS.has(c.req.raw.method)) {
 				return errorResponse(405, "method_not_allowed", "Agent routes take GET or POST.", { Allow: "GET, POST" });
 			}
-			const pathname = new URL(c.req.url).pathname;
+			// The one parse of the URL on this path: the signed path and the query come from it.
+			const { pathname, search } = new URL(c.req.url);
 			// Hono's "/agent/*" also matches "/agent" itself, which is no agent route.
 			if (!pathname.startsWith("/agent/") && !pathname.startsWith("/api/agent/")) return c.notFound();
 			c.set("path", signedPath(pathname));
+			c.set("query", search);
 			await next();
 		},
 		testModes({ allowed: config.testModesAllowed, maxBodyBytes: config.auth.maxBodyBytes, events }),

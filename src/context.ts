@@ -15,6 +15,8 @@ export type GatewayEnv = {
 	Variables: {
 		/** The request path after the `/api` alias, set before authentication. */
 		path: string;
+		/** The query as sent (`?...` or empty), forwarded unchanged. */
+		query: string;
 		signed: SignedRequest;
 	};
 };

@@ -20,7 +20,9 @@ function build(env: Env): Hono<GatewayEnv> {
 	});
 	bare.on(["GET", "POST"], "/agent/*", async function passThrough(c, next) {
 		const body = new Uint8Array(await c.req.arrayBuffer());
-		c.set("signed", { clientId: "", path: new URL(c.req.url).pathname, body });
+		const { pathname, search } = new URL(c.req.url);
+		c.set("signed", { clientId: "", path: pathname, body });
+		c.set("query", search);
 		await next();
 	}, forward);
 	return bare;

@@ -59,7 +59,7 @@ export const forwardToOrigin = (options: ForwardOptions): MiddlewareHandler<Gate
 		const request = c.req.raw;
 		const { path, body } = c.var.signed;
 		// String concatenation, never `new URL(path, base)`, which would resolve dot segments.
-		const target = options.originUrl + path + new URL(request.url).search;
+		const target = options.originUrl + path + c.var.query;
 		const headers = forwardedRequestHeaders(request.headers, options.originToken);
 
 		const controller = new AbortController();
