@@ -1,8 +1,4 @@
 import { convertV4MiniflareOptions, Miniflare, NoOpLog } from "miniflare";
-import { signRequest } from "../../src/client/sign.ts";
-
-export const SECRET = "node-test-secret";
-export const CLIENT_ID = "svc-node";
 
 export interface RunningGateway {
 	mf: Miniflare;
@@ -44,7 +40,7 @@ export async function startGateway(
 			scriptPath,
 			modules: true,
 			compatibilityDate: "2026-11-01",
-			bindings: { ENVIRONMENT: "test", HMAC_SECRET: SECRET, ...bindings },
+			bindings: { ENVIRONMENT: "test", ...bindings },
 			durableObjects: {
 				METRICS_AGGREGATOR: { className: "MetricsAggregator", useSQLite: true, ...(i === 0 ? {} : { scriptName: "gateway-0" }) },
 			},
@@ -63,21 +59,4 @@ export async function startGateway(
 		},
 		close: () => mf.dispose(),
 	};
-}
-
-export async function signed(
-	init: { method?: string; path?: string; body?: string; timestamp?: number; secret?: string; clientId?: string } = {},
-): Promise<{ path: string; init: RequestInit }> {
-	const method = init.method ?? "POST";
-	const path = init.path ?? "/agent/chat";
-	const body = method === "GET" ? "" : (init.body ?? JSON.stringify({ messages: [{ role: "user", content: "hello" }] }));
-	const { headers } = await signRequest({
-		clientId: init.clientId ?? CLIENT_ID,
-		secret: init.secret ?? SECRET,
-		method,
-		path,
-		body,
-		timestamp: init.timestamp ?? Date.now(),
-	});
-	return { path, init: { method, headers: { ...headers, "Content-Type": "application/json" }, body: method === "GET" ? undefined : body } };
 }

@@ -1,7 +1,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { expect } from "vitest";
 import { env as bindings } from "cloudflare:workers";
-import { signRequest } from "../../src/client/sign.ts";
+import { signedInit, type SignedInit } from "../fixtures/signed.ts";
 import type { Env } from "../../src/env.ts";
 import type { LogFields, Logger } from "../../src/log.ts";
 import type { ReplayRedis } from "../../src/replay/upstash.ts";
@@ -116,36 +116,19 @@ export function harness(
 	};
 }
 
-export interface SignedInit {
-	method?: string;
-	path?: string;
+export interface SignedRequestInit extends SignedInit {
 	/** The URL path to send to, when it differs from the signed one (the `/api` alias). */
 	urlPath?: string;
 	query?: string;
-	body?: string;
-	timestamp?: number;
-	clientId?: string;
-	secret?: string;
-	headers?: Record<string, string>;
 }
 
-export async function signedRequest(init: SignedInit = {}, now = 1_763_000_000_000): Promise<Request> {
-	const method = init.method ?? "POST";
-	const path = init.path ?? "/agent/chat";
-	const body = method === "GET" ? "" : (init.body ?? JSON.stringify({ messages: [{ role: "user", content: "hi" }] }));
-	const { headers } = await signRequest({
-		clientId: init.clientId ?? CLIENT_ID,
-		secret: init.secret ?? SECRET,
-		method,
-		path,
-		body,
-		timestamp: init.timestamp ?? now,
-	});
-	return new Request(`https://gateway.test${init.urlPath ?? path}${init.query ?? ""}`, {
-		method,
-		headers: { ...headers, "Content-Type": "application/json", ...init.headers },
-		body: method === "GET" ? undefined : body,
-	});
+/** A request signed with the harness's secret, at the harness's clock unless told otherwise. */
+export async function signedRequest(init: SignedRequestInit = {}, now = 1_763_000_000_000): Promise<Request> {
+	const { path, init: requestInit } = await signedInit(
+		{ body: JSON.stringify({ messages: [{ role: "user", content: "hi" }] }), ...init },
+		{ clientId: CLIENT_ID, secret: SECRET, timestamp: now },
+	);
+	return new Request(`https://gateway.test${init.urlPath ?? path}${init.query ?? ""}`, requestInit);
 }
 
 export async function errorBody(response: Response): Promise<{ detail: string; code: string }> {
