@@ -1,18 +1,25 @@
-import { Hono, type MiddlewareHandler } from "hono";
+import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { signedPath } from "./auth/grammar.ts";
-import { hmacAuth } from "./auth/middleware.ts";
-import type { GatewayEnv } from "./context.ts";
+import { hmacAuth } from "./auth/hmac-auth.ts";
+import type { VerifiedVariables } from "./auth/verified.ts";
+import type { Env } from "./env.ts";
 import { errorResponse } from "./errors.ts";
 import type { Gateway } from "./gateway.ts";
+import { replayProtection } from "./replay/middleware.ts";
+import { agentRoute } from "./routes/agent-route.ts";
 import { forwardToOrigin } from "./routes/forward.ts";
 import { healthRoute } from "./routes/health.ts";
 import { metricsRoute } from "./routes/metrics.ts";
 import { testModes } from "./routes/test-modes.ts";
 
-const AGENT_METHODS = new Set(["GET", "POST"]);
+/** The Hono environment of the gateway's routes. */
+export type GatewayEnv = { Bindings: Env; Variables: VerifiedVariables };
 
-/** The routes of SPEC section 1, wired to one gateway's state. */
+/**
+ * The routes of SPEC section 1, wired to one gateway's state. An agent request passes,
+ * in the contract's order: the route guard, test modes, the signature, the replay claim,
+ * then forwarding.
+ */
 export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 	const { config, deps, events, pipeline, replay } = gateway;
 	const app = new Hono<GatewayEnv>();
@@ -32,48 +39,34 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 	}));
 	app.get("/metrics", metricsRoute({ pipeline, tokens: gateway.metricsTokens, requireToken: config.isProduction }));
 
-	const checks: MiddlewareHandler<GatewayEnv>[] = [
-		async function agentRoute(c, next) {
-			if (!AGENT_METHODS.has(c.req.raw.method)) {
-				return errorResponse(405, "method_not_allowed", "Agent routes take GET or POST.", { Allow: "GET, POST" });
-			}
-			// The one parse of the URL on this path: the signed path and the query come from it.
-			const { pathname, search } = new URL(c.req.url);
-			// Hono's "/agent/*" also matches "/agent" itself, which is no agent route.
-			if (!pathname.startsWith("/agent/") && !pathname.startsWith("/api/agent/")) return c.notFound();
-			c.set("path", signedPath(pathname));
-			c.set("query", search);
-			await next();
-		},
+	const agent = [
+		agentRoute(),
 		testModes({ allowed: config.testModesAllowed, maxBodyBytes: config.auth.maxBodyBytes, events }),
 		hmacAuth({
 			keyring: gateway.keyring,
 			maxSkewMs: config.auth.maxSkewMs,
 			maxBodyBytes: config.auth.maxBodyBytes,
-			replay,
 			events,
 			log: deps.log,
 			now: deps.now,
 		}),
-	];
-	const forward = forwardToOrigin({
-		originUrl: config.origin.url,
-		originToken: config.origin.token,
-		timeoutMs: config.origin.timeoutMs,
-		idleMs: config.origin.idleMs,
-		events,
-		fetch: deps.fetchOrigin,
-	});
-	for (const path of ["/agent/*", "/api/agent/*"]) {
-		app.use(path, ...checks);
-		app.all(path, forward);
-	}
+		replayProtection({ guard: replay, events, now: deps.now }),
+		forwardToOrigin({
+			originUrl: config.origin.url,
+			originToken: config.origin.token,
+			timeoutMs: config.origin.timeoutMs,
+			idleMs: config.origin.idleMs,
+			events,
+			fetch: deps.fetchOrigin,
+		}),
+	] as const;
+	for (const path of ["/agent/*", "/api/agent/*"]) app.all(path, ...agent);
 
-	app.notFound(() => errorResponse(404, "not_found", "No such route."));
+	app.notFound(() => errorResponse("not_found"));
 	app.onError((error) => {
 		if (error instanceof HTTPException) return error.getResponse();
 		deps.log.error("unhandled error", { name: error instanceof Error ? error.name : "unknown" });
-		return errorResponse(500, "internal_error", "The gateway failed to handle this request.");
+		return errorResponse("internal_error");
 	});
 	return app;
 }

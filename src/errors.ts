@@ -1,49 +1,49 @@
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 
-/** Machine codes of error answers; the auth ones are also the metrics `mode` label (SPEC section 2). */
-export type AuthFailureCode =
-	| "missing_headers"
-	| "invalid_client_id"
-	| "invalid_timestamp"
-	| "invalid_path"
-	| "body_not_allowed"
-	| "body_too_large"
-	| "invalid_body"
-	| "config_error"
-	| "bad_signature"
-	| "clock_skew"
-	| "replay"
-	| "replay_store_unavailable";
+/**
+ * Every error answer of the gateway: its status and the sentence for a person (SPEC
+ * sections 1, 2 and 6). The auth codes are also the metrics `mode` label.
+ */
+export const ERRORS = {
+	missing_headers: { status: 401, detail: "X-Client-Id, X-Timestamp and X-Signature are required." },
+	invalid_client_id: { status: 401, detail: "X-Client-Id must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'." },
+	invalid_timestamp: { status: 401, detail: "X-Timestamp must be integer milliseconds since the epoch (1 to 16 digits)." },
+	invalid_path: { status: 400, detail: "The path is not an agent path this gateway signs." },
+	body_not_allowed: { status: 400, detail: "A GET request must not have a body." },
+	body_too_large: { status: 413, detail: "The request body is larger than this gateway accepts." },
+	invalid_body: { status: 400, detail: "The request body could not be read completely." },
+	config_error: { status: 500, detail: "The gateway has no signing secret configured." },
+	bad_signature: { status: 403, detail: "The request signature is not valid." },
+	clock_skew: { status: 408, detail: "X-Timestamp is too far from the server time; see X-Server-Time." },
+	replay: { status: 409, detail: "This signed request was already accepted; sign every request and retry anew." },
+	replay_store_unavailable: { status: 503, detail: "Replay protection is unavailable; try again shortly." },
+	not_found: { status: 404, detail: "No such route." },
+	method_not_allowed: { status: 405, detail: "Agent routes take GET or POST." },
+	unauthorized: { status: 401, detail: "A valid metrics bearer token is required." },
+	origin_timeout: { status: 504, detail: "The agent backend did not answer in time." },
+	origin_unreachable: { status: 502, detail: "The agent backend could not be reached." },
+	internal_error: { status: 500, detail: "The gateway failed to handle this request." },
+} as const satisfies Record<string, { status: ContentfulStatusCode; detail: string }>;
 
-export type ErrorCode =
-	| AuthFailureCode
-	| "not_found"
-	| "method_not_allowed"
-	| "unauthorized"
-	| "origin_timeout"
-	| "origin_unreachable"
-	| "internal_error";
+export type ErrorCode = keyof typeof ERRORS;
+
+export interface ErrorOptions {
+	/** Replaces the catalogue's sentence where the answer can say more (never a secret). */
+	detail?: string;
+	headers?: Record<string, string>;
+}
 
 /** Every error answer: `{"detail", "code"}` as JSON (SPEC section 1). */
-export function errorResponse(
-	status: ContentfulStatusCode,
-	code: ErrorCode,
-	detail: string,
-	headers?: Record<string, string>,
-): Response {
-	return new Response(JSON.stringify({ detail, code }), {
+export function errorResponse(code: ErrorCode, options: ErrorOptions = {}): Response {
+	const { status, detail } = ERRORS[code];
+	return new Response(JSON.stringify({ detail: options.detail ?? detail, code }), {
 		status,
-		headers: { "Content-Type": "application/json", ...headers },
+		headers: { "Content-Type": "application/json", ...options.headers },
 	});
 }
 
-/** An `HTTPException` carrying a ready error answer, for middleware to throw. */
-export function gatewayError(
-	status: ContentfulStatusCode,
-	code: ErrorCode,
-	detail: string,
-	headers?: Record<string, string>,
-): HTTPException {
-	return new HTTPException(status, { res: errorResponse(status, code, detail, headers), message: code });
+/** An `HTTPException` carrying a ready error answer: the one way a route or middleware fails a request. */
+export function gatewayError(code: ErrorCode, options: ErrorOptions = {}): HTTPException {
+	return new HTTPException(ERRORS[code].status, { res: errorResponse(code, options), message: code });
 }

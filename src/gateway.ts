@@ -1,15 +1,14 @@
-import type { AuthEvents } from "./auth/events.ts";
 import { Keyring } from "./auth/keyring.ts";
 import { BearerTokens } from "./auth/token.ts";
 import type { Config } from "./config.ts";
 import type { Env } from "./env.ts";
+import type { GatewayEvents } from "./events.ts";
 import type { Logger } from "./log.ts";
 import { GatewayMetrics, replayDegraded } from "./metrics/gateway-metrics.ts";
 import { MetricsPipeline } from "./metrics/pipeline.ts";
 import { CircuitBreaker } from "./replay/breaker.ts";
-import { ReplayGuard, type ReplayEvents } from "./replay/guard.ts";
+import { ReplayGuard } from "./replay/guard.ts";
 import { MemoryReplayStore } from "./replay/memory.ts";
-import type { OriginEvents } from "./routes/forward.ts";
 import { createUpstashClient, UpstashReplayStore, type ReplayRedis } from "./replay/upstash.ts";
 
 /** What can be swapped in a test: the world outside the Worker. */
@@ -20,24 +19,9 @@ export interface GatewayDependencies {
 	/** An Upstash client instead of one built from the configuration. */
 	upstash?: ReplayRedis;
 	now?: () => number;
-	/** False only in the benchmark, to measure what recording metrics costs. @default true */
-	recordMetrics?: boolean;
+	/** Where the request path reports its events. @default the isolate's metrics */
+	events?: GatewayEvents;
 }
-
-/** Every event the gateway reports: the metrics record them. */
-export type GatewayEvents = AuthEvents & ReplayEvents & OriginEvents;
-
-const IGNORED_EVENTS: GatewayEvents = {
-	outcome() {},
-	skew() {},
-	secretSlot() {},
-	replayAttempt() {},
-	storeCall() {},
-	fallback() {},
-	breakerOpened() {},
-	response() {},
-	streamCut() {},
-};
 
 /** One isolate's state for one configuration: keys, replay stores, breaker, metrics. */
 export interface Gateway {
@@ -45,7 +29,7 @@ export interface Gateway {
 	keyring: Keyring;
 	replay: ReplayGuard;
 	metrics: GatewayMetrics;
-	/** Where the request path reports events: the metrics, unless recording is off. */
+	/** Where the request path reports events: the metrics, unless others were injected. */
 	events: GatewayEvents;
 	pipeline: MetricsPipeline;
 	metricsTokens: BearerTokens;
@@ -55,7 +39,7 @@ export interface Gateway {
 export function createGateway(config: Config, env: Env, deps: GatewayDependencies): Gateway {
 	const now = deps.now ?? Date.now;
 	const metrics = new GatewayMetrics();
-	const events = deps.recordMetrics === false ? IGNORED_EVENTS : metrics;
+	const events = deps.events ?? metrics;
 	const { replay: settings } = config;
 	const upstash =
 		deps.upstash ?? (settings.upstash === null ? null : createUpstashClient({ ...settings.upstash, timeoutMs: settings.timeoutMs }));

@@ -1,8 +1,9 @@
 import { Hono } from "hono";
-import { createApp } from "./app.ts";
+import { HTTPException } from "hono/http-exception";
+import { createApp, type GatewayEnv } from "./app.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import type { Env } from "./env.ts";
-import { errorResponse } from "./errors.ts";
+import { errorResponse, gatewayError } from "./errors.ts";
 import { createGateway, type GatewayDependencies } from "./gateway.ts";
 
 /**
@@ -10,9 +11,9 @@ import { createGateway, type GatewayDependencies } from "./gateway.ts";
  * are built on the first request for an `env` object and kept for it.
  */
 export function createWorker(deps: GatewayDependencies): ExportedHandler<Env> {
-	const apps = new WeakMap<object, Hono>();
+	const apps = new WeakMap<object, Hono<GatewayEnv>>();
 
-	function appFor(env: Env): Hono {
+	function appFor(env: Env): Hono<GatewayEnv> {
 		let app = apps.get(env);
 		if (app === undefined) {
 			app = build(env, deps);
@@ -28,7 +29,7 @@ export function createWorker(deps: GatewayDependencies): ExportedHandler<Env> {
 	};
 }
 
-function build(env: Env, deps: GatewayDependencies): Hono {
+function build(env: Env, deps: GatewayDependencies): Hono<GatewayEnv> {
 	try {
 		const config = loadConfig(env);
 		const gateway = createGateway(config, env, deps);
@@ -40,13 +41,16 @@ function build(env: Env, deps: GatewayDependencies): Hono {
 				upstash_disabled: config.replay.upstashDisabled,
 			});
 		}
-		return createApp(gateway) as unknown as Hono;
+		return createApp(gateway);
 	} catch (error) {
 		if (!(error instanceof ConfigError)) throw error;
 		deps.log.error("invalid configuration", { problems: error.problems.join("; ") });
 		const detail = `The gateway is misconfigured: ${error.problems.join("; ")}.`;
-		const broken = new Hono();
-		broken.all("*", () => errorResponse(500, "config_error", detail));
+		const broken = new Hono<GatewayEnv>();
+		broken.all("*", () => {
+			throw gatewayError("config_error", { detail });
+		});
+		broken.onError((error) => (error instanceof HTTPException ? error.getResponse() : errorResponse("internal_error")));
 		return broken;
 	}
 }

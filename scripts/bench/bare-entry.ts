@@ -1,7 +1,7 @@
 // The benchmark's floor: the gateway's own forwarding code, bundled the same way, with no
 // authentication, replay protection or metrics in front of it. Never deployed.
 import { Hono } from "hono";
-import type { GatewayEnv } from "../../src/context.ts";
+import type { GatewayEnv } from "../../src/app.ts";
 import type { Env } from "../../src/env.ts";
 import { forwardToOrigin } from "../../src/routes/forward.ts";
 
@@ -21,8 +21,7 @@ function build(env: Env): Hono<GatewayEnv> {
 	bare.on(["GET", "POST"], "/agent/*", async function passThrough(c, next) {
 		const body = new Uint8Array(await c.req.arrayBuffer());
 		const { pathname, search } = new URL(c.req.url);
-		c.set("signed", { clientId: "", path: pathname, body });
-		c.set("query", search);
+		c.set("verified", { scheme: "v1", clientId: "", path: pathname, query: search, body, replay: { id: "", signedAt: "0" } });
 		await next();
 	}, forward);
 	return bare;

@@ -1,8 +1,21 @@
 // The gateway exactly as it ships, but with metric recording switched off: the benchmark
 // compares the two to measure what metrics cost on the request path. Never deployed.
+import type { GatewayEvents } from "../../src/events.ts";
 import { consoleLogger } from "../../src/log.ts";
 import { createWorker } from "../../src/worker.ts";
 
 export { MetricsAggregator } from "../../src/metrics/aggregator.ts";
 
-export default createWorker({ log: consoleLogger, recordMetrics: false });
+const ignored: GatewayEvents = {
+	outcome() {},
+	skew() {},
+	secretSlot() {},
+	replayAttempt() {},
+	storeCall() {},
+	fallback() {},
+	breakerOpened() {},
+	response() {},
+	streamCut() {},
+};
+
+export default createWorker({ log: consoleLogger, events: ignored });

@@ -13,3 +13,21 @@ const API_ALIAS_PREFIX = "/api/agent/";
 export function signedPath(pathname: string): string {
 	return pathname.startsWith(API_ALIAS_PREFIX) ? pathname.slice("/api".length) : pathname;
 }
+
+/**
+ * The pathname of an absolute, already serialized URL (as `request.url` is), byte for byte
+ * as `new URL(url).pathname` gives it, without parsing the whole URL.
+ */
+export function rawPathname(url: string): string {
+	const start = url.indexOf("/", url.indexOf("://") + 3);
+	if (start === -1) return "/";
+	let end = url.length;
+	for (let i = start; i < url.length; i++) {
+		const char = url.charCodeAt(i);
+		if (char === 63 /* ? */ || char === 35 /* # */) {
+			end = i;
+			break;
+		}
+	}
+	return url.slice(start, end);
+}

@@ -29,13 +29,6 @@ export class Keyring {
 		return this.secrets.sharedSecrets.length > 0 || this.secrets.clientSecrets.size > 0;
 	}
 
-	/** How many secret slots can verify: the length of the longest rotation list. */
-	get slotCount(): number {
-		let slots = this.secrets.sharedSecrets.length;
-		for (const list of this.secrets.clientSecrets.values()) slots = Math.max(slots, list.length);
-		return slots;
-	}
-
 	/**
 	 * Verifies `signatureHex` (already checked against its grammar) over `message`.
 	 * An unknown client is verified against a random key so it costs the same time.

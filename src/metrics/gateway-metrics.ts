@@ -1,7 +1,17 @@
-import type { AuthEvents, AuthResult } from "../auth/events.ts";
-import type { AuthFailureCode } from "../errors.ts";
-import type { FallbackReason, ReplayEvents, StoreCallOutcome, StoreName } from "../replay/guard.ts";
-import type { OriginEvents, OriginOutcome } from "../routes/forward.ts";
+import {
+	AUTH_FAILURES,
+	FALLBACK_REASONS,
+	ORIGIN_OUTCOMES,
+	STORE_CALL_OUTCOMES,
+	STORE_NAMES,
+	TEST_MODES,
+	type AuthOutcome,
+	type FallbackReason,
+	type GatewayEvents,
+	type OriginOutcome,
+	type StoreCallOutcome,
+	type StoreName,
+} from "../events.ts";
 import { counter, gauge, histogram } from "./definitions.ts";
 import { Recorder, Registry, type SeriesHandle } from "./registry.ts";
 import type { Samples } from "./samples.ts";
@@ -66,31 +76,12 @@ export const gatewayRegistry = new Registry([
 	metricsAggregated,
 ]);
 
-const FAILURE_MODES: readonly (AuthFailureCode | "unknown_client")[] = [
-	"missing_headers",
-	"invalid_client_id",
-	"invalid_timestamp",
-	"invalid_path",
-	"body_not_allowed",
-	"body_too_large",
-	"invalid_body",
-	"config_error",
-	"bad_signature",
-	"unknown_client",
-	"clock_skew",
-	"replay",
-	"replay_store_unavailable",
-];
-const AUTH_PAIRS: readonly [AuthResult, string][] = [
+/** Every `auth`/`mode` pair the gateway can emit, from the same arrays as the events' types. */
+const AUTH_OUTCOMES: readonly AuthOutcome[] = [
 	["ok", "real"],
-	["bypass", "stub"],
-	["bypass", "echo"],
-	...FAILURE_MODES.map((mode): [AuthResult, string] => ["fail", mode]),
+	...TEST_MODES.map((mode): AuthOutcome => ["bypass", mode]),
+	...AUTH_FAILURES.map((mode): AuthOutcome => ["fail", mode]),
 ];
-const STORE_OUTCOMES: readonly StoreCallOutcome[] = ["claimed", "duplicate", "error", "timeout", "full"];
-const STORES: readonly StoreName[] = ["upstash", "memory"];
-const FALLBACK_REASONS: readonly FallbackReason[] = ["error", "timeout", "breaker_open"];
-const ORIGIN_OUTCOMES: readonly OriginOutcome[] = ["ok", "status_5xx", "timeout", "unreachable", "stream_cut"];
 export const FLUSH_OUTCOMES = ["ok", "error", "timeout"] as const;
 export type FlushOutcome = (typeof FLUSH_OUTCOMES)[number];
 const MAX_SLOTS = 3;
@@ -99,7 +90,7 @@ const MAX_SLOTS = 3;
  * Records the gateway's events into one isolate's `Recorder`. Every series a scrape can
  * show is resolved here once, so the request path never builds a label key.
  */
-export class GatewayMetrics implements AuthEvents, ReplayEvents, OriginEvents {
+export class GatewayMetrics implements GatewayEvents {
 	readonly recorder = new Recorder();
 	private readonly requests = new Map<string, SeriesHandle>();
 	private readonly storeCalls = new Map<string, SeriesHandle>();
@@ -120,13 +111,13 @@ export class GatewayMetrics implements AuthEvents, ReplayEvents, OriginEvents {
 	constructor(registry: Registry = gatewayRegistry) {
 		this.registry = registry;
 		const all: SeriesHandle[] = [];
-		const resolve = <K>(map: Map<string, SeriesHandle>, key: string, handle: SeriesHandle) => {
+		const resolve = (map: Map<string, SeriesHandle>, key: string, handle: SeriesHandle) => {
 			map.set(key, handle);
 			all.push(handle);
 		};
-		for (const [auth, mode] of AUTH_PAIRS) resolve(this.requests, `${auth}/${mode}`, registry.series(chatRequests, { auth, mode }));
-		for (const store of STORES) {
-			for (const outcome of STORE_OUTCOMES) resolve(this.storeCalls, `${store}/${outcome}`, registry.series(replayStoreCalls, { store, outcome }));
+		for (const [auth, mode] of AUTH_OUTCOMES) resolve(this.requests, `${auth}/${mode}`, registry.series(chatRequests, { auth, mode }));
+		for (const store of STORE_NAMES) {
+			for (const outcome of STORE_CALL_OUTCOMES) resolve(this.storeCalls, `${store}/${outcome}`, registry.series(replayStoreCalls, { store, outcome }));
 			resolve(this.storeDurations, store, registry.series(replayStoreDuration, { store }));
 		}
 		for (const reason of FALLBACK_REASONS) resolve(this.fallbacks, reason, registry.series(replayFallbacks, { reason }));
@@ -145,10 +136,8 @@ export class GatewayMetrics implements AuthEvents, ReplayEvents, OriginEvents {
 		this.primed = registry.zeros(all);
 	}
 
-	outcome(auth: AuthResult, mode: string): void {
-		const handle = this.requests.get(`${auth}/${mode}`);
-		if (handle === undefined) throw new Error(`no series for auth=${auth} mode=${mode}`);
-		this.recorder.inc(handle);
+	outcome(...[auth, mode]: AuthOutcome): void {
+		this.recorder.inc(this.requests.get(`${auth}/${mode}`)!);
 	}
 
 	skew(milliseconds: number): void {

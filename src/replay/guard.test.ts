@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { Logger } from "../log.ts";
 import { CircuitBreaker } from "./breaker.ts";
-import { ReplayGuard, type ReplayEvents } from "./guard.ts";
+import type { ReplayEvents } from "../events.ts";
+import { ReplayGuard } from "./guard.ts";
 import { MemoryReplayStore } from "./memory.ts";
 import { ReplayStoreError, type ClaimOutcome, type ReplayStore } from "./store.ts";
 import { UpstashReplayStore, type ReplayRedis } from "./upstash.ts";
@@ -16,6 +17,7 @@ function recordingEvents() {
 		storeCall: (store, outcome) => calls.push(`${store}:${outcome}`),
 		fallback: (reason) => fallbacks.push(reason),
 		breakerOpened: () => opened++,
+		replayAttempt: () => calls.push("replay_attempt"),
 	};
 	return { events, calls, fallbacks, opened: () => opened };
 }
@@ -56,7 +58,7 @@ describe("ReplayGuard", () => {
 		const { replay, calls } = guard(null);
 		expect(await replay.claim("sig", "c", "1")).toEqual({ status: "claimed", store: "memory", fallback: null });
 		expect(await replay.claim("sig", "c", "1")).toEqual({ status: "replay", store: "memory" });
-		expect(calls).toEqual(["memory:claimed", "memory:duplicate"]);
+		expect(calls).toEqual(["memory:claimed", "memory:duplicate", "replay_attempt"]);
 	});
 
 	it("falls back to memory when Upstash fails, and still catches a replay within the isolate", async () => {

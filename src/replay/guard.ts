@@ -1,25 +1,15 @@
+import type { FallbackReason, ReplayEvents, StoreFailureReason, StoreName } from "../events.ts";
 import type { Logger } from "../log.ts";
 import { LogThrottle } from "../log.ts";
 import type { BreakerState, CircuitBreaker } from "./breaker.ts";
 import type { MemoryReplayStore } from "./memory.ts";
-import { ReplayStoreError, type ReplayStore, type StoreFailureReason } from "./store.ts";
-
-export type StoreName = ReplayStore["name"];
-export type StoreCallOutcome = "claimed" | "duplicate" | StoreFailureReason;
-export type FallbackReason = "error" | "timeout" | "breaker_open";
+import { ReplayStoreError, type ReplayStore } from "./store.ts";
 
 /** The guard's verdict on one signed request, with the reason when it is not a claim. */
 export type ReplayDecision =
 	| { status: "claimed"; store: StoreName; fallback: FallbackReason | null }
 	| { status: "replay"; store: StoreName }
 	| { status: "unavailable"; reason: StoreFailureReason | "breaker_open" };
-
-/** What the guard reports as it works; the metrics implement it. */
-export interface ReplayEvents {
-	storeCall(store: StoreName, outcome: StoreCallOutcome, seconds: number): void;
-	fallback(reason: FallbackReason): void;
-	breakerOpened(): void;
-}
 
 export interface ReplayGuardOptions {
 	/** Upstash, or null when it is not configured or `disabled`. */
@@ -151,6 +141,7 @@ export class ReplayGuard {
 	}
 
 	private replay(store: StoreName, clientId: string, timestamp: string): ReplayDecision {
+		this.options.events.replayAttempt();
 		const suppressed = this.throttle.admit("replay");
 		if (suppressed !== null) {
 			this.options.log.warn("replay attempt detected", { client_id: clientId, timestamp, store, suppressed });

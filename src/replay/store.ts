@@ -1,8 +1,7 @@
+import type { StoreFailureReason, StoreName } from "../events.ts";
+
 /** What a store says about one claim: the key was free and is now ours, or it was taken. */
 export type ClaimOutcome = "claimed" | "duplicate";
-
-/** Why a store could not answer; never a replay, never a claim. */
-export type StoreFailureReason = "error" | "timeout" | "full";
 
 export class ReplayStoreError extends Error {
 	override readonly name = "ReplayStoreError";
@@ -15,7 +14,7 @@ export class ReplayStoreError extends Error {
 }
 
 export interface ReplayStore {
-	readonly name: "upstash" | "memory";
+	readonly name: StoreName;
 	/**
 	 * Claims `key` for `ttlMs` milliseconds, or reports that it is already claimed.
 	 * Throws `ReplayStoreError` when the store cannot tell.

@@ -1,16 +1,7 @@
 import type { MiddlewareHandler } from "hono";
-import { errorResponse } from "../errors.ts";
-import type { GatewayEnv } from "../context.ts";
-
-export type OriginOutcome = "ok" | "status_5xx" | "timeout" | "unreachable" | "stream_cut";
-
-/** What forwarding reports; the metrics implement it. */
-export interface OriginEvents {
-	/** Once per forwarded request, when its response headers arrived or it failed. */
-	response(outcome: Exclude<OriginOutcome, "stream_cut">, seconds: number): void;
-	/** A streamed answer cut because the origin went quiet for `idleMs`, or broke. */
-	streamCut(): void;
-}
+import type { VerifiedVariables } from "../auth/verified.ts";
+import { gatewayError } from "../errors.ts";
+import type { OriginEvents } from "../events.ts";
 
 export interface ForwardOptions {
 	/** `ORIGIN_URL` without a trailing slash. */
@@ -41,15 +32,15 @@ const HOP_BY_HOP = [
 const GATEWAY_OWNED = ["host", "content-length", "x-auth-mode", "x-gateway-token", "x-test-mode"];
 
 /**
- * Forwards a request that passed `hmacAuth` to the origin (SPEC section 6) and streams
- * the answer back as it arrives.
+ * Forwards a request that passed the signature and replay checks (`c.var.verified`) to the
+ * origin (SPEC section 6) and streams the answer back as it arrives.
  *
  * @example
  * ```ts
- * app.on(["GET", "POST"], "/agent/*", hmacAuth(...), forwardToOrigin({ originUrl, originToken: null, timeoutMs: 60_000, idleMs: 30_000, events }));
+ * app.all("/agent/*", forwardToOrigin({ originUrl, originToken: null, timeoutMs: 60_000, idleMs: 30_000, events }));
  * ```
  */
-export const forwardToOrigin = (options: ForwardOptions): MiddlewareHandler<GatewayEnv> => {
+export const forwardToOrigin = (options: ForwardOptions): MiddlewareHandler<{ Variables: VerifiedVariables }> => {
 	if (!/^https?:\/\//.test(options.originUrl)) throw new Error("forwardToOrigin: originUrl must be an http(s) URL");
 	if (!(options.timeoutMs > 0) || !(options.idleMs > 0)) throw new Error("forwardToOrigin: timeouts must be positive");
 	const send = options.fetch ?? ((input, init) => fetch(input, init));
@@ -57,9 +48,9 @@ export const forwardToOrigin = (options: ForwardOptions): MiddlewareHandler<Gate
 
 	return async function forwardToOrigin(c) {
 		const request = c.req.raw;
-		const { path, body } = c.var.signed;
+		const { path, query, body } = c.var.verified;
 		// String concatenation, never `new URL(path, base)`, which would resolve dot segments.
-		const target = options.originUrl + path + c.var.query;
+		const target = options.originUrl + path + query;
 		const headers = forwardedRequestHeaders(request.headers, options.originToken);
 
 		const controller = new AbortController();
@@ -78,10 +69,10 @@ export const forwardToOrigin = (options: ForwardOptions): MiddlewareHandler<Gate
 			const seconds = (performance.now() - started) / 1000;
 			if (controller.signal.aborted) {
 				events.response("timeout", seconds);
-				return errorResponse(504, "origin_timeout", "The agent backend did not answer in time.");
+				throw gatewayError("origin_timeout");
 			}
 			events.response("unreachable", seconds);
-			return errorResponse(502, "origin_unreachable", "The agent backend could not be reached.");
+			throw gatewayError("origin_unreachable");
 		} finally {
 			clearTimeout(timer);
 		}

@@ -1,6 +1,6 @@
 import type { Handler } from "hono";
 import type { BearerTokens } from "../auth/token.ts";
-import { errorResponse } from "../errors.ts";
+import { gatewayError } from "../errors.ts";
 import { EXPOSITION_CONTENT_TYPE } from "../metrics/exposition.ts";
 import type { MetricsPipeline } from "../metrics/pipeline.ts";
 
@@ -15,10 +15,10 @@ export interface MetricsRouteOptions {
 export const metricsRoute = (options: MetricsRouteOptions): Handler => {
 	return async function metrics(c) {
 		if (options.tokens.count === 0 && options.requireToken) {
-			return errorResponse(500, "config_error", "METRICS_TOKEN is required in production.");
+			throw gatewayError("config_error", { detail: "METRICS_TOKEN is required in production." });
 		}
 		if (options.tokens.count > 0 && !(await options.tokens.matches(c.req.header("authorization")))) {
-			return errorResponse(401, "unauthorized", "A valid metrics bearer token is required.", { "WWW-Authenticate": 'Bearer realm="metrics"' });
+			throw gatewayError("unauthorized", { headers: { "WWW-Authenticate": 'Bearer realm="metrics"' } });
 		}
 		const { body } = await options.pipeline.render();
 		return new Response(body, { headers: { "Content-Type": EXPOSITION_CONTENT_TYPE, "Cache-Control": "no-store" } });

@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import { readBodyWithLimit } from "../auth/body.ts";
-import type { AuthEvents } from "../auth/events.ts";
+import type { AuthEvents } from "../events.ts";
 import { gatewayError } from "../errors.ts";
 
 export interface TestModesOptions {
@@ -36,11 +36,9 @@ export const testModes = (options: TestModesOptions): MiddlewareHandler => {
 
 		const body = await readBodyWithLimit(c.req.raw, options.maxBodyBytes);
 		if (!body.ok) {
-			const tooLarge = body.reason === "too_large";
-			options.events.outcome("fail", tooLarge ? "body_too_large" : "invalid_body");
-			throw tooLarge
-				? gatewayError(413, "body_too_large", "The request body is larger than this gateway accepts.")
-				: gatewayError(400, "invalid_body", "The request body could not be read completely.");
+			const code = body.reason === "too_large" ? "body_too_large" : "invalid_body";
+			options.events.outcome("fail", code);
+			throw gatewayError(code);
 		}
 		options.events.outcome("bypass", mode);
 		const reply =

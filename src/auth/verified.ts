@@ -1,0 +1,22 @@
+/** What a signature middleware hands on once a request's signature verified. */
+export interface VerifiedRequest {
+	scheme: "v1" | "v2";
+	/** The verified client id (v1: `X-Client-Id`; v2: the signed `keyid`). */
+	clientId: string;
+	/** The path to forward: the URL's pathname after the `/api` alias, percent-encoding kept. */
+	path: string;
+	/** The query as sent (`?...` or empty), forwarded unchanged. */
+	query: string;
+	/** The body bytes that were hashed: the ones to forward. */
+	body: Uint8Array<ArrayBuffer>;
+	/** What the replay claim is made of (SPEC section 3). */
+	replay: {
+		/** Names this signed request among all others: the replay key after its prefix. */
+		id: string;
+		/** When it was signed, in epoch milliseconds as text: the key lives until this leaves the skew window. */
+		signedAt: string;
+	};
+}
+
+/** The context variables a signature middleware sets. */
+export type VerifiedVariables = { verified: VerifiedRequest };

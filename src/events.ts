@@ -1,0 +1,71 @@
+/**
+ * What the request path reports as it decides: authentication, replay protection and
+ * forwarding. The metrics implement these interfaces and know nothing else of the request
+ * path; their label values come from the arrays here, so an outcome without a series
+ * cannot be written.
+ */
+import type { ErrorCode } from "./errors.ts";
+
+/** Failure `mode`s of `agent_chat_requests_total{auth="fail"}`: the answer's code, or `unknown_client`. */
+export const AUTH_FAILURES = [
+	"missing_headers",
+	"invalid_client_id",
+	"invalid_timestamp",
+	"invalid_path",
+	"body_not_allowed",
+	"body_too_large",
+	"invalid_body",
+	"config_error",
+	"bad_signature",
+	"unknown_client",
+	"clock_skew",
+	"replay",
+	"replay_store_unavailable",
+] as const satisfies readonly (ErrorCode | "unknown_client")[];
+export type AuthFailure = (typeof AUTH_FAILURES)[number];
+
+export const TEST_MODES = ["stub", "echo"] as const;
+export type TestMode = (typeof TEST_MODES)[number];
+
+/** The `auth` and `mode` labels of one decided request. */
+export type AuthOutcome = ["ok", "real"] | ["bypass", TestMode] | ["fail", AuthFailure];
+
+export interface AuthEvents {
+	/** One per request that reached a decision. */
+	outcome(...outcome: AuthOutcome): void;
+	/** Absolute clock skew of a request whose signature verified. */
+	skew(milliseconds: number): void;
+	/** Which secret of a rotation list verified (0 is the newest). */
+	secretSlot(slot: number): void;
+}
+
+export const STORE_NAMES = ["upstash", "memory"] as const;
+export type StoreName = (typeof STORE_NAMES)[number];
+/** Why a store could not answer; never a replay, never a claim. */
+export const STORE_FAILURES = ["error", "timeout", "full"] as const;
+export type StoreFailureReason = (typeof STORE_FAILURES)[number];
+export const STORE_CALL_OUTCOMES = ["claimed", "duplicate", ...STORE_FAILURES] as const;
+export type StoreCallOutcome = (typeof STORE_CALL_OUTCOMES)[number];
+export const FALLBACK_REASONS = ["error", "timeout", "breaker_open"] as const;
+export type FallbackReason = (typeof FALLBACK_REASONS)[number];
+
+export interface ReplayEvents {
+	storeCall(store: StoreName, outcome: StoreCallOutcome, seconds: number): void;
+	fallback(reason: FallbackReason): void;
+	breakerOpened(): void;
+	/** A signed request refused because its key was already claimed. */
+	replayAttempt(): void;
+}
+
+export const ORIGIN_OUTCOMES = ["ok", "status_5xx", "timeout", "unreachable", "stream_cut"] as const;
+export type OriginOutcome = (typeof ORIGIN_OUTCOMES)[number];
+
+export interface OriginEvents {
+	/** Once per forwarded request, when its response headers arrived or it failed. */
+	response(outcome: Exclude<OriginOutcome, "stream_cut">, seconds: number): void;
+	/** A streamed answer cut because the origin went quiet for `idleMs`, or broke. */
+	streamCut(): void;
+}
+
+/** Every event the request path reports. */
+export type GatewayEvents = AuthEvents & ReplayEvents & OriginEvents;

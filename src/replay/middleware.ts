@@ -1,0 +1,50 @@
+import type { MiddlewareHandler } from "hono";
+import type { VerifiedVariables } from "../auth/verified.ts";
+import { gatewayError } from "../errors.ts";
+import type { AuthEvents } from "../events.ts";
+import type { ReplayGuard } from "./guard.ts";
+
+export interface ReplayProtectionOptions {
+	/** Claims each verified request once: in Upstash, or this isolate's memory (SPEC section 3). */
+	guard: Pick<ReplayGuard, "claim">;
+	events: Pick<AuthEvents, "outcome">;
+	/** @default Date.now */
+	now?: () => number;
+}
+
+/**
+ * Claims the replay key of a request a signature middleware verified (`c.var.verified`),
+ * so a signed request is accepted once: a replay answers 409 `replay`, a store that cannot
+ * tell (in `closed` mode, or a full memory store) 503 `replay_store_unavailable`.
+ *
+ * @example
+ * ```ts
+ * app.use("/agent/*", hmacAuth({ keyring, maxSkewMs, maxBodyBytes, events, log }), replayProtection({ guard, events }));
+ * ```
+ */
+export const replayProtection = (options: ReplayProtectionOptions): MiddlewareHandler<{ Variables: VerifiedVariables }> => {
+	const { guard, events } = options;
+	const now = options.now ?? Date.now;
+
+	return async function replayProtection(c, next) {
+		const verified = c.get("verified");
+		if (verified === undefined) throw new Error("replayProtection runs after a signature middleware");
+		const { replay } = verified;
+		const decision = await guard.claim(replay.id, verified.clientId, replay.signedAt, { colo: coloOf(c.req.raw) });
+		if (decision.status === "replay") {
+			events.outcome("fail", "replay");
+			throw gatewayError("replay", { headers: { "X-Server-Time": String(now()) } });
+		}
+		if (decision.status === "unavailable") {
+			events.outcome("fail", "replay_store_unavailable");
+			throw gatewayError("replay_store_unavailable");
+		}
+		events.outcome("ok", "real");
+		await next();
+	};
+};
+
+function coloOf(request: Request): string | undefined {
+	const colo = (request as { cf?: { colo?: unknown } }).cf?.colo;
+	return typeof colo === "string" ? colo : undefined;
+}
