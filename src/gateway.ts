@@ -5,7 +5,7 @@ import type { Env } from "./env.ts";
 import type { GatewayEvents } from "./events.ts";
 import type { Logger } from "./log.ts";
 import { GatewayMetrics, replayDegraded } from "./metrics/gateway-metrics.ts";
-import { MetricsPipeline } from "./metrics/pipeline.ts";
+import { aggregatorShards, MetricsPipeline } from "./metrics/pipeline.ts";
 import { CircuitBreaker } from "./replay/breaker.ts";
 import { ReplayGuard } from "./replay/guard.ts";
 import { MemoryReplayStore } from "./replay/memory.ts";
@@ -58,7 +58,7 @@ export function createGateway(config: Config, env: Env, deps: GatewayDependencie
 	});
 	const pipeline = new MetricsPipeline({
 		metrics,
-		namespace: env.METRICS_AGGREGATOR,
+		aggregator: aggregatorShards(env.METRICS_AGGREGATOR),
 		flushMs: config.metrics.flushMs,
 		timeoutMs: config.metrics.timeoutMs,
 		shards: config.metrics.shards,

@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env.ts";
 import { INGEST_VERSION, type AggregateSnapshot, type IngestPayload, type IngestResult } from "./ingest.ts";
-import { mergeSamples, type Samples } from "./samples.ts";
+import { mergeSamples, sumGauges, type Samples } from "./samples.ts";
 
 interface IsolateState {
 	/** The last batch applied; a batch at or below it is a retry and is ignored. */
@@ -78,11 +78,7 @@ export class MetricsAggregator extends DurableObject<Env> {
 	snapshot(payload?: IngestPayload): AggregateSnapshot {
 		const ingest = payload === undefined ? null : this.ingest(payload);
 		const now = Date.now();
-		const gauges: Record<string, number> = {};
-		for (const isolate of Object.values(this.state.isolates)) {
-			if (now - isolate.seenAt > LIVE_WINDOW_MS) continue;
-			for (const [name, value] of Object.entries(isolate.gauges)) gauges[name] = (gauges[name] ?? 0) + value;
-		}
-		return { ingest, totals: this.state.totals, gauges };
+		const live = Object.values(this.state.isolates).filter((isolate) => now - isolate.seenAt <= LIVE_WINDOW_MS);
+		return { ingest, totals: this.state.totals, gauges: sumGauges(live.map((isolate) => isolate.gauges)) };
 	}
 }

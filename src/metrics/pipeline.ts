@@ -1,14 +1,14 @@
 import type { Logger } from "../log.ts";
 import type { MetricsAggregator } from "./aggregator.ts";
-import { serialize } from "./exposition.ts";
+import { BatchQueue } from "./delivery.ts";
 import { metricsAggregated, type GatewayMetrics } from "./gateway-metrics.ts";
-import { INGEST_VERSION, type AggregateSnapshot, type DeltaBatch, type IngestPayload } from "./ingest.ts";
-import { isEmpty, mergeSamples, type Samples } from "./samples.ts";
+import type { AggregateSnapshot, IngestPayload, IngestResult } from "./ingest.ts";
+import { renderAggregate, renderIsolate, type RenderedFamilies } from "./render.ts";
 
 export interface MetricsPipelineOptions {
 	metrics: GatewayMetrics;
-	/** The aggregator binding; without it, every scrape answers with this isolate's totals. */
-	namespace: DurableObjectNamespace<MetricsAggregator> | undefined;
+	/** The aggregator's shards; without them, every scrape answers with this isolate's totals. */
+	aggregator: ((shard: number) => AggregatorClient) | undefined;
 	/** At most one ingest per this many milliseconds. @default 10000 (`METRICS_FLUSH_MS`) */
 	flushMs: number;
 	/** Budget of one aggregator call. @default 1000 (`METRICS_TIMEOUT_MS`) */
@@ -21,6 +21,19 @@ export interface MetricsPipelineOptions {
 	now?: () => number;
 }
 
+/** The calls the pipeline makes on one aggregator shard: a Durable Object stub has them as RPC methods. */
+export interface AggregatorClient {
+	ingest(payload: IngestPayload): Promise<IngestResult>;
+	snapshot(payload?: IngestPayload): Promise<AggregateSnapshot>;
+	ping(): Promise<unknown>;
+}
+
+/** The shards of the `MetricsAggregator` binding, by index. */
+export function aggregatorShards(namespace: DurableObjectNamespace<MetricsAggregator> | undefined) {
+	if (namespace === undefined) return undefined;
+	return (shard: number): AggregatorClient => namespace.get(namespace.idFromName(`metrics-${shard}`));
+}
+
 export class MetricsTimeoutError extends Error {
 	override readonly name = "MetricsTimeoutError";
 }
@@ -30,9 +43,6 @@ export class IngestRefused extends Error {
 	override readonly name = "IngestRefused";
 }
 
-/** Sent batches whose fate is unknown are resent as they are; new events wait while this many are. */
-const MAX_UNACKED_BATCHES = 2;
-
 /**
  * Carries one isolate's metric deltas to the aggregator: in the background at most once
  * per `flushMs`, and inside each scrape. A batch keeps its sequence number until the
@@ -40,8 +50,8 @@ const MAX_UNACKED_BATCHES = 2;
  */
 export class MetricsPipeline {
 	readonly isolateId = crypto.randomUUID().slice(0, 8);
-	private seq = 0;
-	private unacked: DeltaBatch[] = [];
+	private readonly batches = new BatchQueue(this.isolateId);
+	private readonly families: RenderedFamilies;
 	private lastFlushAt = Number.NEGATIVE_INFINITY;
 	/** A background flush is scheduled and has not yet taken the pending delta. */
 	private flushWaiting = false;
@@ -58,6 +68,8 @@ export class MetricsPipeline {
 		if (!Number.isInteger(options.shards) || options.shards < 1) throw new Error("MetricsPipeline: shards must be a positive integer");
 		this.now = options.now ?? Date.now;
 		this.ownShard = shardOf(this.isolateId, options.shards);
+		const { registry, primed } = options.metrics;
+		this.families = { definitions: registry.definitions, primed, aggregatedGauge: metricsAggregated };
 	}
 
 	/**
@@ -65,7 +77,7 @@ export class MetricsPipeline {
 	 * `flushMs`, with at most one ingest per `flushMs`.
 	 */
 	afterRequest(ctx: Pick<ExecutionContext, "waitUntil">): void {
-		if (this.flushWaiting || this.options.namespace === undefined || !this.options.metrics.recorder.hasPending()) return;
+		if (this.flushWaiting || this.options.aggregator === undefined || !this.options.metrics.recorder.hasPending()) return;
 		this.flushWaiting = true;
 		const delay = Math.max(0, this.lastFlushAt + this.options.flushMs - this.now());
 		ctx.waitUntil(sleep(delay).then(() => this.flush()));
@@ -76,13 +88,13 @@ export class MetricsPipeline {
 		const run = this.chain.then(async () => {
 			this.flushWaiting = false;
 			// A scrape may have carried the delta meanwhile: then there is nothing to send.
-			if (this.unacked.length === 0 && !this.options.metrics.recorder.hasPending()) return;
+			if (this.batches.pending === 0 && !this.options.metrics.recorder.hasPending()) return;
 			this.lastFlushAt = this.now();
 			const payload = this.seal();
 			try {
 				const result = await this.withTimeout(this.stub(this.ownShard).ingest(payload));
 				if (result.refused !== null) throw new IngestRefused(result.refused);
-				this.acknowledge(payload);
+				this.batches.acknowledge(payload);
 				this.options.metrics.flush("ok");
 			} catch (error) {
 				this.failed(error);
@@ -96,7 +108,7 @@ export class MetricsPipeline {
 	render(): Promise<{ body: string; aggregated: boolean }> {
 		const run = this.chain.then(async () => {
 			const { metrics } = this.options;
-			if (this.options.namespace !== undefined) {
+			if (this.options.aggregator !== undefined) {
 				const payload = this.seal();
 				try {
 					const snapshots = await this.withTimeout(
@@ -108,25 +120,16 @@ export class MetricsPipeline {
 					);
 					const own = snapshots[this.ownShard]!.ingest;
 					if (own !== null && own.refused !== null) throw new IngestRefused(own.refused);
-					this.acknowledge(payload);
+					this.batches.acknowledge(payload);
 					metrics.flush("ok");
-					const totals = structuredClone(metrics.primed);
-					const gauges: Record<string, number> = {};
-					for (const snapshot of snapshots) {
-						mergeSamples(totals, snapshot.totals);
-						for (const [name, value] of Object.entries(snapshot.gauges)) gauges[name] = (gauges[name] ?? 0) + value;
-					}
-					return { body: this.text(totals, gauges, true, []), aggregated: true };
+					// Events still waiting for room in the queue are this isolate's own: they belong in the answer too.
+					const unsent = { totals: metrics.recorder.unsent, gauges: {} };
+					return { body: renderAggregate(this.families, [...snapshots, unsent]), aggregated: true };
 				} catch (error) {
 					this.failed(error);
 				}
 			}
-			const totals = mergeSamples(structuredClone(metrics.primed), metrics.recorder.totals);
-			const labels: [string, string][] = [
-				["aggregation", "isolate"],
-				["isolate", this.isolateId],
-			];
-			return { body: this.text(totals, this.options.gauges(), false, labels), aggregated: false };
+			return { body: renderIsolate(this.families, metrics.recorder.totals, this.options.gauges(), this.isolateId), aggregated: false };
 		});
 		this.chain = run.catch(() => {});
 		return run;
@@ -134,7 +137,7 @@ export class MetricsPipeline {
 
 	/** Whether this isolate's shard answers within the budget. */
 	async reachable(): Promise<boolean> {
-		if (this.options.namespace === undefined) return false;
+		if (this.options.aggregator === undefined) return false;
 		try {
 			await this.withTimeout(this.stub(this.ownShard).ping());
 			return true;
@@ -143,30 +146,10 @@ export class MetricsPipeline {
 		}
 	}
 
-	private text(totals: Samples, gauges: Record<string, number>, aggregated: boolean, labels: [string, string][]): string {
-		const { registry } = this.options.metrics;
-		for (const [name, value] of Object.entries(gauges)) (totals[name] ??= {})["[]"] = value;
-		const families = registry.definitions.filter((definition) => definition !== metricsAggregated);
-		// The aggregation gauge keeps one unlabelled series, so `avg_over_time` reads both answers.
-		return (
-			serialize(families, totals, labels) + serialize([metricsAggregated], { [metricsAggregated.name]: { "[]": aggregated ? 1 : 0 } })
-		);
-	}
-
 	/** Moves the pending delta into a new batch, unless too many sent batches await an answer. */
 	private seal(): IngestPayload {
-		if (this.unacked.length < MAX_UNACKED_BATCHES) {
-			const samples = this.options.metrics.recorder.takeDelta();
-			if (!isEmpty(samples) || this.unacked.length === 0) {
-				this.unacked.push({ seq: ++this.seq, samples, gauges: this.options.gauges() });
-			}
-		}
-		return { v: INGEST_VERSION, isolate: this.isolateId, batches: [...this.unacked] };
-	}
-
-	private acknowledge(payload: IngestPayload): void {
-		const last = payload.batches.at(-1)?.seq ?? 0;
-		this.unacked = this.unacked.filter((batch) => batch.seq > last);
+		const { recorder } = this.options.metrics;
+		return this.batches.seal(() => recorder.takeDelta(), this.options.gauges());
 	}
 
 	private failed(error: unknown): void {
@@ -174,13 +157,12 @@ export class MetricsPipeline {
 		this.options.metrics.flush(timeout ? "timeout" : "error");
 		this.options.log.warn("metrics aggregator call failed", {
 			reason: timeout ? "timeout" : error instanceof Error ? error.name : "error",
-			unacked_batches: this.unacked.length,
+			unacked_batches: this.batches.pending,
 		});
 	}
 
-	private stub(shard: number): DurableObjectStub<MetricsAggregator> {
-		const namespace = this.options.namespace!;
-		return namespace.get(namespace.idFromName(`metrics-${shard}`));
+	private stub(shard: number): AggregatorClient {
+		return this.options.aggregator!(shard);
 	}
 
 	private async withTimeout<T>(work: Promise<T>): Promise<T> {

@@ -60,6 +60,11 @@ export class Recorder {
 		observe(this.totals, handle, value);
 	}
 
+	/** The delta not yet taken, to read without taking it. */
+	get unsent(): Readonly<Samples> {
+		return this.pending;
+	}
+
 	/** Takes the delta since the last call; recording starts a fresh one. */
 	takeDelta(): Samples {
 		const delta = this.pending;

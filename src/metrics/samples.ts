@@ -39,6 +39,13 @@ export function mergeSamples(into: Samples, from: Samples): Samples {
 	return into;
 }
 
+/** Adds up gauges by name: the aggregate of several isolates' (or shards') absolute values. */
+export function sumGauges(all: Iterable<Record<string, number>>): Record<string, number> {
+	const sums: Record<string, number> = {};
+	for (const gauges of all) for (const [name, value] of Object.entries(gauges)) sums[name] = (sums[name] ?? 0) + value;
+	return sums;
+}
+
 export function isEmpty(samples: Samples): boolean {
 	for (const family in samples) for (const _ in samples[family]) return false;
 	return true;
