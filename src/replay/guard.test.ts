@@ -106,7 +106,7 @@ describe("ReplayGuard", () => {
 });
 
 describe("UpstashReplayStore", () => {
-	const store = (result: () => Promise<unknown>) => new UpstashReplayStore({ set: result } as unknown as ReplayRedis);
+	const store = (result: () => Promise<unknown>) => new UpstashReplayStore({ set: result } satisfies ReplayRedis);
 
 	it("maps exactly OK to claimed and null to duplicate", async () => {
 		expect(await store(async () => "OK").claim("k", "v", 1)).toBe("claimed");

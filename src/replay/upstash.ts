@@ -1,8 +1,10 @@
 import { Redis } from "@upstash/redis/cloudflare";
 import { ReplayStoreError, type ClaimOutcome, type ReplayStore } from "./store.ts";
 
-/** The one command the replay store needs, so a fake in a test is a few lines. */
-export type ReplayRedis = Pick<Redis, "set">;
+/** The one command the replay store needs (`SET key value NX PX ttl`), so a fake in a test is a few lines. */
+export interface ReplayRedis {
+	set(key: string, value: string, options: { nx: true; px: number }): Promise<unknown>;
+}
 
 export interface UpstashClientOptions {
 	url: string;

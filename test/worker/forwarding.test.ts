@@ -40,9 +40,9 @@ describe("forwarding to the origin (SPEC section 6)", () => {
 		expect(headers.get("x-signature")).toBe(request.headers.get("x-signature"));
 	});
 
-	it("does not send X-Gateway-Token when ORIGIN_TOKEN is unset, and warns once in production", async () => {
+	it("does not send X-Gateway-Token when ORIGIN_TOKEN is unset, not even a client's own, and warns once in production", async () => {
 		const h = harness({ ORIGIN_TOKEN: "" });
-		await h.fetch(await signedRequest());
+		await h.fetch(await signedRequest({ headers: { "X-Gateway-Token": "forged-by-client" } }));
 		await h.fetch(await signedRequest({ timestamp: 1_763_000_000_001 }));
 		expect(h.origin.requests[0]?.headers.get("x-gateway-token")).toBeNull();
 		expect(h.logs.filter((line) => line.message.startsWith("ORIGIN_TOKEN is not set"))).toHaveLength(1);

@@ -36,13 +36,13 @@ export class FakeRedis implements ReplayRedis {
 	private readonly keys = new Map<string, string>();
 	answer: ((key: string) => Promise<unknown>) | null = null;
 
-	set = (async (key: string, value: unknown, opts?: unknown) => {
-		this.calls.push({ key, value: String(value), opts });
+	async set(key: string, value: string, opts: { nx: true; px: number }): Promise<unknown> {
+		this.calls.push({ key, value, opts });
 		if (this.answer !== null) return this.answer(key);
 		if (this.keys.has(key)) return null;
-		this.keys.set(key, String(value));
+		this.keys.set(key, value);
 		return "OK";
-	}) as unknown as ReplayRedis["set"];
+	}
 }
 
 export interface Harness {
