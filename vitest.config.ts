@@ -31,6 +31,8 @@ export default defineConfig({
 				test: {
 					name: "workers",
 					include: ["src/**/*.test.ts", "test/worker/**/*.test.ts"],
+					// A budget, not a performance goal: a loaded 2-core machine must not fail a correct test.
+					testTimeout: 30_000,
 				},
 			},
 			{
