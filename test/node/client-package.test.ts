@@ -9,7 +9,7 @@ const execute = promisify(execFile);
 
 describe('the "./client" package entry in plain Node 22', () => {
 	it("signRequest() imported as a consumer would reproduces every vector of the independent implementation", async () => {
-		const { cases } = JSON.parse(readFileSync("../shared/vectors/hmac-v1.json", "utf8")) as { cases: HmacVector[] };
+		const { cases } = JSON.parse(readFileSync("test/vectors/hmac-v1.json", "utf8")) as { cases: HmacVector[] };
 		// A separate Node process resolving the package's own exports, no bundler, no TypeScript.
 		const program = `
 			import { signRequest } from "agent-edge-gateway/client";
