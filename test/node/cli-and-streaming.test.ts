@@ -5,9 +5,9 @@ import { resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDemoOrigin, type DemoOrigin } from "../../scripts/lib/demo-origin.ts";
-import { SECRET, signed, startGateway, type RunningGateway } from "./gateway.ts";
-import { available } from "./services.ts";
-import { useUpstashStack } from "./stack.ts";
+import { SECRET, signed, startGateway, type RunningGateway } from "./helpers/gateway.ts";
+import { available } from "./helpers/services.ts";
+import { useUpstashStack } from "./helpers/stack.ts";
 
 const run = promisify(execFile);
 

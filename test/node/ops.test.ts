@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundleWorker } from "../../scripts/lib/build.ts";
 import { startDemoOrigin, type DemoOrigin } from "../../scripts/lib/demo-origin.ts";
 import { startGateway as startBundle } from "../../scripts/lib/gateway-runner.ts";
-import { parseExposition } from "./exposition.ts";
-import { SECRET, startGateway, type RunningGateway } from "./gateway.ts";
-import { available } from "./services.ts";
+import { parseExposition } from "./helpers/exposition.ts";
+import { SECRET, startGateway, type RunningGateway } from "./helpers/gateway.ts";
+import { available } from "./helpers/services.ts";
 
 const execute = promisify(execFile);
 const RULES = "ops/prometheus/rules/gateway.rules.yml";
