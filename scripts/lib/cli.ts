@@ -18,7 +18,7 @@ type WithHelp<O extends ParseArgsOptionsConfig> = O & { help: { type: "boolean";
 /** The first sentence of Node's parseArgs message, e.g. "Unknown option '--bogus'". */
 function oneLine(error: unknown): string {
 	const message = error instanceof Error ? error.message : String(error);
-	return message.split(/\.( |$)/)[0]!.split("\n")[0]!;
+	return message.split("\n")[0]!.split(". ")[0]!.replace(/\.$/, "");
 }
 
 /** Parses `args` against `options` (strict: no positionals, no unknown options), handling --help. */

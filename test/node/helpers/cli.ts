@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { resolve } from "node:path";
 
 export interface CliResult {
@@ -36,4 +36,44 @@ export function runCli(script: string, args: string[] = [], options: CliOptions 
 			},
 		);
 	});
+}
+
+export interface RunningCli {
+	child: ChildProcess;
+	/** Resolves with the first match of `pattern` in stdout (rejects if the CLI exits first). */
+	waitFor(pattern: RegExp): Promise<RegExpExecArray>;
+	/** Resolves when the CLI has exited. */
+	exited: Promise<CliResult>;
+}
+
+/** Starts a long-running CLI (a server) the same way as `runCli`, for tests that signal it. */
+export function startCli(script: string, args: string[] = [], options: CliOptions = {}): RunningCli {
+	const path = resolve(import.meta.dirname, "../../../scripts", script.endsWith(".ts") ? script : `${script}.ts`);
+	const child = spawn(process.execPath, [path, ...args], {
+		env: { ...process.env, ...options.env },
+		cwd: options.cwd ?? resolve(import.meta.dirname, "../../.."),
+		stdio: ["ignore", "pipe", "pipe"],
+	});
+	let stdout = "";
+	let stderr = "";
+	child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+	child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+	const exited = new Promise<CliResult>((done) => child.on("close", (code, signal) => done({ code: code ?? -1, signal, stdout, stderr })));
+	return {
+		child,
+		exited,
+		waitFor(pattern) {
+			return new Promise((found, failed) => {
+				const look = () => {
+					const match = pattern.exec(stdout);
+					if (match === null) return;
+					child.stdout.off("data", look);
+					found(match);
+				};
+				child.stdout.on("data", look);
+				void exited.then((result) => failed(new Error(`${script} exited (${result.code}) before printing ${pattern}: ${result.stderr}`)));
+				look();
+			});
+		},
+	};
 }
