@@ -148,7 +148,8 @@ async function main(): Promise<number> {
 		if (response.status === 403) {
 			throw new Error(`403 bad_signature: the smoke client's secret (${secret.source}) differs from the gateway's for client ${values["client-id"]} (HMAC_SECRET, or its entry in HMAC_CLIENTS)`);
 		}
-		expect(response.status === 200, `expected 200, got ${response.status} ${code ?? ""}`);
+		const origin = code === "origin_unreachable" || code === "origin_timeout" ? ": the gateway does not get an answer from its origin (ORIGIN_URL)" : "";
+		expect(response.status === 200, `expected 200, got ${response.status} ${code ?? ""}${origin}`);
 		expect(response.headers.get("x-auth-mode") === "hmac", `expected X-Auth-Mode: hmac, got ${response.headers.get("x-auth-mode")}`);
 		await response.arrayBuffer();
 		return "200, X-Auth-Mode: hmac";

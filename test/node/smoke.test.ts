@@ -105,6 +105,17 @@ describe("npm run smoke against a local gateway (memory store)", () => {
 		}
 	});
 
+	it("after a 502 says the gateway does not reach its origin", async () => {
+		const orphan = await startGateway({ ORIGIN_URL: `http://127.0.0.1:${await freePort()}`, METRICS_TOKEN: "smoke-metrics" });
+		try {
+			const { code, output } = await smoke(orphan.url, ["--expect-stub", "allowed"]);
+			expect(output).toContain("FAIL  a signed request gives 200: expected 200, got 502 origin_unreachable: the gateway does not get an answer from its origin (ORIGIN_URL)");
+			expect(code).toBe(1);
+		} finally {
+			await orphan.close();
+		}
+	});
+
 	it("refuses to run without a secret (usage error, exit 2)", async () => {
 		const { code, output } = await smoke(gateway.url, [], { SMOKE_HMAC_SECRET: "" });
 		expect(output).toContain("smoke: set SMOKE_HMAC_SECRET");
