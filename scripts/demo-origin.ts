@@ -1,9 +1,31 @@
 // Runs the demo agent backend: npm run demo-origin -- [--port 8788]
-import { parseArgs } from "node:util";
+import { listenFailure, parseOptions, portOption, runMain } from "./lib/cli.ts";
 import { startDemoOrigin } from "./lib/demo-origin.ts";
 
-const { values } = parseArgs({ options: { port: { type: "string", default: "8788" } } });
-const origin = await startDemoOrigin({ port: Number(values.port) });
-console.log(`demo origin on ${origin.url} (POST /agent/chat, GET /agent/stream)`);
-process.on("SIGINT", () => origin.close().then(() => process.exit(0)));
-process.on("SIGTERM", () => origin.close().then(() => process.exit(0)));
+const CLI = {
+	name: "demo-origin",
+	usage: [
+		"usage: npm run demo-origin -- [--port 8788]",
+		"  Runs the demo agent backend on 127.0.0.1:PORT: POST /agent/chat answers JSON, GET /agent/stream",
+		"  answers NDJSON (?tokens=N&interval_ms=MS). Ctrl-C stops it.",
+	].join("\n"),
+};
+
+async function main(): Promise<number> {
+	const values = parseOptions(CLI, { port: { type: "string", default: "8788" } });
+	const port = portOption("port", values.port, true);
+	let origin;
+	try {
+		origin = await startDemoOrigin({ port });
+	} catch (error) {
+		console.error(`demo-origin: ${listenFailure(error, port, "--port")}`);
+		return 1;
+	}
+	console.log(`demo origin on ${origin.url} (POST /agent/chat, GET /agent/stream)`);
+	const stop = () => void origin.close().then(() => process.exit(0));
+	process.on("SIGINT", stop);
+	process.on("SIGTERM", stop);
+	return new Promise<number>(() => {}); // runs until a signal
+}
+
+runMain(CLI, main);

@@ -3,14 +3,16 @@
 //                   [--data '<body>' | --data-file FILE] [--client-id ID] [--send]
 // The secret comes from HMAC_SECRET in the environment (or, for local use, .dev.vars).
 import { existsSync, readFileSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { signRequest } from "../src/client/index.ts";
+import { parseOptions, runMain, UsageError } from "./lib/cli.ts";
 
 const DEFAULT_BODY = JSON.stringify({ messages: [{ role: "user", content: "Hello from the signing CLI" }] });
 const USAGE =
-	"usage: npm run sign -- [--url URL] [--method GET|POST] [--path /agent/...] [--data BODY | --data-file FILE] [--client-id ID] [--timestamp MS] [--send]";
-
-class UsageError extends Error {}
+	"usage: npm run sign -- [--url URL] [--method GET|POST] [--path /agent/...] [--data BODY | --data-file FILE] [--client-id ID] [--timestamp MS] [--send]\n" +
+	"  Signs a request (scheme v1) and prints a curl command, or sends it with --send.\n" +
+	"  --timestamp is in milliseconds since the epoch (default: now). The secret is HMAC_SECRET\n" +
+	"  from the environment, else from .dev.vars in the current folder.";
+const CLI = { name: "sign", usage: USAGE };
 
 function secretFromEnvironment(): string {
 	const fromEnv = process.env.HMAC_SECRET;
@@ -32,23 +34,16 @@ function shellQuote(value: string): string {
 }
 
 async function main(): Promise<number> {
-	let values;
-	try {
-		({ values } = parseArgs({
-			options: {
-				url: { type: "string", default: process.env.GATEWAY_URL ?? "http://127.0.0.1:8787" },
-				method: { type: "string", default: "POST" },
-				path: { type: "string", default: "/agent/chat" },
-				data: { type: "string" },
-				"data-file": { type: "string" },
-				"client-id": { type: "string", default: process.env.HMAC_CLIENT_ID ?? "dev-cli" },
-				timestamp: { type: "string" },
-				send: { type: "boolean", default: false },
-			},
-		}));
-	} catch (error) {
-		throw new UsageError((error as Error).message);
-	}
+	const values = parseOptions(CLI, {
+		url: { type: "string", default: process.env.GATEWAY_URL ?? "http://127.0.0.1:8787" },
+		method: { type: "string", default: "POST" },
+		path: { type: "string", default: "/agent/chat" },
+		data: { type: "string" },
+		"data-file": { type: "string" },
+		"client-id": { type: "string", default: process.env.HMAC_CLIENT_ID ?? "dev-cli" },
+		timestamp: { type: "string" },
+		send: { type: "boolean", default: false },
+	});
 
 	const method = values.method.toUpperCase();
 	if (method !== "GET" && method !== "POST") throw new UsageError("--method must be GET or POST");
@@ -95,11 +90,4 @@ async function main(): Promise<number> {
 	return response.ok ? 0 : 1;
 }
 
-main().then(
-	(code) => process.exit(code),
-	(error: unknown) => {
-		if (!(error instanceof UsageError)) throw error;
-		console.error(`sign: ${error.message}\n${USAGE}`);
-		process.exit(2);
-	},
-);
+runMain(CLI, main);

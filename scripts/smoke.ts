@@ -2,9 +2,26 @@
 //   npm run smoke -- --url https://agent-gateway.example.com [--expect-stub refused|allowed]
 //                    [--client-id smoke-check] [--path /agent/chat] [--body JSON]
 // Secrets from the environment: SMOKE_HMAC_SECRET (or HMAC_SECRET) for the smoke client,
-// METRICS_TOKEN for /metrics. Exit 0 when every check passed, 1 when one failed, 2 on bad usage.
-import { parseArgs } from "node:util";
+// METRICS_TOKEN for /metrics and the /healthz details. Against a loopback URL, what the
+// environment does not give is read from .dev.vars (as `npm run sign` does), and a
+// development or test ENVIRONMENT there means test modes are expected to be allowed.
+// Exit 0 when every check passed, 1 when one failed, 2 on bad usage.
+import { existsSync, readFileSync } from "node:fs";
 import { signRequest } from "../src/client/index.ts";
+import { parseOptions, readDotenv, runMain, UsageError } from "./lib/cli.ts";
+
+const CLI = {
+	name: "smoke",
+	usage: [
+		"usage: npm run smoke -- --url URL [--expect-stub refused|allowed] [--client-id ID] [--path /agent/...] [--body JSON]",
+		"  Runs the deployment checklist against the gateway at URL: /healthz, /metrics, 401 without",
+		"  headers, 200 signed, 409 replayed, replay claims reaching Upstash, test modes refused or allowed.",
+		"  Secrets: SMOKE_HMAC_SECRET (or HMAC_SECRET) and METRICS_TOKEN from the environment; against a",
+		"  loopback URL, else from .dev.vars. --expect-stub defaults to allowed when .dev.vars says",
+		"  ENVIRONMENT=development or test (loopback URL only), else refused.",
+		"  Exit status: 0 all passed, 1 a check failed or the gateway could not be reached, 2 bad usage.",
+	].join("\n"),
+};
 
 interface Check {
 	name: string;
@@ -12,31 +29,74 @@ interface Check {
 	detail: string;
 }
 
-class UsageError extends Error {}
+/** Why a fetch failed, in words (Node's "fetch failed" hides the cause). */
+function unreachableReason(error: unknown): string {
+	const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+	switch (cause?.code) {
+		case "ECONNREFUSED":
+			return "connection refused: nothing listens there (is the gateway running? `npm run dev` locally)";
+		case "ENOTFOUND":
+		case "EAI_AGAIN":
+			return "the host name does not resolve (DNS)";
+		case "ETIMEDOUT":
+		case "UND_ERR_CONNECT_TIMEOUT":
+			return "the connection timed out";
+		case "ECONNRESET":
+			return "the connection was reset";
+		default:
+			if (cause?.code?.startsWith("ERR_TLS") || /certificate|SSL|TLS/i.test(cause?.message ?? "")) return `TLS failed: ${cause?.message}`;
+			return cause?.message ?? (error instanceof Error ? error.message : String(error));
+	}
+}
+
+/** Where a setting came from, named in hints ("SMOKE_HMAC_SECRET", "HMAC_SECRET in .dev.vars"). */
+interface Setting {
+	value: string;
+	source: string;
+}
+
+function firstOf(list: string): string {
+	return list.split(",")[0]!.trim();
+}
 
 async function main(): Promise<number> {
-	let values;
-	try {
-		({ values } = parseArgs({
-			options: {
-				url: { type: "string" },
-				"client-id": { type: "string", default: "smoke-check" },
-				path: { type: "string", default: "/agent/chat" },
-				body: { type: "string", default: JSON.stringify({ messages: [{ role: "user", content: "smoke check" }] }) },
-				"expect-stub": { type: "string", default: "refused" },
-			},
-		}));
-	} catch (error) {
-		throw new UsageError((error as Error).message);
-	}
+	const values = parseOptions(CLI, {
+		url: { type: "string" },
+		"client-id": { type: "string", default: "smoke-check" },
+		path: { type: "string", default: "/agent/chat" },
+		body: { type: "string", default: JSON.stringify({ messages: [{ role: "user", content: "smoke check" }] }) },
+		"expect-stub": { type: "string" },
+	});
 	if (values.url === undefined) throw new UsageError("--url is required");
 	if (!/^https?:\/\//.test(values.url)) throw new UsageError("--url must be an http(s) URL");
-	if (values["expect-stub"] !== "refused" && values["expect-stub"] !== "allowed") throw new UsageError("--expect-stub must be refused or allowed");
+	if (values["expect-stub"] !== undefined && values["expect-stub"] !== "refused" && values["expect-stub"] !== "allowed") {
+		throw new UsageError("--expect-stub must be refused or allowed");
+	}
 	if (!values.path.startsWith("/agent/")) throw new UsageError("--path must start with /agent/");
-	const secret = process.env.SMOKE_HMAC_SECRET || process.env.HMAC_SECRET;
-	if (!secret) throw new UsageError("set SMOKE_HMAC_SECRET (the smoke client's secret) in the environment");
 	const base = values.url.replace(/\/+$/, "");
-	const metricsToken = process.env.METRICS_TOKEN?.split(",")[0]?.trim();
+
+	// A local gateway (`npm run dev`) runs on the settings of .dev.vars: read what the
+	// environment does not say from there. A remote one never is.
+	const local = ["127.0.0.1", "localhost", "[::1]"].includes(new URL(base).hostname) && existsSync(".dev.vars");
+	const devVars = local ? readDotenv(readFileSync(".dev.vars", "utf8")) : new Map<string, string>();
+	const fromEnv = (name: string): Setting | undefined => (process.env[name] ? { value: process.env[name]!, source: name } : undefined);
+	const fromDevVars = (name: string): Setting | undefined => (devVars.get(name) ? { value: devVars.get(name)!, source: `${name} in .dev.vars` } : undefined);
+	const secret = fromEnv("SMOKE_HMAC_SECRET") ?? fromEnv("HMAC_SECRET") ?? fromDevVars("HMAC_SECRET") ?? fromDevVars("E2E_SESSION_HMAC_SECRET");
+	if (secret === undefined) throw new UsageError("set SMOKE_HMAC_SECRET (the smoke client's secret) in the environment");
+	const metricsToken = fromEnv("METRICS_TOKEN") ?? fromDevVars("METRICS_TOKEN");
+	const devEnvironment = devVars.get("ENVIRONMENT");
+	const stubsAllowedLocally = devEnvironment === "development" || devEnvironment === "test" || devVars.get("ALLOW_TEST_STUBS") === "1";
+	const expectStub = values["expect-stub"] ?? (stubsAllowedLocally ? "allowed" : "refused");
+	if (local) console.log(`Using .dev.vars for what the environment does not set${values["expect-stub"] === undefined ? ` (test modes expected ${expectStub})` : ""}`);
+	const metricsHeaders: Record<string, string> = metricsToken ? { Authorization: `Bearer ${firstOf(metricsToken.value)}` } : {};
+
+	// One probe first: an unreachable gateway is one clear line, not six failures.
+	try {
+		await (await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(15_000) })).arrayBuffer();
+	} catch (error) {
+		console.error(`smoke: could not reach ${base}: ${error instanceof Error && error.name === "TimeoutError" ? "no answer within 15 s" : unreachableReason(error)}`);
+		return 1;
+	}
 
 	const checks: Check[] = [];
 	const check = async (name: string, run: () => Promise<string>) => {
@@ -59,7 +119,7 @@ async function main(): Promise<number> {
 	});
 
 	await check("metrics route answers with the gateway's series", async () => {
-		const response = await fetch(`${base}/metrics`, { headers: metricsToken ? { Authorization: `Bearer ${metricsToken}` } : {} });
+		const response = await fetch(`${base}/metrics`, { headers: metricsHeaders });
 		if (response.status === 401) throw new Error("GET /metrics: 401, set METRICS_TOKEN to the gateway's metrics token");
 		expect(response.status === 200, `GET /metrics: expected 200, got ${response.status}`);
 		expect((response.headers.get("content-type") ?? "").startsWith("text/plain; version=0.0.4"), "GET /metrics: not Prometheus text format 0.0.4");
@@ -78,15 +138,18 @@ async function main(): Promise<number> {
 		return "401 missing_headers";
 	});
 
-	const signed = await signRequest({ clientId: values["client-id"], secret, method: "POST", path: values.path, body: values.body });
+	const signed = await signRequest({ clientId: values["client-id"], secret: firstOf(secret.value), method: "POST", path: values.path, body: values.body });
 	const send = () =>
 		fetch(base + values.path, { method: "POST", headers: { ...signed.headers, "Content-Type": "application/json" }, body: signed.body });
 
 	await check("a signed request gives 200", async () => {
 		const response = await send();
 		const code = response.ok ? undefined : await codeOf(response);
-		if (response.status === 403) throw new Error("403 bad_signature: the smoke client's secret differs from the gateway's");
-		expect(response.status === 200, `expected 200, got ${response.status} ${code ?? ""}`);
+		if (response.status === 403) {
+			throw new Error(`403 bad_signature: the smoke client's secret (${secret.source}) differs from the gateway's for client ${values["client-id"]} (HMAC_SECRET, or its entry in HMAC_CLIENTS)`);
+		}
+		const origin = code === "origin_unreachable" || code === "origin_timeout" ? ": the gateway does not get an answer from its origin (ORIGIN_URL)" : "";
+		expect(response.status === 200, `expected 200, got ${response.status} ${code ?? ""}${origin}`);
 		expect(response.headers.get("x-auth-mode") === "hmac", `expected X-Auth-Mode: hmac, got ${response.headers.get("x-auth-mode")}`);
 		await response.arrayBuffer();
 		return "200, X-Auth-Mode: hmac";
@@ -99,9 +162,30 @@ async function main(): Promise<number> {
 		return `409 replay${response.headers.has("x-server-time") ? ", with X-Server-Time" : ""}`;
 	});
 
-	await check(`a stub request is ${values["expect-stub"]}`, async () => {
+	// The 409 above may come from an isolate's memory when Upstash fails (the degraded
+	// fallback): ask the gateway, after the claim, whether its claims reach Upstash.
+	await check("replay claims reach the shared store", async () => {
+		const response = await fetch(`${base}/healthz`, { headers: metricsHeaders });
+		const health = (await response.json().catch(() => ({}))) as {
+			status?: string;
+			replay?: { store?: string; upstash_configured?: boolean; degraded?: boolean; breaker?: string };
+		};
+		if (health.replay === undefined) {
+			expect(health.status === "ok", `GET /healthz: ${health.status ?? response.status}: claims are not all reaching Upstash (set METRICS_TOKEN for details)`);
+			return "status ok (set METRICS_TOKEN for the store's details)";
+		}
+		const { store, upstash_configured: upstash, degraded, breaker } = health.replay;
+		if (upstash) {
+			expect(!degraded && breaker === "closed", `Upstash is configured but claims are not reaching it (breaker ${breaker}): replays are refused per isolate only`);
+			return "upstash, breaker closed";
+		}
+		expect(!degraded, "no Upstash configured: replay claims are per isolate only (set UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN)");
+		return `${store} (no Upstash: allowed in development)`;
+	});
+
+	await check(`a stub request is ${expectStub}`, async () => {
 		const response = await fetch(base + values.path, { method: "POST", headers: { "X-Test-Mode": "stub", "Content-Type": "application/json" }, body: values.body });
-		if (values["expect-stub"] === "allowed") {
+		if (expectStub === "allowed") {
 			const reply = (await response.json().catch(() => ({}))) as { model?: string };
 			expect(response.status === 200 && reply.model === "test-stub", `expected the stub answer, got ${response.status}`);
 			expect(response.headers.get("x-auth-mode") === "bypass", "expected X-Auth-Mode: bypass");
@@ -119,16 +203,4 @@ async function main(): Promise<number> {
 	return failed === 0 ? 0 : 1;
 }
 
-main().then(
-	(code) => process.exit(code),
-	(error: unknown) => {
-		if (error instanceof UsageError) {
-			console.error(`smoke: ${error.message}`);
-			console.error("usage: npm run smoke -- --url URL [--expect-stub refused|allowed] [--client-id ID] [--path /agent/...] [--body JSON]");
-			process.exit(2);
-		} else {
-			console.error(`smoke: ${error instanceof Error ? error.message : String(error)}`);
-			process.exit(1);
-		}
-	},
-);
+runMain(CLI, main);

@@ -100,7 +100,14 @@ export async function startDemoOrigin(options: { port?: number; host?: string } 
 		response.end(JSON.stringify({ detail: "Not Found" }));
 	});
 
-	await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? "127.0.0.1", resolve));
+	// A busy port rejects (EADDRINUSE) rather than crash the process with an unhandled 'error'.
+	await new Promise<void>((resolve, reject) => {
+		server.once("error", reject);
+		server.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => {
+			server.off("error", reject);
+			resolve();
+		});
+	});
 	const port = (server.address() as AddressInfo).port;
 	return {
 		url: `http://${options.host ?? "127.0.0.1"}:${port}`,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import vectors from "../../../shared/vectors/hmac-v1.json";
+import vectors from "../../test/vectors/hmac-v1.json";
 import type { HmacVector } from "../../test/fixtures/hmac-vectors.ts";
 import { signRequest } from "../client/sign.ts";
 import { canonicalString, sha256Hex, utf8 } from "./crypto.ts";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { formatReport, runBench } from "../../scripts/lib/bench.ts";
-import { available } from "./services.ts";
+import { available } from "./helpers/services.ts";
 
 // Not a benchmark: one short run, so the harness cannot rot. No timing is asserted.
 describe.skipIf(!available("redis-server", "redis-server"))("npm run bench (a short smoke run)", () => {

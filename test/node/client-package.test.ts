@@ -1,30 +1,61 @@
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import type { HmacVector } from "../fixtures/hmac-vectors.ts";
 
 const execute = promisify(execFile);
+const { cases } = JSON.parse(readFileSync("test/vectors/hmac-v1.json", "utf8")) as { cases: HmacVector[] };
 
+/** Signs every vector with `signRequest()` imported as a consumer in `cwd` would, in a separate Node process. */
+async function signAsConsumer(cwd: string) {
+	// No bundler, no TypeScript: the package's own exports resolve the entry.
+	const program = `
+		import { signRequest } from "agent-edge-gateway/client";
+		const cases = JSON.parse(process.argv[1]);
+		const out = [];
+		for (const c of cases) {
+			const { headers, body } = await signRequest({ clientId: "pkg", secret: c.secret, method: c.method, path: c.path, body: c.body, timestamp: Number(c.timestamp) });
+			out.push({ name: c.name, signature: headers["X-Signature"], timestamp: headers["X-Timestamp"], bodyLength: body.byteLength });
+		}
+		console.log(JSON.stringify(out));
+	`;
+	const { stdout } = await execute(process.execPath, ["--input-type=module", "-e", program, JSON.stringify(cases)], { cwd, maxBuffer: 16 * 1024 * 1024 });
+	return JSON.parse(stdout) as { name: string; signature: string; timestamp: string; bodyLength: number }[];
+}
+const expected = () => cases.map((c) => ({ name: c.name, signature: c.signature, timestamp: c.timestamp, bodyLength: Buffer.byteLength(c.body) }));
+
+const folders: string[] = [];
+afterAll(() => {
+	for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+});
 
 describe('the "./client" package entry in plain Node 22', () => {
 	it("signRequest() imported as a consumer would reproduces every vector of the independent implementation", async () => {
-		const { cases } = JSON.parse(readFileSync("../shared/vectors/hmac-v1.json", "utf8")) as { cases: HmacVector[] };
-		// A separate Node process resolving the package's own exports, no bundler, no TypeScript.
-		const program = `
-			import { signRequest } from "agent-edge-gateway/client";
-			const cases = JSON.parse(process.argv[1]);
-			const out = [];
-			for (const c of cases) {
-				const { headers, body } = await signRequest({ clientId: "pkg", secret: c.secret, method: c.method, path: c.path, body: c.body, timestamp: Number(c.timestamp) });
-				out.push({ name: c.name, signature: headers["X-Signature"], timestamp: headers["X-Timestamp"], bodyLength: body.byteLength });
-			}
-			console.log(JSON.stringify(out));
-		`;
-		const { stdout } = await execute(process.execPath, ["--input-type=module", "-e", program, JSON.stringify(cases)], { maxBuffer: 16 * 1024 * 1024 });
-		const signed = JSON.parse(stdout) as { name: string; signature: string; timestamp: string; bodyLength: number }[];
-		expect(signed).toEqual(
-			cases.map((c) => ({ name: c.name, signature: c.signature, timestamp: c.timestamp, bodyLength: Buffer.byteLength(c.body) })),
-		);
+		expect(await signAsConsumer(process.cwd())).toEqual(expected());
+	});
+
+	it("npm pack gives a package with no runtime dependencies, which installs offline and alone", async () => {
+		const packed = mkdtempSync(join(tmpdir(), "client-pack-"));
+		const consumer = mkdtempSync(join(tmpdir(), "client-consumer-"));
+		folders.push(packed, consumer);
+		// dist/ was built by the global setup, as prepack builds it.
+		const { stdout } = await execute("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", packed], { maxBuffer: 16 * 1024 * 1024 });
+		const [{ filename, files }] = JSON.parse(stdout) as [{ filename: string; files: { path: string }[] }];
+		const tarball = join(packed, filename);
+		expect(files.map((file) => file.path)).toContain("dist/client/index.js");
+		await execute("tar", ["-xzf", tarball, "-C", packed, "package/package.json"]);
+		const manifest = JSON.parse(readFileSync(join(packed, "package/package.json"), "utf8")) as Record<string, unknown>;
+		expect(manifest.dependencies).toBeUndefined();
+		expect(manifest.peerDependencies).toBeUndefined();
+		expect(manifest.optionalDependencies).toBeUndefined();
+
+		// Installed with no registry at all: anything it needed from one would fail here.
+		writeFileSync(join(consumer, "package.json"), JSON.stringify({ name: "consumer", version: "1.0.0", private: true, type: "module" }));
+		await execute("npm", ["install", "--offline", "--no-package-lock", "--no-audit", "--no-fund", "--ignore-scripts", resolve(tarball)], { cwd: consumer });
+		expect(readdirSync(join(consumer, "node_modules")).filter((name) => !name.startsWith("."))).toEqual(["agent-edge-gateway"]);
+		expect(await signAsConsumer(consumer)).toEqual(expected());
 	});
 });

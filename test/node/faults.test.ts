@@ -1,9 +1,9 @@
 import { writeFileSync, mkdirSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseExposition, valueOf } from "./exposition.ts";
-import { signed, type RunningGateway } from "./gateway.ts";
-import { available } from "./services.ts";
-import { useUpstashStack } from "./stack.ts";
+import { parseExposition, valueOf } from "./helpers/exposition.ts";
+import { signed, type RunningGateway } from "./helpers/gateway.ts";
+import { available } from "./helpers/services.ts";
+import { useUpstashStack } from "./helpers/stack.ts";
 
 const TOKEN = "faults-upstash-token";
 const METRICS = { headers: { Authorization: "Bearer faults-metrics" } };

@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDemoOrigin, type DemoOrigin } from "../../scripts/lib/demo-origin.ts";
 import { freePort } from "../../scripts/lib/processes.ts";
-import { parseExposition, valueOf } from "./exposition.ts";
-import { signed, startGateway, type RunningGateway } from "./gateway.ts";
-import { available } from "./services.ts";
+import { parseExposition, valueOf } from "./helpers/exposition.ts";
+import { signed, startGateway, type RunningGateway } from "./helpers/gateway.ts";
+import { available } from "./helpers/services.ts";
 
 const TOKEN = "scrape-token";
 const auth = { headers: { Authorization: `Bearer ${TOKEN}` } };

@@ -1,8 +1,8 @@
 import net from "node:net";
 import { describe, expect, it } from "vitest";
-import { signed } from "./gateway.ts";
-import { available } from "./services.ts";
-import { useUpstashStack } from "./stack.ts";
+import { signed } from "./helpers/gateway.ts";
+import { available } from "./helpers/services.ts";
+import { useUpstashStack } from "./helpers/stack.ts";
 
 /** Writes raw bytes to the gateway and reads what comes back: the status, or null when the connection closed without an answer. */
 function rawExchange(port: number, chunks: (string | Buffer)[], closeAfterWrite: boolean): Promise<{ status: number | null; body: string }> {

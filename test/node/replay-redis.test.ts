@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { RespConnection } from "../../scripts/lib/resp.ts";
-import { signed } from "./gateway.ts";
-import { available } from "./services.ts";
-import { useUpstashStack } from "./stack.ts";
+import { signed } from "./helpers/gateway.ts";
+import { available } from "./helpers/services.ts";
+import { useUpstashStack } from "./helpers/stack.ts";
 
 const TOKEN = "replay-test-token";
 

@@ -1,8 +1,8 @@
 import { inject } from "vitest";
-import { startGateway as start, type RunningGateway } from "../../scripts/lib/gateway-runner.ts";
-import { signedInit, type SignedInit } from "../fixtures/signed.ts";
+import { startGateway as start, type RunningGateway } from "../../../scripts/lib/gateway-runner.ts";
+import { signedInit, type SignedInit } from "../../fixtures/signed.ts";
 
-export type { RunningGateway } from "../../scripts/lib/gateway-runner.ts";
+export type { RunningGateway } from "../../../scripts/lib/gateway-runner.ts";
 
 export const SECRET = "node-test-secret";
 export const CLIENT_ID = "svc-node";

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll } from "vitest";
-import { startDemoOrigin, type DemoOrigin } from "../../scripts/lib/demo-origin.ts";
-import { startRedisServer, type RedisProcess } from "../../scripts/lib/processes.ts";
-import { startUpstashServer, type UpstashServer } from "../../scripts/lib/upstash-server.ts";
+import { startDemoOrigin, type DemoOrigin } from "../../../scripts/lib/demo-origin.ts";
+import { startRedisServer, type RedisProcess } from "../../../scripts/lib/processes.ts";
+import { startUpstashServer, type UpstashServer } from "../../../scripts/lib/upstash-server.ts";
 import { startGateway, type RunningGateway } from "./gateway.ts";
 
 export interface UpstashStack {

@@ -1,4 +1,4 @@
-import { hasProgram } from "../../scripts/lib/processes.ts";
+import { hasProgram } from "../../../scripts/lib/processes.ts";
 
 /** CI sets CI=true: there a test that needs a service fails when it is missing, never skips. */
 export const IN_CI = process.env.CI === "true" || process.env.CI === "1";

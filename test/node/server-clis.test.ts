@@ -1,0 +1,76 @@
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort, portOpen } from "../../scripts/lib/processes.ts";
+import { runCli, startCli } from "./helpers/cli.ts";
+import { available } from "./helpers/services.ts";
+
+/** A port some other program holds, for the tests of a busy port. */
+let busy: net.Server;
+let busyPort: number;
+beforeAll(async () => {
+	busy = net.createServer();
+	await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve));
+	busyPort = (busy.address() as net.AddressInfo).port;
+});
+afterAll(() => new Promise<void>((resolve) => busy.close(() => resolve())));
+
+/** Whether the port stays closed (a redis-server that outlived its CLI would keep it open). */
+async function closedSoon(port: number): Promise<boolean> {
+	for (let i = 0; i < 40; i++) {
+		if (!(await portOpen(port))) return true;
+		await new Promise((resolve) => setTimeout(resolve, 50));
+	}
+	return false;
+}
+
+describe("busy ports: one clear line naming the option that changes the port", () => {
+	it("dev", async () => {
+		const { code, stdout, stderr } = await runCli("dev", ["--port", String(busyPort)], { cwd: tmpdir() });
+		expect(stderr).toBe(`dev: port ${busyPort} on 127.0.0.1 is already in use (another npm run dev?); choose another with --port N\n`);
+		expect(stdout).toBe("");
+		expect(code).toBe(1);
+	});
+
+	it("demo-origin", async () => {
+		const { code, stderr } = await runCli("demo-origin", ["--port", String(busyPort)]);
+		expect(stderr).toBe(`demo-origin: port ${busyPort} on 127.0.0.1 is already in use; choose another with --port N\n`);
+		expect(code).toBe(1);
+	});
+});
+
+describe("upstash-local and its redis-server", () => {
+	it("--redis-port with nothing listening fails at start, saying so", async () => {
+		const port = await freePort();
+		const { code, stdout, stderr } = await runCli("upstash-local", ["--redis-port", String(port), "--port", "0"]);
+		expect(stderr).toBe(`upstash-local: nothing listens on 127.0.0.1:${port} (--redis-port): start redis-server there, or use --spawn-redis\n`);
+		expect(stdout).toBe("");
+		expect(code).toBe(1);
+	});
+
+	describe.skipIf(!available("redis-server", "redis-server"))("with --spawn-redis", () => {
+		it("on a busy port: one line, and the spawned redis-server is gone", async () => {
+			const { code, stdout, stderr } = await runCli("upstash-local", ["--spawn-redis", "--port", String(busyPort)]);
+			expect(stderr).toBe(`upstash-local: port ${busyPort} on 127.0.0.1 is already in use; choose another with --port N\n`);
+			expect(code).toBe(1);
+			const redisPort = Number(/spawned redis-server on port (\d+)/.exec(stdout)?.[1]);
+			expect(redisPort).toBeGreaterThan(0);
+			expect(await closedSoon(redisPort)).toBe(true);
+		});
+
+		it.each(["SIGINT", "SIGTERM"] as const)("on %s: stops serving, and the spawned redis-server stops with it", async (signal) => {
+			const cli = startCli("upstash-local", ["--spawn-redis", "--port", "0"]);
+			const [, redisPort] = await cli.waitFor(/spawned redis-server on port (\d+)/);
+			const [, url] = await cli.waitFor(/UPSTASH_REDIS_REST_URL=(\S+)/);
+			// It serves: a PING through the REST protocol reaches the spawned redis-server.
+			const ping = await fetch(url!, { method: "POST", headers: { Authorization: "Bearer local-dev-token" }, body: JSON.stringify(["PING"]) });
+			expect(await ping.json()).toEqual({ result: "PONG" });
+			expect(await portOpen(Number(redisPort))).toBe(true);
+			cli.child.kill(signal);
+			const result = await cli.exited;
+			expect(result.code).toBe(0);
+			expect(result.stderr).toBe("");
+			expect(await closedSoon(Number(redisPort))).toBe(true);
+		});
+	});
+});

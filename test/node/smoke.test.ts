@@ -1,0 +1,161 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bundleWorker } from "../../scripts/lib/build.ts";
+import { startDemoOrigin, type DemoOrigin } from "../../scripts/lib/demo-origin.ts";
+import { startGateway as startBundle } from "../../scripts/lib/gateway-runner.ts";
+import { freePort } from "../../scripts/lib/processes.ts";
+import { runCli } from "./helpers/cli.ts";
+import { SECRET, startGateway, type RunningGateway } from "./helpers/gateway.ts";
+import { available } from "./helpers/services.ts";
+import { useUpstashStack } from "./helpers/stack.ts";
+
+/** The secrets smoke would otherwise find in the test process's environment, emptied. */
+const NO_SECRETS = { SMOKE_HMAC_SECRET: "", HMAC_SECRET: "", E2E_SESSION_HMAC_SECRET: "", METRICS_TOKEN: "" };
+
+const folders: string[] = [];
+/** A working folder for smoke: empty, or holding a .dev.vars with these lines. */
+function folder(devVars?: string[]): string {
+	const directory = mkdtempSync(join(tmpdir(), "smoke-"));
+	folders.push(directory);
+	if (devVars !== undefined) writeFileSync(join(directory, ".dev.vars"), `# as npm run dev reads it\n${devVars.join("\n")}\n`);
+	return directory;
+}
+afterAll(() => {
+	for (const directory of folders) rmSync(directory, { recursive: true, force: true });
+});
+
+/** `npm run smoke -- --url URL args`, with the given secrets, from a folder without .dev.vars unless `cwd` says. */
+const smoke = (url: string, args: string[] = [], env: Record<string, string> = {}, cwd = folder()) =>
+	runCli("smoke", ["--url", url, ...args], { env: { ...NO_SECRETS, SMOKE_HMAC_SECRET: SECRET, METRICS_TOKEN: "smoke-metrics", ...env }, cwd }).then((r) => ({
+		code: r.code,
+		output: r.stdout + r.stderr,
+	}));
+
+describe("npm run smoke against a local gateway (memory store)", () => {
+	let origin: DemoOrigin;
+	let gateway: RunningGateway;
+	let development: RunningGateway;
+
+	beforeAll(async () => {
+		origin = await startDemoOrigin();
+		gateway = await startGateway({ ORIGIN_URL: origin.url, METRICS_TOKEN: "smoke-metrics" });
+		// As `npm run dev` runs it: development, no metrics token (open), the secret of .dev.vars.
+		development = await startGateway({ ORIGIN_URL: origin.url, ENVIRONMENT: "development" });
+	});
+	afterAll(async () => {
+		await gateway?.close();
+		await development?.close();
+		await origin?.close();
+	});
+
+	it("passes against the local gateway, with a readable report", async () => {
+		const { code, output } = await smoke(gateway.url, ["--expect-stub", "allowed"]);
+		expect(output).toContain("PASS  a signed request gives 200");
+		expect(output).toContain("PASS  its replay gives 409");
+		expect(output).toContain("PASS  replay claims reach the shared store: memory (no Upstash: allowed in development)");
+		expect(output).toContain("PASS  a stub request is allowed");
+		expect(output).toMatch(/^7 passed, 0 failed$/m);
+		expect(code).toBe(0);
+	});
+
+	it("passes with no option but --url against `npm run dev`: secret and test modes from .dev.vars", async () => {
+		const cwd = folder(["ENVIRONMENT=development", "ORIGIN_URL=http://127.0.0.1:8788", `HMAC_SECRET=${SECRET},an-older-one`]);
+		const { code, output } = await runCli("smoke", ["--url", development.url], { env: NO_SECRETS, cwd }).then((r) => ({ code: r.code, output: r.stdout + r.stderr }));
+		expect(output).toContain("Using .dev.vars for what the environment does not set (test modes expected allowed)");
+		expect(output).toContain("PASS  a stub request is allowed");
+		expect(output).toMatch(/^7 passed, 0 failed$/m);
+		expect(code).toBe(0);
+	});
+
+	it("an explicit --expect-stub wins over .dev.vars, and without .dev.vars stubs are expected refused", async () => {
+		const cwd = folder(["ENVIRONMENT=development", `HMAC_SECRET=${SECRET}`]);
+		const explicit = await runCli("smoke", ["--url", development.url, "--expect-stub", "refused"], { env: NO_SECRETS, cwd });
+		expect(explicit.stdout).toContain("FAIL  a stub request is refused: expected the stub header to be ignored (401), got 200: test modes are allowed here");
+		expect(explicit.code).toBe(1);
+		const { code, output } = await smoke(gateway.url);
+		expect(output).not.toContain(".dev.vars");
+		expect(output).toContain("FAIL  a stub request is refused");
+		expect(code).toBe(1);
+	});
+
+	it("after a 403 names the variable the secret came from", async () => {
+		const fromEnvironment = await smoke(gateway.url, ["--expect-stub", "allowed"], { SMOKE_HMAC_SECRET: "another-secret" });
+		expect(fromEnvironment.output).toContain(
+			"FAIL  a signed request gives 200: 403 bad_signature: the smoke client's secret (SMOKE_HMAC_SECRET) differs from the gateway's for client smoke-check",
+		);
+		expect(fromEnvironment.code).toBe(1);
+		const cwd = folder(["ENVIRONMENT=development", "HMAC_SECRET=not-the-gateways"]);
+		const fromDevVars = await runCli("smoke", ["--url", development.url], { env: NO_SECRETS, cwd });
+		expect(fromDevVars.stdout).toContain("the smoke client's secret (HMAC_SECRET in .dev.vars) differs");
+		expect(fromDevVars.code).toBe(1);
+	});
+
+	it("fails with the reason against a gateway whose replay protection is switched off", async () => {
+		// The benchmark's floor: the same forwarding with no authentication and no replay check.
+		const unprotected = await startBundle({ ORIGIN_URL: origin.url }, { scriptPath: bundleWorker(".build/test-bare", "scripts/bench/bare-entry.ts") });
+		try {
+			const { code, output } = await smoke(unprotected.url);
+			expect(output).toContain("FAIL  missing signature headers give 401: expected 401 missing_headers, got 200");
+			expect(output).toContain("FAIL  its replay gives 409: expected 409 replay, got 200");
+			expect(code).toBe(1);
+		} finally {
+			await unprotected.close();
+		}
+	});
+
+	it("after a 502 says the gateway does not reach its origin", async () => {
+		const orphan = await startGateway({ ORIGIN_URL: `http://127.0.0.1:${await freePort()}`, METRICS_TOKEN: "smoke-metrics" });
+		try {
+			const { code, output } = await smoke(orphan.url, ["--expect-stub", "allowed"]);
+			expect(output).toContain("FAIL  a signed request gives 200: expected 200, got 502 origin_unreachable: the gateway does not get an answer from its origin (ORIGIN_URL)");
+			expect(code).toBe(1);
+		} finally {
+			await orphan.close();
+		}
+	});
+
+	it("refuses to run without a secret (usage error, exit 2)", async () => {
+		const { code, output } = await smoke(gateway.url, [], { SMOKE_HMAC_SECRET: "" });
+		expect(output).toContain("smoke: set SMOKE_HMAC_SECRET");
+		expect(output).toContain("usage: npm run smoke");
+		expect(code).toBe(2);
+	});
+
+	it("says why it cannot reach a URL where nothing listens, in one line, without a stack", async () => {
+		const port = await freePort();
+		const { code, output } = await smoke(`http://127.0.0.1:${port}`);
+		expect(output.trim()).toBe(`smoke: could not reach http://127.0.0.1:${port}: connection refused: nothing listens there (is the gateway running? \`npm run dev\` locally)`);
+		expect(code).toBe(1);
+	});
+});
+
+describe.skipIf(!available("redis-server", "redis-server"))("npm run smoke against a gateway on Upstash", () => {
+	const stack = useUpstashStack("smoke-upstash-token", { METRICS_TOKEN: "smoke-metrics" });
+
+	it("passes while claims reach Upstash", async () => {
+		const gateway = await stack.gateway();
+		const { code, output } = await smoke(gateway.url, ["--expect-stub", "allowed"]);
+		expect(output).toContain("PASS  replay claims reach the shared store: upstash, breaker closed");
+		expect(output).toMatch(/^7 passed, 0 failed$/m);
+		expect(code).toBe(0);
+	});
+
+	it("fails while Upstash is down, though the memory fallback still answers the replay with 409", async () => {
+		const gateway = await stack.gateway();
+		await stack.upstash.close();
+		try {
+			const { code, output } = await smoke(gateway.url, ["--expect-stub", "allowed"]);
+			expect(output).toContain("PASS  its replay gives 409");
+			expect(output).toContain("FAIL  replay claims reach the shared store: Upstash is configured but claims are not reaching it");
+			expect(code).toBe(1);
+			// Without the metrics token, the anonymous /healthz status says it too.
+			const anonymous = await smoke(gateway.url, ["--expect-stub", "allowed"], { METRICS_TOKEN: "" });
+			expect(anonymous.output).toContain("FAIL  replay claims reach the shared store: GET /healthz: degraded");
+			expect(anonymous.code).toBe(1);
+		} finally {
+			await stack.restartUpstash();
+		}
+	});
+});
