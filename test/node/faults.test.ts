@@ -1,6 +1,6 @@
 import { writeFileSync, mkdirSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseExposition, valueOf } from "./helpers/exposition.ts";
+import { parseExposition, valueOf } from "../fixtures/exposition.ts";
 import { signed, type RunningGateway } from "./helpers/gateway.ts";
 import { available } from "./helpers/services.ts";
 import { useUpstashStack } from "./helpers/stack.ts";

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { counter, gauge, histogram } from "../../src/metrics/definitions.ts";
 import { serialize } from "../../src/metrics/exposition.ts";
 import { Recorder, Registry } from "../../src/metrics/registry.ts";
-import { parseExposition, type Family } from "./helpers/exposition.ts";
+import { parseExposition, type Family } from "../fixtures/exposition.ts";
 
 /** Samples as comparable rows: name, sorted labels (le as a number), value. */
 function rows(families: Map<string, Family>): string[] {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDemoOrigin, type DemoOrigin } from "../../scripts/lib/demo-origin.ts";
 import { freePort } from "../../scripts/lib/processes.ts";
-import { parseExposition, valueOf } from "./helpers/exposition.ts";
+import { parseExposition, valueOf } from "../fixtures/exposition.ts";
 import { signed, startGateway, type RunningGateway } from "./helpers/gateway.ts";
 import { available } from "./helpers/services.ts";
 

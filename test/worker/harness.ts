@@ -1,6 +1,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { expect } from "vitest";
 import { env as bindings } from "cloudflare:workers";
+import { parseExposition } from "../fixtures/exposition.ts";
 import { signedInit, type SignedInit } from "../fixtures/signed.ts";
 import type { Env } from "../../src/env.ts";
 import type { LogFields, Logger } from "../../src/log.ts";
@@ -139,19 +140,15 @@ export async function errorBody(response: Response): Promise<{ detail: string; c
 	return body;
 }
 
-/** Samples of an exposition text whose name matches and whose labels include `labels`. */
+/** The sum of the samples of an exposition text whose name matches and whose labels include `labels`. */
 export function sampleValue(text: string, name: string, labels: Record<string, string> = {}): number {
-	let total: number | null = null;
-	for (const line of text.split("\n")) {
-		if (line === "" || line.startsWith("#")) continue;
-		const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$/.exec(line);
-		if (match === null) throw new Error(`unparseable exposition line: ${line}`);
-		if (match[1] !== name) continue;
-		const found = Object.fromEntries([...(match[3] ?? "").matchAll(/([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
-		if (Object.entries(labels).every(([key, value]) => found[key] === value)) total = (total ?? 0) + Number(match[4]);
-	}
-	if (total === null) throw new Error(`no sample ${name} ${JSON.stringify(labels)}`);
-	return total;
+	const families = parseExposition(text);
+	const family = families.get(name) ?? families.get(name.replace(/_(bucket|sum|count)$/, ""));
+	const matches = (family?.samples ?? []).filter(
+		(sample) => sample.name === name && Object.entries(labels).every(([key, value]) => sample.labels[key] === value),
+	);
+	if (matches.length === 0) throw new Error(`no sample ${name} ${JSON.stringify(labels)}`);
+	return matches.reduce((sum, sample) => sum + sample.value, 0);
 }
 
 export async function scrape(h: Harness): Promise<string> {

@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { startDemoOrigin } from "../../../scripts/lib/demo-origin.ts";
-import { parseExposition } from "./exposition.ts";
+import { parseExposition } from "../../fixtures/exposition.ts";
 import { startGateway } from "./gateway.ts";
 
 export const RULES = "ops/prometheus/rules/gateway.rules.yml";
