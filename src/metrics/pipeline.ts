@@ -39,7 +39,7 @@ const MAX_UNACKED_BATCHES = 2;
  * aggregator took it, so a retry never counts twice and a failure loses nothing.
  */
 export class MetricsPipeline {
-	readonly isolateId = crypto.randomUUID().slice(0, 8);
+	readonly isolateId = crypto.randomUUID();
 	private seq = 0;
 	private unacked: DeltaBatch[] = [];
 	private lastFlushAt = Number.NEGATIVE_INFINITY;
