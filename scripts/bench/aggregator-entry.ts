@@ -2,7 +2,8 @@
 // isolates at once and timed from inside, for the aggregator-scale scenario. Never deployed.
 import { consoleLogger } from "../../src/log.ts";
 import { LIVE_WINDOW_MS, FORGET_AFTER_MS, MetricsAggregator as ShippedAggregator } from "../../src/metrics/aggregator.ts";
-import { INGEST_VERSION, type DeltaBatch } from "../../src/metrics/ingest.ts";
+import { INGEST_VERSION, type DeltaBatch, type IngestResult } from "../../src/metrics/ingest.ts";
+import type { Env } from "../../src/env.ts";
 import { createWorker } from "../../src/worker.ts";
 
 export class MetricsAggregator extends ShippedAggregator {
@@ -44,4 +45,43 @@ export class MetricsAggregator extends ShippedAggregator {
 	}
 }
 
-export default createWorker({ log: consoleLogger });
+const gateway = createWorker({ log: consoleLogger });
+
+/** What the driver route takes: busy isolates calling one object at once, until the deadline. */
+interface DriveRequest {
+	object: string;
+	isolates: { id: string; seq: number }[];
+	durationMs: number;
+	batch: Omit<DeltaBatch, "seq">;
+}
+
+export default {
+	/**
+	 * `POST /__bench/ingest` drives ingests from inside workerd, as the gateway's isolates
+	 * call the object (Worker to Durable Object RPC); anything else is the gateway.
+	 */
+	async fetch(request, env, ctx) {
+		if (new URL(request.url).pathname !== "/__bench/ingest") return gateway.fetch!(request, env, ctx);
+		const { object, isolates, durationMs, batch } = (await request.json()) as DriveRequest;
+		const namespace = env.METRICS_AGGREGATOR!;
+		const stub = namespace.get(namespace.idFromName(object));
+		// Date.now() moves on across I/O in workerd, so it bounds a loop of RPC calls.
+		const deadline = Date.now() + durationMs;
+		let count = 0;
+		let applied = 0;
+		/** The first ingest that applied nothing, and why: the harness refuses such a run. */
+		let skipped: { result: IngestResult; isolate: string; seq: number } | null = null;
+		await Promise.all(
+			isolates.map(async (isolate) => {
+				while (Date.now() < deadline) {
+					const seq = isolate.seq++;
+					const result = await stub.ingest({ v: INGEST_VERSION, isolate: isolate.id, batches: [{ ...batch, seq }] });
+					applied += result.applied;
+					if (result.applied !== 1) skipped ??= { result, isolate: isolate.id, seq };
+					count++;
+				}
+			}),
+		);
+		return Response.json({ count, applied, skipped, isolates });
+	},
+} satisfies ExportedHandler<Env>;

@@ -35,7 +35,7 @@ export const DEFAULT_AGGREGATOR_SCALE: Omit<AggregatorScaleOptions, "log"> = {
 
 export interface AggregatorScaleLevel {
 	isolates: number;
-	/** Median over the rounds: ingests the object answered per second, `concurrency` callers from Node through Miniflare. */
+	/** Median over the rounds: ingests the object answered per second, `concurrency` callers in workerd (Worker to Durable Object RPC), timed from Node. */
 	ingestsPerSec: number;
 	/** 1000 / ingestsPerSec. */
 	msPerIngest: number;
@@ -110,14 +110,15 @@ export async function runAggregatorScale(options: AggregatorScaleOptions): Promi
 		// the gateway's scrape reads (shard 0).
 		const objects = await Promise.all(
 			levels.map(async (level) => {
-				const stub = namespace.get(namespace.idFromName(level === top ? "metrics-0" : `scale-${level}`)) as unknown as ScaleStub;
-				const busy = Array.from({ length: concurrency }, () => ({ id: crypto.randomUUID(), seq: 1 }));
+				const name = level === top ? "metrics-0" : `scale-${level}`;
+				const stub = namespace.get(namespace.idFromName(name)) as unknown as ScaleStub;
+				const busy: { id: string; seq: number }[] = Array.from({ length: concurrency }, () => ({ id: crypto.randomUUID(), seq: 1 }));
 				log(`aggregator-scale: seeding ${level} isolates ...`);
 				await stub.seed(level - concurrency);
 				for (const isolate of busy) await stub.ingest({ v: INGEST_VERSION, isolate: isolate.id, batches: [{ ...batch, seq: isolate.seq++ }] });
 				const { isolates } = await stub.stats();
 				if (isolates !== level) throw new Error(`aggregator-scale: object holds ${isolates} isolates, not ${level}`);
-				return { level, stub, busy, rates: [] as number[], inObject: [] as number[], ingests: 0, applied: 0, rows: 0 };
+				return { level, name, stub, busy, rates: [] as number[], inObject: [] as number[], ingests: 0, applied: 0, rows: 0 };
 			}),
 		);
 
@@ -126,18 +127,18 @@ export async function runAggregatorScale(options: AggregatorScaleOptions): Promi
 				const object = objects[(round + i) % objects.length]!;
 				log(`aggregator-scale: round ${round + 1}, ${object.level} isolates ...`);
 				const before = (await object.stub.stats()).rowsWritten;
-				const deadline = performance.now() + options.durationSec * 1000;
-				let count = 0;
 				const started = performance.now();
-				await Promise.all(
-					object.busy.map(async (isolate) => {
-						while (performance.now() < deadline) {
-							const result = await object.stub.ingest({ v: INGEST_VERSION, isolate: isolate.id, batches: [{ ...batch, seq: isolate.seq++ }] });
-							count++;
-							object.applied += result.applied;
-						}
-					}),
-				);
+				const response = await gateway.fetch("/__bench/ingest", {
+					method: "POST",
+					body: JSON.stringify({ object: object.name, isolates: object.busy, durationMs: options.durationSec * 1000, batch }),
+				});
+				const driven = (await response.json()) as { count: number; applied: number; skipped: unknown; isolates: { id: string; seq: number }[] };
+				if (driven.applied !== driven.count) {
+					throw new Error(`aggregator-scale: ${driven.applied} of ${driven.count} ingests applied (first skipped: ${JSON.stringify(driven.skipped)})`);
+				}
+				const count = driven.count;
+				object.applied += driven.applied;
+				object.busy = driven.isolates;
 				object.rates.push(count / ((performance.now() - started) / 1000));
 				object.ingests += count;
 				object.rows += (await object.stub.stats()).rowsWritten - before;
@@ -193,7 +194,7 @@ export function formatAggregatorScale(report: AggregatorScaleReport): string {
 	const first = report.levels[0]!;
 	const last = report.levels.at(-1)!;
 	const lines = [
-		`Run ${report.machine.date}, ${report.machine.cpus} CPUs, Node ${report.machine.node}; ${report.rounds} rounds of ${report.durationSec} s per level, ${report.concurrency} callers (busy isolates) through Miniflare from Node; each batch carries all ${report.batchSeries} series of the gateway.`,
+		`Run ${report.machine.date}, ${report.machine.cpus} CPUs, Node ${report.machine.node}; ${report.rounds} rounds of ${report.durationSec} s per level, ${report.concurrency} concurrent callers (busy isolates) in the Worker calling the object by RPC, timed from Node; each batch carries all ${report.batchSeries} series of the gateway.`,
 		"",
 		"| isolates seen | ingests/s | ms per ingest | in-object ms per ingest | rows written per ingest |",
 		"|---:|---:|---:|---:|---:|",
