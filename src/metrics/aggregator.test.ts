@@ -105,9 +105,11 @@ describe("MetricsAggregator", () => {
 		expect((await stub.snapshot()).gauges).toEqual({ g: 2 });
 		await setClock(start + 30_000 + LIVE_WINDOW_MS + 1);
 		expect((await stub.snapshot()).gauges).toEqual({});
-		// A silent isolate speaks again: its new gauges count.
+		// A silent isolate speaks again: its new gauges count; one that only resends a batch
+		// already applied is live again with the gauges of its last applied batch.
 		await stub.ingest(payload(a, [[2, 0]], { g: 5 }));
-		expect((await stub.snapshot()).gauges).toEqual({ g: 5 });
+		expect(await stub.ingest(payload(b, [[1, 0]], { g: 99 }))).toEqual({ applied: 0, refused: null });
+		expect((await stub.snapshot()).gauges).toEqual({ g: 7 });
 		// Silence drops gauges only: every isolate is still known, for dedupe.
 		expect(await stub.ping()).toEqual({ isolates: 2 });
 	});

@@ -137,9 +137,9 @@ export class MetricsAggregator extends DurableObject<Env> {
 		if (!wellFormed(payload)) return { applied: 0, refused: "malformed" };
 		const { sql } = this.ctx.storage;
 		const now = this.now();
-		const known = sql.exec<{ seq: number }>("SELECT seq FROM isolates WHERE id = ?", payload.isolate).toArray()[0];
+		const known = sql.exec<{ seq: number; gauges: string }>("SELECT seq, gauges FROM isolates WHERE id = ?", payload.isolate).toArray()[0];
 		let seq = known?.seq ?? 0;
-		let gauges: Record<string, number> | undefined = this.live.get(payload.isolate)?.gauges;
+		let gauges: Record<string, number> | undefined;
 		const delta: Samples = {};
 		let applied = 0;
 		for (const batch of [...payload.batches].sort((a, b) => a.seq - b.seq)) {
@@ -149,7 +149,8 @@ export class MetricsAggregator extends DurableObject<Env> {
 			gauges = batch.gauges;
 			applied++;
 		}
-		gauges ??= {};
+		// Only retries: the gauges stay those of the last batch applied.
+		gauges ??= known === undefined ? {} : (JSON.parse(known.gauges) as Record<string, number>);
 		const totals = isEmpty(delta) ? this.totals : mergeSamples(structuredClone(this.totals), delta);
 		// The isolate's row, and the totals when they changed, in one transaction; memory
 		// changes only once the write succeeded.
