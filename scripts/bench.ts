@@ -1,4 +1,5 @@
 // npm run bench -- [--duration 5] [--rounds 3] [--connections 16] [--only memory-1k,upstash-1k] [--no-memory-store]
+// npm run bench -- --only aggregator-scale [--duration 5] [--rounds 3]
 // Runs the gateway as it ships in workerd (Miniflare's API, loopback) against the demo
 // origin, loads it with autocannon, and prints the table BENCHMARKS.md keeps.
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -14,6 +15,15 @@ const { values } = parseArgs({
 		"no-memory-store": { type: "boolean", default: false },
 	},
 });
+// The aggregator-scale scenario (issue 11) runs on its own: scripts/bench/aggregator-scale.ts.
+if (values.only === "aggregator-scale") {
+	const { DEFAULT_AGGREGATOR_SCALE, formatAggregatorScale, runAggregatorScale } = await import("./bench/aggregator-scale.ts");
+	const report = await runAggregatorScale({ ...DEFAULT_AGGREGATOR_SCALE, durationSec: Number(values.duration), rounds: Number(values.rounds), log: (line) => console.error(line) });
+	mkdirSync(".build/bench", { recursive: true });
+	writeFileSync(".build/bench/aggregator-scale.json", `${JSON.stringify(report, null, 2)}\n`);
+	console.log(formatAggregatorScale(report));
+	process.exit(0);
+}
 const durationSec = Number(values.duration);
 const rounds = Number(values.rounds);
 const connections = Number(values.connections);

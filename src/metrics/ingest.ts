@@ -20,8 +20,8 @@ export interface IngestPayload {
 /** The aggregator's answer to an ingest: how many batches were new, or why it refused all. */
 export interface IngestResult {
 	applied: number;
-	/** Why nothing was applied, or null. */
-	refused: "unsupported_version" | null;
+	/** Why nothing was applied, or null: a version it does not know, or a payload not of that version's shape. */
+	refused: "unsupported_version" | "malformed" | null;
 }
 
 /** What the aggregator answers a scrape with: the totals and the gauges summed over live isolates. */

@@ -49,7 +49,7 @@ export class IngestRefused extends Error {
  * aggregator took it, so a retry never counts twice and a failure loses nothing.
  */
 export class MetricsPipeline {
-	readonly isolateId = crypto.randomUUID().slice(0, 8);
+	readonly isolateId = crypto.randomUUID();
 	private readonly batches = new BatchQueue(this.isolateId);
 	private readonly families: RenderedFamilies;
 	private lastFlushAt = Number.NEGATIVE_INFINITY;

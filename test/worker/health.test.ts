@@ -27,7 +27,7 @@ describe("/healthz", () => {
 		const development = harness({ ENVIRONMENT: "development" }, { upstash: false });
 		expect(await (await development.fetch(new Request("https://gateway.test/healthz"))).json()).toEqual({ status: "ok" });
 		const text = await (await production.fetch(new Request("https://gateway.test/metrics", { headers: { Authorization: "Bearer metrics-token" } }))).text();
-		expect(text).toMatch(/^agent_replay_store_degraded\{aggregation="isolate",isolate="[0-9a-f]{8}"\} 1$/m);
+		expect(text).toMatch(/^agent_replay_store_degraded\{aggregation="isolate",isolate="[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"\} 1$/m);
 	});
 
 	it("in production with an empty METRICS_TOKEN, answers anonymous callers with the status only", async () => {

@@ -126,7 +126,7 @@ describe("the flush to the aggregator", () => {
 		for (let i = 0; i < 4; i++) await h.fetch(await signedRequest({ timestamp: NOW + i }));
 		const fallback = await scrape(h);
 		expect(sampleValue(fallback, "agent_metrics_aggregated")).toBe(0);
-		expect(fallback).toMatch(/^agent_chat_requests_total\{auth="ok",mode="real",aggregation="isolate",isolate="[0-9a-f]{8}"\} 4$/m);
+		expect(fallback).toMatch(/^agent_chat_requests_total\{auth="ok",mode="real",aggregation="isolate",isolate="[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"\} 4$/m);
 		expect(fallback).toMatch(/^agent_metrics_aggregated 0$/m);
 
 		// The aggregator applies the next call but its answer is lost: the batch is resent and counted once.
