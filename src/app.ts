@@ -21,6 +21,8 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 		await next();
 		const ctx = executionContextOf(c);
 		if (ctx !== undefined) pipeline.afterRequest(ctx);
+		// Claims made in memory during an Upstash outage are written to it once it answers.
+		if (ctx !== undefined && replay.pendingReconciliation > 0) ctx.waitUntil(replay.reconcile());
 	});
 
 	app.get("/healthz", healthRoute({

@@ -35,6 +35,7 @@ const IGNORED_EVENTS: GatewayEvents = {
 	storeCall() {},
 	fallback() {},
 	breakerOpened() {},
+	outageReplay() {},
 	response() {},
 	streamCut() {},
 };
