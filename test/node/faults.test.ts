@@ -117,8 +117,8 @@ describe.skipIf(!available("redis-server", "redis-server"))("faults: Upstash and
 		const fellBack: number[] = [];
 		for (let round = 0; round < 3; round++) {
 			const gw = await stack.gateway();
-			stack.upstash.faults.delayMs = 120;
-			stack.upstash.faults.jitterMs = 160;
+			stack.upstash.faults.delayMs = 20;
+			stack.upstash.faults.jitterMs = 300;
 			const request = await signed({ body: `{"round":${round}}` });
 			const answers = await Promise.all(Array.from({ length: 40 }, () => gw.fetch(request.path, request.init).then((r) => r.status)));
 			stack.upstash.faults.delayMs = 0;
@@ -126,7 +126,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("faults: Upstash and
 			rounds.push(tally(answers));
 			fellBack.push(await fallbacks(gw));
 		}
-		report.replayRaceOneIsolateDefaultBudget = { copies: 40, gateways: 1, upstashDelayMs: "120 + up to 160", answersPerRound: rounds, fallbacksPerRound: fellBack };
+		report.replayRaceOneIsolateDefaultBudget = { copies: 40, gateways: 1, upstashDelayMs: "20 + up to 300", answersPerRound: rounds, fallbacksPerRound: fellBack };
 		expect(rounds).toEqual([{ 200: 1, 409: 39 }, { 200: 1, 409: 39 }, { 200: 1, 409: 39 }]);
 	});
 

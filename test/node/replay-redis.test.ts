@@ -69,8 +69,8 @@ describe.skipIf(!available("redis-server", "redis-server"))("replay protection a
 		// Some SETs outlast the budget and fall back to memory while a twin's SET answers OK:
 		// the isolate's own decisions must still let exactly one through.
 		const gw = await stack.gateway();
-		stack.upstash.faults.delayMs = 120;
-		stack.upstash.faults.jitterMs = 160;
+		stack.upstash.faults.delayMs = 20;
+		stack.upstash.faults.jitterMs = 300;
 		const request = await signed();
 		const answers = await Promise.all(Array.from({ length: 40 }, () => gw.fetch(request.path, request.init)));
 		const statuses = answers.map((response) => response.status);
