@@ -129,7 +129,7 @@ describe("configuration that fails safe (SPEC section 7)", () => {
 		const config = loadConfig({ ENVIRONMENT: "prod", ORIGIN_URL: "https://origin.example.com" });
 		expect(config.warnings).toEqual([
 			"no HMAC secret (HMAC_SECRET or HMAC_CLIENTS): every signed request gets 500 config_error",
-			"METRICS_TOKEN is not set: it is required in production, and /metrics refuses every scrape without it",
+			"METRICS_TOKEN is not set: it is required in production, and /metrics answers 500 config_error without it",
 			"ORIGIN_TOKEN is not set: the origin cannot tell gateway traffic from direct calls",
 			"replay protection uses isolate memory only (no Upstash is configured): a request can be replayed through another isolate",
 		]);

@@ -189,7 +189,7 @@ function productionWarnings(config: Config): string[] {
 		warnings.push("no HMAC secret (HMAC_SECRET or HMAC_CLIENTS): every signed request gets 500 config_error");
 	}
 	if (config.metrics.tokens.length === 0) {
-		warnings.push("METRICS_TOKEN is not set: it is required in production, and /metrics refuses every scrape without it");
+		warnings.push("METRICS_TOKEN is not set: it is required in production, and /metrics answers 500 config_error without it");
 	}
 	if (config.origin.token === null) {
 		warnings.push("ORIGIN_TOKEN is not set: the origin cannot tell gateway traffic from direct calls");
