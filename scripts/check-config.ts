@@ -32,6 +32,7 @@ function usageError(message: string): never {
 	console.error(`check-config: ${message}`);
 	console.error(USAGE);
 	process.exit(2);
+	throw new Error("process.exit returned");
 }
 
 function parseArguments(args: readonly string[]): Options {

@@ -64,6 +64,7 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 		timeoutMs: config.origin.timeoutMs,
 		idleMs: config.origin.idleMs,
 		events,
+		log: deps.log,
 		fetch: deps.fetchOrigin,
 	});
 	for (const path of ["/agent/*", "/api/agent/*"]) {
