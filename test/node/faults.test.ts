@@ -204,6 +204,26 @@ describe.skipIf(!available("redis-server", "redis-server"))("faults: Upstash and
 		expect(valueOf(metrics, "agent_replay_outage_replays_total", {})).toBe(0);
 	});
 
+	it("abuse: one client floods the memory store with far-future timestamps; it holds at most half, everyone else is still served", async () => {
+		const gw = await stack.gateway({ UPSTASH_REDIS_REST_URL: "disabled", REPLAY_MEMORY_MAX_KEYS: "100" });
+		const flood: number[] = [];
+		for (let i = 0; i < 80; i++) {
+			// Timestamps at the far edge of the window: each key lives about 10 minutes.
+			const request = await signed({ clientId: "flooder", timestamp: Date.now() + 290_000, body: `{"flood":${i}}` });
+			flood.push((await gw.fetch(request.path, request.init)).status);
+		}
+		const others: number[] = [];
+		for (let i = 0; i < 40; i++) {
+			const request = await signed({ clientId: `client-${i % 4}`, body: `{"other":${i}}` });
+			others.push((await gw.fetch(request.path, request.init)).status);
+		}
+		report.abuseOneClientFillsMemory = { memoryMaxKeys: 100, flood: { requests: 80, answers: tally(flood) }, otherClients: { clients: 4, requests: 40, answers: tally(others) } };
+		expect(tally(flood)).toEqual({ 200: 50, 503: 30 });
+		expect(tally(others)).toEqual({ 200: 40 });
+		// The refusals were logged once, not 30 times.
+		expect(gw.logs.filter((line) => line.message.includes("memory replay store refused a claim"))).toHaveLength(1);
+	});
+
 	it("Redis stopped mid-load, REPLAY_FAIL_MODE=closed: 503 during the outage, never 409, never 200 without a claim", async () => {
 		const gw = await stack.gateway({ REPLAY_FAIL_MODE: "closed", REPLAY_BREAKER_COOLDOWN_MS: "300", REPLAY_TIMEOUT_MS: "300" });
 		stack.upstash.resetStats();
