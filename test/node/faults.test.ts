@@ -2,7 +2,7 @@ import { writeFileSync, mkdirSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { RespConnection } from "../../scripts/lib/resp.ts";
 import { parseExposition, valueOf } from "./exposition.ts";
-import { signed, type RunningGateway } from "./gateway.ts";
+import { SECRET, signed, type RunningGateway } from "./gateway.ts";
 import { available } from "./services.ts";
 import { useUpstashStack } from "./stack.ts";
 
@@ -292,7 +292,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("faults: Upstash and
 		const logged = JSON.stringify(gw.logs);
 		expect(gw.logs.length).toBeGreaterThan(0);
 		const signature = (request.init.headers as Record<string, string>)["X-Signature"]!;
-		for (const secret of [TOKEN, "node-test-secret", "faults-metrics", signature]) expect(logged).not.toContain(secret);
+		for (const secret of [TOKEN, SECRET, "faults-metrics", signature]) expect(logged).not.toContain(secret);
 		expect(logged).not.toMatch(/POST\\n\/agent/);
 		expect(logged).not.toContain("x".repeat(65));
 	});
