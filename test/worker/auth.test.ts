@@ -180,6 +180,22 @@ describe("SPEC section 2: every failure, in order, with its answer", () => {
 });
 
 describe("replay keys", () => {
+	it("a claim made in memory during an outage is written back after the next accepted request, never after an anonymous /healthz", async () => {
+		const h = harness({ REPLAY_BREAKER_FAILURES: "1", REPLAY_BREAKER_COOLDOWN_MS: "1000" });
+		h.redis.answer = () => Promise.reject(new TypeError("fetch failed"));
+		const during = await signedRequest();
+		expect((await h.fetch(during)).status).toBe(200);
+		h.redis.answer = null;
+		h.clock.now += 1_000;
+		await h.fetch(new Request("https://gateway.test/healthz"));
+		expect(h.redis.calls).toHaveLength(1);
+		expect((await h.fetch(await signedRequest({ timestamp: NOW + 1 }, NOW + 1))).status).toBe(200);
+		const writeBack = h.redis.calls[2];
+		expect(writeBack?.key).toBe(`hmac:replay:${during.headers.get("x-signature")}`);
+		expect(writeBack?.opts).toEqual({ nx: true, px: 300_000 - 1_000, get: true });
+		expect(h.redis.calls).toHaveLength(3);
+	});
+
 	it("a forged request does not burn the replay key of a later valid one", async () => {
 		const h = harness();
 		const valid = await signedRequest();
