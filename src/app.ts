@@ -28,6 +28,9 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 		await next();
 		const ctx = executionContextOf(c);
 		if (ctx !== undefined) pipeline.afterRequest(ctx);
+		// Claims made in memory during an Upstash outage are written to it once it answers, after
+		// a request that made a claim (so an anonymous /healthz or a refused request never does).
+		if (ctx !== undefined && c.get("verified") !== undefined && replay.pendingReconciliation > 0) ctx.waitUntil(replay.reconcile());
 	});
 
 	app.get("/healthz", healthRoute({
@@ -57,6 +60,7 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 			timeoutMs: config.origin.timeoutMs,
 			idleMs: config.origin.idleMs,
 			events,
+			log: deps.log,
 			fetch: deps.fetchOrigin,
 		}),
 	] as const;

@@ -7,6 +7,7 @@ export type ReplayFailMode = "memory" | "closed";
 export interface Config {
 	/** `production` when `ENVIRONMENT` is unset. */
 	environment: string;
+	/** True unless `ENVIRONMENT` is exactly `development` or `test` (`Production`, `prod`, `staging`: production). */
 	isProduction: boolean;
 	/** `development` or `test`: a memory-only replay store is normal there, and degraded anywhere else. */
 	isDevelopment: boolean;
@@ -47,6 +48,12 @@ export interface Config {
 		timeoutMs: number;
 		shards: number;
 	};
+	/**
+	 * What weakens this configuration, one sentence each (never a value): in production, what
+	 * is missing; in development and test, each production refusal it was allowed. The Worker
+	 * logs them once per isolate; `npm run check-config` prints them.
+	 */
+	warnings: readonly string[];
 }
 
 /**
@@ -63,21 +70,50 @@ export class ConfigError extends Error {
 	}
 }
 
-const MAX_SECRETS_PER_CLIENT = 3;
+const MAX_SECRETS_PER_LIST = 3;
+/** The hard bound of a client's list in `HMAC_CLIENTS`, in every environment. */
+const MAX_SECRETS_PER_CLIENT = 8;
 const TEST_ENVIRONMENTS = new Set(["development", "test"]);
+/** Production's limits (SPEC section 7); development and test take more, with a warning. */
+export const PRODUCTION_LIMITS = {
+	minSecretLength: 32,
+	maxSecretsPerList: MAX_SECRETS_PER_LIST,
+	maxSkewMs: 3_600_000,
+	maxBodyBytes: 33_554_432,
+} as const;
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "[::1]", "localhost"]);
 
 /** Reads and validates every setting; throws one `ConfigError` listing all problems. */
 export function loadConfig(env: Env): Config {
 	const problems: string[] = [];
 	const read = new SettingReader(env, problems);
 
+	// Exactly `development` or `test` relaxes the rules; anything else gets production's.
 	const environment = read.string("ENVIRONMENT") ?? "production";
+	const isProduction = !TEST_ENVIRONMENTS.has(environment);
+	const warnings: string[] = [];
+	/** A production refusal: an error in production, a warning elsewhere. */
+	const strict = (problem: string) => {
+		if (isProduction) problems.push(problem);
+		else warnings.push(`${problem} (refused in production)`);
+	};
 	const allowStubs = read.flag("ALLOW_TEST_STUBS");
 
-	const sharedSecrets = read.secretList(
-		env.HMAC_SECRET !== undefined && env.HMAC_SECRET !== "" ? "HMAC_SECRET" : "E2E_SESSION_HMAC_SECRET",
-	);
+	// A whitespace-only HMAC_SECRET counts as unset, so it does not hide the alias.
+	const secretName = read.string("HMAC_SECRET") !== undefined ? "HMAC_SECRET" : "E2E_SESSION_HMAC_SECRET";
+	const sharedSecrets = read.secretList(secretName);
+	if (sharedSecrets.length > MAX_SECRETS_PER_LIST) strict(`${secretName} lists more than ${MAX_SECRETS_PER_LIST} secrets`);
+	if (sharedSecrets.some((secret) => secret.length < PRODUCTION_LIMITS.minSecretLength)) {
+		strict(`${secretName} has a secret shorter than ${PRODUCTION_LIMITS.minSecretLength} characters`);
+	}
 	const clientSecrets = read.clients("HMAC_CLIENTS");
+	const clientLists = [...clientSecrets.values()];
+	if (clientLists.some((list) => list.length > MAX_SECRETS_PER_LIST)) {
+		strict(`HMAC_CLIENTS lists more than ${MAX_SECRETS_PER_LIST} secrets for a client`);
+	}
+	if (clientLists.some((list) => list.some((secret) => secret.length < PRODUCTION_LIMITS.minSecretLength))) {
+		strict(`HMAC_CLIENTS has a secret shorter than ${PRODUCTION_LIMITS.minSecretLength} characters`);
+	}
 
 	const upstashUrl = read.string("UPSTASH_REDIS_REST_URL");
 	const upstashToken = read.string("UPSTASH_REDIS_REST_TOKEN");
@@ -87,6 +123,7 @@ export function loadConfig(env: Env): Config {
 		if (!isHttpUrl(upstashUrl)) problems.push("UPSTASH_REDIS_REST_URL is not an http(s) URL");
 		else if (upstashToken === undefined) problems.push("UPSTASH_REDIS_REST_TOKEN is required when UPSTASH_REDIS_REST_URL is set");
 		else upstash = { url: upstashUrl, token: upstashToken };
+		if (isPlainHttpBeyondLoopback(upstashUrl)) strict("UPSTASH_REDIS_REST_URL is plain http on a host that is not loopback");
 	}
 
 	const failMode = read.string("REPLAY_FAIL_MODE") ?? "memory";
@@ -96,19 +133,24 @@ export function loadConfig(env: Env): Config {
 	if (originUrl === undefined) problems.push("ORIGIN_URL is required");
 	else if (!isHttpUrl(originUrl)) problems.push("ORIGIN_URL is not an http(s) URL");
 	else if (/[?#]/.test(originUrl)) problems.push("ORIGIN_URL must not have a query or fragment");
+	else if (isPlainHttpBeyondLoopback(originUrl)) strict("ORIGIN_URL is plain http on a host that is not loopback");
 
 	const metricsFlushMs = read.integer("METRICS_FLUSH_MS", 10_000, { min: 100, max: 25_000 });
+	const maxSkewMs = read.integer("HMAC_MAX_SKEW_MS", 300_000, { min: 1 });
+	if (maxSkewMs > PRODUCTION_LIMITS.maxSkewMs) strict(`HMAC_MAX_SKEW_MS is over ${PRODUCTION_LIMITS.maxSkewMs}`);
+	const maxBodyBytes = read.integer("MAX_BODY_BYTES", 1_048_576, { min: 1, max: 100 * 1_048_576 });
+	if (maxBodyBytes > PRODUCTION_LIMITS.maxBodyBytes) strict(`MAX_BODY_BYTES is over ${PRODUCTION_LIMITS.maxBodyBytes}`);
 
 	const config: Config = {
 		environment,
-		isProduction: environment === "production",
-		isDevelopment: TEST_ENVIRONMENTS.has(environment),
-		testModesAllowed: allowStubs || TEST_ENVIRONMENTS.has(environment),
+		isProduction,
+		isDevelopment: !isProduction,
+		testModesAllowed: allowStubs || !isProduction,
 		auth: {
 			sharedSecrets,
 			clientSecrets,
-			maxSkewMs: read.integer("HMAC_MAX_SKEW_MS", 300_000, { min: 1 }),
-			maxBodyBytes: read.integer("MAX_BODY_BYTES", 1_048_576, { min: 1, max: 100 * 1_048_576 }),
+			maxSkewMs,
+			maxBodyBytes,
 		},
 		replay: {
 			upstash,
@@ -133,14 +175,69 @@ export function loadConfig(env: Env): Config {
 			timeoutMs: read.integer("METRICS_TIMEOUT_MS", 1_000, { min: 1, max: 30_000 }),
 			shards: read.integer("METRICS_SHARDS", 1, { min: 1, max: 64 }),
 		},
+		warnings,
 	};
 	if (problems.length > 0) throw new ConfigError(problems);
+	if (isProduction) warnings.push(...productionWarnings(config));
 	return config;
+}
+
+/** What production runs with but should not: one sentence each. */
+function productionWarnings(config: Config): string[] {
+	const warnings: string[] = [];
+	if (config.auth.sharedSecrets.length === 0 && config.auth.clientSecrets.size === 0) {
+		warnings.push("no HMAC secret (HMAC_SECRET or HMAC_CLIENTS): every signed request gets 500 config_error");
+	}
+	if (config.metrics.tokens.length === 0) {
+		warnings.push("METRICS_TOKEN is not set: it is required in production, and /metrics answers 500 config_error without it");
+	}
+	if (config.origin.token === null) {
+		warnings.push("ORIGIN_TOKEN is not set: the origin cannot tell gateway traffic from direct calls");
+	}
+	if (config.replay.upstash === null) {
+		const why = config.replay.upstashDisabled ? "UPSTASH_REDIS_REST_URL is disabled" : "no Upstash is configured";
+		warnings.push(`replay protection uses isolate memory only (${why}): a request can be replayed through another isolate`);
+	}
+	return warnings;
 }
 
 function isHttpUrl(value: string): boolean {
 	if (!/^https?:\/\//i.test(value)) return false;
 	return URL.canParse(value);
+}
+
+/** A plain `http://` URL whose host is not loopback (`127.0.0.1`, `::1`, `localhost`). */
+function isPlainHttpBeyondLoopback(value: string): boolean {
+	if (!/^http:\/\//i.test(value) || !URL.canParse(value)) return false;
+	return !LOOPBACK_HOSTS.has(new URL(value).hostname);
+}
+
+/**
+ * The member names of a JSON object's top level, in order, duplicates kept (`JSON.parse`
+ * keeps only the last of two equal names). `text` must already parse as a JSON object.
+ */
+function topLevelKeys(text: string): string[] {
+	const keys: string[] = [];
+	let depth = 0;
+	let expectingKey = false;
+	for (let i = 0; i < text.length; i++) {
+		const char = text[i];
+		if (char === '"') {
+			let end = i + 1;
+			while (text[end] !== '"') end += text[end] === "\\" ? 2 : 1;
+			if (depth === 1 && expectingKey) keys.push(JSON.parse(text.slice(i, end + 1)) as string);
+			expectingKey = false;
+			i = end;
+		} else if (char === "{" || char === "[") {
+			depth++;
+			expectingKey = char === "{" && depth === 1;
+		} else if (char === "}" || char === "]") {
+			depth--;
+		} else if (char === "," && depth === 1) {
+			expectingKey = true;
+		}
+	}
+	return keys;
 }
 
 /** Reads one kind of setting each; records a problem instead of throwing, so all are reported. */
@@ -223,6 +320,11 @@ class SettingReader {
 		}
 		if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
 			this.problems.push(`${name} must be a JSON object of client id to secret`);
+			return clients;
+		}
+		const keys = topLevelKeys(value);
+		if (new Set(keys).size !== keys.length) {
+			this.problems.push(`${name} names the same client id twice`);
 			return clients;
 		}
 		for (const [clientId, entry] of Object.entries(parsed)) {

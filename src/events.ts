@@ -55,6 +55,11 @@ export interface ReplayEvents {
 	breakerOpened(): void;
 	/** A signed request refused because its key was already claimed. */
 	replayAttempt(): void;
+	/**
+	 * A claim made in memory during an outage, written back to Upstash, found the key
+	 * already claimed by another: a replay that got through during the outage.
+	 */
+	outageReplay(): void;
 }
 
 export const ORIGIN_OUTCOMES = ["ok", "status_5xx", "timeout", "unreachable", "stream_cut"] as const;

@@ -33,14 +33,8 @@ function build(env: Env, deps: GatewayDependencies): Hono<GatewayEnv> {
 	try {
 		const config = loadConfig(env);
 		const gateway = createGateway(config, env, deps);
-		if (config.isProduction && config.origin.token === null) {
-			deps.log.warn("ORIGIN_TOKEN is not set: the origin cannot tell gateway traffic from direct calls");
-		}
-		if (config.isProduction && config.replay.upstash === null) {
-			deps.log.warn("replay protection uses isolate memory only: a request can be replayed through another isolate", {
-				upstash_disabled: config.replay.upstashDisabled,
-			});
-		}
+		// One rule set (src/config.ts): what production lacks, or what development was allowed.
+		for (const warning of config.warnings) deps.log.warn(warning, { environment: config.environment });
 		return createApp(gateway);
 	} catch (error) {
 		if (!(error instanceof ConfigError)) throw error;

@@ -98,7 +98,7 @@ export async function runAggregatorScale(options: AggregatorScaleOptions): Promi
 	log("aggregator-scale: bundling the gateway with a seedable aggregator ...");
 	const scriptPath = bundleWorker(".build/bench/aggregator", "scripts/bench/aggregator-entry.ts");
 	const gateway = await startGateway(
-		{ ENVIRONMENT: "production", ORIGIN_URL: "http://127.0.0.1:9", HMAC_SECRET: "bench-secret", METRICS_TOKEN, METRICS_FLUSH_MS: "10000" },
+		{ ENVIRONMENT: "production", ORIGIN_URL: "http://127.0.0.1:9", HMAC_SECRET: "bench-secret-at-least-32-characters-long", METRICS_TOKEN, METRICS_FLUSH_MS: "10000" },
 		{ scriptPath },
 	);
 	try {

@@ -3,6 +3,7 @@
 import { Hono } from "hono";
 import type { GatewayEnv } from "../../src/app.ts";
 import type { Env } from "../../src/env.ts";
+import { consoleLogger } from "../../src/log.ts";
 import { forwardToOrigin } from "../../src/routes/forward.ts";
 
 export { MetricsAggregator } from "../../src/metrics/aggregator.ts";
@@ -17,6 +18,7 @@ function build(env: Env): Hono<GatewayEnv> {
 		timeoutMs: 60_000,
 		idleMs: 30_000,
 		events: { response() {}, streamCut() {} },
+		log: consoleLogger,
 	});
 	bare.on(["GET", "POST"], "/agent/*", async function passThrough(c, next) {
 		const body = new Uint8Array(await c.req.arrayBuffer());

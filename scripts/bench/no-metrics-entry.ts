@@ -14,6 +14,7 @@ const ignored: GatewayEvents = {
 	storeCall() {},
 	fallback() {},
 	breakerOpened() {},
+	outageReplay() {},
 	response() {},
 	streamCut() {},
 };

@@ -87,7 +87,7 @@ export interface BenchReport {
 	memoryStore: { keys: number; bound: number; heapBytesPerKey: number; storedKeys: number; refused: number }[] | null;
 }
 
-const SECRET = "bench-secret";
+const SECRET = "bench-secret-of-at-least-32-characters";
 const METRICS_TOKEN = "bench-metrics-token";
 const METRICS_FLUSH_MS = 1000;
 const UPSTASH_TOKEN = "bench-upstash-token";

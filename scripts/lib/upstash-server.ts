@@ -4,11 +4,14 @@ import { RespConnection, RespError, type RespValue } from "./resp.ts";
 
 /**
  * Faults a test can inject, to see the gateway treat them as store failures:
- * `delayMs` before answering; `mode` for the shape of the answer.
+ * `delayMs` before answering, plus a random extra of up to `jitterMs` per request (a slow,
+ * uneven network); `mode` for the shape of the answer. `drop_after_set` applies the command
+ * to Redis and then drops the connection without an answer: the write landed, its answer was lost.
  */
 export interface UpstashFaults {
 	delayMs: number;
-	mode: "none" | "http500" | "non_json" | "error_body" | "unexpected_result";
+	jitterMs: number;
+	mode: "none" | "http500" | "non_json" | "error_body" | "unexpected_result" | "drop_after_set";
 }
 
 export interface UpstashServerOptions {
@@ -56,7 +59,7 @@ export async function startUpstashServer(options: UpstashServerOptions): Promise
 		return connection;
 	};
 
-	const faults: UpstashFaults = { delayMs: 0, mode: "none" };
+	const faults: UpstashFaults = { delayMs: 0, jitterMs: 0, mode: "none" };
 	const stats = { requests: 0, commands: new Map<string, number>(), setOk: 0 };
 
 	const server = http.createServer((request, response) => {
@@ -80,7 +83,8 @@ export async function startUpstashServer(options: UpstashServerOptions): Promise
 		}
 		stats.requests++;
 
-		if (faults.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, faults.delayMs));
+		const delayMs = faults.delayMs + Math.random() * faults.jitterMs;
+		if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
 		if (response.destroyed) return;
 		switch (faults.mode) {
 			case "http500":
@@ -93,6 +97,7 @@ export async function startUpstashServer(options: UpstashServerOptions): Promise
 			case "unexpected_result":
 				return send(response, 200, path === "/" ? { result: "QUEUED" } : [{ result: "QUEUED" }]);
 			case "none":
+			case "drop_after_set":
 				break;
 		}
 
@@ -106,8 +111,12 @@ export async function startUpstashServer(options: UpstashServerOptions): Promise
 			} catch (error) {
 				return send(response, 500, { error: `ERR redis unavailable: ${(error as Error).message}` });
 			}
-			if (reply instanceof RespError) return send(response, 400, { error: reply.message });
 			if (command[0]!.toLowerCase() === "set" && reply === "OK") stats.setOk++;
+			if (faults.mode === "drop_after_set") {
+				request.socket.destroy();
+				return;
+			}
+			if (reply instanceof RespError) return send(response, 400, { error: reply.message });
 			return send(response, 200, { result: encode(reply, base64) });
 		}
 

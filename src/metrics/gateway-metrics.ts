@@ -44,6 +44,10 @@ export const replayFallbacks = counter(
 	["reason"],
 );
 export const replayBreakerOpened = counter("agent_replay_breaker_opened_total", "Times the Upstash circuit breaker opened.");
+export const replayOutageReplays = counter(
+	"agent_replay_outage_replays_total",
+	"Claims made in isolate memory during an Upstash outage that found their key already claimed by another when written back: replays that got through.",
+);
 export const replayDegraded = gauge(
 	"agent_replay_store_degraded",
 	"Isolates, among those that reported in the last minute, whose replay claims are not in a shared store (fallback, failing closed, or no Upstash outside development).",
@@ -69,6 +73,7 @@ export const gatewayRegistry = new Registry([
 	replayStoreDuration,
 	replayFallbacks,
 	replayBreakerOpened,
+	replayOutageReplays,
 	replayDegraded,
 	originDuration,
 	originResponses,
@@ -102,6 +107,7 @@ export class GatewayMetrics implements GatewayEvents {
 	private readonly replayAttemptsSeries: SeriesHandle;
 	private readonly skewSeries: SeriesHandle;
 	private readonly breakerOpenedSeries: SeriesHandle;
+	private readonly outageReplaysSeries: SeriesHandle;
 	private readonly originDurationSeries: SeriesHandle;
 	/** Every series at zero, laid under each answer so all are present before the first event. */
 	readonly primed: Samples;
@@ -131,8 +137,9 @@ export class GatewayMetrics implements GatewayEvents {
 		this.replayAttemptsSeries = registry.series(replayAttempts);
 		this.skewSeries = registry.series(authSkew);
 		this.breakerOpenedSeries = registry.series(replayBreakerOpened);
+		this.outageReplaysSeries = registry.series(replayOutageReplays);
 		this.originDurationSeries = registry.series(originDuration);
-		all.push(this.replayAttemptsSeries, this.skewSeries, this.breakerOpenedSeries, this.originDurationSeries);
+		all.push(this.replayAttemptsSeries, this.skewSeries, this.breakerOpenedSeries, this.outageReplaysSeries, this.originDurationSeries);
 		this.primed = registry.zeros(all);
 	}
 
@@ -160,6 +167,10 @@ export class GatewayMetrics implements GatewayEvents {
 
 	fallback(reason: FallbackReason): void {
 		this.recorder.inc(this.fallbacks.get(reason)!);
+	}
+
+	outageReplay(): void {
+		this.recorder.inc(this.outageReplaysSeries);
 	}
 
 	breakerOpened(): void {

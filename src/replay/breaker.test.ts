@@ -1,9 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { CircuitBreaker } from "./breaker.ts";
 
+/** Epoch milliseconds: a clock at 0 would hide a breaker that forgets when it opened. */
+const T = 1_764_000_000_000;
+
 describe("CircuitBreaker", () => {
 	it("opens after N consecutive failures, lets one probe through after the cool-down, and closes on its success", () => {
-		const clock = { now: 0 };
+		const clock = { now: T };
 		const breaker = new CircuitBreaker({ failureThreshold: 3, cooldownMs: 1000, now: () => clock.now });
 		for (let i = 0; i < 2; i++) {
 			expect(breaker.tryAcquire()).toBe(true);
@@ -14,7 +17,7 @@ describe("CircuitBreaker", () => {
 		breaker.recordFailure();
 		expect(breaker.state).toBe("open");
 		expect(breaker.tryAcquire()).toBe(false);
-		clock.now = 1000;
+		clock.now = T + 1000;
 		expect(breaker.state).toBe("half_open");
 		expect(breaker.tryAcquire()).toBe(true);
 		expect(breaker.tryAcquire()).toBe(false);
@@ -24,22 +27,22 @@ describe("CircuitBreaker", () => {
 	});
 
 	it("a failed probe opens it for another cool-down", () => {
-		const clock = { now: 0 };
+		const clock = { now: T };
 		const breaker = new CircuitBreaker({ failureThreshold: 1, cooldownMs: 1000, now: () => clock.now });
 		breaker.tryAcquire();
 		breaker.recordFailure();
-		clock.now = 1500;
+		clock.now = T + 1500;
 		expect(breaker.tryAcquire()).toBe(true);
 		breaker.recordFailure();
 		expect(breaker.state).toBe("open");
-		clock.now = 2400;
+		clock.now = T + 2400;
 		expect(breaker.tryAcquire()).toBe(false);
-		clock.now = 2500;
+		clock.now = T + 2500;
 		expect(breaker.tryAcquire()).toBe(true);
 	});
 
 	it("a success resets the count of consecutive failures", () => {
-		const breaker = new CircuitBreaker({ failureThreshold: 2, cooldownMs: 1000 });
+		const breaker = new CircuitBreaker({ failureThreshold: 2, cooldownMs: 1000, now: () => T });
 		breaker.recordFailure();
 		breaker.recordSuccess();
 		breaker.recordFailure();

@@ -3,51 +3,75 @@ import { ReplayStoreError, type ClaimOutcome, type ReplayStore } from "./store.t
 /**
  * The per-isolate replay store: protects one isolate only. Bounded: expired keys are
  * dropped, and when it is full of live keys it refuses rather than evict one, because
- * evicting a live key would reopen a replay.
+ * evicting a live key would reopen a replay. One owner (client id) holds at most half of
+ * it, so one client's flood of far-future timestamps cannot make it refuse everyone else.
  */
 export class MemoryReplayStore implements ReplayStore {
 	readonly name = "memory";
-	private readonly expiries = new Map<string, number>();
-	/** No sweep can free anything before this time (set when a sweep freed nothing). */
-	private nextUsefulSweep = 0;
+	private readonly entries = new Map<string, { expiresAt: number; owner: string }>();
+	/** Live keys per owner, kept in step with `entries`. */
+	private readonly perOwner = new Map<string, number>();
+	/** No key expires before this time, so a sweep before it frees nothing. */
+	private nextUsefulSweep = Number.POSITIVE_INFINITY;
 
-	private readonly maxKeys: number;
+	readonly maxKeys: number;
+	private readonly maxKeysPerOwner: number;
 	private readonly now: () => number;
 
 	constructor(maxKeys: number, now: () => number = Date.now) {
 		if (!Number.isInteger(maxKeys) || maxKeys < 1) throw new Error("MemoryReplayStore: maxKeys must be a positive integer");
 		this.maxKeys = maxKeys;
+		this.maxKeysPerOwner = Math.max(1, Math.floor(maxKeys / 2));
 		this.now = now;
 	}
 
 	get size(): number {
-		return this.expiries.size;
+		return this.entries.size;
 	}
 
-	async claim(key: string, _value: string, ttlMs: number): Promise<ClaimOutcome> {
+	/** Whether `key` is claimed and not expired. */
+	has(key: string): boolean {
+		const entry = this.entries.get(key);
+		return entry !== undefined && entry.expiresAt > this.now();
+	}
+
+	/** `owner` is the client id: one owner may hold at most half of the store. */
+	async claim(key: string, _value: string, ttlMs: number, owner = ""): Promise<ClaimOutcome> {
 		const now = this.now();
-		const expiry = this.expiries.get(key);
-		if (expiry !== undefined && expiry > now) return "duplicate";
-		if (expiry === undefined && this.expiries.size >= this.maxKeys) {
+		const existing = this.entries.get(key);
+		if (existing !== undefined && existing.expiresAt > now) return "duplicate";
+		if (existing !== undefined) this.remove(key, existing.owner);
+		if (this.entries.size >= this.maxKeys || (this.perOwner.get(owner) ?? 0) >= this.maxKeysPerOwner) {
 			this.sweep(now);
-			if (this.expiries.size >= this.maxKeys) {
+			if (this.entries.size >= this.maxKeys) {
 				throw new ReplayStoreError("full", "memory replay store is full of unexpired keys");
 			}
+			if ((this.perOwner.get(owner) ?? 0) >= this.maxKeysPerOwner) {
+				throw new ReplayStoreError("full", "one client holds half of the memory replay store");
+			}
 		}
-		// Delete first so the Map's insertion order stays close to expiry order.
-		this.expiries.delete(key);
-		this.expiries.set(key, now + ttlMs);
+		const expiresAt = now + ttlMs;
+		this.entries.set(key, { expiresAt, owner });
+		this.perOwner.set(owner, (this.perOwner.get(owner) ?? 0) + 1);
+		if (expiresAt < this.nextUsefulSweep) this.nextUsefulSweep = expiresAt;
 		return "claimed";
 	}
 
-	/** Drops expired keys. A sweep that frees nothing is not repeated until a key can expire. */
+	private remove(key: string, owner: string): void {
+		this.entries.delete(key);
+		const count = (this.perOwner.get(owner) ?? 1) - 1;
+		if (count > 0) this.perOwner.set(owner, count);
+		else this.perOwner.delete(owner);
+	}
+
+	/** Drops expired keys; does nothing before the earliest expiry it knows of. */
 	private sweep(now: number): void {
 		if (now < this.nextUsefulSweep) return;
 		let earliest = Number.POSITIVE_INFINITY;
-		for (const [key, expiry] of this.expiries) {
-			if (expiry <= now) this.expiries.delete(key);
-			else if (expiry < earliest) earliest = expiry;
+		for (const [key, entry] of this.entries) {
+			if (entry.expiresAt <= now) this.remove(key, entry.owner);
+			else if (entry.expiresAt < earliest) earliest = entry.expiresAt;
 		}
-		this.nextUsefulSweep = this.expiries.size >= this.maxKeys ? earliest : 0;
+		this.nextUsefulSweep = earliest;
 	}
 }

@@ -1,9 +1,12 @@
 import { Redis } from "@upstash/redis/cloudflare";
-import { ReplayStoreError, type ClaimOutcome, type ReplayStore } from "./store.ts";
+import { ReplayStoreError, type ClaimOutcome, type ReplayStore, type WriteBack } from "./store.ts";
 
-/** The one command the replay store needs (`SET key value NX PX ttl`), so a fake in a test is a few lines. */
+/**
+ * The one command the replay store needs: `SET key value NX PX ttl` (with `GET` for a
+ * write-back), so a fake in a test is a few lines.
+ */
 export interface ReplayRedis {
-	set(key: string, value: string, options: { nx: true; px: number }): Promise<unknown>;
+	set(key: string, value: string, options: { nx: true; px: number; get?: true }): Promise<unknown>;
 }
 
 export interface UpstashClientOptions {
@@ -55,6 +58,23 @@ export class UpstashReplayStore implements ReplayStore {
 		if (result === "OK") return "claimed";
 		if (result === null) return "duplicate";
 		throw new ReplayStoreError("error", "Upstash answered SET NX with an unexpected result");
+	}
+
+	/**
+	 * `SET key value NX PX ttl GET`: one command (the ACL user needs only SET) that writes the
+	 * claim when the key is free, and otherwise returns the value there, so a claim's own
+	 * late-landing SET can be told from another's claim.
+	 */
+	async writeBack(claim: WriteBack): Promise<string | null> {
+		let result: unknown;
+		try {
+			result = await this.redis.set(claim.key, claim.value, { nx: true, px: claim.ttlMs, get: true });
+		} catch (error) {
+			if (isTimeout(error)) throw new ReplayStoreError("timeout", "Upstash did not answer in time", { cause: error });
+			throw new ReplayStoreError("error", "Upstash call failed", { cause: error });
+		}
+		if (result === null || typeof result === "string") return result;
+		throw new ReplayStoreError("error", "Upstash answered SET NX GET with an unexpected result");
 	}
 }
 

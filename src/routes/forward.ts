@@ -2,6 +2,7 @@ import type { MiddlewareHandler } from "hono";
 import type { VerifiedVariables } from "../auth/verified.ts";
 import { gatewayError } from "../errors.ts";
 import type { OriginEvents } from "../events.ts";
+import { LogThrottle, type Logger } from "../log.ts";
 
 export interface ForwardOptions {
 	/** `ORIGIN_URL` without a trailing slash. */
@@ -13,6 +14,8 @@ export interface ForwardOptions {
 	/** Longest gap between chunks of a streamed answer. @default 30000 (`ORIGIN_IDLE_MS`) */
 	idleMs: number;
 	events: OriginEvents;
+	/** Where an unreachable origin is logged (its host and the error's kind, never a secret). */
+	log: Logger;
 	/** The fetch that reaches the origin (a test passes a fake). @default globalThis.fetch */
 	fetch?: typeof fetch;
 }
@@ -30,6 +33,20 @@ const HOP_BY_HOP = [
 ];
 /** Headers a client must never be able to set on the way to the origin. */
 const GATEWAY_OWNED = ["host", "content-length", "x-auth-mode", "x-gateway-token", "x-test-mode"];
+/** Headers a client could use to spoof its address or change the request's meaning behind the gateway. */
+const SPOOFING = [
+	"forwarded",
+	"x-real-ip",
+	"true-client-ip",
+	"x-http-method-override",
+	"x-http-method",
+	"x-method-override",
+	"x-original-url",
+	"x-rewrite-url",
+];
+/** End-to-end headers the origin needs: a client's `Connection` header cannot remove them. */
+const END_TO_END = new Set(["x-client-id", "x-timestamp", "x-signature", "content-type", "content-encoding", "content-language", "accept"]);
+const LOG_INTERVAL_MS = 10_000;
 
 /**
  * Forwards a request that passed the signature and replay checks (`c.var.verified`) to the
@@ -43,8 +60,11 @@ const GATEWAY_OWNED = ["host", "content-length", "x-auth-mode", "x-gateway-token
 export const forwardToOrigin = (options: ForwardOptions): MiddlewareHandler<{ Variables: VerifiedVariables }> => {
 	if (!/^https?:\/\//.test(options.originUrl)) throw new Error("forwardToOrigin: originUrl must be an http(s) URL");
 	if (!(options.timeoutMs > 0) || !(options.idleMs > 0)) throw new Error("forwardToOrigin: timeouts must be positive");
+	if (options.log === undefined) throw new Error("forwardToOrigin: log is required");
 	const send = options.fetch ?? ((input, init) => fetch(input, init));
-	const { events } = options;
+	const { events, log } = options;
+	const origin = new URL(options.originUrl);
+	const throttle = new LogThrottle(LOG_INTERVAL_MS);
 
 	return async function forwardToOrigin(c) {
 		const request = c.req.raw;
@@ -65,13 +85,18 @@ export const forwardToOrigin = (options: ForwardOptions): MiddlewareHandler<{ Va
 				signal: controller.signal,
 				redirect: "manual",
 			});
-		} catch {
+		} catch (error) {
 			const seconds = (performance.now() - started) / 1000;
 			if (controller.signal.aborted) {
 				events.response("timeout", seconds);
 				throw gatewayError("origin_timeout");
 			}
 			events.response("unreachable", seconds);
+			// The host (never userinfo or the path) and the error's name: its message can quote a URL.
+			const suppressed = throttle.admit("unreachable");
+			if (suppressed !== null) {
+				log.error("origin unreachable", { origin_host: origin.host, error: error instanceof Error ? error.name : typeof error, suppressed });
+			}
 			throw gatewayError("origin_unreachable");
 		} finally {
 			clearTimeout(timer);
@@ -81,14 +106,16 @@ export const forwardToOrigin = (options: ForwardOptions): MiddlewareHandler<{ Va
 		const responseHeaders = withoutHopByHop(response.headers);
 		responseHeaders.delete("content-length");
 		responseHeaders.set("X-Auth-Mode", "hmac");
+		rewriteLocation(responseHeaders, origin);
 		const stream = response.body === null ? null : cutWhenIdle(response.body, options.idleMs, () => events.streamCut());
 		return new Response(stream, { status: response.status, statusText: response.statusText, headers: responseHeaders });
 	};
 };
 
 function forwardedRequestHeaders(incoming: Headers, originToken: string | null): Headers {
-	const headers = withoutHopByHop(incoming);
+	const headers = withoutHopByHop(incoming, END_TO_END);
 	for (const name of GATEWAY_OWNED) headers.delete(name);
+	for (const name of SPOOFING) headers.delete(name);
 	for (const name of [...headers.keys()]) if (name.startsWith("x-forwarded-")) headers.delete(name);
 	headers.set("X-Auth-Mode", "hmac");
 	const clientIp = incoming.get("cf-connecting-ip");
@@ -97,12 +124,41 @@ function forwardedRequestHeaders(incoming: Headers, originToken: string | null):
 	return headers;
 }
 
-function withoutHopByHop(source: Headers): Headers {
+/** Drops hop-by-hop headers and those `Connection` names, except the ones in `keep`. */
+function withoutHopByHop(source: Headers, keep: ReadonlySet<string> = new Set()): Headers {
 	const headers = new Headers(source);
 	const listed = source.get("connection");
-	if (listed !== null) for (const name of listed.split(",")) headers.delete(name.trim());
+	if (listed !== null) {
+		for (const raw of listed.split(",")) {
+			const name = raw.trim().toLowerCase();
+			if (name !== "" && !keep.has(name)) headers.delete(name);
+		}
+	}
 	for (const name of HOP_BY_HOP) headers.delete(name);
 	return headers;
+}
+
+/**
+ * A `Location` on the origin's host (absolute or scheme-relative, any scheme or port) becomes
+ * a path on the gateway, without `ORIGIN_URL`'s own path prefix: the origin's address never
+ * reaches a client, and a client that follows it comes back through the gateway.
+ */
+function rewriteLocation(headers: Headers, origin: URL): void {
+	const location = headers.get("location")?.trim();
+	// A path-relative Location means the same on the gateway; anything else is resolved (as a
+	// browser would, backslashes included) and checked for the origin's host.
+	if (location === undefined || !/^([a-z][a-z0-9+.-]*:|[\\/])/i.test(location)) return;
+	let target: URL;
+	try {
+		target = new URL(location, origin);
+	} catch {
+		return;
+	}
+	if (target.hostname.toLowerCase() !== origin.hostname.toLowerCase()) return;
+	const base = origin.pathname.replace(/\/+$/, "");
+	let path = target.pathname;
+	if (base !== "" && (path === base || path.startsWith(`${base}/`))) path = path.slice(base.length) || "/";
+	headers.set("location", path + target.search + target.hash);
 }
 
 /**

@@ -9,41 +9,182 @@ const execute = promisify(execFile);
 const directory = mkdtempSync(join(tmpdir(), "check-config-"));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));
 
-async function checkConfig(contents: string): Promise<{ code: number; output: string }> {
-	const file = join(directory, `${crypto.randomUUID()}.env`);
-	writeFileSync(file, contents);
+const SECRET = "a-production-secret-of-40-characters-!!!";
+/** Everything production wants, so only what a test adds is reported. */
+const COMPLETE = [
+	"ORIGIN_URL=https://origin.example.com",
+	`HMAC_SECRET=${SECRET}`,
+	"METRICS_TOKEN=m",
+	"ORIGIN_TOKEN=o",
+	"UPSTASH_REDIS_REST_URL=https://x.upstash.io",
+	"UPSTASH_REDIS_REST_TOKEN=t",
+];
+
+function file(contents: string | string[]): string {
+	const path = join(directory, `${crypto.randomUUID()}.env`);
+	writeFileSync(path, Array.isArray(contents) ? contents.join("\n") : contents);
+	return path;
+}
+
+async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string; output: string }> {
 	try {
-		const { stdout, stderr } = await execute(process.execPath, ["scripts/check-config.ts", file]);
-		return { code: 0, output: stdout + stderr };
+		const { stdout, stderr } = await execute(process.execPath, ["scripts/check-config.ts", ...args]);
+		return { code: 0, stdout, stderr, output: stdout + stderr };
 	} catch (error) {
 		const failed = error as { code: number; stdout: string; stderr: string };
-		return { code: failed.code, output: failed.stdout + failed.stderr };
+		return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr, output: failed.stdout + failed.stderr };
 	}
 }
 
+/** The report of one file: its verdict line and the lines listed under it. */
+function reportOf(output: string, path: string): string[] {
+	const lines = output.split("\n");
+	const start = lines.findIndex((line) => line.startsWith(`${path}: `));
+	if (start < 0) throw new Error(`no report for ${path} in:\n${output}`);
+	const report = [lines[start]!.slice(path.length + 2)];
+	for (const line of lines.slice(start + 1)) {
+		if (!line.startsWith("  ")) break;
+		report.push(line.trim());
+	}
+	return report;
+}
+
+/** Each production refusal (SPEC section 7): the lines that break it, and the problem named. */
+const REFUSALS: [string, string[], string][] = [
+	["short secret", ["HMAC_SECRET=only-31-characters-long-secret!"], "HMAC_SECRET has a secret shorter than 32 characters"],
+	["one-character alias", ["HMAC_SECRET=", "E2E_SESSION_HMAC_SECRET=x"], "E2E_SESSION_HMAC_SECRET has a secret shorter than 32 characters"],
+	["short client secret", [`HMAC_CLIENTS={"svc": ["${SECRET}", "tiny-client-secret"]}`], "HMAC_CLIENTS has a secret shorter than 32 characters"],
+	["4 rotation secrets", [`HMAC_SECRET=${[1, 2, 3, 4].map((n) => SECRET + n).join(",")}`], "HMAC_SECRET lists more than 3 secrets"],
+	["4 client secrets", [`HMAC_CLIENTS={"svc": [${[1, 2, 3, 4].map((n) => `"${SECRET}${n}"`).join(", ")}]}`], "HMAC_CLIENTS lists more than 3 secrets for a client"],
+	["plain http Upstash", ["UPSTASH_REDIS_REST_URL=http://x.upstash.io"], "UPSTASH_REDIS_REST_URL is plain http on a host that is not loopback"],
+	["plain http origin", ["ORIGIN_URL=http://origin.example.com"], "ORIGIN_URL is plain http on a host that is not loopback"],
+	["skew over an hour", ["HMAC_MAX_SKEW_MS=3600001"], "HMAC_MAX_SKEW_MS is over 3600000"],
+	["body over 32 MiB", ["MAX_BODY_BYTES=33554433"], "MAX_BODY_BYTES is over 33554432"],
+];
+
 describe("npm run check-config", () => {
-	it("accepts a complete production file (over the wrangler.toml vars)", async () => {
-		const { code, output } = await checkConfig(
-			["ORIGIN_URL=https://origin.example.com", 'HMAC_CLIENTS={"svc": ["new", "old"]}', "METRICS_TOKEN=m", "ORIGIN_TOKEN=o", "UPSTASH_REDIS_REST_URL=https://x.upstash.io", "UPSTASH_REDIS_REST_TOKEN=t"].join("\n"),
-		);
-		expect(output).toMatch(/: ok \(production\)\n$/);
+	it("accepts a complete production file (over the wrangler.toml vars): ok, exit 0", async () => {
+		const path = file([...COMPLETE, `HMAC_CLIENTS={"svc": ["${SECRET}", "${SECRET}-old"]}`]);
+		const { code, stdout } = await run(path);
+		expect(stdout).toBe(`${path}: ok (production)\n`);
 		expect(code).toBe(0);
 	});
 
-	it("refuses a bad file, naming each variable and fault, never a value", async () => {
-		const { code, output } = await checkConfig(
-			["ORIGIN_URL=https://origin.example.com", 'HMAC_CLIENTS={"svc": "super-secret-value', "REDIS_REPLAY_TTL=0", "METRICS_TOKEN=m"].join("\n"),
-		);
-		expect(output).toContain("- HMAC_CLIENTS is not valid JSON");
-		expect(output).toContain("- REDIS_REPLAY_TTL must be at least 1");
+	it("refuses a bad file, naming each variable and fault, never a value: invalid, exit 1", async () => {
+		const path = file(["ORIGIN_URL=https://origin.example.com", 'HMAC_CLIENTS={"svc": "super-secret-value', "REDIS_REPLAY_TTL=0", "METRICS_TOKEN=m"]);
+		const { code, output } = await run(path);
+		expect(reportOf(output, path)).toEqual(["invalid (production)", "- HMAC_CLIENTS is not valid JSON", "- REDIS_REPLAY_TTL must be at least 1"]);
 		expect(output).not.toContain("super-secret-value");
 		expect(code).toBe(1);
 	});
 
-	it("fails a production file without METRICS_TOKEN, and warns of what weakens it", async () => {
-		const { code, output } = await checkConfig(["ORIGIN_URL=https://origin.example.com", "HMAC_SECRET=s"].join("\n"));
-		expect(output).toContain("warning: METRICS_TOKEN is required in production");
-		expect(output).toContain("warning: no Upstash: replay protection is per isolate only");
+	it("a production file without METRICS_TOKEN, ORIGIN_TOKEN or Upstash: ok, with warnings, exit 0; with --strict, exit 1", async () => {
+		const path = file(["ORIGIN_URL=https://origin.example.com", `HMAC_SECRET=${SECRET}`]);
+		const plain = await run(path);
+		expect(reportOf(plain.output, path)).toEqual([
+			"ok, with warnings (production)",
+			"warning: METRICS_TOKEN is not set: it is required in production, and /metrics answers 500 config_error without it",
+			"warning: ORIGIN_TOKEN is not set: the origin cannot tell gateway traffic from direct calls",
+			"warning: replay protection uses isolate memory only (no Upstash is configured): a request can be replayed through another isolate",
+		]);
+		expect(plain.code).toBe(0);
+		const strict = await run("--strict", path);
+		expect(strict.code).toBe(1);
+		expect((await run("--strict", file(COMPLETE))).code).toBe(0);
+	});
+
+	it.each(["production", "Production", "prod", "staging"])("ENVIRONMENT=%s refuses each production refusal, naming the variable, never the value", async (environment) => {
+		const paths = REFUSALS.map(([, lines]) => file([...COMPLETE, `ENVIRONMENT=${environment}`, ...lines]));
+		const { code, output } = await run(...paths);
+		REFUSALS.forEach(([, lines, problem], i) => {
+			expect(reportOf(output, paths[i]!)).toEqual([`invalid (${environment})`, `- ${problem}`]);
+			for (const line of lines) {
+				const value = line.slice(line.indexOf("=") + 1);
+				if (value.length > 3) expect(output).not.toContain(value);
+			}
+		});
+		expect(code).toBe(1);
+	});
+
+	it.each(["development", "test"])("ENVIRONMENT=%s accepts each of them with a warning, exit 0", async (environment) => {
+		const paths = REFUSALS.map(([, lines]) => file([...COMPLETE, `ENVIRONMENT=${environment}`, ...lines]));
+		const { code, output } = await run(...paths);
+		REFUSALS.forEach(([, , problem], i) => {
+			expect(reportOf(output, paths[i]!)).toEqual([`ok, with warnings (${environment})`, `warning: ${problem} (refused in production)`]);
+		});
+		expect(code).toBe(0);
+	});
+
+	it("names a duplicate client id in HMAC_CLIENTS, which JSON.parse would hide", async () => {
+		const path = file([...COMPLETE, `HMAC_CLIENTS={"svc": "${SECRET}", "svc": "${SECRET}-2"}`]);
+		const { code, output } = await run(path);
+		expect(reportOf(output, path)).toEqual(["invalid (production)", "- HMAC_CLIENTS names the same client id twice"]);
+		expect(code).toBe(1);
+	});
+
+	it("--env NAME takes [env.NAME.vars] and not the top-level [vars], as wrangler does", async () => {
+		const toml = join(directory, "wrangler.toml");
+		writeFileSync(
+			toml,
+			[
+				"[vars]",
+				'HMAC_MAX_SKEW_MS = "not a number"',
+				'ENVIRONMENT = "production"',
+				"[env.staging]",
+				'name = "x"',
+				"[env.staging.vars]",
+				'ENVIRONMENT = "staging"   # production rules, by name',
+				"ORIGIN_URL = 'https://staging-origin.example.com'",
+				"[[env.staging.durable_objects.bindings]]",
+				'name = "METRICS_AGGREGATOR"',
+				"[env.empty]",
+				'name = "y"',
+			].join("\n"),
+		);
+		const secrets = file(COMPLETE.filter((line) => !line.startsWith("ORIGIN_URL=")));
+		const staging = await run("--config", toml, "--env", "staging", secrets);
+		expect(staging.stdout).toBe(`${secrets}: ok (staging)\n`);
+		expect(staging.code).toBe(0);
+		const topLevel = await run("--config", toml, secrets);
+		expect(reportOf(topLevel.output, secrets)).toEqual(["invalid (production)", "- ORIGIN_URL is required", "- HMAC_MAX_SKEW_MS is not a whole number"]);
+		// An environment without vars gets none: the top-level ENVIRONMENT is not inherited either.
+		const empty = await run("--config", toml, "--env=empty", file(COMPLETE));
+		expect(empty.stdout).toContain("ok (production)");
+		expect(empty.code).toBe(0);
+	});
+
+	it("--env with the repository's wrangler.toml: staging and production are checked with their own vars", async () => {
+		const secrets = file(COMPLETE.filter((line) => !line.startsWith("ORIGIN_URL=")));
+		const staging = await run("--env", "staging", secrets);
+		expect(staging.stdout).toBe(`${secrets}: ok (staging)\n`);
+		const production = await run("--env", "production", secrets);
+		expect(production.stdout).toBe(`${secrets}: ok (production)\n`);
+	});
+
+	it("--help prints the usage and exits 0", async () => {
+		const { code, stdout } = await run("--help");
+		expect(stdout).toMatch(/^usage: npm run check-config -- \[--env NAME\]/);
+		expect(stdout).toContain("Exit status: 0 when every file is ok or ok with warnings");
+		expect(code).toBe(0);
+	});
+
+	it.each([
+		[["--bogus", "x.env"], "check-config: unknown option --bogus"],
+		[[], "check-config: no settings file given"],
+		[["--env"], "check-config: --env takes an environment name"],
+		[["--env", "nowhere", "x.env"], "check-config: the wrangler configuration has no [env.nowhere]"],
+	])("a usage error %j: one line, the usage, exit 2, no stack trace", async (args, line) => {
+		const { code, stderr, stdout } = await run(...args);
+		expect(stderr.split("\n")[0]).toBe(line);
+		expect(stderr.split("\n")[1]).toMatch(/^usage: /);
+		expect(stderr).not.toMatch(/\n\s+at /);
+		expect(stdout).toBe("");
+		expect(code).toBe(2);
+	});
+
+	it("a file it cannot read: said plainly, exit 1", async () => {
+		const { code, stderr } = await run(join(directory, "missing.env"));
+		expect(stderr).toBe(`${join(directory, "missing.env")}: cannot read (ENOENT)\n`);
 		expect(code).toBe(1);
 	});
 });

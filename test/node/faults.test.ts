@@ -1,7 +1,8 @@
 import { writeFileSync, mkdirSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
+import { RespConnection } from "../../scripts/lib/resp.ts";
 import { parseExposition, valueOf } from "../fixtures/exposition.ts";
-import { signed, type RunningGateway } from "./helpers/gateway.ts";
+import { SECRET, signed, type RunningGateway } from "./helpers/gateway.ts";
 import { available } from "./helpers/services.ts";
 import { useUpstashStack } from "./helpers/stack.ts";
 
@@ -111,6 +112,118 @@ describe.skipIf(!available("redis-server", "redis-server"))("faults: Upstash and
 		expect(valueOf(metrics, "agent_chat_requests_total", { auth: "ok", mode: "real" })).toBe(statuses.length);
 	});
 
+	it("replay race in one isolate at the default 200 ms budget, Upstash slow and uneven: 3 rounds of 40 copies, exactly one accepted each", async () => {
+		const rounds: Record<string, number>[] = [];
+		const fellBack: number[] = [];
+		for (let round = 0; round < 3; round++) {
+			const gw = await stack.gateway();
+			stack.upstash.faults.delayMs = 20;
+			stack.upstash.faults.jitterMs = 300;
+			const request = await signed({ body: `{"round":${round}}` });
+			const answers = await Promise.all(Array.from({ length: 40 }, () => gw.fetch(request.path, request.init).then((r) => r.status)));
+			stack.upstash.faults.delayMs = 0;
+			stack.upstash.faults.jitterMs = 0;
+			rounds.push(tally(answers));
+			fellBack.push(await fallbacks(gw));
+		}
+		report.replayRaceOneIsolateDefaultBudget = { copies: 40, gateways: 1, upstashDelayMs: "20 + up to 300", answersPerRound: rounds, fallbacksPerRound: fellBack };
+		expect(rounds).toEqual([{ 200: 1, 409: 39 }, { 200: 1, 409: 39 }, { 200: 1, 409: 39 }]);
+	});
+
+	it("outage under load, then recovery: every claim made in memory is written to Redis, and none is accepted again through either of two gateways", async () => {
+		const prefix = `outage-load:${crypto.randomUUID()}:`;
+		const bindings = { REDIS_REPLAY_PREFIX: prefix, REPLAY_BREAKER_COOLDOWN_MS: "1000", REPLAY_TIMEOUT_MS: "300" };
+		const [a, b] = await Promise.all([stack.gateway(bindings), stack.gateway(bindings)]);
+		const accepted: Awaited<ReturnType<typeof signed>>[] = [];
+		const statuses: number[] = [];
+		let stopped = false;
+		// Upstash answers 500 for a second (Redis itself keeps its keys, as Upstash does; a
+		// redis-server restart here would lose them, since the test server does not persist).
+		const scenario = (async () => {
+			await sleep(500);
+			stack.upstash.faults.mode = "http500";
+			stopped = true;
+			await sleep(1_000);
+			stack.upstash.faults.mode = "none";
+			await sleep(1_500);
+		})();
+		let counter = 0;
+		await Promise.all(
+			Array.from({ length: 6 }, async () => {
+				let done = false;
+				void scenario.then(() => (done = true));
+				while (!done) {
+					const request = await signed({ body: JSON.stringify({ outage: counter++ }) });
+					const response = await a!.fetch(request.path, request.init);
+					await response.arrayBuffer();
+					statuses.push(response.status);
+					if (response.status === 200) accepted.push(request);
+				}
+			}),
+		);
+		expect(stopped).toBe(true);
+		const connection = await RespConnection.connect(stack.redis.port);
+		const missing = async () => {
+			let count = 0;
+			for (const request of accepted) {
+				const [exists] = await connection.send([["EXISTS", prefix + request.init.headers["X-Signature"]!]]);
+				if (exists !== 1) count++;
+			}
+			return count;
+		};
+		// Each request after recovery writes back a bounded batch; a few more finish the rest.
+		let triggers = 0;
+		while ((await missing()) > 0 && triggers < 100) {
+			const request = await signed({ body: JSON.stringify({ trigger: triggers++ }) });
+			await (await a!.fetch(request.path, request.init)).arrayBuffer();
+			await sleep(50);
+		}
+		const stillMissing = await missing();
+		connection.close();
+		const metrics = parseExposition(await (await a!.fetch("/metrics", METRICS)).text());
+		const memoryClaims = valueOf(metrics, "agent_replay_store_calls_total", { store: "memory", outcome: "claimed" });
+		// Resent 4 at a time, so no resend times out into b's memory fallback (which would test the budget, not the claims).
+		const resent: number[] = [];
+		for (let i = 0; i < accepted.length; i += 4) {
+			const batch = accepted.slice(i, i + 4).map((request, j) => ((i + j) % 2 === 0 ? a! : b!).fetch(request.path, request.init).then((r) => r.status));
+			resent.push(...(await Promise.all(batch)));
+		}
+		expect(await fallbacks(b!)).toBe(0);
+		report.outageAndRecovery = {
+			requests: statuses.length,
+			answers: tally(statuses),
+			claimsInMemory: memoryClaims,
+			acceptedKeysMissingFromRedis: stillMissing,
+			requestsAfterTheLoadToWriteBack: triggers,
+			acceptedResentAfterRecovery: { requests: accepted.length, answers: tally(resent) },
+			outageReplaysCounted: valueOf(metrics, "agent_replay_outage_replays_total", {}),
+		};
+		expect(memoryClaims).toBeGreaterThan(5);
+		expect(stillMissing).toBe(0);
+		expect(tally(resent)).toEqual({ 409: accepted.length });
+		expect(valueOf(metrics, "agent_replay_outage_replays_total", {})).toBe(0);
+	});
+
+	it("abuse: one client floods the memory store with far-future timestamps; it holds at most half, everyone else is still served", async () => {
+		const gw = await stack.gateway({ UPSTASH_REDIS_REST_URL: "disabled", REPLAY_MEMORY_MAX_KEYS: "100" });
+		const flood: number[] = [];
+		for (let i = 0; i < 80; i++) {
+			// Timestamps at the far edge of the window: each key lives about 10 minutes.
+			const request = await signed({ clientId: "flooder", timestamp: Date.now() + 290_000, body: `{"flood":${i}}` });
+			flood.push((await gw.fetch(request.path, request.init)).status);
+		}
+		const others: number[] = [];
+		for (let i = 0; i < 40; i++) {
+			const request = await signed({ clientId: `client-${i % 4}`, body: `{"other":${i}}` });
+			others.push((await gw.fetch(request.path, request.init)).status);
+		}
+		report.abuseOneClientFillsMemory = { memoryMaxKeys: 100, flood: { requests: 80, answers: tally(flood) }, otherClients: { clients: 4, requests: 40, answers: tally(others) } };
+		expect(tally(flood)).toEqual({ 200: 50, 503: 30 });
+		expect(tally(others)).toEqual({ 200: 40 });
+		// The refusals were logged once, not 30 times.
+		expect(gw.logs.filter((line) => line.message.includes("memory replay store refused a claim"))).toHaveLength(1);
+	});
+
 	it("Redis stopped mid-load, REPLAY_FAIL_MODE=closed: 503 during the outage, never 409, never 200 without a claim", async () => {
 		const gw = await stack.gateway({ REPLAY_FAIL_MODE: "closed", REPLAY_BREAKER_COOLDOWN_MS: "300", REPLAY_TIMEOUT_MS: "300" });
 		stack.upstash.resetStats();
@@ -179,7 +292,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("faults: Upstash and
 		const logged = JSON.stringify(gw.logs);
 		expect(gw.logs.length).toBeGreaterThan(0);
 		const signature = (request.init.headers as Record<string, string>)["X-Signature"]!;
-		for (const secret of [TOKEN, "node-test-secret", "faults-metrics", signature]) expect(logged).not.toContain(secret);
+		for (const secret of [TOKEN, SECRET, "faults-metrics", signature]) expect(logged).not.toContain(secret);
 		expect(logged).not.toMatch(/POST\\n\/agent/);
 		expect(logged).not.toContain("x".repeat(65));
 	});

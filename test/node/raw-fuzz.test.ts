@@ -97,7 +97,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("raw HTTP fuzzing ag
 		expect(upstash.stats.requests).toBe(0);
 
 		// And the gateway still serves a valid request.
-		const request = await signed({ secret: "node-test-secret" });
+		const request = await signed();
 		expect((await gateway.fetch(request.path, request.init)).status).toBe(200);
 		expect(origin.recorded(recordingId)).toHaveLength(1);
 	});

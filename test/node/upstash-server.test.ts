@@ -2,6 +2,7 @@ import { Redis } from "@upstash/redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startRedisServer, type RedisProcess } from "../../scripts/lib/processes.ts";
 import { startUpstashServer, type UpstashServer } from "../../scripts/lib/upstash-server.ts";
+import { createUpstashClient, UpstashReplayStore } from "../../src/replay/upstash.ts";
 import { available } from "./helpers/services.ts";
 
 const TOKEN = "upstash-test-token";
@@ -82,6 +83,47 @@ describe.skipIf(!available("redis-server", "redis-server"))("the local Upstash-c
 			const response = await post(path, body);
 			expect(response.status, `${path} ${body}`).toBe(400);
 			expect(Object.keys((await response.json()) as object)).toEqual(["error"]);
+		}
+	});
+
+	it("the gateway's write-back (SET NX PX GET, no deserialization): null when written, then the value found, with the expiry", async () => {
+		const store = new UpstashReplayStore(createUpstashClient({ url: upstash.url, token: TOKEN, timeoutMs: 5_000 }));
+		expect(await store.writeBack({ key: "k:wb", value: "svc:1764000000000:iso-1:3", ttlMs: 60_000 })).toBeNull();
+		expect(await store.writeBack({ key: "k:wb", value: "svc:1764000000000:iso-2:9", ttlMs: 60_000 })).toBe("svc:1764000000000:iso-1:3");
+		expect(await redis.pttl("k:wb")).toBeGreaterThan(59_000);
+	});
+
+	// One HTTP request per command, as the gateway's client sends them (no auto-pipelining).
+	const single = () => new Redis({ url: upstash.url, token: TOKEN, retry: { retries: 0 }, enableTelemetry: false, enableAutoPipelining: false });
+
+	it("fault drop_after_set: the SET lands in Redis, the answer never comes", async () => {
+		upstash.faults.mode = "drop_after_set";
+		try {
+			await expect(single().set("k:dropped", "v", { nx: true, px: 60_000 })).rejects.toThrow();
+		} finally {
+			upstash.faults.mode = "none";
+		}
+		expect(await redis.get("k:dropped")).toBe("v");
+	});
+
+	it("fault jitterMs: each answer waits delayMs plus a random part of jitterMs", async () => {
+		upstash.faults.delayMs = 50;
+		upstash.faults.jitterMs = 100;
+		const client = single();
+		try {
+			const times = await Promise.all(
+				Array.from({ length: 12 }, async () => {
+					const started = performance.now();
+					await client.set("k:jitter", "1");
+					return performance.now() - started;
+				}),
+			);
+			expect(Math.min(...times)).toBeGreaterThanOrEqual(49);
+			// Not all equal: the jitter spreads them.
+			expect(Math.max(...times) - Math.min(...times)).toBeGreaterThan(5);
+		} finally {
+			upstash.faults.delayMs = 0;
+			upstash.faults.jitterMs = 0;
 		}
 	});
 

@@ -180,6 +180,22 @@ describe("SPEC section 2: every failure, in order, with its answer", () => {
 });
 
 describe("replay keys", () => {
+	it("a claim made in memory during an outage is written back after the next accepted request, never after an anonymous /healthz", async () => {
+		const h = harness({ REPLAY_BREAKER_FAILURES: "1", REPLAY_BREAKER_COOLDOWN_MS: "1000" });
+		h.redis.answer = () => Promise.reject(new TypeError("fetch failed"));
+		const during = await signedRequest();
+		expect((await h.fetch(during)).status).toBe(200);
+		h.redis.answer = null;
+		h.clock.now += 1_000;
+		await h.fetch(new Request("https://gateway.test/healthz"));
+		expect(h.redis.calls).toHaveLength(1);
+		expect((await h.fetch(await signedRequest({ timestamp: NOW + 1 }, NOW + 1))).status).toBe(200);
+		const writeBack = h.redis.calls[2];
+		expect(writeBack?.key).toBe(`hmac:replay:${during.headers.get("x-signature")}`);
+		expect(writeBack?.opts).toEqual({ nx: true, px: 300_000 - 1_000, get: true });
+		expect(h.redis.calls).toHaveLength(3);
+	});
+
 	it("a forged request does not burn the replay key of a later valid one", async () => {
 		const h = harness();
 		const valid = await signedRequest();
@@ -198,7 +214,8 @@ describe("replay keys", () => {
 		expect(h.redis.calls).toEqual([
 			{
 				key: `test:replay:${request.headers.get("x-signature")}`,
-				value: `${CLIENT_ID}:${NOW + 299_000}`,
+				// Client id and timestamp, then the claim's own id (isolate and counter).
+				value: expect.stringMatching(new RegExp(`^${CLIENT_ID}:${NOW + 299_000}:[0-9a-f-]{36}:1$`)),
 				opts: { nx: true, px: 599_000 },
 			},
 		]);
@@ -212,11 +229,14 @@ describe("replay keys", () => {
 });
 
 describe("per-client secrets and rotation", () => {
+	// Production takes secrets of 32 characters or more.
+	const NEW_SECRET = "new-secret-of-at-least-32-characters";
+	const OLD_SECRET = "old-secret-of-at-least-32-characters";
 	it("accepts old and new secrets and counts the slot that verified", async () => {
-		const h = harness({ HMAC_SECRET: "", HMAC_CLIENTS: JSON.stringify({ [CLIENT_ID]: ["new-secret", "old-secret"] }) });
-		expect((await h.fetch(await signedRequest({ secret: "new-secret" }))).status).toBe(200);
-		expect((await h.fetch(await signedRequest({ secret: "old-secret", timestamp: NOW + 1 }))).status).toBe(200);
-		expect((await h.fetch(await signedRequest({ secret: "old-secret", timestamp: NOW + 2 }))).status).toBe(200);
+		const h = harness({ HMAC_SECRET: "", HMAC_CLIENTS: JSON.stringify({ [CLIENT_ID]: [NEW_SECRET, OLD_SECRET] }) });
+		expect((await h.fetch(await signedRequest({ secret: NEW_SECRET }))).status).toBe(200);
+		expect((await h.fetch(await signedRequest({ secret: OLD_SECRET, timestamp: NOW + 1 }))).status).toBe(200);
+		expect((await h.fetch(await signedRequest({ secret: OLD_SECRET, timestamp: NOW + 2 }))).status).toBe(200);
 		const text = await scrape(h);
 		expect(sampleValue(text, "agent_auth_secret_slot_total", { slot: "0" })).toBe(1);
 		expect(sampleValue(text, "agent_auth_secret_slot_total", { slot: "1" })).toBe(2);

@@ -159,4 +159,87 @@ describe("forwarding to the origin (SPEC section 6)", () => {
 		expect(response.status).toBe(200);
 		expect(new TextDecoder().decode(h.origin.requests[0]?.body)).toBe(body);
 	});
+
+	it("strips headers a client could use to spoof its address or change the request's meaning behind the gateway", async () => {
+		const h = harness();
+		const spoofing = {
+			Forwarded: "for=6.6.6.6;host=evil.test",
+			"X-Real-IP": "6.6.6.6",
+			"True-Client-IP": "6.6.6.6",
+			"X-HTTP-Method-Override": "DELETE",
+			"X-HTTP-Method": "DELETE",
+			"X-Method-Override": "DELETE",
+			"X-Original-URL": "/admin",
+			"X-Rewrite-URL": "/admin",
+		};
+		const response = await h.fetch(await signedRequest({ headers: { ...spoofing, "X-Kept": "1" } }));
+		expect(response.status).toBe(200);
+		const headers = h.origin.requests[0]!.headers;
+		for (const name of Object.keys(spoofing)) expect(headers.get(name), name).toBeNull();
+		expect(headers.get("x-kept")).toBe("1");
+	});
+
+	it("a client's Connection header never removes the signed headers or Content-Type on the way to the origin", async () => {
+		const h = harness();
+		const request = await signedRequest({
+			headers: { Connection: "X-Client-Id, x-timestamp,X-SIGNATURE , Content-Type, Accept, X-Hop", Accept: "application/x-ndjson", "X-Hop": "1" },
+		});
+		expect((await h.fetch(request)).status).toBe(200);
+		const headers = h.origin.requests[0]!.headers;
+		expect(headers.get("x-client-id")).toBe(request.headers.get("x-client-id"));
+		expect(headers.get("x-timestamp")).toBe(request.headers.get("x-timestamp"));
+		expect(headers.get("x-signature")).toBe(request.headers.get("x-signature"));
+		expect(headers.get("content-type")).toBe("application/json");
+		expect(headers.get("accept")).toBe("application/x-ndjson");
+		// A header that is not end-to-end is still dropped when the client names it.
+		expect(headers.get("x-hop")).toBeNull();
+		expect(headers.get("connection")).toBeNull();
+	});
+
+	it("an origin redirect is passed back, not followed", async () => {
+		const h = harness();
+		h.origin.respond = (request) =>
+			new URL(request.url).pathname === "/agent/chat"
+				? new Response(null, { status: 307, headers: { Location: "/agent/chat/" } })
+				: Response.json({ followed: true });
+		const response = await h.fetch(await signedRequest());
+		expect(response.status).toBe(307);
+		expect(response.headers.get("location")).toBe("/agent/chat/");
+		expect(h.origin.requests).toHaveLength(1);
+	});
+
+	it.each([
+		["http://origin.test/agent/chat/?a=1#f", "/agent/chat/?a=1#f"],
+		["https://ORIGIN.test:8443/agent/chat/", "/agent/chat/"],
+		["//origin.test/agent/chat/", "/agent/chat/"],
+		["/\\origin.test/agent/chat/", "/agent/chat/"],
+		["/agent/chat/", "/agent/chat/"],
+		["https://login.example.com/authorize?x=1", "https://login.example.com/authorize?x=1"],
+		["chat/", "chat/"],
+	])("a Location %j on the origin's host is rewritten to a gateway path: %j", async (location, expected) => {
+		const h = harness();
+		h.origin.respond = () => new Response(null, { status: 307, headers: { Location: location } });
+		const response = await h.fetch(await signedRequest());
+		expect(response.headers.get("location")).toBe(expected);
+		expect(response.headers.get("location")).not.toContain("origin.test");
+	});
+
+	it("a Location under ORIGIN_URL's own path prefix loses that prefix", async () => {
+		const h = harness({ ORIGIN_URL: "https://origin.test/base" });
+		h.origin.respond = () => new Response(null, { status: 307, headers: { Location: "https://origin.test/base/agent/chat/" } });
+		const response = await h.fetch(await signedRequest());
+		expect(response.headers.get("location")).toBe("/agent/chat/");
+	});
+
+	it("a 502 logs the origin's host and the error's kind, never a secret or the path, and is rate limited", async () => {
+		const h = harness({ ORIGIN_URL: "https://user:pa55word@origin.test:8443/base" });
+		h.origin.respond = () => {
+			throw new TypeError("connect ECONNREFUSED https://user:pa55word@origin.test:8443/base/agent/chat");
+		};
+		expect((await h.fetch(await signedRequest())).status).toBe(502);
+		expect((await h.fetch(await signedRequest({ timestamp: 1_763_000_000_001 }))).status).toBe(502);
+		const logged = h.logs.filter((line) => line.message === "origin unreachable");
+		expect(logged).toEqual([{ level: "error", message: "origin unreachable", fields: { origin_host: "origin.test:8443", error: "TypeError", suppressed: 0 } }]);
+		expect(JSON.stringify(h.logs)).not.toContain("pa55word");
+	});
 });

@@ -8,7 +8,7 @@ import type { LogFields, Logger } from "../../src/log.ts";
 import type { ReplayRedis } from "../../src/replay/upstash.ts";
 import { createWorker } from "../../src/worker.ts";
 
-export const SECRET = "worker-test-secret";
+export const SECRET = "worker-test-secret-of-32-characters";
 export const CLIENT_ID = "svc-test";
 export const ORIGIN = "https://origin.test";
 

@@ -4,7 +4,7 @@ import { signedInit, type SignedInit } from "../../fixtures/signed.ts";
 
 export type { RunningGateway } from "../../../scripts/lib/gateway-runner.ts";
 
-export const SECRET = "node-test-secret";
+export const SECRET = "node-test-secret-of-32-characters";
 export const CLIENT_ID = "svc-node";
 
 /**

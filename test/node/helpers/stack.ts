@@ -45,6 +45,7 @@ export function useUpstashStack(token: string, defaults: Record<string, string> 
 	});
 	afterEach(async () => {
 		stack.upstash.faults.delayMs = 0;
+		stack.upstash.faults.jitterMs = 0;
 		stack.upstash.faults.mode = "none";
 		await Promise.all(gateways.splice(0).map((gateway) => gateway.close()));
 	});
