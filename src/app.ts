@@ -28,9 +28,6 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 		await next();
 		const ctx = executionContextOf(c);
 		if (ctx !== undefined) pipeline.afterRequest(ctx);
-		// Claims made in memory during an Upstash outage are written to it once it answers, after
-		// a request that made a claim (so an anonymous /healthz or a refused request never does).
-		if (ctx !== undefined && c.get("verified") !== undefined && replay.pendingReconciliation > 0) ctx.waitUntil(replay.reconcile());
 	});
 
 	app.get("/healthz", healthRoute({

@@ -6,7 +6,7 @@ import type { ReplayGuard } from "./guard.ts";
 
 export interface ReplayProtectionOptions {
 	/** Claims each verified request once: in Upstash, or this isolate's memory (SPEC section 3). */
-	guard: Pick<ReplayGuard, "claim">;
+	guard: Pick<ReplayGuard, "claim" | "pendingReconciliation" | "reconcile">;
 	events: Pick<AuthEvents, "outcome">;
 	/** @default Date.now */
 	now?: () => number;
@@ -15,7 +15,8 @@ export interface ReplayProtectionOptions {
 /**
  * Claims the replay key of a request a signature middleware verified (`c.var.verified`),
  * so a signed request is accepted once: a replay answers 409 `replay`, a store that cannot
- * tell (in `closed` mode, or a full memory store) 503 `replay_store_unavailable`.
+ * tell (in `closed` mode, or a full memory store) 503 `replay_store_unavailable`. After the
+ * answer, claims made in memory during an outage are written back to Upstash in the background.
  *
  * @example
  * ```ts
@@ -41,8 +42,20 @@ export const replayProtection = (options: ReplayProtectionOptions): MiddlewareHa
 		}
 		events.outcome("ok", "real");
 		await next();
+		// Claims made in memory during an Upstash outage are written to it once it answers again,
+		// in the background of a request that made a claim (never of an anonymous /healthz).
+		if (guard.pendingReconciliation > 0) backgroundOf(c)?.waitUntil(guard.reconcile());
 	};
 };
+
+function backgroundOf(c: { executionCtx: Pick<ExecutionContext, "waitUntil"> }): Pick<ExecutionContext, "waitUntil"> | undefined {
+	try {
+		return c.executionCtx;
+	} catch {
+		// No ExecutionContext (app.request() in a test): nothing can run in the background.
+		return undefined;
+	}
+}
 
 function coloOf(request: Request): string | undefined {
 	const colo = (request as { cf?: { colo?: unknown } }).cf?.colo;
