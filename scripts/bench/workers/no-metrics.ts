@@ -1,8 +1,8 @@
 // The gateway exactly as it ships, but with metric recording switched off: the benchmark
 // compares the two to measure what metrics cost on the request path. Never deployed.
-import { consoleLogger } from "../../src/log.ts";
-import { createWorker } from "../../src/worker.ts";
+import { consoleLogger } from "../../../src/log.ts";
+import { createWorker } from "../../../src/worker.ts";
 
-export { MetricsAggregator } from "../../src/metrics/aggregator.ts";
+export { MetricsAggregator } from "../../../src/metrics/aggregator.ts";
 
 export default createWorker({ log: consoleLogger, recordMetrics: false });
