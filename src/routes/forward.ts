@@ -87,11 +87,17 @@ export const forwardToOrigin = (options: ForwardOptions): MiddlewareHandler<Gate
 		}
 		events.response(response.status >= 500 ? "status_5xx" : "ok", (performance.now() - started) / 1000);
 
-		const responseHeaders = withoutHopByHop(response.headers);
-		responseHeaders.delete("content-length");
-		responseHeaders.set("X-Auth-Mode", "hmac");
-		const stream = response.body === null ? null : cutWhenIdle(response.body, options.idleMs, () => events.streamCut());
-		return new Response(stream, { status: response.status, statusText: response.statusText, headers: responseHeaders });
+		// An answer of known length (and not re-encoded by the runtime), or without a body, passes
+		// through as the origin sent it: no JavaScript runs per chunk. Only a streamed answer gets
+		// the idle watchdog, and loses a Content-Length it could no longer keep if cut.
+		const originBody = response.body;
+		const whole = originBody === null || (response.headers.has("content-length") && !response.headers.has("content-encoding"));
+		// The Response constructor copies the headers once; they are edited on that copy.
+		const answer = new Response(whole ? originBody : cutWhenIdle(originBody, options.idleMs, () => events.streamCut()), response);
+		dropHopByHop(answer.headers);
+		if (!whole) answer.headers.delete("content-length");
+		answer.headers.set("X-Auth-Mode", "hmac");
+		return answer;
 	};
 };
 
@@ -107,44 +113,71 @@ function forwardedRequestHeaders(incoming: Headers, originToken: string | null):
 }
 
 function withoutHopByHop(source: Headers): Headers {
-	const headers = new Headers(source);
-	const listed = source.get("connection");
+	return dropHopByHop(new Headers(source));
+}
+
+/** Deletes the hop-by-hop headers, and those `Connection` lists, in place. */
+function dropHopByHop(headers: Headers): Headers {
+	const listed = headers.get("connection");
 	if (listed !== null) for (const name of listed.split(",")) headers.delete(name.trim());
 	for (const name of HOP_BY_HOP) headers.delete(name);
 	return headers;
 }
 
 /**
- * Passes chunks through as they arrive; when none comes for `idleMs`, or the origin's
- * stream breaks, cancels the origin and ends the answer.
+ * Passes chunks through as they arrive; when the origin sends none for `idleMs` while the
+ * client waits for one, or its stream breaks, cancels the origin and ends the answer.
+ * The watchdog is one timer for the whole answer, re-armed from the time the pending read
+ * began: a chunk costs no timer, no race and no extra promise.
  */
 function cutWhenIdle(body: ReadableStream<Uint8Array>, idleMs: number, onCut: () => void): ReadableStream<Uint8Array> {
 	const reader = body.getReader();
+	/** When the read now pending began; null while none is (the client has not asked for more). */
+	let waitingSince: number | null = null;
+	let timer: ReturnType<typeof setTimeout> | null = null;
+	let ended = false;
+	const end = () => {
+		ended = true;
+		clearTimeout(timer);
+	};
 	return new ReadableStream<Uint8Array>({
+		start(controller) {
+			const watch = () => {
+				if (ended) return;
+				const quiet = waitingSince === null ? 0 : Date.now() - waitingSince;
+				if (quiet < idleMs) {
+					timer = setTimeout(watch, idleMs - quiet);
+					return;
+				}
+				end();
+				onCut();
+				// Ends the pending read too (done), which the pull below then ignores.
+				reader.cancel("origin idle").catch(() => {});
+				controller.close();
+			};
+			timer = setTimeout(watch, idleMs);
+		},
 		async pull(controller) {
-			let timer: ReturnType<typeof setTimeout> | undefined;
-			const idle = new Promise<"idle">((resolve) => {
-				timer = setTimeout(() => resolve("idle"), idleMs);
-			});
+			waitingSince = Date.now();
 			try {
-				const next = await Promise.race([reader.read(), idle]);
-				if (next === "idle") {
-					onCut();
-					reader.cancel("origin idle").catch(() => {});
-					controller.close();
-				} else if (next.done) {
+				const next = await reader.read();
+				waitingSince = null;
+				if (ended) return;
+				if (next.done) {
+					end();
 					controller.close();
 				} else {
 					controller.enqueue(next.value);
 				}
 			} catch {
+				if (ended) return;
+				end();
 				onCut();
 				controller.close();
-			} finally {
-				if (timer !== undefined) clearTimeout(timer);
 			}
 		},
 		cancel(reason) {
+			end();
 			return reader.cancel(reason);
 		},
 	});
