@@ -134,11 +134,11 @@ function cutWhenIdle(body: ReadableStream<Uint8Array>, idleMs: number, onCut: ()
 	const reader = body.getReader();
 	/** When the read now pending began; null while none is (the client has not asked for more). */
 	let waitingSince: number | null = null;
-	let timer: ReturnType<typeof setTimeout> | null = null;
+	let timer: ReturnType<typeof setTimeout> | undefined;
 	let ended = false;
 	const end = () => {
 		ended = true;
-		clearTimeout(timer);
+		if (timer !== undefined) clearTimeout(timer);
 	};
 	return new ReadableStream<Uint8Array>({
 		start(controller) {
