@@ -1,42 +1,98 @@
-// npm run bench -- [--duration 5] [--rounds 3] [--connections 16] [--only memory-1k,upstash-1k] [--no-memory-store]
-// npm run bench -- --only aggregator-scale [--duration 5] [--rounds 3]
-// Runs the gateway as it ships in workerd (Miniflare's API, loopback) against the demo
-// origin, loads it with autocannon, and prints the table BENCHMARKS.md keeps.
+// npm run bench -- --help
+// Runs the gateway as it ships in workerd (Miniflare's API, loopback) beside two floors that
+// share none of its code, loads them with autocannon, and prints the table BENCHMARKS.md keeps.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { ALL_SCENARIOS, formatReport, runBench, type ScenarioName } from "./lib/bench.ts";
+import { formatReport } from "./bench/report.ts";
+import { runBench } from "./bench/run.ts";
+import { SCENARIO_NAMES } from "./bench/scenarios.ts";
 
-const { values } = parseArgs({
-	options: {
-		duration: { type: "string", default: "5" },
-		rounds: { type: "string", default: "3" },
-		connections: { type: "string", default: "16" },
-		only: { type: "string" },
-		"no-memory-store": { type: "boolean", default: false },
-	},
-});
-// The aggregator-scale scenario (issue 11) runs on its own: scripts/bench/aggregator-scale.ts.
-if (values.only === "aggregator-scale") {
-	const { DEFAULT_AGGREGATOR_SCALE, formatAggregatorScale, runAggregatorScale } = await import("./bench/aggregator-scale.ts");
-	const report = await runAggregatorScale({ ...DEFAULT_AGGREGATOR_SCALE, durationSec: Number(values.duration), rounds: Number(values.rounds), log: (line) => console.error(line) });
-	mkdirSync(".build/bench", { recursive: true });
-	writeFileSync(".build/bench/aggregator-scale.json", `${JSON.stringify(report, null, 2)}\n`);
-	console.log(formatAggregatorScale(report));
+/** Scenarios with a harness of their own (not a gateway under load against its floors). */
+const OWN_HARNESS = ["aggregator-scale"];
+
+const USAGE = `usage: npm run bench -- [options]
+  --duration SEC      seconds of load per scenario and round (default 5)
+  --rounds N          rounds over all scenarios; figures are medians of the rounds (default 3)
+  --connections N     concurrent connections of the load generator (default 16)
+  --only A,B          run only these scenarios (default: all)
+  --profile [A,B]     after the rounds, profile these scenarios through workerd's inspector
+                      (default memory-1k,memory-ndjson) and print the top functions by self time
+  --no-memory-store   skip the memory store's million-key figure
+  --help              print this and exit
+scenarios: ${[...SCENARIO_NAMES, ...OWN_HARNESS].join(", ")}
+  (aggregator-scale: one MetricsAggregator fed by 100 to 50,000 isolates; --duration and --rounds apply)`;
+
+function usageError(message: string): never {
+	console.error(`bench: ${message}`);
+	console.error(USAGE);
+	return process.exit(2) as never;
+}
+
+// `--profile` with no list takes the default; parseArgs needs a string option to carry one.
+const argv = process.argv.slice(2);
+const profileAt = argv.indexOf("--profile");
+if (profileAt !== -1 && (argv[profileAt + 1] === undefined || argv[profileAt + 1]!.startsWith("--"))) argv.splice(profileAt + 1, 0, "memory-1k,memory-ndjson");
+
+let values;
+try {
+	({ values } = parseArgs({
+		args: argv,
+		strict: true,
+		allowPositionals: false,
+		options: {
+			duration: { type: "string", default: "5" },
+			rounds: { type: "string", default: "3" },
+			connections: { type: "string", default: "16" },
+			only: { type: "string" },
+			profile: { type: "string" },
+			"no-memory-store": { type: "boolean", default: false },
+			help: { type: "boolean", default: false },
+		},
+	}));
+} catch (error) {
+	usageError(error instanceof Error ? error.message : String(error));
+}
+if (values.help) {
+	console.log(USAGE);
 	process.exit(0);
 }
 const durationSec = Number(values.duration);
 const rounds = Number(values.rounds);
 const connections = Number(values.connections);
-const scenarios = values.only === undefined ? ALL_SCENARIOS : (values.only.split(",") as ScenarioName[]);
-const unknown = scenarios.filter((name) => !ALL_SCENARIOS.includes(name));
-if (!(durationSec > 0) || !(connections > 0) || !Number.isInteger(rounds) || rounds < 1 || unknown.length > 0) {
-	console.error(`bench: bad arguments${unknown.length ? ` (unknown scenarios: ${unknown.join(", ")}; known: ${ALL_SCENARIOS.join(", ")})` : ""}`);
-	process.exit(2);
+const scenarios = values.only === undefined ? [...SCENARIO_NAMES, ...OWN_HARNESS] : values.only.split(",");
+const profile = values.profile === undefined ? [] : values.profile.split(",");
+const unknown = [
+	...scenarios.filter((name) => !SCENARIO_NAMES.includes(name) && !OWN_HARNESS.includes(name)),
+	...profile.filter((name) => !SCENARIO_NAMES.includes(name)),
+];
+if (unknown.length > 0) usageError(`unknown scenarios: ${unknown.join(", ")}`);
+if (!(durationSec > 0)) usageError("--duration must be a positive number of seconds");
+if (!Number.isInteger(rounds) || rounds < 1) usageError("--rounds must be a positive integer");
+if (!Number.isInteger(connections) || connections < 1) usageError("--connections must be a positive integer");
+
+const gatewayScenarios = scenarios.filter((name) => SCENARIO_NAMES.includes(name));
+mkdirSync(".build/bench", { recursive: true });
+if (gatewayScenarios.length > 0) {
+	const report = await runBench({
+		durationSec,
+		rounds,
+		connections,
+		scenarios: gatewayScenarios,
+		memoryStore: !values["no-memory-store"],
+		pinCpus: true,
+		scrapes: 200,
+		profile,
+		log: (line) => console.error(line),
+	});
+	writeFileSync(".build/bench/results.json", `${JSON.stringify(report, null, 2)}\n`);
+	const table = formatReport(report);
+	writeFileSync(".build/bench/report.md", table);
+	console.log(table);
 }
 
-const report = await runBench({ durationSec, rounds, connections, scenarios, memoryStore: !values["no-memory-store"], pinCpus: true, scrapes: 200, log: (line) => console.error(line) });
-mkdirSync(".build/bench", { recursive: true });
-writeFileSync(".build/bench/results.json", `${JSON.stringify(report, null, 2)}\n`);
-const table = formatReport(report);
-writeFileSync(".build/bench/report.md", table);
-console.log(table);
+if (scenarios.includes("aggregator-scale")) {
+	const { DEFAULT_AGGREGATOR_SCALE, formatAggregatorScale, runAggregatorScale } = await import("./bench/aggregator-scale.ts");
+	const report = await runAggregatorScale({ ...DEFAULT_AGGREGATOR_SCALE, durationSec, rounds, log: (line) => console.error(line) });
+	writeFileSync(".build/bench/aggregator-scale.json", `${JSON.stringify(report, null, 2)}\n`);
+	console.log(formatAggregatorScale(report));
+}

@@ -96,7 +96,7 @@ export async function runAggregatorScale(options: AggregatorScaleOptions): Promi
 		throw new Error(`aggregator-scale: every level needs at least ${concurrency} isolates (the callers), and a positive duration and rounds`);
 	}
 	log("aggregator-scale: bundling the gateway with a seedable aggregator ...");
-	const scriptPath = bundleWorker(".build/bench/aggregator", "scripts/bench/aggregator-entry.ts");
+	const scriptPath = bundleWorker(".build/bench/aggregator", "scripts/bench/workers/aggregator.ts");
 	const gateway = await startGateway(
 		{ ENVIRONMENT: "production", ORIGIN_URL: "http://127.0.0.1:9", HMAC_SECRET: "bench-secret-at-least-32-characters-long", METRICS_TOKEN, METRICS_FLUSH_MS: "10000" },
 		{ scriptPath },

@@ -63,17 +63,17 @@ export async function startDemoOrigin(options: { port?: number; host?: string } 
 			} catch {
 				// A body that is not JSON gets the generic answer; the demo never fails on input.
 			}
-			response.writeHead(200, { "Content-Type": "application/json" });
-			response.end(
-				JSON.stringify({
-					reply: `Demo answer to: ${content}`,
-					citations: [],
-					used_context: { month: null },
-					tool_trace: [{ tool: "demo_origin", status: "ok" }],
-					model: "demo-origin",
-					received_bytes: body.length,
-				}),
-			);
+			const answer = JSON.stringify({
+				reply: `Demo answer to: ${content}`,
+				citations: [],
+				used_context: { month: null },
+				tool_trace: [{ tool: "demo_origin", status: "ok" }],
+				model: "demo-origin",
+				received_bytes: body.length,
+			});
+			// With its length, as FastAPI sends a JSON answer (not chunked).
+			response.writeHead(200, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(answer) });
+			response.end(answer);
 			return;
 		}
 

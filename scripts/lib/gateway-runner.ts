@@ -17,7 +17,15 @@ export interface RunningGateway {
  */
 export async function startGateway(
 	bindings: Record<string, string>,
-	options: { scriptPath: string; isolates?: number; persistTo?: string },
+	options: {
+		scriptPath: string;
+		isolates?: number;
+		persistTo?: string;
+		/** Declare the metrics Durable Object (a Worker that does not export it, such as a benchmark floor, says false). @default true */
+		metricsAggregator?: boolean;
+		/** Open workerd's inspector (Chrome DevTools Protocol) on this port, 0 for any free one. */
+		inspectorPort?: number;
+	},
 ): Promise<RunningGateway> {
 	const { scriptPath } = options;
 	const isolates = options.isolates ?? 1;
@@ -28,6 +36,7 @@ export async function startGateway(
 		host: "127.0.0.1",
 		port: 0,
 		...(options.persistTo === undefined ? {} : { resourcePersistencePath: options.persistTo }),
+		...(options.inspectorPort === undefined ? {} : { inspectorPort: options.inspectorPort }),
 		telemetry: { enabled: false },
 		// The Worker's log lines are kept for the tests to read, and shown when asked for (GATEWAY_TEST_LOGS=1).
 		handleStructuredLogs: ({ level, message }) => {
@@ -41,9 +50,11 @@ export async function startGateway(
 			modules: true,
 			compatibilityDate: "2026-11-01",
 			bindings: { ENVIRONMENT: "test", ...bindings },
-			durableObjects: {
-				METRICS_AGGREGATOR: { className: "MetricsAggregator", useSQLite: true, ...(i === 0 ? {} : { scriptName: "gateway-0" }) },
-			},
+			...(options.metricsAggregator === false ? {} : {
+				durableObjects: {
+					METRICS_AGGREGATOR: { className: "MetricsAggregator", useSQLite: true, ...(i === 0 ? {} : { scriptName: "gateway-0" }) },
+				},
+			}),
 		})),
 		}),
 	);

@@ -47,6 +47,7 @@ const SPOOFING = [
 /** End-to-end headers the origin needs: a client's `Connection` header cannot remove them. */
 const END_TO_END = new Set(["x-client-id", "x-timestamp", "x-signature", "content-type", "content-encoding", "content-language", "accept"]);
 const LOG_INTERVAL_MS = 10_000;
+const NOTHING_KEPT: ReadonlySet<string> = new Set();
 
 /**
  * Forwards a request that passed the signature and replay checks (`c.var.verified`) to the
@@ -103,12 +104,18 @@ export const forwardToOrigin = (options: ForwardOptions): MiddlewareHandler<{ Va
 		}
 		events.response(response.status >= 500 ? "status_5xx" : "ok", (performance.now() - started) / 1000);
 
-		const responseHeaders = withoutHopByHop(response.headers);
-		responseHeaders.delete("content-length");
-		responseHeaders.set("X-Auth-Mode", "hmac");
-		rewriteLocation(responseHeaders, origin);
-		const stream = response.body === null ? null : cutWhenIdle(response.body, options.idleMs, () => events.streamCut());
-		return new Response(stream, { status: response.status, statusText: response.statusText, headers: responseHeaders });
+		// An answer of known length (and not re-encoded by the runtime), or without a body, passes
+		// through as the origin sent it: no JavaScript runs per chunk. Only a streamed answer gets
+		// the idle watchdog, and loses a Content-Length it could no longer keep if cut.
+		const originBody = response.body;
+		const whole = originBody === null || (response.headers.has("content-length") && !response.headers.has("content-encoding"));
+		// The Response constructor copies the headers once; they are edited on that copy.
+		const answer = new Response(whole ? originBody : cutWhenIdle(originBody, options.idleMs, () => events.streamCut()), response);
+		dropHopByHop(answer.headers);
+		if (!whole) answer.headers.delete("content-length");
+		answer.headers.set("X-Auth-Mode", "hmac");
+		rewriteLocation(answer.headers, origin);
+		return answer;
 	};
 };
 
@@ -124,10 +131,14 @@ function forwardedRequestHeaders(incoming: Headers, originToken: string | null):
 	return headers;
 }
 
-/** Drops hop-by-hop headers and those `Connection` names, except the ones in `keep`. */
-function withoutHopByHop(source: Headers, keep: ReadonlySet<string> = new Set()): Headers {
-	const headers = new Headers(source);
-	const listed = source.get("connection");
+/** A copy of `source` without hop-by-hop headers and those `Connection` names, except the ones in `keep`. */
+function withoutHopByHop(source: Headers, keep?: ReadonlySet<string>): Headers {
+	return dropHopByHop(new Headers(source), keep);
+}
+
+/** Deletes the hop-by-hop headers, and those `Connection` lists (except the ones in `keep`), in place. */
+function dropHopByHop(headers: Headers, keep: ReadonlySet<string> = NOTHING_KEPT): Headers {
+	const listed = headers.get("connection");
 	if (listed !== null) {
 		for (const raw of listed.split(",")) {
 			const name = raw.trim().toLowerCase();
@@ -162,36 +173,59 @@ function rewriteLocation(headers: Headers, origin: URL): void {
 }
 
 /**
- * Passes chunks through as they arrive; when none comes for `idleMs`, or the origin's
- * stream breaks, cancels the origin and ends the answer.
+ * Passes chunks through as they arrive; when the origin sends none for `idleMs` while the
+ * client waits for one, or its stream breaks, cancels the origin and ends the answer.
+ * The watchdog is one timer for the whole answer, re-armed from the time the pending read
+ * began: a chunk costs no timer, no race and no extra promise.
  */
 function cutWhenIdle(body: ReadableStream<Uint8Array>, idleMs: number, onCut: () => void): ReadableStream<Uint8Array> {
 	const reader = body.getReader();
+	/** When the read now pending began; null while none is (the client has not asked for more). */
+	let waitingSince: number | null = null;
+	let timer: ReturnType<typeof setTimeout> | undefined;
+	let ended = false;
+	const end = () => {
+		ended = true;
+		if (timer !== undefined) clearTimeout(timer);
+	};
 	return new ReadableStream<Uint8Array>({
+		start(controller) {
+			const watch = () => {
+				if (ended) return;
+				const quiet = waitingSince === null ? 0 : Date.now() - waitingSince;
+				if (quiet < idleMs) {
+					timer = setTimeout(watch, idleMs - quiet);
+					return;
+				}
+				end();
+				onCut();
+				// Ends the pending read too (done), which the pull below then ignores.
+				reader.cancel("origin idle").catch(() => {});
+				controller.close();
+			};
+			timer = setTimeout(watch, idleMs);
+		},
 		async pull(controller) {
-			let timer: ReturnType<typeof setTimeout> | undefined;
-			const idle = new Promise<"idle">((resolve) => {
-				timer = setTimeout(() => resolve("idle"), idleMs);
-			});
+			waitingSince = Date.now();
 			try {
-				const next = await Promise.race([reader.read(), idle]);
-				if (next === "idle") {
-					onCut();
-					reader.cancel("origin idle").catch(() => {});
-					controller.close();
-				} else if (next.done) {
+				const next = await reader.read();
+				waitingSince = null;
+				if (ended) return;
+				if (next.done) {
+					end();
 					controller.close();
 				} else {
 					controller.enqueue(next.value);
 				}
 			} catch {
+				if (ended) return;
+				end();
 				onCut();
 				controller.close();
-			} finally {
-				if (timer !== undefined) clearTimeout(timer);
 			}
 		},
 		cancel(reason) {
+			end();
 			return reader.cancel(reason);
 		},
 	});

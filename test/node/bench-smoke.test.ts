@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { formatReport, runBench } from "../../scripts/lib/bench.ts";
+import { checkGoals, formatReport } from "../../scripts/bench/report.ts";
+import { runBench } from "../../scripts/bench/run.ts";
 import { available } from "./helpers/services.ts";
 
 // Not a benchmark: one short run, so the harness cannot rot. No timing is asserted.
@@ -9,21 +10,24 @@ describe.skipIf(!available("redis-server", "redis-server"))("npm run bench (a sh
 			durationSec: 1,
 			rounds: 1,
 			connections: 4,
-			scenarios: ["upstash-1k", "rejected-flood"],
+			scenarios: ["floor-buffering-1k", "upstash-1k", "rejected-flood"],
 			memoryStore: false,
 			pinCpus: false,
 			scrapes: 0,
+			profile: [],
 			log: () => {},
 		});
-		expect(report.scenarios.map((s) => s.name)).toEqual(["upstash-1k", "rejected-flood"]);
+		expect(report.scenarios.map((s) => s.name)).toEqual(["floor-buffering-1k", "upstash-1k", "rejected-flood"]);
 		for (const scenario of report.scenarios) {
 			expect(scenario.requests).toBeGreaterThan(0);
-			for (const figure of [scenario.requestsPerSec, scenario.latencyP50Ms, scenario.latencyP99Ms, scenario.loadedP99Ms]) {
+			for (const figure of [scenario.requestsPerSec, scenario.cpuUsPerRequest!, scenario.latencyP50Ms, scenario.latencyP99Ms, scenario.loadedP99Ms]) {
 				expect(Number.isFinite(figure) && figure > 0).toBe(true);
 			}
-			expect(scenario.ingests!.count).toBeLessThanOrEqual(scenario.ingests!.bound);
 		}
-		const [accepted, rejected] = report.scenarios;
+		const [floor, accepted, rejected] = report.scenarios;
+		expect(floor!.ingests).toBeNull();
+		expect(Object.keys(floor!.statusCounts)).toEqual(["200"]);
+		for (const gateway of [accepted!, rejected!]) expect(gateway.ingests!.count).toBeLessThanOrEqual(gateway.ingests!.bound);
 		expect(Object.keys(accepted!.statusCounts)).toEqual(["200"]);
 		expect(accepted!.upstashCalls!.requests).toBeGreaterThan(0);
 		expect(accepted!.upstashCalls!.calls).toBe(accepted!.upstashCalls!.requests);
@@ -31,6 +35,24 @@ describe.skipIf(!available("redis-server", "redis-server"))("npm run bench (a sh
 		expect(rejected!.upstashCalls!.calls).toBe(0);
 		expect(Object.keys(rejected!.statusCounts).sort()).toEqual(["401", "403", "408"]);
 		expect(report.upstashRoundTrip!.p50Ms).toBeGreaterThan(0);
-		expect(formatReport(report)).toMatch(/\| upstash-1k \| \d+ \|/);
+
+		const table = formatReport(report);
+		expect(table).toMatch(/\| upstash-1k \| gateway-upstash \| \d+ \| \d+\.\d\d \(floor-buffering-1k\) \| \d+ \|/);
+		// No goal's scenarios both ran: every goal says so, none prints a ratio.
+		expect(checkGoals(report).map((goal) => goal.ratio)).toEqual([null, null, null, null, null]);
+		expect(table).toContain("| 1 KiB POST: CPU per forwarded request at most 1.10 x the buffering floor (memory-1k / floor-buffering-1k) | - | not measured (needs memory-1k and floor-buffering-1k) |");
+	});
+
+	it("computes each goal from the two rows of one run, and prints - for a figure not measured", () => {
+		const row = (name: string, cpuUsPerRequest: number | null, requestsPerSec: number) =>
+			({ name, target: name.startsWith("floor-") ? "floor-buffering" : "gateway-memory", cpuUsPerRequest, requestsPerSec }) as never;
+		const goals = checkGoals({ scenarios: [row("memory-1k", 660, 900), row("floor-buffering-1k", 600, 1000), row("floor-streaming-1k", null, 1200)] });
+		expect(goals.map(({ ratio, met }) => [ratio === null ? null : Number(ratio.toFixed(3)), met])).toEqual([
+			[1.1, true],
+			[0.75, false],
+			[null, null],
+			[null, null],
+			[null, null],
+		]);
 	});
 });

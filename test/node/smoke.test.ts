@@ -94,7 +94,7 @@ describe("npm run smoke against a local gateway (memory store)", () => {
 
 	it("fails with the reason against a gateway whose replay protection is switched off", async () => {
 		// The benchmark's floor: the same forwarding with no authentication and no replay check.
-		const unprotected = await startBundle({ ORIGIN_URL: origin.url }, { scriptPath: bundleWorker(".build/test-bare", "scripts/bench/bare-entry.ts") });
+		const unprotected = await startBundle({ ORIGIN_URL: origin.url }, { scriptPath: bundleWorker(".build/test-bare", "scripts/bench/workers/forward-only.ts") });
 		try {
 			const { code, output } = await smoke(unprotected.url);
 			expect(output).toContain("FAIL  missing signature headers give 401: expected 401 missing_headers, got 200");

@@ -242,4 +242,85 @@ describe("forwarding to the origin (SPEC section 6)", () => {
 		expect(logged).toEqual([{ level: "error", message: "origin unreachable", fields: { origin_host: "origin.test:8443", error: "TypeError", suppressed: 0 } }]);
 		expect(JSON.stringify(h.logs)).not.toContain("pa55word");
 	});
+
+	it("passes an answer with a Content-Length through as the origin sent it: status, body bytes, headers but hop-by-hop ones", async () => {
+		const h = harness();
+		const bytes = new Uint8Array(70_000).map((_, i) => i % 251);
+		let originBody: ReadableStream | null = null;
+		h.origin.respond = () => {
+			const answer = new Response(bytes, {
+				status: 201,
+				statusText: "Made",
+				headers: { "Content-Type": "application/octet-stream", "Content-Length": String(bytes.length), "X-Origin": "1", Connection: "keep-alive, X-Hop", "X-Hop": "1", "Keep-Alive": "timeout=5" },
+			});
+			originBody = answer.body;
+			return answer;
+		};
+		const response = await h.fetch(await signedRequest());
+		expect(response.status).toBe(201);
+		expect(response.statusText).toBe("Made");
+		expect([...response.headers].sort()).toEqual([
+			["content-length", String(bytes.length)],
+			["content-type", "application/octet-stream"],
+			["x-auth-mode", "hmac"],
+			["x-origin", "1"],
+		]);
+		// The origin's own stream, not a copy pumped through JavaScript.
+		expect(response.body).toBe(originBody);
+		expect(new Uint8Array(await response.arrayBuffer())).toEqual(bytes);
+	});
+
+	it("keeps a streamed answer whose chunks come 30 ms apart whole with ORIGIN_IDLE_MS=80: the idle limit is per gap, not a deadline", async () => {
+		const h = harness({ ORIGIN_IDLE_MS: "80" });
+		const events = Array.from({ length: 8 }, (_, i) => `{"type":"token","n":${i}}\n`);
+		h.origin.respond = () => new Response(paced(events, 30), { headers: { "Content-Type": "application/x-ndjson" } });
+		const response = await h.fetch(await signedRequest({ method: "GET", path: "/agent/stream" }));
+		expect(await response.text()).toBe(events.join(""));
+		expect(sampleValue(await scrape(h), "agent_origin_responses_total", { outcome: "stream_cut" })).toBe(0);
+	});
+
+	it("cuts a streamed answer that goes quiet after some chunks (the watchdog re-arms after each one), and counts the cut once", async () => {
+		const h = harness({ ORIGIN_IDLE_MS: "80" });
+		const events = ['{"type":"start"}\n', '{"type":"token","n":0}\n', '{"type":"token","n":1}\n'];
+		let cancelled = 0;
+		h.origin.respond = () => new Response(paced(events, 30, { stall: true, onCancel: () => cancelled++ }));
+		const response = await h.fetch(await signedRequest({ method: "GET", path: "/agent/stream" }));
+		// Without the cut this read never ends, and the test fails on its timeout.
+		expect(await response.text()).toBe(events.join(""));
+		expect(cancelled).toBe(1);
+		expect(sampleValue(await scrape(h), "agent_origin_responses_total", { outcome: "stream_cut" })).toBe(1);
+	});
+
+	it("does not count a cut when the client goes away, and cancels the origin", async () => {
+		const h = harness({ ORIGIN_IDLE_MS: "80" });
+		let cancelled = 0;
+		h.origin.respond = () => new Response(paced(['{"type":"start"}\n'], 0, { stall: true, onCancel: () => cancelled++ }));
+		const response = await h.fetch(await signedRequest({ method: "GET", path: "/agent/stream" }));
+		const reader = response.body!.getReader();
+		await reader.read();
+		await reader.cancel("client left");
+		expect(cancelled).toBe(1);
+		// Longer than ORIGIN_IDLE_MS: a watchdog left running would count a cut by now.
+		await new Promise((resolve) => setTimeout(resolve, 200));
+		expect(sampleValue(await scrape(h), "agent_origin_responses_total", { outcome: "stream_cut" })).toBe(0);
+	});
 });
+
+/** An origin body sending `events` `gapMs` apart, then ending, or with `stall` never ending. */
+function paced(events: string[], gapMs: number, options: { stall?: boolean; onCancel?: () => void } = {}): ReadableStream<Uint8Array> {
+	const encoder = new TextEncoder();
+	let sent = 0;
+	return new ReadableStream<Uint8Array>({
+		async pull(controller) {
+			if (sent === events.length) {
+				if (options.stall) return new Promise<void>(() => {});
+				return controller.close();
+			}
+			if (sent > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
+			controller.enqueue(encoder.encode(events[sent++]));
+		},
+		cancel() {
+			options.onCancel?.();
+		},
+	});
+}

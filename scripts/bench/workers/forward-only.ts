@@ -1,12 +1,12 @@
-// The benchmark's floor: the gateway's own forwarding code, bundled the same way, with no
+// An extra row of the benchmark (not a floor): the gateway's own forwarding code, bundled the same way, with no
 // authentication, replay protection or metrics in front of it. Never deployed.
 import { Hono } from "hono";
-import type { GatewayEnv } from "../../src/app.ts";
-import type { Env } from "../../src/env.ts";
-import { consoleLogger } from "../../src/log.ts";
-import { forwardToOrigin } from "../../src/routes/forward.ts";
+import type { GatewayEnv } from "../../../src/app.ts";
+import type { Env } from "../../../src/env.ts";
+import { consoleLogger } from "../../../src/log.ts";
+import { forwardToOrigin } from "../../../src/routes/forward.ts";
 
-export { MetricsAggregator } from "../../src/metrics/aggregator.ts";
+export { MetricsAggregator } from "../../../src/metrics/aggregator.ts";
 
 let app: Hono<GatewayEnv> | undefined;
 

@@ -1,0 +1,94 @@
+import { chatBody, signHeaders, type BenchRequest } from "./requests.ts";
+import type { TargetName } from "./targets.ts";
+
+/**
+ * One row of the benchmark: a workload against one target. To add a scenario, write it in a
+ * module of its own under scripts/bench/ and list it in SCENARIOS below; goals that compare
+ * it with a floor go in GOALS (scripts/bench/report.ts).
+ */
+export interface Scenario {
+	name: string;
+	target: TargetName;
+	/** The n-th request the load generator sends (n counts from 1; every body is unique). */
+	request(n: number): BenchRequest;
+	/** The status a probe request (one at a time, after the load) must get. */
+	probeStatus: number;
+	/** The request a probe sends. @default request */
+	probe?: (n: number) => BenchRequest;
+	/** Probes for the unloaded latency; fewer for slow answers. @default 300 */
+	probes?: number;
+	/** What the gateway counts these requests as, for the Upstash figure (gateway targets only). */
+	counts?: "accepted" | "rejected";
+}
+
+const KIB = 1024;
+/** 200 small NDJSON events from the demo origin, about a millisecond apart. */
+const NDJSON_PATH = "/agent/stream";
+const NDJSON_QUERY = "?tokens=200&interval_ms=0";
+
+const unsigned = (size: number) => (n: number): BenchRequest => ({ method: "POST", path: "/agent/chat", headers: { "content-type": "application/json" }, body: chatBody(size, n) });
+const signed = (size: number) => (n: number): BenchRequest => {
+	const body = chatBody(size, n);
+	return { method: "POST", path: "/agent/chat", headers: signHeaders("POST", "/agent/chat", body, Date.now()), body };
+};
+const unsignedStream = (): BenchRequest => ({ method: "GET", path: NDJSON_PATH + NDJSON_QUERY, headers: {} });
+// A GET has no body to make its signature unique: its timestamp does, one millisecond apart.
+let lastTimestamp = 0;
+const signedStream = (): BenchRequest => {
+	lastTimestamp = Math.max(Date.now(), lastTimestamp + 1);
+	return { method: "GET", path: NDJSON_PATH + NDJSON_QUERY, headers: signHeaders("GET", NDJSON_PATH, "", lastTimestamp) };
+};
+
+function badSignature(n: number): BenchRequest {
+	const body = chatBody(KIB, n);
+	return { method: "POST", path: "/agent/chat", headers: signHeaders("POST", "/agent/chat", body, Date.now(), "not-the-secret"), body };
+}
+
+export const SCENARIOS: readonly Scenario[] = [
+	{ name: "floor-streaming-1k", target: "floor-streaming", request: unsigned(KIB), probeStatus: 200 },
+	{ name: "floor-buffering-1k", target: "floor-buffering", request: unsigned(KIB), probeStatus: 200 },
+	{ name: "forward-only-1k", target: "forward-only", request: unsigned(KIB), probeStatus: 200 },
+	{ name: "memory-1k", target: "gateway-memory", request: signed(KIB), probeStatus: 200, counts: "accepted" },
+	{ name: "memory-no-metrics-1k", target: "gateway-no-metrics", request: signed(KIB), probeStatus: 200 },
+	{ name: "upstash-1k", target: "gateway-upstash", request: signed(KIB), probeStatus: 200, counts: "accepted" },
+	{
+		// Every request a bad signature over a valid body: the most a rejection costs (the body is
+		// read and hashed, the HMAC computed), against the memory gateway.
+		name: "bad-signature-flood",
+		target: "gateway-memory",
+		request: badSignature,
+		probeStatus: 403,
+		counts: "rejected",
+	},
+	{
+		// Missing headers, bad signatures and skewed timestamps in turn: none may cost an Upstash call.
+		name: "rejected-flood",
+		target: "gateway-upstash",
+		request: (n) => {
+			const body = chatBody(KIB, n);
+			const kind = n % 3;
+			const headers =
+				kind === 0 ? { "content-type": "application/json" }
+				: kind === 1 ? signHeaders("POST", "/agent/chat", body, Date.now(), "not-the-secret")
+				: signHeaders("POST", "/agent/chat", body, Date.now() - 3_600_000);
+			return { method: "POST", path: "/agent/chat", headers, body };
+		},
+		probeStatus: 403,
+		probe: badSignature,
+		counts: "rejected",
+	},
+	{ name: "floor-streaming-256k", target: "floor-streaming", request: unsigned(256 * KIB), probeStatus: 200 },
+	{ name: "floor-buffering-256k", target: "floor-buffering", request: unsigned(256 * KIB), probeStatus: 200 },
+	{ name: "forward-only-256k", target: "forward-only", request: unsigned(256 * KIB), probeStatus: 200 },
+	{ name: "memory-256k", target: "gateway-memory", request: signed(256 * KIB), probeStatus: 200, counts: "accepted" },
+	{ name: "floor-streaming-ndjson", target: "floor-streaming", request: unsignedStream, probeStatus: 200, probes: 20 },
+	{ name: "memory-ndjson", target: "gateway-memory", request: signedStream, probeStatus: 200, probes: 20, counts: "accepted" },
+];
+
+export const SCENARIO_NAMES: readonly string[] = SCENARIOS.map((scenario) => scenario.name);
+
+export function scenarioNamed(name: string): Scenario {
+	const found = SCENARIOS.find((scenario) => scenario.name === name);
+	if (found === undefined) throw new Error(`no scenario named ${name}`);
+	return found;
+}

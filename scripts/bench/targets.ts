@@ -1,0 +1,87 @@
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { stripTypeScriptTypes } from "node:module";
+import { basename } from "node:path";
+import { bundleWorker } from "../lib/build.ts";
+
+/** A Worker the benchmark runs in a workerd of its own; scenarios load one of them. */
+export type TargetName = "floor-streaming" | "floor-buffering" | "forward-only" | "gateway-memory" | "gateway-no-metrics" | "gateway-upstash";
+
+export interface Target {
+	/** One line for the report. */
+	about: string;
+	/**
+	 * The entry: a floor (a few lines, no imports) runs with its types stripped; anything else is
+	 * bundled by wrangler as it deploys. Null: the shipped entry (wrangler.toml's `main`).
+	 */
+	entry: string | null;
+	floor: boolean;
+	/** Runs the gateway's metrics pipeline (its Durable Object, its /metrics counters). */
+	gateway: boolean;
+	/** Needs redis-server and the local Upstash server. */
+	upstash: boolean;
+}
+
+export const TARGETS: Record<TargetName, Target> = {
+	"floor-streaming": {
+		about: "floor: `fetch(origin, {method, headers, body: request.body})`, the answer returned as it is (scripts/bench/workers/floor-streaming.ts)",
+		entry: "scripts/bench/workers/floor-streaming.ts",
+		floor: true,
+		gateway: false,
+		upstash: false,
+	},
+	"floor-buffering": {
+		about: "floor: `await request.arrayBuffer()`, then the same fetch (scripts/bench/workers/floor-buffering.ts)",
+		entry: "scripts/bench/workers/floor-buffering.ts",
+		floor: true,
+		gateway: false,
+		upstash: false,
+	},
+	"forward-only": {
+		about: "the gateway's own forwarding (Hono, buffered body, forwardToOrigin) without authentication, replay check or metrics",
+		entry: "scripts/bench/workers/forward-only.ts",
+		floor: false,
+		gateway: false,
+		upstash: false,
+	},
+	"gateway-memory": {
+		about: "the gateway as it ships (wrangler's bundle), memory replay store",
+		entry: null,
+		floor: false,
+		gateway: true,
+		upstash: false,
+	},
+	"gateway-no-metrics": {
+		about: "the gateway with metric recording switched off (scripts/bench/workers/no-metrics.ts), memory replay store",
+		entry: "scripts/bench/workers/no-metrics.ts",
+		floor: false,
+		gateway: true,
+		upstash: false,
+	},
+	"gateway-upstash": {
+		about: "the gateway as it ships, with the local Upstash server and redis-server",
+		entry: null,
+		floor: false,
+		gateway: true,
+		upstash: true,
+	},
+};
+
+/** Builds each entry once (the memory and Upstash gateways share the shipped bundle). */
+export function buildTargets(names: Iterable<TargetName>): Map<TargetName, string> {
+	const built = new Map<string | null, string>();
+	const paths = new Map<TargetName, string>();
+	for (const name of names) {
+		const { entry, floor } = TARGETS[name];
+		if (!built.has(entry)) built.set(entry, entry === null ? bundleWorker(".build/bench/gateway") : floor ? stripped(entry) : bundleWorker(`.build/bench/${basename(entry, ".ts")}`, entry));
+		paths.set(name, built.get(entry)!);
+	}
+	return paths;
+}
+
+/** A floor is a few lines with no imports: its types stripped is the whole bundle, no bundler in between. */
+function stripped(entry: string): string {
+	const out = `.build/bench/${basename(entry, ".ts")}.js`;
+	mkdirSync(".build/bench", { recursive: true });
+	writeFileSync(out, stripTypeScriptTypes(readFileSync(entry, "utf8")));
+	return out;
+}
