@@ -31,7 +31,14 @@ export const replayProtection = (options: ReplayProtectionOptions): MiddlewareHa
 		const verified = c.get("verified");
 		if (verified === undefined) throw new Error("replayProtection runs after a signature middleware");
 		const { replay } = verified;
-		const decision = await guard.claim(replay.id, verified.clientId, replay.signedAt, { colo: coloOf(c.req.raw) });
+		const request = c.req.raw;
+		// The colo is read only when a warning names it (reading `request.cf` costs on every request).
+		const context = {
+			get colo() {
+				return coloOf(request);
+			},
+		};
+		const decision = await guard.claim(replay.id, verified.clientId, replay.signedAt, context);
 		if (decision.status === "replay") {
 			events.outcome("fail", "replay");
 			throw gatewayError("replay", { headers: { "X-Server-Time": String(now()) } });
