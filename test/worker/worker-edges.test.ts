@@ -17,6 +17,15 @@ describe("one gateway per env object", () => {
 		expect((await errorBody(replayed)).code).toBe("replay");
 	});
 
+	it("the memory replay store expires keys on the gateway's clock: a full store frees an expired key", async () => {
+		const h = harness({ REPLAY_MEMORY_MAX_KEYS: "1", HMAC_MAX_SKEW_MS: "300000", REDIS_REPLAY_TTL: "300" }, { upstash: false });
+		expect((await h.fetch(await signedRequest({ body: '{"n":1}' }, h.clock.now))).status).toBe(200);
+		// The store holds one live key: another request now finds it full.
+		expect((await h.fetch(await signedRequest({ body: '{"n":2}' }, h.clock.now))).status).toBe(503);
+		h.clock.now += 600_001;
+		expect((await h.fetch(await signedRequest({ body: '{"n":3}' }, h.clock.now))).status).toBe(200);
+	});
+
 	it("a misconfigured env answers every route with a 500 config_error that names the problem", async () => {
 		const h = harness({ HMAC_MAX_SKEW_MS: "soon" });
 		for (const path of ["/healthz", "/metrics", "/agent/chat", "/nowhere"]) {
