@@ -1,0 +1,53 @@
+import { describe, expect, it } from "vitest";
+import {
+	authSkew,
+	GatewayMetrics,
+	originDuration,
+	replayStoreDuration,
+} from "./gateway-metrics.ts";
+
+/** The recorded totals of one family, by series key. */
+function family(metrics: GatewayMetrics, name: string) {
+	return metrics.recorder.totals[name] ?? {};
+}
+
+describe("GatewayMetrics", () => {
+	it("keeps the bucket bounds the old backend's dashboards use", () => {
+		expect(authSkew.buckets).toEqual([0, 100, 500, 1000, 5000, 10000, 30000, 60000, 300000]);
+		expect(originDuration.buckets).toEqual([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]);
+		expect(replayStoreDuration.buckets).toEqual([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1]);
+	});
+
+	it("counts secret slots 0 to 2 each under its own label, and ignores a slot beyond", () => {
+		const metrics = new GatewayMetrics();
+		for (const slot of [0, 1, 1, 2, 2, 2, 3]) metrics.secretSlot(slot);
+		expect(family(metrics, "agent_auth_secret_slot_total")).toEqual({ '["0"]': 1, '["1"]': 2, '["2"]': 3 });
+		expect(Object.keys(metrics.primed.agent_auth_secret_slot_total!).sort()).toEqual(['["0"]', '["1"]', '["2"]']);
+	});
+
+	it("records each event in its own family and series", () => {
+		const metrics = new GatewayMetrics();
+		metrics.replayAttempt();
+		metrics.breakerOpened();
+		metrics.breakerOpened();
+		metrics.fallback("timeout");
+		metrics.fallback("breaker_open");
+		metrics.fallback("breaker_open");
+		metrics.streamCut();
+		metrics.response("status_5xx", 0.3);
+		metrics.storeCall("memory", "duplicate", 0.002);
+		metrics.skew(250);
+		metrics.flush("timeout");
+		expect(family(metrics, "agent_chat_replay_attempts_total")).toEqual({ "[]": 1 });
+		expect(family(metrics, "agent_replay_breaker_opened_total")).toEqual({ "[]": 2 });
+		expect(family(metrics, "agent_replay_fallbacks_total")).toEqual({ '["timeout"]': 1, '["breaker_open"]': 2 });
+		expect(family(metrics, "agent_origin_responses_total")).toEqual({ '["stream_cut"]': 1, '["status_5xx"]': 1 });
+		// Only the response with headers has a duration; a cut stream adds none.
+		expect(family(metrics, "agent_origin_duration_seconds")).toEqual({ "[]": { b: [0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0], s: 0.3, c: 1 } });
+		// Labels are stored in sorted order: outcome, then store.
+		expect(family(metrics, "agent_replay_store_calls_total")).toEqual({ '["duplicate","memory"]': 1 });
+		expect(family(metrics, "agent_replay_store_duration_seconds")).toEqual({ '["memory"]': { b: [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0], s: 0.002, c: 1 } });
+		expect(family(metrics, "agent_auth_skew_milliseconds")).toEqual({ "[]": { b: [0, 0, 1, 0, 0, 0, 0, 0, 0, 0], s: 250, c: 1 } });
+		expect(family(metrics, "agent_metrics_flushes_total")).toEqual({ '["timeout"]': 1 });
+	});
+});
