@@ -1,5 +1,7 @@
 import type { Env } from "./env.ts";
 import { CLIENT_ID_PATTERN } from "./auth/grammar.ts";
+import { DEFAULT_SIGNATURE_SCHEMES, parseSignatureSchemes } from "./auth/schemes.ts";
+import type { SignatureScheme } from "./events.ts";
 
 export type ReplayFailMode = "memory" | "closed";
 
@@ -19,6 +21,8 @@ export interface Config {
 		clientSecrets: ReadonlyMap<string, readonly string[]>;
 		maxSkewMs: number;
 		maxBodyBytes: number;
+		/** The signature schemes accepted (`SIGNATURE_SCHEMES`, default `v1,v2`). */
+		schemes: readonly SignatureScheme[];
 	};
 	replay: {
 		/** Null when Upstash is not configured or is `disabled`: the memory store is used. */
@@ -97,6 +101,9 @@ export function loadConfig(env: Env): Config {
 	else if (!isHttpUrl(originUrl)) problems.push("ORIGIN_URL is not an http(s) URL");
 	else if (/[?#]/.test(originUrl)) problems.push("ORIGIN_URL must not have a query or fragment");
 
+	const schemes = parseSignatureSchemes(read.string("SIGNATURE_SCHEMES"));
+	if (schemes === null) problems.push("SIGNATURE_SCHEMES must be v1, v2 or v1,v2");
+
 	const metricsFlushMs = read.integer("METRICS_FLUSH_MS", 10_000, { min: 100, max: 25_000 });
 
 	const config: Config = {
@@ -109,6 +116,7 @@ export function loadConfig(env: Env): Config {
 			clientSecrets,
 			maxSkewMs: read.integer("HMAC_MAX_SKEW_MS", 300_000, { min: 1 }),
 			maxBodyBytes: read.integer("MAX_BODY_BYTES", 1_048_576, { min: 1, max: 100 * 1_048_576 }),
+			schemes: schemes ?? DEFAULT_SIGNATURE_SCHEMES,
 		},
 		replay: {
 			upstash,
