@@ -1,6 +1,6 @@
 // The deployment checklist as a program, against any deployed or local gateway:
 //   npm run smoke -- --url https://agent-gateway.example.com [--expect-stub refused|allowed]
-//                    [--client-id smoke-check] [--path /agent/chat] [--body JSON]
+//                    [--client-id smoke-check] [--path /agent/chat] [--body JSON] [--scheme v1|v2]
 // Secrets from the environment: SMOKE_HMAC_SECRET (or HMAC_SECRET) for the smoke client,
 // METRICS_TOKEN for /metrics. Exit 0 when every check passed, 1 when one failed, 2 on bad usage.
 import { parseArgs } from "node:util";
@@ -24,6 +24,7 @@ async function main(): Promise<number> {
 				path: { type: "string", default: "/agent/chat" },
 				body: { type: "string", default: JSON.stringify({ messages: [{ role: "user", content: "smoke check" }] }) },
 				"expect-stub": { type: "string", default: "refused" },
+				scheme: { type: "string", default: "v1" },
 			},
 		}));
 	} catch (error) {
@@ -33,6 +34,7 @@ async function main(): Promise<number> {
 	if (!/^https?:\/\//.test(values.url)) throw new UsageError("--url must be an http(s) URL");
 	if (values["expect-stub"] !== "refused" && values["expect-stub"] !== "allowed") throw new UsageError("--expect-stub must be refused or allowed");
 	if (!values.path.startsWith("/agent/")) throw new UsageError("--path must start with /agent/");
+	if (values.scheme !== "v1" && values.scheme !== "v2") throw new UsageError("--scheme must be v1 or v2");
 	const secret = process.env.SMOKE_HMAC_SECRET || process.env.HMAC_SECRET;
 	if (!secret) throw new UsageError("set SMOKE_HMAC_SECRET (the smoke client's secret) in the environment");
 	const base = values.url.replace(/\/+$/, "");
@@ -78,9 +80,11 @@ async function main(): Promise<number> {
 		return "401 missing_headers";
 	});
 
-	const signed = await signRequest({ clientId: values["client-id"], secret, method: "POST", path: values.path, body: values.body });
+	const signing = { clientId: values["client-id"], secret, method: "POST", path: values.path, body: values.body };
+	// v2 (SPEC section 2b) on request: the same checks, signed with RFC 9421.
+	const signed = values.scheme === "v2" ? await signRequest({ scheme: "v2", ...signing }) : await signRequest(signing);
 	const send = () =>
-		fetch(base + values.path, { method: "POST", headers: { ...signed.headers, "Content-Type": "application/json" }, body: signed.body });
+		fetch(base + values.path, { method: "POST", headers: { ...(signed.headers as Record<string, string>), "Content-Type": "application/json" }, body: signed.body });
 
 	await check("a signed request gives 200", async () => {
 		const response = await send();
@@ -124,7 +128,7 @@ main().then(
 	(error: unknown) => {
 		if (error instanceof UsageError) {
 			console.error(`smoke: ${error.message}`);
-			console.error("usage: npm run smoke -- --url URL [--expect-stub refused|allowed] [--client-id ID] [--path /agent/...] [--body JSON]");
+			console.error("usage: npm run smoke -- --url URL [--expect-stub refused|allowed] [--client-id ID] [--path /agent/...] [--body JSON] [--scheme v1|v2]");
 			process.exit(2);
 		} else {
 			console.error(`smoke: ${error instanceof Error ? error.message : String(error)}`);
