@@ -107,6 +107,14 @@ export function parseSignatureFields(request: FieldsRequest): FieldsResult {
 	// Checked after the profile, so a malformed field is 400 whatever its keyid.
 	if (!CLIENT_ID_PATTERN.test(keyid)) return refuse("invalid_client_id");
 
+	let serialized: string;
+	try {
+		serialized = signatureParams(member);
+	} catch {
+		// Whatever the parser accepted serializes; should a future version differ, a refusal, never a 500.
+		return refuse("invalid_signature_input");
+	}
+
 	return {
 		ok: true,
 		fields: {
@@ -117,7 +125,7 @@ export function parseSignatureFields(request: FieldsRequest): FieldsResult {
 				keyid,
 				nonce,
 				expires: expires === undefined ? null : (expires as number),
-				params: signatureParams(member),
+				params: serialized,
 			},
 			signature,
 			digest,
