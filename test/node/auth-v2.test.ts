@@ -20,7 +20,8 @@ function tally(statuses: number[]): Record<string, number> {
 /** A v2 POST signed now with the tests' secret: its headers and exact body. */
 async function signedV2(body = '{"messages":[{"role":"user","content":"v2"}]}', clientId = "svc-v2") {
 	const { headers, body: bytes } = await signRequest({ scheme: "v2", clientId, secret: SECRET, method: "POST", path: "/agent/chat", body });
-	return { headers: { ...(headers as Record<string, string>), "Content-Type": "application/json" }, body: bytes };
+	const all: Record<string, string> = { ...(headers as Record<string, string>), "Content-Type": "application/json" };
+	return { headers: all, body: bytes };
 }
 
 describe("scheme v2 through the shipped bundle in workerd", () => {
