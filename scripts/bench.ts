@@ -1,4 +1,4 @@
-// npm run bench -- [--duration 5] [--rounds 3] [--connections 16] [--only memory-1k,upstash-1k] [--no-memory-store]
+// npm run bench -- [--duration 5] [--rounds 3] [--connections 16] [--only memory-1k,upstash-1k] [--no-memory-store] [--v2]
 // Runs the gateway as it ships in workerd (Miniflare's API, loopback) against the demo
 // origin, loads it with autocannon, and prints the table BENCHMARKS.md keeps.
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -12,6 +12,7 @@ const { values } = parseArgs({
 		connections: { type: "string", default: "16" },
 		only: { type: "string" },
 		"no-memory-store": { type: "boolean", default: false },
+		v2: { type: "boolean", default: false },
 	},
 });
 const durationSec = Number(values.duration);
@@ -30,3 +31,9 @@ writeFileSync(".build/bench/results.json", `${JSON.stringify(report, null, 2)}\n
 const table = formatReport(report);
 writeFileSync(".build/bench/report.md", table);
 console.log(table);
+
+// Scheme v2 against v1, CPU per request (scripts/bench/v2-scenarios.ts runs alone too).
+if (values.v2) {
+	const { formatV2Report, runV2Scenarios } = await import("./bench/v2-scenarios.ts");
+	console.log(formatV2Report(await runV2Scenarios({ durationSec, rounds, connections, log: (line) => console.error(line) })));
+}
