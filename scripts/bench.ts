@@ -8,7 +8,7 @@ import { runBench } from "./bench/run.ts";
 import { SCENARIO_NAMES } from "./bench/scenarios.ts";
 
 /** Scenarios with a harness of their own (not a gateway under load against its floors). */
-const OWN_HARNESS = ["aggregator-scale"];
+const OWN_HARNESS = ["aggregator-scale", "v2-vs-v1"];
 
 const USAGE = `usage: npm run bench -- [options]
   --duration SEC      seconds of load per scenario and round (default 5)
@@ -20,7 +20,8 @@ const USAGE = `usage: npm run bench -- [options]
   --no-memory-store   skip the memory store's million-key figure
   --help              print this and exit
 scenarios: ${[...SCENARIO_NAMES, ...OWN_HARNESS].join(", ")}
-  (aggregator-scale: one MetricsAggregator fed by 100 to 50,000 isolates; --duration and --rounds apply)`;
+  (aggregator-scale: one MetricsAggregator fed by 100 to 50,000 isolates; v2-vs-v1: scheme v2 against v1,
+   forged 256 KiB and accepted 1 KiB requests, CPU per request; --duration and --rounds apply)`;
 
 function usageError(message: string): never {
 	console.error(`bench: ${message}`);
@@ -95,4 +96,9 @@ if (scenarios.includes("aggregator-scale")) {
 	const report = await runAggregatorScale({ ...DEFAULT_AGGREGATOR_SCALE, durationSec, rounds, log: (line) => console.error(line) });
 	writeFileSync(".build/bench/aggregator-scale.json", `${JSON.stringify(report, null, 2)}\n`);
 	console.log(formatAggregatorScale(report));
+}
+
+if (scenarios.includes("v2-vs-v1")) {
+	const { formatV2Report, runV2Scenarios } = await import("./bench/v2-scenarios.ts");
+	console.log(formatV2Report(await runV2Scenarios({ durationSec, rounds, connections, log: (line) => console.error(line) })));
 }

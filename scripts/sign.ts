@@ -1,6 +1,6 @@
 // Signs a request for the gateway and prints a ready curl command, or sends it (--send).
 //   npm run sign -- [--url http://127.0.0.1:8787] [--method POST] [--path /agent/chat]
-//                   [--data '<body>' | --data-file FILE] [--client-id ID] [--send]
+//                   [--data '<body>' | --data-file FILE] [--client-id ID] [--scheme v1|v2] [--send]
 // The secret comes from HMAC_SECRET in the environment (or, for local use, .dev.vars).
 import { existsSync, readFileSync } from "node:fs";
 import { signRequest } from "../src/client/index.ts";
@@ -8,8 +8,8 @@ import { parseOptions, runMain, UsageError } from "./lib/cli.ts";
 
 const DEFAULT_BODY = JSON.stringify({ messages: [{ role: "user", content: "Hello from the signing CLI" }] });
 const USAGE =
-	"usage: npm run sign -- [--url URL] [--method GET|POST] [--path /agent/...] [--data BODY | --data-file FILE] [--client-id ID] [--timestamp MS] [--send]\n" +
-	"  Signs a request (scheme v1) and prints a curl command, or sends it with --send.\n" +
+	"usage: npm run sign -- [--url URL] [--method GET|POST] [--path /agent/...] [--data BODY | --data-file FILE] [--client-id ID] [--timestamp MS] [--scheme v1|v2] [--send]\n" +
+	"  Signs a request (scheme v1 by default, or v2: RFC 9421) and prints a curl command, or sends it with --send.\n" +
 	"  --timestamp is in milliseconds since the epoch (default: now). The secret is HMAC_SECRET\n" +
 	"  from the environment, else from .dev.vars in the current folder.";
 const CLI = { name: "sign", usage: USAGE };
@@ -42,6 +42,7 @@ async function main(): Promise<number> {
 		"data-file": { type: "string" },
 		"client-id": { type: "string", default: process.env.HMAC_CLIENT_ID ?? "dev-cli" },
 		timestamp: { type: "string" },
+		scheme: { type: "string", default: "v1" },
 		send: { type: "boolean", default: false },
 	});
 
@@ -55,7 +56,19 @@ async function main(): Promise<number> {
 	const bodyText =
 		method === "GET" ? "" : values["data-file"] !== undefined ? readFileSync(values["data-file"], "utf8") : (values.data ?? DEFAULT_BODY);
 
-	const { headers, body } = await signRequest({
+	if (values.scheme !== "v1" && values.scheme !== "v2") throw new UsageError("--scheme must be v1 or v2");
+	if (values.scheme === "v2" && values.timestamp !== undefined) throw new UsageError("--timestamp is for v1 (v2 signs created = now)");
+
+	// v2 signs the path and query as sent (the /api alias with its /api), a fresh nonce and created = now.
+	const { headers, body } = values.scheme === "v2" ? await signRequest({
+		scheme: "v2",
+		clientId: values["client-id"],
+		secret: secretFromEnvironment(),
+		method,
+		path,
+		query,
+		body: bodyText,
+	}) : await signRequest({
 		clientId: values["client-id"],
 		secret: secretFromEnvironment(),
 		method,
@@ -65,7 +78,7 @@ async function main(): Promise<number> {
 		timestamp: values.timestamp === undefined ? undefined : Number(values.timestamp),
 	});
 	const target = values.url.replace(/\/+$/, "") + path + query;
-	const allHeaders: Record<string, string> = { ...headers, ...(method === "POST" ? { "Content-Type": "application/json" } : {}) };
+	const allHeaders: Record<string, string> = { ...(headers as Record<string, string>), ...(method === "POST" ? { "Content-Type": "application/json" } : {}) };
 
 	if (!values.send) {
 		const parts = ["curl", "-sS", "-i", "-X", method, shellQuote(target)];

@@ -1,6 +1,6 @@
 // The deployment checklist as a program, against any deployed or local gateway:
 //   npm run smoke -- --url https://agent-gateway.example.com [--expect-stub refused|allowed]
-//                    [--client-id smoke-check] [--path /agent/chat] [--body JSON]
+//                    [--client-id smoke-check] [--path /agent/chat] [--body JSON] [--scheme v1|v2]
 // Secrets from the environment: SMOKE_HMAC_SECRET (or HMAC_SECRET) for the smoke client,
 // METRICS_TOKEN for /metrics and the /healthz details. Against a loopback URL, what the
 // environment does not give is read from .dev.vars (as `npm run sign` does), and a
@@ -13,7 +13,7 @@ import { parseOptions, readDotenv, runMain, UsageError } from "./lib/cli.ts";
 const CLI = {
 	name: "smoke",
 	usage: [
-		"usage: npm run smoke -- --url URL [--expect-stub refused|allowed] [--client-id ID] [--path /agent/...] [--body JSON]",
+		"usage: npm run smoke -- --url URL [--expect-stub refused|allowed] [--client-id ID] [--path /agent/...] [--body JSON] [--scheme v1|v2]",
 		"  Runs the deployment checklist against the gateway at URL: /healthz, /metrics, 401 without",
 		"  headers, 200 signed, 409 replayed, replay claims reaching Upstash, test modes refused or allowed.",
 		"  Secrets: SMOKE_HMAC_SECRET (or HMAC_SECRET) and METRICS_TOKEN from the environment; against a",
@@ -66,6 +66,7 @@ async function main(): Promise<number> {
 		path: { type: "string", default: "/agent/chat" },
 		body: { type: "string", default: JSON.stringify({ messages: [{ role: "user", content: "smoke check" }] }) },
 		"expect-stub": { type: "string" },
+		scheme: { type: "string", default: "v1" },
 	});
 	if (values.url === undefined) throw new UsageError("--url is required");
 	if (!/^https?:\/\//.test(values.url)) throw new UsageError("--url must be an http(s) URL");
@@ -73,6 +74,7 @@ async function main(): Promise<number> {
 		throw new UsageError("--expect-stub must be refused or allowed");
 	}
 	if (!values.path.startsWith("/agent/")) throw new UsageError("--path must start with /agent/");
+	if (values.scheme !== "v1" && values.scheme !== "v2") throw new UsageError("--scheme must be v1 or v2");
 	const base = values.url.replace(/\/+$/, "");
 
 	// A local gateway (`npm run dev`) runs on the settings of .dev.vars: read what the
@@ -138,9 +140,11 @@ async function main(): Promise<number> {
 		return "401 missing_headers";
 	});
 
-	const signed = await signRequest({ clientId: values["client-id"], secret: firstOf(secret.value), method: "POST", path: values.path, body: values.body });
+	const signing = { clientId: values["client-id"], secret: firstOf(secret.value), method: "POST", path: values.path, body: values.body };
+	// v2 (SPEC section 2b) on request: the same checks, signed with RFC 9421.
+	const signed = values.scheme === "v2" ? await signRequest({ scheme: "v2", ...signing }) : await signRequest(signing);
 	const send = () =>
-		fetch(base + values.path, { method: "POST", headers: { ...signed.headers, "Content-Type": "application/json" }, body: signed.body });
+		fetch(base + values.path, { method: "POST", headers: { ...(signed.headers as Record<string, string>), "Content-Type": "application/json" }, body: signed.body });
 
 	await check("a signed request gives 200", async () => {
 		const response = await send();

@@ -1,6 +1,8 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { hmacAuth } from "./auth/hmac-auth.ts";
+import { httpSignatureAuth } from "./auth/http-signature-auth.ts";
+import { signatureAuth } from "./auth/signature-auth.ts";
 import type { VerifiedVariables } from "./auth/verified.ts";
 import type { Env } from "./env.ts";
 import { errorResponse } from "./errors.ts";
@@ -17,7 +19,7 @@ export type GatewayEnv = { Bindings: Env; Variables: VerifiedVariables };
 
 /**
  * The routes of SPEC section 1, wired to one gateway's state. An agent request passes,
- * in the contract's order: the route guard, test modes, the signature, the replay claim,
+ * in the contract's order: the route guard, test modes, the signature (v1 or v2), the replay claim,
  * then forwarding.
  */
 export function createApp(gateway: Gateway): Hono<GatewayEnv> {
@@ -39,16 +41,22 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 	}));
 	app.get("/metrics", metricsRoute({ pipeline, tokens: gateway.metricsTokens, requireToken: config.isProduction }));
 
+	const signatureOptions = {
+		keyring: gateway.keyring,
+		maxSkewMs: config.auth.maxSkewMs,
+		maxBodyBytes: config.auth.maxBodyBytes,
+		events,
+		log: deps.log,
+		now: deps.now,
+	};
 	const agent = [
 		agentRoute(),
 		testModes({ allowed: config.testModesAllowed, maxBodyBytes: config.auth.maxBodyBytes, events }),
-		hmacAuth({
-			keyring: gateway.keyring,
-			maxSkewMs: config.auth.maxSkewMs,
-			maxBodyBytes: config.auth.maxBodyBytes,
+		signatureAuth({
+			schemes: config.auth.schemes,
+			v1: hmacAuth(signatureOptions),
+			v2: httpSignatureAuth(signatureOptions),
 			events,
-			log: deps.log,
-			now: deps.now,
 		}),
 		replayProtection({ guard: replay, events, now: deps.now }),
 		forwardToOrigin({

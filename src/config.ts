@@ -1,5 +1,7 @@
 import type { Env } from "./env.ts";
 import { CLIENT_ID_PATTERN } from "./auth/grammar.ts";
+import { DEFAULT_SIGNATURE_SCHEMES, parseSignatureSchemes } from "./auth/schemes.ts";
+import type { SignatureScheme } from "./events.ts";
 
 export type ReplayFailMode = "memory" | "closed";
 
@@ -20,6 +22,8 @@ export interface Config {
 		clientSecrets: ReadonlyMap<string, readonly string[]>;
 		maxSkewMs: number;
 		maxBodyBytes: number;
+		/** The signature schemes accepted (`SIGNATURE_SCHEMES`, default `v1,v2`). */
+		schemes: readonly SignatureScheme[];
 	};
 	replay: {
 		/** Null when Upstash is not configured or is `disabled`: the memory store is used. */
@@ -135,6 +139,9 @@ export function loadConfig(env: Env): Config {
 	else if (/[?#]/.test(originUrl)) problems.push("ORIGIN_URL must not have a query or fragment");
 	else if (isPlainHttpBeyondLoopback(originUrl)) strict("ORIGIN_URL is plain http on a host that is not loopback");
 
+	const schemes = parseSignatureSchemes(read.string("SIGNATURE_SCHEMES"));
+	if (schemes === null) problems.push("SIGNATURE_SCHEMES must be v1, v2 or v1,v2");
+
 	const metricsFlushMs = read.integer("METRICS_FLUSH_MS", 10_000, { min: 100, max: 25_000 });
 	const maxSkewMs = read.integer("HMAC_MAX_SKEW_MS", 300_000, { min: 1 });
 	if (maxSkewMs > PRODUCTION_LIMITS.maxSkewMs) strict(`HMAC_MAX_SKEW_MS is over ${PRODUCTION_LIMITS.maxSkewMs}`);
@@ -151,6 +158,7 @@ export function loadConfig(env: Env): Config {
 			clientSecrets,
 			maxSkewMs,
 			maxBodyBytes,
+			schemes: schemes ?? DEFAULT_SIGNATURE_SCHEMES,
 		},
 		replay: {
 			upstash,

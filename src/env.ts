@@ -17,6 +17,7 @@ export interface Env {
 	HMAC_MAX_SKEW_MS?: string;
 	MAX_BODY_BYTES?: string;
 	ALLOW_TEST_STUBS?: string;
+	SIGNATURE_SCHEMES?: string;
 
 	UPSTASH_REDIS_REST_URL?: string;
 	UPSTASH_REDIS_REST_TOKEN?: string;

@@ -7,6 +7,11 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
  */
 export const ERRORS = {
 	missing_headers: { status: 401, detail: "X-Client-Id, X-Timestamp and X-Signature are required." },
+	scheme_not_allowed: { status: 401, detail: "This gateway does not accept this signature scheme." },
+	invalid_signature_input: {
+		status: 400,
+		detail: "Signature-Input, Signature or Content-Digest cannot be parsed or is outside this gateway's profile of RFC 9421.",
+	},
 	invalid_client_id: { status: 401, detail: "X-Client-Id must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'." },
 	invalid_timestamp: { status: 401, detail: "X-Timestamp must be integer milliseconds since the epoch (1 to 16 digits)." },
 	invalid_path: { status: 400, detail: "The path is not an agent path this gateway signs." },
@@ -16,6 +21,7 @@ export const ERRORS = {
 	config_error: { status: 500, detail: "The gateway has no signing secret configured." },
 	bad_signature: { status: 403, detail: "The request signature is not valid." },
 	clock_skew: { status: 408, detail: "X-Timestamp is too far from the server time; see X-Server-Time." },
+	digest_mismatch: { status: 400, detail: "The request body does not match its Content-Digest." },
 	replay: { status: 409, detail: "This signed request was already accepted; sign every request and retry anew." },
 	replay_store_unavailable: { status: 503, detail: "Replay protection is unavailable; try again shortly." },
 	not_found: { status: 404, detail: "No such route." },

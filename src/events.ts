@@ -9,6 +9,8 @@ import type { ErrorCode } from "./errors.ts";
 /** Failure `mode`s of `agent_chat_requests_total{auth="fail"}`: the answer's code, or `unknown_client`. */
 export const AUTH_FAILURES = [
 	"missing_headers",
+	"scheme_not_allowed",
+	"invalid_signature_input",
 	"invalid_client_id",
 	"invalid_timestamp",
 	"invalid_path",
@@ -19,10 +21,15 @@ export const AUTH_FAILURES = [
 	"bad_signature",
 	"unknown_client",
 	"clock_skew",
+	"digest_mismatch",
 	"replay",
 	"replay_store_unavailable",
 ] as const satisfies readonly (ErrorCode | "unknown_client")[];
 export type AuthFailure = (typeof AUTH_FAILURES)[number];
+
+/** The `scheme` label of `agent_auth_scheme_total`: v1 (SPEC section 2) and v2 (section 2b). */
+export const SIGNATURE_SCHEMES = ["v1", "v2"] as const;
+export type SignatureScheme = (typeof SIGNATURE_SCHEMES)[number];
 
 export const TEST_MODES = ["stub", "echo"] as const;
 export type TestMode = (typeof TEST_MODES)[number];
@@ -37,6 +44,8 @@ export interface AuthEvents {
 	skew(milliseconds: number): void;
 	/** Which secret of a rotation list verified (0 is the newest). */
 	secretSlot(slot: number): void;
+	/** A request whose signature, clock and body passed, by scheme (before its replay claim). */
+	scheme(scheme: SignatureScheme): void;
 }
 
 export const STORE_NAMES = ["upstash", "memory"] as const;

@@ -12,7 +12,7 @@ const NOW = 1_763_000_000_000;
 /** The middleware alone, in a bare Hono app whose handler echoes what it set on the context. */
 function app(options: { maxBodyBytes?: number; secrets?: string[] } = {}) {
 	const outcomes: AuthOutcome[] = [];
-	const events: AuthEvents = { outcome: (...outcome) => outcomes.push(outcome), skew() {}, secretSlot() {} };
+	const events: AuthEvents = { outcome: (...outcome) => outcomes.push(outcome), skew() {}, secretSlot() {}, scheme() {} };
 	const hono = new Hono<{ Variables: VerifiedVariables }>();
 	hono.all(
 		"*",
@@ -100,7 +100,7 @@ describe("hmacAuth() on its own", () => {
 		const keyring = new Keyring({ sharedSecrets: [], clientSecrets: new Map([["svc", [SECRET]]]) });
 		const outcomes: AuthOutcome[] = [];
 		const clientsOnly = new Hono<{ Variables: VerifiedVariables }>();
-		const events: AuthEvents = { outcome: (...outcome) => outcomes.push(outcome), skew() {}, secretSlot() {} };
+		const events: AuthEvents = { outcome: (...outcome) => outcomes.push(outcome), skew() {}, secretSlot() {}, scheme() {} };
 		const log = { info() {}, warn() {}, error() {} };
 		clientsOnly.all("*", hmacAuth({ keyring, maxSkewMs: 300_000, maxBodyBytes: 1024, events, log, now: () => NOW }), (c) => c.text("passed"));
 		clientsOnly.onError((error) => (error as HTTPException).getResponse());
@@ -199,7 +199,7 @@ describe("hmacAuth() clock skew", () => {
 
 describe("hmacAuth() options", () => {
 	it("fails when the factory runs with a bad option", () => {
-		const base = { keyring: new Keyring({ sharedSecrets: [SECRET], clientSecrets: new Map() }), events: { outcome() {}, skew() {}, secretSlot() {} }, log: { info() {}, warn() {}, error() {} } };
+		const base = { keyring: new Keyring({ sharedSecrets: [SECRET], clientSecrets: new Map() }), events: { outcome() {}, skew() {}, secretSlot() {}, scheme() {} }, log: { info() {}, warn() {}, error() {} } };
 		expect(() => hmacAuth({ ...base, maxSkewMs: 0, maxBodyBytes: 1 })).toThrow(/maxSkewMs/);
 		expect(() => hmacAuth({ ...base, maxSkewMs: 1, maxBodyBytes: 0 })).toThrow(/maxBodyBytes/);
 	});

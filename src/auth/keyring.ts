@@ -33,9 +33,15 @@ export class Keyring {
 	 * Verifies `signatureHex` (already checked against its grammar) over `message`.
 	 * An unknown client is verified against a random key so it costs the same time.
 	 */
-	async verify(clientId: string, signatureHex: string, message: string): Promise<VerifyResult> {
-		const signature = fromHex(signatureHex);
-		const data = utf8(message);
+	verify(clientId: string, signatureHex: string, message: string): Promise<VerifyResult> {
+		return this.verifyBytes(clientId, fromHex(signatureHex), utf8(message));
+	}
+
+	/**
+	 * Verifies a signature given as bytes over `data` (scheme v2: the signature base's UTF-8).
+	 * Same keys, same dummy key for an unknown client, as `verify`.
+	 */
+	async verifyBytes(clientId: string, signature: BufferSource, data: BufferSource): Promise<VerifyResult> {
 		const keys = this.keysFor(clientId);
 		if (keys === undefined) {
 			await hmacVerify(await this.dummy(), signature, data);

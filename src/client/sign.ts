@@ -1,6 +1,11 @@
 import { canonicalString, hmacSha256Hex, importHmacKey, sha256Hex, utf8 } from "../auth/crypto.ts";
+import { signRequestV2, type SignedRequestPartsV2, type SignRequestV2Input } from "./sign-v2.ts";
+
+export type { SignedHeadersV2, SignedRequestPartsV2, SignRequestV2Input } from "./sign-v2.ts";
 
 export interface SignRequestInput {
+	/** Scheme v1 (SPEC section 2), the default until the existing clients have moved to v2. */
+	scheme?: "v1";
 	clientId: string;
 	secret: string;
 	method: string;
@@ -34,7 +39,14 @@ export interface SignedRequestParts {
  * await fetch(`${gateway}/agent/chat`, { method: "POST", headers: { ...headers, "Content-Type": "application/json" }, body });
  * ```
  */
-export async function signRequest(input: SignRequestInput): Promise<SignedRequestParts> {
+export function signRequest(input: SignRequestInput): Promise<SignedRequestParts>;
+/** Signs a request with scheme v2 (SPEC section 2b): a fresh nonce and `created` each call. */
+export function signRequest(input: SignRequestV2Input): Promise<SignedRequestPartsV2>;
+export function signRequest(input: SignRequestInput | SignRequestV2Input): Promise<SignedRequestParts | SignedRequestPartsV2> {
+	return input.scheme === "v2" ? signRequestV2(input) : signRequestV1(input);
+}
+
+async function signRequestV1(input: SignRequestInput): Promise<SignedRequestParts> {
 	if (input.secret === "") throw new Error("signRequest: secret is empty");
 	const body = typeof input.body === "string" ? utf8(input.body) : new Uint8Array(input.body ?? new Uint8Array(0));
 	const timestamp = String(input.timestamp ?? Date.now());

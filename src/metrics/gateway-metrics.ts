@@ -2,6 +2,7 @@ import {
 	AUTH_FAILURES,
 	FALLBACK_REASONS,
 	ORIGIN_OUTCOMES,
+	SIGNATURE_SCHEMES,
 	STORE_CALL_OUTCOMES,
 	STORE_NAMES,
 	TEST_MODES,
@@ -9,6 +10,7 @@ import {
 	type FallbackReason,
 	type GatewayEvents,
 	type OriginOutcome,
+	type SignatureScheme,
 	type StoreCallOutcome,
 	type StoreName,
 } from "../events.ts";
@@ -30,6 +32,11 @@ export const secretSlots = counter(
 	"agent_auth_secret_slot_total",
 	"Signatures verified, by position of the secret in its rotation list (0 is the newest).",
 	["slot"],
+);
+export const authSchemes = counter(
+	"agent_auth_scheme_total",
+	"Requests whose signature, clock and body passed, by signature scheme (v1: X-Signature, v2: RFC 9421).",
+	["scheme"],
 );
 export const replayStoreCalls = counter("agent_replay_store_calls_total", "Replay key claims by store and outcome.", ["store", "outcome"]);
 export const replayStoreDuration = histogram(
@@ -69,6 +76,7 @@ export const gatewayRegistry = new Registry([
 	replayAttempts,
 	authSkew,
 	secretSlots,
+	authSchemes,
 	replayStoreCalls,
 	replayStoreDuration,
 	replayFallbacks,
@@ -104,6 +112,7 @@ export class GatewayMetrics implements GatewayEvents {
 	private readonly origins = new Map<string, SeriesHandle>();
 	private readonly flushes = new Map<string, SeriesHandle>();
 	private readonly slots: SeriesHandle[] = [];
+	private readonly schemes = new Map<string, SeriesHandle>();
 	private readonly replayAttemptsSeries: SeriesHandle;
 	private readonly skewSeries: SeriesHandle;
 	private readonly breakerOpenedSeries: SeriesHandle;
@@ -128,6 +137,7 @@ export class GatewayMetrics implements GatewayEvents {
 		}
 		for (const reason of FALLBACK_REASONS) resolve(this.fallbacks, reason, registry.series(replayFallbacks, { reason }));
 		for (const outcome of ORIGIN_OUTCOMES) resolve(this.origins, outcome, registry.series(originResponses, { outcome }));
+		for (const scheme of SIGNATURE_SCHEMES) resolve(this.schemes, scheme, registry.series(authSchemes, { scheme }));
 		for (const outcome of FLUSH_OUTCOMES) resolve(this.flushes, outcome, registry.series(metricsFlushes, { outcome }));
 		for (let slot = 0; slot < MAX_SLOTS; slot++) {
 			const handle = registry.series(secretSlots, { slot: String(slot) });
@@ -154,6 +164,10 @@ export class GatewayMetrics implements GatewayEvents {
 	secretSlot(slot: number): void {
 		const handle = this.slots[slot];
 		if (handle !== undefined) this.recorder.inc(handle);
+	}
+
+	scheme(scheme: SignatureScheme): void {
+		this.recorder.inc(this.schemes.get(scheme)!);
 	}
 
 	replayAttempt(): void {

@@ -10,6 +10,8 @@ function app(decision: Decision["status"]) {
 	const claims: unknown[][] = [];
 	const outcomes: string[] = [];
 	const guard = {
+		pendingReconciliation: 0,
+		reconcile: async () => {},
 		claim: async (...args: unknown[]) => {
 			claims.push(args);
 			return { status: decision } as never;

@@ -71,10 +71,12 @@ export const forwardToOrigin = (options: ForwardOptions): MiddlewareHandler<{ Va
 
 	return async function forwardToOrigin(c) {
 		const request = c.req.raw;
-		const { path, query, body } = c.var.verified;
+		const { path, query, body, scheme, clientId } = c.var.verified;
 		// String concatenation, never `new URL(path, base)`, which would resolve dot segments.
 		const target = options.originUrl + path + query;
 		const headers = forwardedRequestHeaders(request.headers, options.originToken);
+		// v2 signs the client id (keyid): the origin gets that one, never a client-sent header.
+		if (scheme === "v2") headers.set("X-Client-Id", clientId);
 
 		// One runtime timer, no controller or clearTimeout of our own on the request path.
 		const signal = AbortSignal.timeout(options.timeoutMs);

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import type { HmacVector } from "../fixtures/hmac-vectors.ts";
+import type { HmacV2Vectors, HmacVector } from "../fixtures/hmac-vectors.ts";
 
 const execute = promisify(execFile);
 const { cases } = JSON.parse(readFileSync("test/vectors/hmac-v1.json", "utf8")) as { cases: HmacVector[] };
@@ -57,5 +57,30 @@ describe('the "./client" package entry in plain Node 22', () => {
 		await execute("npm", ["install", "--offline", "--no-package-lock", "--no-audit", "--no-fund", "--ignore-scripts", resolve(tarball)], { cwd: consumer });
 		expect(readdirSync(join(consumer, "node_modules")).filter((name) => !name.startsWith("."))).toEqual(["agent-edge-gateway"]);
 		expect(await signAsConsumer(consumer)).toEqual(expected());
+	});
+
+	it("signs scheme v2 as the independent implementation did, from one self-contained file", async () => {
+		const { cases } = JSON.parse(readFileSync("test/vectors/hmac-v2.json", "utf8")) as HmacV2Vectors;
+		const vector = cases.find((c) => c.name === "get-stream-with-query")!;
+		const program = `
+			import { signRequest } from "agent-edge-gateway/client";
+			const { headers } = await signRequest({ scheme: "v2", clientId: "web-app", secret: process.argv[1], method: "GET",
+				path: "/agent/stream", query: "?prompt=hello%20world&month=2026-11", created: 1764158401, nonce: "Zm9vYmFyYmF6cXV4MTIzNA" });
+			const fresh = await signRequest({ scheme: "v2", clientId: "web-app", secret: process.argv[1], method: "POST", path: "/agent/chat", body: "{}" });
+			console.log(JSON.stringify({ headers, fresh: fresh.headers }));
+		`;
+		const { stdout } = await execute(process.execPath, ["--input-type=module", "-e", program, vector.secret]);
+		const { headers, fresh } = JSON.parse(stdout) as { headers: Record<string, string>; fresh: Record<string, string> };
+		expect(headers).toEqual({ "Signature-Input": vector.headers["signature-input"], Signature: vector.headers.signature });
+		// Unpinned: created is now and the nonce is fresh; a POST carries its Content-Digest.
+		expect(fresh["Signature-Input"]).toMatch(
+			/^sig1=\("@method" "@path" "@query" "content-digest"\);created=[0-9]{10};keyid="web-app";nonce="[A-Za-z0-9_-]{22}"$/,
+		);
+		expect(fresh["Content-Digest"]).toBe("sha-256=:RBNvo1WzZ4oRRq0W9+hknpT7T8If536DEMBg9hyq/4o=:");
+
+		// The package has no runtime dependency: its one module imports nothing.
+		const bundle = readFileSync("dist/client/index.js", "utf8");
+		expect(bundle).not.toMatch(/\bimport\s*[{("'*]|\bfrom\s*["']|\brequire\(/);
+		expect(bundle).toContain("signRequest");
 	});
 });

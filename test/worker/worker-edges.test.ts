@@ -49,6 +49,8 @@ describe("one gateway per env object", () => {
 			fallback: record("fallback"),
 			breakerOpened: record("breaker"),
 			replayAttempt: record("replay"),
+			outageReplay: record("outage"),
+			scheme: record("scheme"),
 			response: record("response"),
 			streamCut: record("cut"),
 		};
@@ -84,6 +86,8 @@ describe("one gateway per env object", () => {
 				fallback: noop,
 				breakerOpened: noop,
 				replayAttempt: noop,
+				outageReplay: noop,
+				scheme: noop,
 				response: noop,
 				streamCut: noop,
 			},

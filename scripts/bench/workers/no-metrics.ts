@@ -10,6 +10,7 @@ const ignored: GatewayEvents = {
 	outcome() {},
 	skew() {},
 	secretSlot() {},
+	scheme() {},
 	replayAttempt() {},
 	storeCall() {},
 	fallback() {},

@@ -1,0 +1,132 @@
+import { describe, expect, it } from "vitest";
+import { parseSignatureFields } from "./http-signature-fields.ts";
+
+const SIG = `:${btoa("s".repeat(32))}:`;
+const DIGEST = `:${btoa("d".repeat(32))}:`;
+const COVERED = '"@method" "@path" "@query" "content-digest"';
+const PARAMS = 'created=1764158400;keyid="web-app";nonce="q1w2e3r4t5y6u7i8o9p0aa"';
+
+interface Fields {
+	method?: string;
+	input?: string | null;
+	signature?: string | null;
+	digest?: string | null;
+	extra?: Record<string, string>;
+}
+
+function parse({ method = "POST", input = `sig1=(${COVERED});${PARAMS}`, signature = `sig1=${SIG}`, digest = `sha-256=${DIGEST}`, extra = {} }: Fields) {
+	const headers = new Headers(extra);
+	if (input !== null) headers.set("signature-input", input);
+	if (signature !== null) headers.set("signature", signature);
+	if (digest !== null) headers.set("content-digest", digest);
+	const result = parseSignatureFields({ method, headers });
+	return result.ok ? "ok" : result.reason;
+}
+
+const input = (covered: string, params = PARAMS) => `sig1=(${covered});${params}`;
+
+describe("parseSignatureFields: the profile of SPEC 2b", () => {
+	it("reads a valid member: components, parameters and the serialized member", () => {
+		const headers = new Headers({
+			"signature-input": `sig1=(${COVERED} "content-type");${PARAMS};alg="hmac-sha256";expires=1764158700;tag="app"`,
+			signature: `sig1=${SIG}`,
+			"content-digest": `sha-512=:AAAA:, sha-256=${DIGEST}`,
+			"content-type": "application/json",
+		});
+		const result = parseSignatureFields({ method: "POST", headers });
+		expect(result).toEqual({
+			ok: true,
+			fields: {
+				input: {
+					label: "sig1",
+					components: ["@method", "@path", "@query", "content-digest", "content-type"],
+					created: 1764158400,
+					keyid: "web-app",
+					nonce: "q1w2e3r4t5y6u7i8o9p0aa",
+					expires: 1764158700,
+					params: `(${COVERED} "content-type");${PARAMS};alg="hmac-sha256";expires=1764158700;tag="app"`,
+				},
+				signature: new Uint8Array(32).fill(115),
+				digest: new Uint8Array(32).fill(100),
+			},
+		});
+	});
+
+	it.each<[string, Fields, string]>([
+		["valid POST", {}, "ok"],
+		["valid GET without Content-Digest", { method: "GET", input: input('"@method" "@path" "@query"'), digest: null }, "ok"],
+		["GET covering a Content-Digest it sends", { method: "GET" }, "ok"],
+		["@authority and a present header", { input: input(`"@authority" ${COVERED} "x-app"`), extra: { "x-app": "1" } }, "ok"],
+		["nonce of 16", { input: input(COVERED, 'created=1;keyid="a";nonce="abcdefghijklmnop"') }, "ok"],
+		["nonce of 64", { input: input(COVERED, `created=1;keyid="a";nonce="${"n".repeat(64)}"`) }, "ok"],
+		["created 0", { input: input(COVERED, 'created=0;keyid="a";nonce="abcdefghijklmnop"') }, "ok"],
+		["other digest algorithms beside sha-256", { digest: `md5=:AAAA:, sha-256=${DIGEST}, unknown=?1` }, "ok"],
+
+		["no Signature", { signature: null }, "missing_headers"],
+		["an empty Signature", { signature: "" }, "missing_headers"],
+		["an empty Signature-Input", { input: "" }, "missing_headers"],
+		["a POST without Content-Digest", { digest: null }, "missing_headers"],
+		["a POST with an empty Content-Digest", { digest: "" }, "missing_headers"],
+
+		["unparseable Signature-Input", { input: "sig1=(" }, "invalid_signature_input"],
+		["unparseable Signature", { signature: "sig1=:::" }, "invalid_signature_input"],
+		["unparseable Content-Digest", { digest: "sha-256=:" }, "invalid_signature_input"],
+		["two Signature-Input members", { input: `${input(COVERED)}, sig2=(${COVERED});${PARAMS}` }, "invalid_signature_input"],
+		["two Signature members", { signature: `sig1=${SIG}, sig2=${SIG}` }, "invalid_signature_input"],
+		["a label mismatch", { signature: `sig2=${SIG}` }, "invalid_signature_input"],
+		["Signature-Input member not an inner list", { input: `sig1="@method";${PARAMS}` }, "invalid_signature_input"],
+		["Signature member an inner list", { signature: `sig1=(${SIG})` }, "invalid_signature_input"],
+		["Signature member a string", { signature: 'sig1="abc"' }, "invalid_signature_input"],
+		["Signature member with a parameter", { signature: `sig1=${SIG};x=1` }, "invalid_signature_input"],
+
+		["no @method", { input: input('"@path" "@query" "content-digest"') }, "invalid_signature_input"],
+		["no @path", { input: input('"@method" "@query" "content-digest"') }, "invalid_signature_input"],
+		["no @query", { input: input('"@method" "@path" "content-digest"') }, "invalid_signature_input"],
+		["a POST not covering content-digest", { input: input('"@method" "@path" "@query"') }, "invalid_signature_input"],
+		["a component as a token", { input: input('"@method" "@path" "@query" content-digest') }, "invalid_signature_input"],
+		...["sf", "key=\"a\"", "bs", "req", "tr"].map((param): [string, Fields, string] => [
+			`a component parameter ;${param}`,
+			{ input: input(`"@method" "@path" "@query" "content-digest";${param}`) },
+			"invalid_signature_input",
+		]),
+		...["@target-uri", "@request-target", "@status", "@scheme", "@query-param", "@signature-params"].map((name): [string, Fields, string] => [
+			`the derived component ${name}`,
+			{ input: input(`${COVERED} "${name}"`) },
+			"invalid_signature_input",
+		]),
+		["an uppercase header name", { input: input(`${COVERED} "Content-Type"`), extra: { "content-type": "a" } }, "invalid_signature_input"],
+		["a header the request lacks", { input: input(`${COVERED} "x-absent"`) }, "invalid_signature_input"],
+		["a component twice", { input: input(`${COVERED} "@method"`) }, "invalid_signature_input"],
+		["an empty component", { input: input(`${COVERED} ""`) }, "invalid_signature_input"],
+
+		["an unknown parameter", { input: input(COVERED, `${PARAMS};foo="x"`) }, "invalid_signature_input"],
+		["no created", { input: input(COVERED, 'keyid="web-app";nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, "invalid_signature_input"],
+		["created as a string", { input: input(COVERED, 'created="1";keyid="web-app";nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, "invalid_signature_input"],
+		["created as a decimal", { input: input(COVERED, 'created=1.5;keyid="web-app";nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, "invalid_signature_input"],
+		["created negative", { input: input(COVERED, 'created=-1;keyid="web-app";nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, "invalid_signature_input"],
+		["no keyid", { input: input(COVERED, 'created=1;nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, "invalid_signature_input"],
+		["keyid as a token", { input: input(COVERED, 'created=1;keyid=web-app;nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, "invalid_signature_input"],
+		["no nonce", { input: input(COVERED, 'created=1;keyid="web-app"') }, "invalid_signature_input"],
+		["a nonce of 15", { input: input(COVERED, 'created=1;keyid="a";nonce="abcdefghijklmno"') }, "invalid_signature_input"],
+		["a nonce of 65", { input: input(COVERED, `created=1;keyid="a";nonce="${"n".repeat(65)}"`) }, "invalid_signature_input"],
+		["a nonce with a dot", { input: input(COVERED, 'created=1;keyid="a";nonce="abcdefghijklmnop."') }, "invalid_signature_input"],
+		["a nonce as bytes", { input: input(COVERED, 'created=1;keyid="a";nonce=:AAAAAAAAAAAAAAAAAAAAAAAA:') }, "invalid_signature_input"],
+		["another alg", { input: input(COVERED, `${PARAMS};alg="hmac-sha512"`) }, "invalid_signature_input"],
+		["alg as a token", { input: input(COVERED, `${PARAMS};alg=hmac-sha256`) }, "invalid_signature_input"],
+		["expires as a string", { input: input(COVERED, `${PARAMS};expires="1"`) }, "invalid_signature_input"],
+		["expires as a decimal", { input: input(COVERED, `${PARAMS};expires=1.5`) }, "invalid_signature_input"],
+		["tag as an integer", { input: input(COVERED, `${PARAMS};tag=1`) }, "invalid_signature_input"],
+		["tag bare (true)", { input: input(COVERED, `${PARAMS};tag`) }, "invalid_signature_input"],
+
+		["no sha-256 in Content-Digest", { digest: "sha-512=:AAAA:" }, "invalid_signature_input"],
+		["a sha-256 of 31 bytes", { digest: `sha-256=:${btoa("d".repeat(31))}:` }, "invalid_signature_input"],
+		["a sha-256 that is not bytes", { digest: 'sha-256="abc"' }, "invalid_signature_input"],
+		["a sha-256 inner list", { digest: `sha-256=(${DIGEST})` }, "invalid_signature_input"],
+
+		["keyid outside the grammar", { input: input(COVERED, 'created=1;keyid="bad id";nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, "invalid_client_id"],
+		["keyid of 65", { input: input(COVERED, `created=1;keyid="${"k".repeat(65)}";nonce="q1w2e3r4t5y6u7i8o9p0aa"`) }, "invalid_client_id"],
+		["keyid outside the grammar in a field outside the profile", { input: input(COVERED, 'created=1;keyid="bad id";nonce="short"') }, "invalid_signature_input"],
+	])("%s", (_name, fields, expected) => {
+		expect(parse(fields)).toBe(expected);
+	});
+});

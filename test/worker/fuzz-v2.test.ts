@@ -1,0 +1,184 @@
+import { describe, expect, it } from "vitest";
+import { signRequest } from "../../src/client/sign.ts";
+import { CLIENT_ID, harness, SECRET } from "./harness.ts";
+
+/** A small seeded generator, so a failing case can be replayed from its index. */
+function random(seed: number) {
+	let state = seed >>> 0;
+	const next = () => {
+		state = (state + 0x6d2b79f5) >>> 0;
+		let t = state;
+		t = Math.imul(t ^ (t >>> 15), t | 1);
+		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+	};
+	const int = (n: number) => Math.floor(next() * n);
+	return {
+		int,
+		pick: <T>(items: readonly T[]): T => items[int(items.length)]!,
+		base64: (bytes: number) => btoa(String.fromCharCode(...Array.from({ length: bytes }, () => int(256)))),
+	};
+}
+type Rng = ReturnType<typeof random>;
+
+const NOW = 1_763_000_000_000;
+const CREATED = NOW / 1000;
+const COMPONENTS = ['"@method"', '"@path"', '"@query"', '"content-digest"', '"@authority"', '"content-type"', '"@target-uri"', '"@request-target"', '"@status"', '"x-missing"', '"Content-Type"', "@method", '"@query";req', '"content-digest";sf', '"@query-param";name="a"', '""', "?1", ":AAAA:", "1.5"];
+const LABELS = ["sig1", "sig1", "sig1", "sig2", "*", "a-b.c*", "x".repeat(300), "Sig1", "1sig", "", "sig 1", "SIG", "sig1;x"];
+const PARAMS = [
+	`created=${CREATED}`,
+	`created=${CREATED}.5`,
+	`created=-${CREATED}`,
+	`created="${CREATED}"`,
+	"created=999999999999999",
+	"created=9999999999999999",
+	`created=@${CREATED}`,
+	`keyid="${CLIENT_ID}"`,
+	`keyid=${CLIENT_ID}`,
+	'keyid="has space"',
+	`keyid="${"k".repeat(65)}"`,
+	'keyid=""',
+	'keyid="\\"quoted\\""',
+	'nonce="fuzz-nonce-0000000000"',
+	'nonce="short"',
+	`nonce="${"n".repeat(65)}"`,
+	"nonce=:AAAAAAAAAAAAAAAAAAAAAAAA:",
+	'alg="hmac-sha256"',
+	'alg="rsa-pss-sha512"',
+	"alg=hmac-sha256",
+	`expires=${CREATED + 60}`,
+	`expires=${CREATED - 60}`,
+	"expires=?1",
+	'tag="app"',
+	"tag=1",
+	"tag",
+	'unknown="x"',
+	"created",
+	'keyid=%"caf%c3%a9"',
+];
+
+function innerList(rng: Rng): string {
+	switch (rng.int(6)) {
+		case 0:
+			// A huge list.
+			return `(${Array.from({ length: 200 + rng.int(2000) }, () => rng.pick(COMPONENTS)).join(" ")})`;
+		case 1:
+			return rng.pick(['"@method"', "()", "(", '("@method" "@path"', "(\"@method\"  \"@path\")", "(\t\"@method\")"]);
+		default: {
+			const picked = ['"@method"', '"@path"', '"@query"', '"content-digest"'].filter(() => rng.int(8) !== 0);
+			for (let i = rng.int(3); i > 0; i--) picked.splice(rng.int(picked.length + 1), 0, rng.pick(COMPONENTS));
+			return `(${picked.join(" ")})`;
+		}
+	}
+}
+
+function signatureInput(rng: Rng, valid: string): string {
+	switch (rng.int(8)) {
+		case 0:
+			return valid;
+		case 1: {
+			// One character of the valid field replaced, removed or doubled.
+			const at = rng.int(valid.length);
+			const char = rng.pick([";", "=", '"', "(", ")", ",", " ", ":", "\\", "\x7f", "~", valid[at]!]);
+			return rng.pick([valid.slice(0, at) + char + valid.slice(at + 1), valid.slice(0, at) + valid.slice(at + 1), valid.slice(0, at) + char + valid.slice(at)]);
+		}
+		case 2:
+			return `${valid}, ${rng.pick(LABELS)}=${innerList(rng)}`;
+		default: {
+			const params = Array.from({ length: rng.int(7) }, () => rng.pick(PARAMS)).join(";");
+			return `${rng.pick(LABELS)}=${innerList(rng)}${params === "" ? "" : `;${params}`}`;
+		}
+	}
+}
+
+/** Never the true signature: the fuzz must not make an accepted request by chance. */
+function signature(rng: Rng, label: string): string {
+	switch (rng.int(9)) {
+		case 0:
+			return `${label}=:${rng.base64(32)}:`;
+		case 1:
+			return `${label}=:${rng.base64(rng.int(200))}:`;
+		case 2:
+			return `${rng.pick(LABELS)}=:${rng.base64(32)}:`;
+		case 3:
+			return `${label}=:${rng.base64(32)}:, ${label}2=:${rng.base64(32)}:`;
+		case 4:
+			return `${label}=${rng.pick(["token", '"string"', "1", "?0", "(:AAAA:)", ":not base64!:", ":AAA", "::", `:${rng.base64(32)}:;p=1`])}`;
+		case 5:
+			return `${label}=:${"A".repeat(8_000 + rng.int(8_000))}:`;
+		default:
+			return `${label}=:${rng.base64(32)}:`;
+	}
+}
+
+function contentDigest(rng: Rng, valid: string | undefined): string | null {
+	switch (rng.int(9)) {
+		case 0:
+			return null;
+		case 1:
+			return `sha-256=:${rng.base64(32)}:`;
+		case 2:
+			return `sha-512=:${rng.base64(64)}:`;
+		case 3:
+			return rng.pick(["sha-256=:AAAA:", "sha-256=abc", "sha-256", "sha-256=(:AAAA:)", "SHA-256=:AAAA:", "sha-256=:====:", ":AAAA:", `sha-256=:${rng.base64(32)}:, sha-256=1`]);
+		case 4:
+			return `${valid ?? `sha-256=:${rng.base64(32)}:`}, ${"md5=:AAAA:, ".repeat(rng.int(400))}id-sha-256=:AAAA:`;
+		default:
+			return valid ?? null;
+	}
+}
+
+describe("v2 field fuzzing", () => {
+	it("10,000 generated Signature-Input/Signature/Content-Digest values: never a 5xx, never accepted, no origin or Upstash call", async () => {
+		const h = harness({ MAX_BODY_BYTES: "65536", HMAC_CLIENTS: JSON.stringify({ [CLIENT_ID]: SECRET }) });
+		h.clock.now = NOW;
+		const rng = random(20261126);
+		const statuses = new Map<number, number>();
+		const codes = new Set<string>();
+		const failures: string[] = [];
+		const total = 10_000;
+		const templates = await Promise.all(
+			["POST", "GET"].map((method) =>
+				signRequest({ scheme: "v2", clientId: CLIENT_ID, secret: SECRET, method, path: method === "GET" ? "/agent/stream" : "/agent/chat", body: method === "GET" ? undefined : "{}", created: CREATED }),
+			),
+		);
+		for (let batch = 0; batch < total; batch += 200) {
+			await Promise.all(
+				Array.from({ length: 200 }, async (_, offset) => {
+					const index = batch + offset;
+					const template = rng.pick(templates);
+					const method = template.headers["Content-Digest"] === undefined ? "GET" : "POST";
+					const path = rng.pick(method === "GET" ? ["/agent/stream", "/agent/stream?q=1"] : ["/agent/chat", "/api/agent/chat", "/agent/chat%2F"]);
+					const input = signatureInput(rng, template.headers["Signature-Input"]);
+					const label = /^[a-z*][a-z0-9_.*-]*/.exec(input)?.[0] ?? "sig1";
+					const headers = new Headers();
+					try {
+						headers.set("Signature-Input", input);
+						headers.set("Signature", signature(rng, label));
+						const digest = contentDigest(rng, template.headers["Content-Digest"]);
+						if (digest !== null) headers.set("Content-Digest", digest);
+						if (rng.int(3) === 0) headers.set("Content-Type", "application/json");
+					} catch {
+						// The runtime refuses some values outright (as a client library would).
+					}
+					const request = new Request(`https://gateway.test${path}`, { method, headers, body: method === "POST" ? "{}" : undefined });
+					const response = await h.fetch(request);
+					statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+					if (response.status < 400 || response.status >= 500) {
+						failures.push(`#${index} ${method} ${path} ${JSON.stringify([...headers])} -> ${response.status}`);
+						return;
+					}
+					const body = (await response.json()) as { code?: unknown; detail?: unknown };
+					if (typeof body.code !== "string" || typeof body.detail !== "string") failures.push(`#${index}: not the error shape`);
+					else codes.add(body.code);
+				}),
+			);
+		}
+		expect(failures).toEqual([]);
+		expect([...statuses.values()].reduce((a, b) => a + b, 0)).toBe(total);
+		expect(h.origin.requests).toHaveLength(0);
+		expect(h.redis.calls).toHaveLength(0);
+		// Every refusal before the signature was reached, and the signature check itself.
+		expect([...codes].sort()).toEqual(["bad_signature", "invalid_client_id", "invalid_path", "invalid_signature_input", "missing_headers"]);
+	});
+});
