@@ -36,7 +36,7 @@ function app(options: { maxBodyBytes?: number; secrets?: string[] } = {}) {
 async function signed(path: string, body: string, init: { urlPath?: string; method?: string; timestamp?: number } = {}) {
 	const method = init.method ?? "POST";
 	const { headers } = await signRequest({ clientId: "svc", secret: SECRET, method, path, body, timestamp: init.timestamp ?? NOW });
-	return { url: `https://gw.test${init.urlPath ?? path}`, headers: headers as unknown as Record<string, string>, method };
+	return { url: `https://gw.test${init.urlPath ?? path}`, headers: { ...headers } as Record<string, string>, method };
 }
 
 /** A request body as a stream that says whether anyone read it. */

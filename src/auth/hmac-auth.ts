@@ -1,8 +1,8 @@
 import type { MiddlewareHandler } from "hono";
-import { gatewayError } from "../errors.ts";
-import type { AuthEvents, AuthFailure } from "../events.ts";
+import type { AuthEvents } from "../events.ts";
 import type { Logger } from "../log.ts";
 import { LogThrottle } from "../log.ts";
+import { authFailures } from "./failures.ts";
 import { readBodyWithLimit } from "./body.ts";
 import { canonicalString, sha256Hex } from "./crypto.ts";
 import { AGENT_PATH_PATTERN, CLIENT_ID_PATTERN, SIGNATURE_PATTERN, signedPath, TIMESTAMP_PATTERN } from "./grammar.ts";
@@ -44,11 +44,7 @@ export const hmacAuth = (options: HmacAuthOptions): MiddlewareHandler<{ Variable
 	const now = options.now ?? Date.now;
 	const throttle = new LogThrottle(10_000, now);
 
-	const reject = (mode: AuthFailure, error: Parameters<typeof gatewayError>) => {
-		events.outcome("fail", mode);
-		return gatewayError(...error);
-	};
-	const fail = (code: Exclude<AuthFailure, "unknown_client">) => reject(code, [code]);
+	const { reject, fail } = authFailures(events);
 
 	return async function hmacAuth(c, next) {
 		const request = c.req.raw;

@@ -1,8 +1,8 @@
 import type { MiddlewareHandler } from "hono";
-import { gatewayError } from "../errors.ts";
-import type { AuthEvents, AuthFailure } from "../events.ts";
+import type { AuthEvents } from "../events.ts";
 import type { Logger } from "../log.ts";
 import { LogThrottle } from "../log.ts";
+import { authFailures } from "./failures.ts";
 import { readBodyWithLimit } from "./body.ts";
 import { utf8 } from "./crypto.ts";
 import { signatureBase } from "./http-signature-base.ts";
@@ -48,11 +48,7 @@ export const httpSignatureAuth = (options: HttpSignatureAuthOptions): Middleware
 	const now = options.now ?? Date.now;
 	const throttle = new LogThrottle(10_000, now);
 
-	const reject = (mode: AuthFailure, error: Parameters<typeof gatewayError>) => {
-		events.outcome("fail", mode);
-		return gatewayError(...error);
-	};
-	const fail = (code: Exclude<AuthFailure, "unknown_client">) => reject(code, [code]);
+	const { reject, fail } = authFailures(events);
 
 	return async function httpSignatureAuth(c, next) {
 		const request = c.req.raw;
