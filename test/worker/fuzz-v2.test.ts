@@ -1,25 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { seededRandom } from "../fixtures/random.ts";
 import { signRequest } from "../../src/client/sign.ts";
 import { CLIENT_ID, harness, SECRET } from "./harness.ts";
 
-/** A small seeded generator, so a failing case can be replayed from its index. */
-function random(seed: number) {
-	let state = seed >>> 0;
-	const next = () => {
-		state = (state + 0x6d2b79f5) >>> 0;
-		let t = state;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
-	const int = (n: number) => Math.floor(next() * n);
-	return {
-		int,
-		pick: <T>(items: readonly T[]): T => items[int(items.length)]!,
-		base64: (bytes: number) => btoa(String.fromCharCode(...Array.from({ length: bytes }, () => int(256)))),
-	};
-}
-type Rng = ReturnType<typeof random>;
+type Rng = ReturnType<typeof seededRandom>;
 
 const NOW = 1_763_000_000_000;
 const CREATED = NOW / 1000;
@@ -132,7 +116,7 @@ describe("v2 field fuzzing", () => {
 	it("10,000 generated Signature-Input/Signature/Content-Digest values: never a 5xx, never accepted, no origin or Upstash call", async () => {
 		const h = harness({ MAX_BODY_BYTES: "65536", HMAC_CLIENTS: JSON.stringify({ [CLIENT_ID]: SECRET }) });
 		h.clock.now = NOW;
-		const rng = random(20261126);
+		const rng = seededRandom(20261126);
 		const statuses = new Map<number, number>();
 		const codes = new Set<string>();
 		const failures: string[] = [];

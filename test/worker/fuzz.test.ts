@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { seededRandom } from "../fixtures/random.ts";
 import { signRequest } from "../../src/client/sign.ts";
 import { canonicalString, sha256Hex, utf8 } from "../../src/auth/crypto.ts";
 import { loadConfig } from "../../src/config.ts";
@@ -8,23 +9,6 @@ import { createGateway } from "../../src/gateway.ts";
 import type { Logger } from "../../src/log.ts";
 import { CLIENT_ID, FakeOrigin, FakeRedis, harness, SECRET, signedRequest } from "./harness.ts";
 
-/** A small seeded generator, so a failing case can be replayed from its index. */
-function random(seed: number) {
-	let state = seed >>> 0;
-	const next = () => {
-		state = (state + 0x6d2b79f5) >>> 0;
-		let t = state;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
-	return {
-		next,
-		int: (n: number) => Math.floor(next() * n),
-		pick: <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!,
-		hex: (n: number) => Array.from({ length: n }, () => "0123456789abcdef"[Math.floor(next() * 16)]).join(""),
-	};
-}
 
 const CONTROL = ["\t", "\x01", "\x07", "\x0b", "\x1b", "\x7f"];
 const METHODS = ["GET", "POST", "POST", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"];
@@ -44,7 +28,7 @@ const PATHS = [
 	"/agent/chat;param",
 ];
 
-function header(rng: ReturnType<typeof random>, valid: string): string | null {
+function header(rng: ReturnType<typeof seededRandom>, valid: string): string | null {
 	switch (rng.int(10)) {
 		case 0:
 			return null;
@@ -63,7 +47,7 @@ function header(rng: ReturnType<typeof random>, valid: string): string | null {
 	}
 }
 
-function timestampValue(rng: ReturnType<typeof random>, now: number): string | null {
+function timestampValue(rng: ReturnType<typeof seededRandom>, now: number): string | null {
 	return rng.pick([
 		String(now),
 		String(now - 10_000_000),
@@ -79,11 +63,11 @@ function timestampValue(rng: ReturnType<typeof random>, now: number): string | n
 	]);
 }
 
-function signatureValue(rng: ReturnType<typeof random>): string | null {
+function signatureValue(rng: ReturnType<typeof seededRandom>): string | null {
 	return rng.pick([rng.hex(64), rng.hex(64), rng.hex(64).toUpperCase(), rng.hex(63), rng.hex(66), "z".repeat(64), "", null]);
 }
 
-function body(rng: ReturnType<typeof random>, maxBytes: number): BodyInit | null {
+function body(rng: ReturnType<typeof seededRandom>, maxBytes: number): BodyInit | null {
 	switch (rng.int(7)) {
 		case 0:
 			return null;
@@ -122,7 +106,7 @@ function body(rng: ReturnType<typeof random>, maxBytes: number): BodyInit | null
 describe("input fuzzing", () => {
 	it("10,000 malformed requests: every answer a 4xx with the JSON error shape; nothing accepted, no origin or Upstash call", async () => {
 		const h = harness({ MAX_BODY_BYTES: "4096" });
-		const rng = random(20261126);
+		const rng = seededRandom(20261126);
 		const now = h.clock.now;
 		const statuses = new Map<number, number>();
 		const failures: string[] = [];
