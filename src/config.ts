@@ -2,6 +2,7 @@ import type { Env } from "./env.ts";
 import { CLIENT_ID_PATTERN } from "./auth/grammar.ts";
 import { DEFAULT_SIGNATURE_SCHEMES, parseSignatureSchemes } from "./auth/schemes.ts";
 import type { SignatureScheme } from "./events.ts";
+import { readKeyringSettings, type KeyringSettings } from "./keyring/settings.ts";
 
 export type ReplayFailMode = "memory" | "closed";
 
@@ -52,6 +53,8 @@ export interface Config {
 		timeoutMs: number;
 		shards: number;
 	};
+	/** The keyring in KV (`KEYRING_*`); off without `KEYRING_KEY`. */
+	keyring: KeyringSettings;
 	/**
 	 * What weakens this configuration, one sentence each (never a value): in production, what
 	 * is missing; in development and test, each production refusal it was allowed. The Worker
@@ -183,6 +186,7 @@ export function loadConfig(env: Env): Config {
 			timeoutMs: read.integer("METRICS_TIMEOUT_MS", 1_000, { min: 1, max: 30_000 }),
 			shards: read.integer("METRICS_SHARDS", 1, { min: 1, max: 64 }),
 		},
+		keyring: readKeyringSettings(env, problems, warnings, isProduction),
 		warnings,
 	};
 	if (problems.length > 0) throw new ConfigError(problems);
@@ -193,7 +197,7 @@ export function loadConfig(env: Env): Config {
 /** What production runs with but should not: one sentence each. */
 function productionWarnings(config: Config): string[] {
 	const warnings: string[] = [];
-	if (config.auth.sharedSecrets.length === 0 && config.auth.clientSecrets.size === 0) {
+	if (config.auth.sharedSecrets.length === 0 && config.auth.clientSecrets.size === 0 && config.keyring.key === null) {
 		warnings.push("no HMAC secret (HMAC_SECRET or HMAC_CLIENTS): every signed request gets 500 config_error");
 	}
 	if (config.metrics.tokens.length === 0) {
