@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { listenFailure, parseOptions, portOption, readDotenv, runMain } from "./lib/cli.ts";
+import { ensureDevKeyringKey } from "./lib/keyring-key.ts";
 import { startDemoOrigin, type DemoOrigin } from "./lib/demo-origin.ts";
 import { portOpen } from "./lib/processes.ts";
 
@@ -40,6 +41,7 @@ async function main(): Promise<number> {
 		copyFileSync(".dev.vars.example", ".dev.vars");
 		console.log("created .dev.vars from .dev.vars.example");
 	}
+	if (ensureDevKeyringKey(".dev.vars")) console.log("added a fresh KEYRING_KEY to .dev.vars (the keyring's key: npm run keys)");
 	const originUrl = readDotenv(readFileSync(".dev.vars", "utf8")).get("ORIGIN_URL");
 	try {
 		origin = await startDemoOrigin({ port: originPort });
