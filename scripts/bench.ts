@@ -8,7 +8,7 @@ import { runBench } from "./bench/run.ts";
 import { SCENARIO_NAMES } from "./bench/scenarios.ts";
 
 /** Scenarios with a harness of their own (not a gateway under load against its floors). */
-const OWN_HARNESS = ["aggregator-scale", "v2-vs-v1"];
+const OWN_HARNESS = ["aggregator-scale", "v2-vs-v1", "keyring"];
 
 const USAGE = `usage: npm run bench -- [options]
   --duration SEC      seconds of load per scenario and round (default 5)
@@ -21,7 +21,8 @@ const USAGE = `usage: npm run bench -- [options]
   --help              print this and exit
 scenarios: ${[...SCENARIO_NAMES, ...OWN_HARNESS].join(", ")}
   (aggregator-scale: one MetricsAggregator fed by 100 to 50,000 isolates; v2-vs-v1: scheme v2 against v1,
-   forged 256 KiB and accepted 1 KiB requests, CPU per request; --duration and --rounds apply)`;
+   forged 256 KiB and accepted 1 KiB requests, CPU per request; --duration and --rounds apply;
+   keyring: the keyring in KV, 1 and 10,000 clients, against HMAC_CLIENTS, CPU per accepted request, --rounds applies)`;
 
 function usageError(message: string): never {
 	console.error(`bench: ${message}`);
@@ -101,4 +102,9 @@ if (scenarios.includes("aggregator-scale")) {
 if (scenarios.includes("v2-vs-v1")) {
 	const { formatV2Report, runV2Scenarios } = await import("./bench/v2-scenarios.ts");
 	console.log(formatV2Report(await runV2Scenarios({ durationSec, rounds, connections, log: (line) => console.error(line) })));
+}
+
+if (scenarios.includes("keyring")) {
+	const { formatKeyringReport, runKeyringScenarios } = await import("./bench/keyring.ts");
+	console.log(formatKeyringReport(await runKeyringScenarios({ requests: 3000, rounds, log: (line) => console.error(line) })));
 }

@@ -53,6 +53,7 @@ describe("one gateway per env object", () => {
 			scheme: record("scheme"),
 			response: record("response"),
 			streamCut: record("cut"),
+			keyringLookup: record("keyring"),
 		};
 		const worker = createWorker({
 			log: { info() {}, warn() {}, error() {} },
@@ -90,6 +91,7 @@ describe("one gateway per env object", () => {
 				scheme: noop,
 				response: noop,
 				streamCut: noop,
+				keyringLookup: noop,
 			},
 		});
 		const env = { ENVIRONMENT: "development", ORIGIN_URL: ORIGIN, HMAC_SECRET: SECRET } as Env;
