@@ -1,4 +1,4 @@
-/** Header and path grammars of scheme v1 (SPEC section 2), applied after the runtime's normalization. */
+/** Header and path grammars of scheme v1 (docs/design.md, "Scheme v1"), applied after the runtime's normalization. */
 export const CLIENT_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 export const TIMESTAMP_PATTERN = /^[0-9]{1,16}$/;
 export const SIGNATURE_PATTERN = /^[0-9a-f]{64}$/;

@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signRequest } from "../../src/client/index.ts";
+import { signedV2Init } from "../fixtures/signed.ts";
 import { SECRET, startGateway, type RunningGateway } from "./helpers/gateway.ts";
 import { available } from "./helpers/services.ts";
 import { useUpstashStack } from "./helpers/stack.ts";
@@ -18,10 +19,9 @@ function tally(statuses: number[]): Record<string, number> {
 }
 
 /** A v2 POST signed now with the tests' secret: its headers and exact body. */
-async function signedV2(body = '{"messages":[{"role":"user","content":"v2"}]}', clientId = "svc-v2") {
-	const { headers, body: bytes } = await signRequest({ scheme: "v2", clientId, secret: SECRET, method: "POST", path: "/agent/chat", body });
-	const all: Record<string, string> = { ...(headers as Record<string, string>), "Content-Type": "application/json" };
-	return { headers: all, body: bytes };
+async function signedV2(body?: string) {
+	const { init } = await signedV2Init({ body }, { clientId: "svc-v2", secret: SECRET });
+	return { headers: init.headers, body: init.body as Uint8Array<ArrayBuffer> };
 }
 
 describe("scheme v2 through the shipped bundle in workerd", () => {
