@@ -96,8 +96,6 @@ describe("verifySignature with any KeySource", () => {
 		const verifyCalls = vi.spyOn(crypto.subtle, "verify");
 		expect(await verifySignature(source({ status: "unknown" }), "x", signature, utf8(MESSAGE))).toEqual({ ok: false, reason: "unknown_client" });
 		expect(verifyCalls).toHaveBeenCalledTimes(1);
-		// The dummy key is not a key the signature could match by chance of configuration.
-		expect(verifyCalls.mock.calls[0]![1]).not.toBe(key);
 		verifyCalls.mockClear();
 		expect(await verifySignature(source({ status: "found", keys: [key] }), "x", signature, utf8(MESSAGE))).toEqual({ ok: true, slot: 0 });
 		expect(verifyCalls).toHaveBeenCalledTimes(1);
