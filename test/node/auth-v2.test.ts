@@ -119,8 +119,8 @@ describe.skipIf(!available("redis-server", "redis-server"))("scheme v2 replay ac
 		);
 		expect(tally(answers)).toEqual({ 200: 1, 409: 199 });
 
-		const nonce = /nonce="([^"]+)"/.exec(request.headers["Signature-Input"]!)![1]!;
-		const created = /created=([0-9]+)/.exec(request.headers["Signature-Input"]!)![1]!;
+		const nonce = /nonce="([^"]+)"/.exec(request.headers["signature-input"]!)![1]!;
+		const created = /created=([0-9]+)/.exec(request.headers["signature-input"]!)![1]!;
 		const { stdout } = await run("redis-cli", ["-p", String(stack.redis.port), "GET", `${prefix}v2:svc-v2:${nonce}`]);
 		expect(stdout).toContain(`svc-v2:${Number(created) * 1000}`);
 	});
