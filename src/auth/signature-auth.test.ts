@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { describe, expect, it } from "vitest";
 import { signedInit, signedV2Init } from "../../test/fixtures/signed.ts";
-import type { AuthEvents, SignatureScheme } from "../events.ts";
+import type { AuthEvents, SignatureScheme as SchemeName } from "../events.ts";
 import type { LogFields } from "../log.ts";
 import { importHmacKey } from "./crypto.ts";
 import { type KeySource, Keyring } from "./keyring.ts";
@@ -53,7 +53,7 @@ async function v2Request(init: Parameters<typeof signedV2Init>[0] = {}): Promise
 }
 
 describe("signatureAuth()", () => {
-	it.each<[SignatureScheme, () => Promise<Request>]>([
+	it.each<[SchemeName, () => Promise<Request>]>([
 		["v1", () => v1Request()],
 		["v2", () => v2Request()],
 	])("verifies %s, counts the slot, the skew and the scheme once, and hands the request on", async (scheme, build) => {

@@ -3,7 +3,6 @@ import { connect } from "node:net";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signRequest } from "../../src/client/index.ts";
 import { signedV2Init } from "../fixtures/signed.ts";
 import { SECRET, startGateway, type RunningGateway } from "./helpers/gateway.ts";
 import { available } from "./helpers/services.ts";
@@ -35,21 +34,17 @@ describe("scheme v2 through the shipped bundle in workerd", () => {
 
 	it("refuses a forged request with a large declared body before the body is sent", async () => {
 		const declared = 4 * 1024 * 1024;
-		const forged = await signRequest({
-			scheme: "v2",
-			clientId: "svc-v2",
-			secret: "not-the-gateway-secret-but-as-long-as-it",
-			method: "POST",
-			path: "/agent/chat",
-			body: new Uint8Array(declared),
-		});
+		const forged = await signedV2Init(
+			{ body: new Uint8Array(declared), headers: { "content-type": null } },
+			{ clientId: "svc-v2", secret: "not-the-gateway-secret-but-as-long-as-it" },
+		);
 		const { hostname, port } = new URL(gateway.url);
 		const head = [
 			"POST /agent/chat HTTP/1.1",
 			`Host: ${hostname}:${port}`,
 			"Content-Type: application/octet-stream",
 			`Content-Length: ${declared}`,
-			...Object.entries(forged.headers as Record<string, string>).map(([name, value]) => `${name}: ${value}`),
+			...Object.entries(forged.init.headers).map(([name, value]) => `${name}: ${value}`),
 			"",
 			"",
 		].join("\r\n");

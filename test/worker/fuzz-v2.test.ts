@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { seededRandom } from "../fixtures/random.ts";
-import { signRequest } from "../../src/client/sign.ts";
+import { signedV2Init } from "../fixtures/signed.ts";
 import { CLIENT_ID, harness, SECRET } from "./harness.ts";
 
 type Rng = ReturnType<typeof seededRandom>;
@@ -123,24 +123,25 @@ describe("v2 field fuzzing", () => {
 		const failures: string[] = [];
 		const total = 10_000;
 		const templates = await Promise.all(
-			["POST", "GET"].map((method) =>
-				signRequest({ scheme: "v2", clientId: CLIENT_ID, secret: SECRET, method, path: method === "GET" ? "/agent/stream" : "/agent/chat", body: method === "GET" ? undefined : "{}", created: CREATED }),
-			),
+			(["POST", "GET"] as const).map(async (method) => {
+				const { init } = await signedV2Init({ method, path: method === "GET" ? "/agent/stream" : "/agent/chat", body: "{}" }, { clientId: CLIENT_ID, secret: SECRET, created: CREATED });
+				return { method, input: init.headers["signature-input"]!, digest: init.headers["content-digest"] };
+			}),
 		);
 		for (let batch = 0; batch < total; batch += 200) {
 			await Promise.all(
 				Array.from({ length: 200 }, async (_, offset) => {
 					const index = batch + offset;
 					const template = rng.pick(templates);
-					const method = template.headers["Content-Digest"] === undefined ? "GET" : "POST";
+					const { method } = template;
 					const path = rng.pick(method === "GET" ? ["/agent/stream", "/agent/stream?q=1"] : ["/agent/chat", "/api/agent/chat", "/agent/chat%2F"]);
-					const input = signatureInput(rng, template.headers["Signature-Input"]);
+					const input = signatureInput(rng, template.input);
 					const label = /^[a-z*][a-z0-9_.*-]*/.exec(input)?.[0] ?? "sig1";
 					const headers = new Headers();
 					try {
 						headers.set("Signature-Input", input);
 						headers.set("Signature", signature(rng, label));
-						const digest = contentDigest(rng, template.headers["Content-Digest"]);
+						const digest = contentDigest(rng, template.digest);
 						if (digest !== null) headers.set("Content-Digest", digest);
 						if (rng.int(3) === 0) headers.set("Content-Type", "application/json");
 					} catch {
