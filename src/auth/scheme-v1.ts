@@ -1,8 +1,8 @@
 import { declaresBody, readBodyWithLimit } from "./body.ts";
 import { canonicalString, fromHex, sha256Hex, utf8 } from "./crypto.ts";
-import { AGENT_PATH_PATTERN, CLIENT_ID_PATTERN, SIGNATURE_PATTERN, signedPath, TIMESTAMP_PATTERN } from "./grammar.ts";
+import { AGENT_PATH_PATTERN, CLIENT_ID_PATTERN, CLIENT_ID_RULE, PATH_RULE, SIGNATURE_PATTERN, signedPath, TIMESTAMP_PATTERN } from "./grammar.ts";
 import { verifySignature } from "./keyring.ts";
-import { bodyRefusal, CLIENT_ID_RULE, keyRefusal, PATH_RULE, refuse, type SchemeLimits, type SignatureScheme, skewRefusal } from "./scheme.ts";
+import { bodyRefusal, keyRefusal, refuse, type SchemeLimits, type SignatureScheme, skewRefusal } from "./scheme.ts";
 
 /**
  * Scheme v1 (docs/design.md, "Scheme v1"): `X-Client-Id`, `X-Timestamp` and `X-Signature`,

@@ -60,10 +60,6 @@ export function refuse(code: RefusalCode, field?: string, rule?: string): Refusa
 	return { ok: false, code, field, rule };
 }
 
-/** The path rule of both schemes (the path after the `/api` alias). */
-export const PATH_RULE = "must be /agent/ then segments of A-Z a-z 0-9 . _ ~ - joined by single slashes (no percent-encoding)";
-export const CLIENT_ID_RULE = "must be 1 to 64 characters of A-Z a-z 0-9 . _ -";
-
 /** A body that cannot be taken: on a GET, over the limit, or cut off while it was read. */
 export function bodyRefusal(reason: "not_allowed" | "too_large" | "incomplete", maxBodyBytes: number): Refusal {
 	if (reason === "not_allowed") return refuse("body_not_allowed", "body", "must be empty on a GET");
