@@ -11,7 +11,9 @@ export type { ReplayFailMode } from "./config/replay.ts";
 
 /**
  * Every setting of the gateway, read once per isolate from `env` and validated
- * (docs/design.md, "Configuration"). Each section has its reader in `src/config/`.
+ * (docs/design.md, "Configuration"). Each section has its reader in `src/config/`: a new
+ * setting is its `Env` entry, a field and a line in its section's reader; a new section is a
+ * reader of its own and one line in `loadConfig()`.
  */
 export interface Config {
 	/** `production` when `ENVIRONMENT` is unset. */
