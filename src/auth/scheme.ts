@@ -56,6 +56,7 @@ export interface SchemeLimits {
 	maxBodyBytes: number;
 }
 
+/** A refusal with its code and, where the client can fix something, the field and the rule it broke. */
 export function refuse(code: RefusalCode, field?: string, rule?: string): Refusal {
 	return { ok: false, code, field, rule };
 }
