@@ -14,10 +14,12 @@ export function parseDictionaryWithNames(field: string): { dictionary: Dictionar
 	} catch {
 		return null;
 	}
-	if (dictionary.size === 0) return { dictionary, names: [] };
+	const members = topLevelMembers(field);
+	// As many members as distinct names (the common case, one member): the names are the keys.
+	if (members.length === dictionary.size) return { dictionary, names: [...dictionary.keys()] };
 	const names: string[] = [];
 	try {
-		for (const member of topLevelMembers(field)) {
+		for (const member of members) {
 			// Each piece is one member the library already accepted as part of the whole field.
 			const [name, ...more] = parseDictionary(member).keys();
 			if (name === undefined || more.length > 0) return null;
@@ -36,6 +38,7 @@ export function parseDictionaryWithNames(field: string): { dictionary: Dictionar
  * display strings `%"..."` hold no `"` nor `\`).
  */
 function topLevelMembers(field: string): string[] {
+	if (field.trim() === "") return [];
 	const members: string[] = [];
 	let start = 0;
 	let inString = false;
