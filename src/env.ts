@@ -35,7 +35,7 @@ export interface Env {
 	METRICS_SHARDS?: string;
 	METRICS_AGGREGATOR?: DurableObjectNamespace<MetricsAggregator>;
 
-	/** The keyring (src/keyring/settings.ts): client records in KV, secrets sealed under KEYRING_KEY. */
+	/** The keyring (src/config/keyring.ts): client records in KV, secrets sealed under KEYRING_KEY. */
 	KEYRING?: KVNamespace;
 	KEYRING_KEY?: string;
 	KEYRING_CACHE_MS?: string;
