@@ -4,7 +4,7 @@ import { runCli } from "./helpers/cli.ts";
 
 // Every CLI that takes options, as `npm run X -- ...` runs it (check-config and bench have
 // tests of their own).
-const CLIS = ["sign", "smoke", "upstash-local", "dev", "demo-origin"];
+const CLIS = ["sign", "smoke", "upstash-server", "dev", "demo-origin"];
 
 describe("every CLI's command line", () => {
 	it.each(CLIS)("%s --help prints the usage on stdout and exits 0, doing nothing else", async (cli) => {
@@ -28,9 +28,8 @@ describe("every CLI's command line", () => {
 	});
 
 	it.each([
-		["upstash-local", ["--port", "http"], "upstash-local: --port must be a port number (1 to 65535)"],
-		["upstash-local", ["--redis-port", "70000"], "upstash-local: --redis-port must be a port number (1 to 65535)"],
-		["upstash-local", ["--spawn-redis", "--redis-port", "6379"], "upstash-local: --redis-port and --spawn-redis exclude each other"],
+		["upstash-server", ["--port", "http"], "upstash-server: --port must be a port number (1 to 65535)"],
+		["upstash-server", ["--redis-port", "70000"], "upstash-server: --redis-port must be a port number (1 to 65535)"],
 		["dev", ["--port", "-1"], "dev: Option '--port' argument is ambiguous"],
 		["dev", ["--origin-port", "0"], "dev: --origin-port must be a port number (1 to 65535)"],
 		["demo-origin", ["--port", "8788x"], "demo-origin: --port must be a port number (1 to 65535)"],

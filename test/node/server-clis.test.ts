@@ -41,27 +41,42 @@ describe("busy ports: one clear line naming the option that changes the port", (
 	});
 });
 
-describe("upstash-local and its redis-server", () => {
+describe("upstash-server and its redis-server", () => {
 	it("--redis-port with nothing listening fails at start, saying so", async () => {
 		const port = await freePort();
-		const { code, stdout, stderr } = await runCli("upstash-local", ["--redis-port", String(port), "--port", "0"]);
-		expect(stderr).toBe(`upstash-local: nothing listens on 127.0.0.1:${port} (--redis-port): start redis-server there, or use --spawn-redis\n`);
+		const { code, stdout, stderr } = await runCli("upstash-server", ["--redis-port", String(port), "--port", "0"]);
+		expect(stderr).toBe(`upstash-server: nothing listens on 127.0.0.1:${port} (--redis-port): start redis-server there, or use --spawn-redis\n`);
 		expect(stdout).toBe("");
 		expect(code).toBe(1);
 	});
 
 	describe.skipIf(!available("redis-server", "redis-server"))("with --spawn-redis", () => {
 		it("on a busy port: one line, and the spawned redis-server is gone", async () => {
-			const { code, stdout, stderr } = await runCli("upstash-local", ["--spawn-redis", "--port", String(busyPort)]);
-			expect(stderr).toBe(`upstash-local: port ${busyPort} on 127.0.0.1 is already in use; choose another with --port N\n`);
+			const { code, stdout, stderr } = await runCli("upstash-server", ["--spawn-redis", "--port", String(busyPort)]);
+			expect(stderr).toBe(`upstash-server: port ${busyPort} on 127.0.0.1 is already in use; choose another with --port N\n`);
 			expect(code).toBe(1);
 			const redisPort = Number(/spawned redis-server on port (\d+)/.exec(stdout)?.[1]);
 			expect(redisPort).toBeGreaterThan(0);
 			expect(await closedSoon(redisPort)).toBe(true);
 		});
 
+		it("--redis-port N chooses the spawned redis-server's port; a busy one is one line, nothing spawned", async () => {
+			const chosen = await freePort();
+			const cli = startCli("upstash-server", ["--spawn-redis", "--redis-port", String(chosen), "--port", "0"]);
+			expect((await cli.waitFor(/spawned redis-server on port (\d+)/))[1]).toBe(String(chosen));
+			expect(await portOpen(chosen)).toBe(true);
+			cli.child.kill("SIGINT");
+			expect((await cli.exited).code).toBe(0);
+			expect(await closedSoon(chosen)).toBe(true);
+
+			const { code, stdout, stderr } = await runCli("upstash-server", ["--spawn-redis", "--redis-port", String(busyPort), "--port", "0"]);
+			expect(stderr).toBe(`upstash-server: port ${busyPort} on 127.0.0.1 is already in use; choose another with --redis-port N\n`);
+			expect(stdout).toBe("");
+			expect(code).toBe(1);
+		});
+
 		it.each(["SIGINT", "SIGTERM"] as const)("on %s: stops serving, and the spawned redis-server stops with it", async (signal) => {
-			const cli = startCli("upstash-local", ["--spawn-redis", "--port", "0"]);
+			const cli = startCli("upstash-server", ["--spawn-redis", "--port", "0"]);
 			const [, redisPort] = await cli.waitFor(/spawned redis-server on port (\d+)/);
 			const [, url] = await cli.waitFor(/UPSTASH_REDIS_REST_URL=(\S+)/);
 			// It serves: a PING through the REST protocol reaches the spawned redis-server.
