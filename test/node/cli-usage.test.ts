@@ -2,9 +2,8 @@ import { tmpdir } from "node:os";
 import { describe, expect, it } from "vitest";
 import { runCli } from "./helpers/cli.ts";
 
-// Every CLI that takes options, as `npm run X -- ...` runs it (check-config and bench have
-// tests of their own).
-const CLIS = ["sign", "smoke", "upstash-server", "dev", "demo-origin"];
+// Every CLI that takes options, as `npm run X -- ...` runs it (bench has tests of its own).
+const CLIS = ["sign", "smoke", "upstash-server", "dev", "demo-origin", "check-config"];
 
 describe("every CLI's command line", () => {
 	it.each(CLIS)("%s --help prints the usage on stdout and exits 0, doing nothing else", async (cli) => {
