@@ -9,11 +9,12 @@ import { clientSecret, readDevVars, type SecretSetting } from "./lib/dev-vars.ts
 const DEFAULT_BODY = JSON.stringify({ messages: [{ role: "user", content: "Hello from the signing CLI" }] });
 const USAGE = [
 	"usage: npm run sign -- [--url URL] [--method GET|POST] [--path /agent/...[?query]] [--data BODY | --data-file FILE]",
-	"                       [--client-id ID] [--scheme v1|v2] [--timestamp MS] [--created S] [--nonce NONCE] [--send]",
+	"                       [--client-id ID] [--scheme v1|v2] [--timestamp MS] [--created S] [--nonce NONCE] [--alg] [--send]",
 	"  Signs a request (scheme v1 by default, or v2: RFC 9421) and prints a curl command, or sends it with --send.",
 	"  --data-file sends a file's bytes as the body (for bodies too large for one argument).",
 	"  v1: --timestamp in milliseconds since the epoch (default: now).",
-	"  v2: --created in seconds since the epoch (default: now), --nonce 16 to 64 of A-Z a-z 0-9 _ - (default: random).",
+	"  v2: --created in seconds since the epoch (default: now), --nonce 16 to 64 of A-Z a-z 0-9 _ - (default: random),",
+	"  --alg adds the optional alg=\"hmac-sha256\" parameter.",
 	"  Fixed inputs give the same output every time. The secret: HMAC_SECRET from the environment, else",
 	"  from .dev.vars in the current folder (the client's own in HMAC_CLIENTS, else HMAC_SECRET).",
 ].join("\n");
@@ -54,6 +55,7 @@ async function main(): Promise<number> {
 		timestamp: { type: "string" },
 		created: { type: "string" },
 		nonce: { type: "string" },
+		alg: { type: "boolean", default: false },
 		scheme: { type: "string", default: "v1" },
 		send: { type: "boolean", default: false },
 	});
@@ -72,7 +74,7 @@ async function main(): Promise<number> {
 
 	if (values.scheme !== "v1" && values.scheme !== "v2") throw new UsageError("--scheme must be v1 or v2");
 	if (values.scheme === "v2" && values.timestamp !== undefined) throw new UsageError("--timestamp is for v1 (v2 takes --created, in seconds)");
-	if (values.scheme === "v1" && (values.created !== undefined || values.nonce !== undefined)) throw new UsageError("--created and --nonce are for --scheme v2 (v1 takes --timestamp)");
+	if (values.scheme === "v1" && (values.created !== undefined || values.nonce !== undefined || values.alg)) throw new UsageError("--created, --nonce and --alg are for --scheme v2 (v1 takes --timestamp)");
 	if (values.created !== undefined && !/^[0-9]{1,16}$/.test(values.created)) throw new UsageError("--created must be integer seconds since the epoch");
 	if (values.nonce !== undefined && !/^[A-Za-z0-9_-]{16,64}$/.test(values.nonce)) throw new UsageError("--nonce must be 16 to 64 characters of A-Z a-z 0-9 _ -");
 	const secret = secretFor(values["client-id"]).value;
@@ -88,6 +90,7 @@ async function main(): Promise<number> {
 		body: bodyBytes,
 		created: values.created === undefined ? undefined : Number(values.created),
 		nonce: values.nonce,
+		alg: values.alg,
 	}) : await signRequest({
 		clientId: values["client-id"],
 		secret,
