@@ -142,7 +142,7 @@ async function main(): Promise<number> {
 	});
 
 	const signing = { clientId: values["client-id"], secret: firstOf(secret.value), method: "POST", path: values.path, body: values.body };
-	// v2 (SPEC section 2b) on request: the same checks, signed with RFC 9421.
+	// v2 (docs/design.md, "Scheme v2") on request: the same checks, signed with RFC 9421.
 	const signed = values.scheme === "v2" ? await signRequest({ scheme: "v2", ...signing }) : await signRequest(signing);
 	const send = () =>
 		fetch(base + values.path, { method: "POST", headers: { ...(signed.headers as Record<string, string>), "Content-Type": "application/json" }, body: signed.body });

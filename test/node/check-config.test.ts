@@ -49,7 +49,7 @@ function reportOf(output: string, path: string): string[] {
 	return report;
 }
 
-/** Each production refusal (SPEC section 7): the lines that break it, and the problem named. */
+/** Each production refusal (docs/design.md, "Configuration"): the lines that break it, and the problem named. */
 const REFUSALS: [string, string[], string][] = [
 	["short secret", ["HMAC_SECRET=only-31-characters-long-secret!"], "HMAC_SECRET has a secret shorter than 32 characters"],
 	["one-character alias", ["HMAC_SECRET=", "E2E_SESSION_HMAC_SECRET=x"], "E2E_SESSION_HMAC_SECRET has a secret shorter than 32 characters"],
