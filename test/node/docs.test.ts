@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDemoOrigin, type DemoOrigin } from "../../scripts/lib/demo-origin.ts";
+import { parseDotenv } from "../../scripts/lib/dev-vars.ts";
 import { canonicalString, sha256Hex, signRequest } from "../../src/client/index.ts";
 import type { HmacV2Vectors, HmacVector } from "../fixtures/hmac-vectors.ts";
 import { runCli } from "./helpers/cli.ts";
@@ -225,6 +226,26 @@ describe("docs/protocol.md: the worked examples are what the code signs and the 
 			const backend = await gateway.fetch("/agent/chat", { headers: { ...headers } });
 			expect([backend.status, backend.headers.get("x-auth-mode")]).toEqual([404, "hmac"]);
 			expect(await backend.json()).not.toHaveProperty("code");
+		});
+
+		it("the page's .dev.vars lines, read as wrangler reads them, give the gateway the secrets the page says", async () => {
+			const section = page.split("### `.dev.vars`")[1]!.split("### ")[0]!;
+			const block = codeBlocks("docs/protocol.md", section).find((candidate) => candidate.text.includes("HMAC_CLIENTS="))!;
+			const settings = parseDotenv(block.text);
+			const clients = JSON.parse(settings.get("HMAC_CLIENTS")!) as Record<string, string | string[]>;
+			expect(Object.keys(clients)).toEqual(["web-app", "mobile-app"]);
+			const gateway = await gatewayWith(Object.fromEntries(settings));
+			const status = async (clientId: string, secret: string) => {
+				const { headers } = await signRequest({ scheme: "v2", clientId, secret, method: "GET", path: "/agent/stream", query: "?tokens=1&interval_ms=1" });
+				const response = await gateway.fetch("/agent/stream?tokens=1&interval_ms=1", { headers: headers as Record<string, string> });
+				await response.arrayBuffer();
+				return response.status;
+			};
+			expect(await status("web-app", clients["web-app"] as string)).toBe(200);
+			// A list is a rotation: the older secret still verifies; a listed client never takes the shared one.
+			expect(await status("mobile-app", (clients["mobile-app"] as string[])[1]!)).toBe(200);
+			expect(await status("mobile-app", settings.get("HMAC_SECRET")!)).toBe(403);
+			expect(await status("anyone-else", settings.get("HMAC_SECRET")!)).toBe(200);
 		});
 
 		it("v1 with a shared secret: a request relabelled to another client id passes; with a secret per client, it is refused", async () => {
