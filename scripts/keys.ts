@@ -5,7 +5,8 @@
 // Local namespace (the one npm run dev reads) by default; --remote [--env NAME] for a deployment.
 import { existsSync, readFileSync } from "node:fs";
 import { importKeyringKey } from "../src/keyring/sealing.ts";
-import { exitWithUsage, parseOptions, readDotenv, runMain, UsageError, type Cli } from "./lib/cli.ts";
+import { exitWithUsage, parseOptions, runMain, UsageError, type Cli } from "./lib/cli.ts";
+import { readDevVars } from "./lib/dev-vars.ts";
 import { KeyringAdmin, KeyringAdminError, type ClientSummary } from "./lib/keyring-admin.ts";
 import { decodeFoundKey, findKeyringKey } from "./lib/keyring-key.ts";
 import { DEFAULT_PERSIST_TO, openLocalNamespace, readLocalNamespaceId, wranglerNamespace, type AdminNamespace } from "./lib/keyring-namespace.ts";
@@ -167,7 +168,7 @@ function hmacClients(file: string | undefined, remote: boolean): string {
 		return readFileSync(file, "utf8");
 	}
 	if (process.env.HMAC_CLIENTS?.trim()) return process.env.HMAC_CLIENTS;
-	const fromDevVars = !remote && existsSync(".dev.vars") ? readDotenv(readFileSync(".dev.vars", "utf8")).get("HMAC_CLIENTS") : undefined;
+	const fromDevVars = remote ? undefined : readDevVars()?.get("HMAC_CLIENTS");
 	if (fromDevVars) return fromDevVars;
 	throw new UsageError("no HMAC_CLIENTS: set it in the environment or pass --file FILE");
 }

@@ -2,7 +2,7 @@
 // .dev.vars, where `npm run dev` puts a fresh one on its first run.
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { decodeKeyringKey, generateKeyringKey } from "../../src/keyring/sealing.ts";
-import { readDotenv } from "./cli.ts";
+import { parseDotenv } from "./dev-vars.ts";
 
 /** Where KEYRING_KEY came from, and its text; null text when it is nowhere. */
 export function findKeyringKey(options: { allowDevVars: boolean; devVarsPath?: string }): { text: string | null; source: string } {
@@ -10,7 +10,7 @@ export function findKeyringKey(options: { allowDevVars: boolean; devVarsPath?: s
 	if (fromEnv) return { text: fromEnv, source: "the environment" };
 	const path = options.devVarsPath ?? ".dev.vars";
 	if (options.allowDevVars && existsSync(path)) {
-		const fromFile = readDotenv(readFileSync(path, "utf8")).get("KEYRING_KEY");
+		const fromFile = parseDotenv(readFileSync(path, "utf8")).get("KEYRING_KEY");
 		if (fromFile) return { text: fromFile, source: path };
 	}
 	return { text: null, source: "nowhere" };
@@ -26,7 +26,7 @@ export function decodeFoundKey(found: { text: string; source: string }): Uint8Ar
 /** Adds a fresh KEYRING_KEY to `.dev.vars` when it has none; true when it did. */
 export function ensureDevKeyringKey(path = ".dev.vars"): boolean {
 	const text = existsSync(path) ? readFileSync(path, "utf8") : "";
-	if (readDotenv(text).has("KEYRING_KEY")) return false;
+	if (parseDotenv(text).has("KEYRING_KEY")) return false;
 	const separator = text === "" || text.endsWith("\n") ? "" : "\n";
 	appendFileSync(path, `${separator}# The keyring's key (npm run keys), made by npm run dev for this checkout only.\nKEYRING_KEY=${generateKeyringKey()}\n`, { mode: 0o600 });
 	return true;
