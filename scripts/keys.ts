@@ -53,11 +53,12 @@ const COMMON = {
 
 async function main(): Promise<number> {
 	const [command, ...rest] = process.argv.slice(2);
-	if (command === undefined || command === "--help" || command === "-h") {
-		if (command === undefined) throw new UsageError("name a command");
+	if (command === undefined) throw new UsageError("name a command");
+	if (command === "--help" || command === "-h") {
 		console.log(USAGE);
 		return 0;
 	}
+	if (command.startsWith("-")) throw new UsageError(`Unknown option '${command}'`);
 	if (!Object.hasOwn(COMMANDS, command)) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
 	const name = command as Command;
 	const cli = commandCli(name);
