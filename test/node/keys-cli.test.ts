@@ -1,11 +1,13 @@
 import { execFile } from "node:child_process";
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseDotenv } from "../../scripts/lib/dev-vars.ts";
 import { KeyringAdmin } from "../../scripts/lib/keyring-admin.ts";
+import { ensureDevKeyringKey } from "../../scripts/lib/keyring-key.ts";
 import { openLocalNamespace, readLocalNamespaceId, wranglerBinPath, wranglerNamespace } from "../../scripts/lib/keyring-namespace.ts";
-import { generateKeyringKey } from "../../src/keyring/sealing.ts";
+import { decodeKeyringKey, generateKeyringKey } from "../../src/keyring/sealing.ts";
 import { runCli, type CliResult } from "./helpers/cli.ts";
 
 const REPO = resolve(import.meta.dirname, "../..");
@@ -220,3 +222,21 @@ async function withLocal<T>(use: (namespace: Awaited<ReturnType<typeof openLocal
 	}
 }
 
+
+describe("npm run dev's KEYRING_KEY in .dev.vars", () => {
+	it("adds a fresh key once to a .dev.vars without one, keeps the file's lines, and never replaces a key", () => {
+		const path = join(folder, "dev-vars-test");
+		writeFileSync(path, "ENVIRONMENT=development\nHMAC_SECRET=dev-secret");
+		expect(ensureDevKeyringKey(path)).toBe(true);
+		const first = readFileSync(path, "utf8");
+		const settings = parseDotenv(first);
+		expect(settings.get("HMAC_SECRET")).toBe("dev-secret");
+		expect(decodeKeyringKey(settings.get("KEYRING_KEY")!)?.byteLength).toBe(32);
+		expect(ensureDevKeyringKey(path)).toBe(false);
+		expect(readFileSync(path, "utf8")).toBe(first);
+		const other = join(folder, "dev-vars-test-2");
+		writeFileSync(other, "");
+		ensureDevKeyringKey(other);
+		expect(parseDotenv(readFileSync(other, "utf8")).get("KEYRING_KEY")).not.toBe(settings.get("KEYRING_KEY"));
+	});
+});
