@@ -66,6 +66,7 @@ export function keyringKeySource(
 		key: importKeyringKey(config.key),
 		cacheMs: config.cacheMs,
 		maxEntries: config.maxEntries,
+		joinTimeoutMs: config.timeoutMs + 100,
 		events: deps.events,
 		log: deps.log,
 		now: deps.now,

@@ -72,6 +72,25 @@ describe("KeyringLookup", () => {
 		expect(store.reads).toEqual(["alice"]);
 	});
 
+	it("a request joining another's read that never settles (its request was cancelled) reads for itself after its own budget", async () => {
+		const { key, store, lookup, clock } = await setup({ joinTimeoutMs: 20 });
+		store.inner.put(await sealedRecord(key, "alice", ["s"]));
+		store.hold = new Promise(() => {});
+		const abandoned = lookup.lookup("alice");
+		store.hold = null;
+		expect(await lookup.lookup("alice")).toMatchObject({ kind: "found", client: { secrets: ["s"] } });
+		expect(store.reads).toEqual(["alice", "alice"]);
+		// After the cache period, two lookups at once share one new read: the abandoned one is forgotten.
+		clock.now += 30_000;
+		let release!: () => void;
+		store.hold = new Promise((done) => (release = done));
+		const pair = [lookup.lookup("alice"), lookup.lookup("alice")];
+		release();
+		await Promise.all(pair);
+		expect(store.reads).toHaveLength(3);
+		void abandoned;
+	});
+
 	it("sees a new record, a revocation and a rotation only after the cache period", async () => {
 		const { key, store, lookup, clock } = await setup();
 		expect(await lookup.lookup("alice")).toEqual({ kind: "absent" });
@@ -193,5 +212,6 @@ describe("KeyringLookup", () => {
 		expect(() => new KeyringLookup({ ...base, cacheMs: 0 })).toThrow(/cacheMs/);
 		expect(() => new KeyringLookup({ ...base, cacheMs: 1, unknownReadsPerSecond: 0 })).toThrow(/unknownReadsPerSecond/);
 		expect(() => new KeyringLookup({ ...base, cacheMs: 1, maxEntries: 0 })).toThrow(/maxEntries/);
+		expect(() => new KeyringLookup({ ...base, cacheMs: 1, joinTimeoutMs: 0 })).toThrow(/joinTimeoutMs/);
 	});
 });

@@ -44,6 +44,8 @@ export interface KeyringLookupOptions {
 	 * ids is not a flood of KV reads. Known ids are not affected. @default 100
 	 */
 	unknownReadsPerSecond?: number;
+	/** How long a request waits for a read of the same id that another request started, before it reads itself (the store's own budget, and a margin). @default 1100 */
+	joinTimeoutMs?: number;
 	events: KeyringEvents;
 	log: Logger;
 	/** @default Date.now */
@@ -70,6 +72,7 @@ export class KeyringLookup {
 	private readonly options: KeyringLookupOptions;
 	private readonly now: () => number;
 	private readonly unknownReadsPerSecond: number;
+	private readonly joinTimeoutMs: number;
 	private budgetWindow = 0;
 	private unknownReads = 0;
 
@@ -77,6 +80,8 @@ export class KeyringLookup {
 		if (!(options.cacheMs > 0)) throw new Error("KeyringLookup: cacheMs must be positive");
 		this.unknownReadsPerSecond = options.unknownReadsPerSecond ?? 100;
 		if (!(this.unknownReadsPerSecond > 0)) throw new Error("KeyringLookup: unknownReadsPerSecond must be positive");
+		this.joinTimeoutMs = options.joinTimeoutMs ?? 1_100;
+		if (!(this.joinTimeoutMs > 0)) throw new Error("KeyringLookup: joinTimeoutMs must be positive");
 		this.options = options;
 		this.now = options.now ?? Date.now;
 		this.records = new ExpiringCache(options.maxEntries, this.now);
@@ -91,12 +96,34 @@ export class KeyringLookup {
 			return Promise.resolve(cached);
 		}
 		// Requests for one id at once share one read.
-		let pending = this.inFlight.get(clientId);
-		if (pending === undefined) {
-			pending = this.read(clientId).finally(() => this.inFlight.delete(clientId));
-			this.inFlight.set(clientId, pending);
+		const pending = this.inFlight.get(clientId);
+		if (pending !== undefined) return this.join(clientId, pending);
+		const read: Promise<KeyringLookupResult> = this.read(clientId).finally(() => {
+			if (this.inFlight.get(clientId) === read) this.inFlight.delete(clientId);
+		});
+		this.inFlight.set(clientId, read);
+		return read;
+	}
+
+	/**
+	 * Waits for a read another request started, within this request's own budget: workerd
+	 * cancels a request's I/O with the request (a client that hangs up), and the read would then
+	 * never settle. Past the budget, this request reads for itself (and later ones join that read).
+	 */
+	private async join(clientId: string, pending: Promise<KeyringLookupResult>): Promise<KeyringLookupResult> {
+		let timer: ReturnType<typeof setTimeout> | null = null;
+		try {
+			const ownBudget = new Promise<null>((done) => {
+				timer = setTimeout(() => done(null), this.joinTimeoutMs);
+			});
+			const shared = await Promise.race([pending, ownBudget]);
+			if (shared !== null) return shared;
+		} finally {
+			if (timer !== null) clearTimeout(timer);
 		}
-		return pending;
+		// The abandoned read no longer stands for this id: the next lookup reads anew.
+		if (this.inFlight.get(clientId) === pending) this.inFlight.delete(clientId);
+		return this.lookup(clientId);
 	}
 
 	private async read(clientId: string): Promise<KeyringLookupResult> {
