@@ -128,7 +128,8 @@ async function run(name: Command, cli: Cli, rest: string[]): Promise<number> {
 				break;
 			}
 			case "migrate": {
-				const { added, skipped } = await admin.migrate(hmacClients(values.file, values.remote));
+				// A deployment takes only secrets production accepts (docs/deploy.md, "What production refuses").
+				const { added, skipped } = await admin.migrate(hmacClients(values.file, values.remote), { minSecretLength: values.remote ? 32 : 0 });
 				print({ added, skipped }, `added ${added.length} client(s) from HMAC_CLIENTS${added.length ? `: ${added.join(", ")}` : ""}` +
 					(skipped.length ? `\nleft ${skipped.length} already in the keyring as they are: ${skipped.join(", ")}` : ""));
 				break;

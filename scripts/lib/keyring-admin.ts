@@ -120,10 +120,15 @@ export class KeyringAdmin {
 
 	/**
 	 * Moves `HMAC_CLIENTS` (its JSON text) into the keyring with the same secrets, so no client
-	 * changes anything. Ids already in the keyring are left as they are and reported.
+	 * changes anything. Ids already in the keyring are left as they are and reported. Nothing
+	 * is written when a secret is shorter than `minSecretLength` (a deployment's rule).
 	 */
-	async migrate(hmacClients: string): Promise<{ added: string[]; skipped: string[] }> {
+	async migrate(hmacClients: string, options: { minSecretLength?: number } = {}): Promise<{ added: string[]; skipped: string[] }> {
 		const clients = parseHmacClients(hmacClients);
+		const min = options.minSecretLength ?? 0;
+		if ([...clients.values()].some((secrets) => secrets.some((secret) => secret.length < min))) {
+			throw new KeyringAdminError(`HMAC_CLIENTS has a secret shorter than ${min} characters, which production refuses: rotate it first`);
+		}
 		const added: string[] = [];
 		const skipped: string[] = [];
 		for (const [id, secrets] of clients) {

@@ -128,6 +128,11 @@ describe("npm run keys, against the local namespace", () => {
 		expect(opened).toMatch(/^[A-Za-z0-9_-]{43}$/);
 		// From the environment too.
 		expect(await json(["migrate"], { HMAC_CLIENTS: JSON.stringify({ "mig-env": "s" }) })).toEqual({ added: ["mig-env"], skipped: [] });
+		// What --remote asks of a deployment: no secret under 32 characters, and nothing written then.
+		await expect(withLocal((_, admin) => admin.migrate(JSON.stringify({ "mig-long": "l".repeat(32), "mig-short": "s".repeat(31) }), { minSecretLength: 32 }))).rejects.toThrow(
+			"HMAC_CLIENTS has a secret shorter than 32 characters, which production refuses: rotate it first",
+		);
+		expect((await keys(["show", "mig-long"])).code).toBe(1);
 		const broken = await keys(["migrate"], { HMAC_CLIENTS: '{"a": ' });
 		expect(broken.stderr.trim()).toBe("keys migrate: HMAC_CLIENTS is not valid JSON");
 		expect(broken.code).toBe(1);
