@@ -60,8 +60,8 @@ describe("KeyringLookup", () => {
 		expect([events.of("miss"), events.of("kv_read")]).toEqual([52, 2]);
 	});
 
-	it("shares one KV read between concurrent lookups of one id", async () => {
-		const { key, store, lookup } = await setup();
+	it("shares one KV read between concurrent lookups of one id, and counts each lookup", async () => {
+		const { key, store, lookup, events } = await setup();
 		store.inner.put(await sealedRecord(key, "alice", ["s"]));
 		let release!: () => void;
 		store.hold = new Promise((done) => (release = done));
@@ -70,6 +70,7 @@ describe("KeyringLookup", () => {
 		const results = await Promise.all(pending);
 		expect(new Set(results).size).toBe(1);
 		expect(store.reads).toEqual(["alice"]);
+		expect([events.of("hit"), events.of("kv_read")]).toEqual([20, 1]);
 	});
 
 	it("a request joining another's read that never settles (its request was cancelled) reads for itself after its own budget", async () => {

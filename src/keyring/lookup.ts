@@ -117,7 +117,11 @@ export class KeyringLookup {
 				timer = setTimeout(() => done(null), this.joinTimeoutMs);
 			});
 			const shared = await Promise.race([pending, ownBudget]);
-			if (shared !== null) return shared;
+			if (shared !== null) {
+				// Every lookup counts its result once; the read itself was counted by the request that made it.
+				this.count(shared);
+				return shared;
+			}
 		} finally {
 			if (timer !== null) clearTimeout(timer);
 		}
