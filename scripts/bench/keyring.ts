@@ -21,6 +21,8 @@ export interface KeyringBenchOptions {
 	/** Measured requests per scenario and round. */
 	requests: number;
 	rounds: number;
+	/** Clients of the many-clients scenario. @default 10000 */
+	manyClients?: number;
 	log: (line: string) => void;
 }
 
@@ -78,7 +80,7 @@ interface Setup {
 	next: number;
 }
 
-async function setup(name: KeyringScenarioName): Promise<Setup> {
+async function setup(name: KeyringScenarioName, manyClients: number): Promise<Setup> {
 	// A computed specifier: the Worker's sources typecheck under the Workers config, not this script's Node one.
 	const workerModule = "../../src/worker.ts";
 	const { createWorker } = (await import(workerModule)) as { createWorker: (deps: object) => Worker };
@@ -88,7 +90,7 @@ async function setup(name: KeyringScenarioName): Promise<Setup> {
 		const clients = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`client-${i}`, secretOf(i)]));
 		return { name, clients: 30, env: { ...base, HMAC_CLIENTS: JSON.stringify(clients) }, worker, kv: null, next: 0 };
 	}
-	const count = name === "keyring-1" ? 1 : 10_000;
+	const count = name === "keyring-1" ? 1 : manyClients;
 	const keyText = generateKeyringKey();
 	const key = await importKeyringKey(decodeKeyringKey(keyText)!);
 	const values = new Map<string, string>();
@@ -125,7 +127,7 @@ export async function runKeyringScenarios(options: KeyringBenchOptions): Promise
 	const setups: Setup[] = [];
 	for (const name of KEYRING_SCENARIOS) {
 		options.log(`preparing ${name} ...`);
-		const s = await setup(name);
+		const s = await setup(name, options.manyClients ?? 10_000);
 		// Warm: every client's record read, opened and its key imported; the JIT settled.
 		for (let i = 0; i < Math.max(s.clients, 2000); i++) await answer(s);
 		setups.push(s);
