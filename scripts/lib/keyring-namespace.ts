@@ -6,7 +6,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 
 /** The few KV operations the admin CLI needs; values are the records' JSON text. */
 export interface AdminNamespace {
@@ -24,27 +23,30 @@ export const KEYRING_BINDING = "KEYRING";
 export const DEFAULT_PERSIST_TO = ".wrangler/state";
 
 /**
- * The id of the top-level `KEYRING` KV binding in wrangler.toml: the namespace `wrangler dev`
- * (and so `npm run dev`) uses locally. Null when there is none.
+ * The id of the `KEYRING` KV binding that wrangler.toml declares at the top level (`env`
+ * null: the namespace `wrangler dev`, and so `npm run dev`, uses locally) or for
+ * `[env.NAME]`. Null when there is none.
  */
-export function localNamespaceId(wranglerToml: string): string | null {
+export function keyringNamespaceId(wranglerToml: string, env: string | null = null): string | null {
+	const wanted = env === null ? "kv_namespaces" : `env.${env}.kv_namespaces`;
 	let table = "";
 	let binding: string | null = null;
 	let id: string | null = null;
+	const found = () => (table === wanted && binding === KEYRING_BINDING ? id : null);
 	for (const line of wranglerToml.split("\n")) {
 		const header = /^\s*\[\[?([^\]]+)\]\]?\s*(#.*)?$/.exec(line);
 		if (header !== null) {
-			if (table === "kv_namespaces" && binding === KEYRING_BINDING && id !== null) return id;
+			if (found() !== null) return found();
 			table = header[1]!.trim();
 			binding = id = null;
 			continue;
 		}
-		if (table !== "kv_namespaces") continue;
+		if (table !== wanted) continue;
 		const pair = /^\s*(binding|id)\s*=\s*"([^"]*)"/.exec(line);
 		if (pair?.[1] === "binding") binding = pair[2]!;
 		else if (pair?.[1] === "id") id = pair[2]!;
 	}
-	return table === "kv_namespaces" && binding === KEYRING_BINDING ? id : null;
+	return found();
 }
 
 /**
@@ -52,6 +54,8 @@ export function localNamespaceId(wranglerToml: string): string | null {
  * same persistence root (`<persistTo>/v3`) and namespace id, so `npm run dev` sees every change.
  */
 export async function openLocalNamespace(options: { persistTo: string; namespaceId: string }): Promise<AdminNamespace> {
+	// Loaded here: check-config reads wrangler.toml through this module and needs no workerd.
+	const { convertV4MiniflareOptions, Miniflare } = await import("miniflare");
 	const mf = new Miniflare(
 		convertV4MiniflareOptions({
 			script: 'addEventListener("fetch", (e) => e.respondWith(new Response(null, { status: 404 })))',
@@ -146,7 +150,7 @@ export function readLocalNamespaceId(cwd: string): string {
 	} catch {
 		throw new Error("no wrangler.toml in this folder: run npm run keys from the repository");
 	}
-	const id = localNamespaceId(text);
+	const id = keyringNamespaceId(text);
 	if (id === null) throw new Error(`wrangler.toml has no top-level [[kv_namespaces]] binding "${KEYRING_BINDING}"`);
 	return id;
 }

@@ -14,8 +14,8 @@ export interface KeyringConfig {
 
 /**
  * The keyring in KV (docs/design.md, "Keyring"): on with `KEYRING_KEY` and the `KEYRING`
- * binding. A key that is not base64 of 32 bytes, or a key without the binding, is a problem;
- * production without a key warns, since its `KEYRING` binding is then not read.
+ * binding. A key that is not base64 of 32 bytes, or a key without the binding, is a problem.
+ * Without a key the keyring is simply off (it is optional): no warning.
  */
 export function readKeyring(read: SettingReader, hasBinding: boolean): KeyringConfig {
 	const text = read.string("KEYRING_KEY");
@@ -24,8 +24,6 @@ export function readKeyring(read: SettingReader, hasBinding: boolean): KeyringCo
 		key = decodeKeyringKey(text);
 		if (key === null) read.problem("KEYRING_KEY must be 32 bytes in base64 (openssl rand -base64 32)");
 		else if (!hasBinding) read.problem("KEYRING_KEY is set but the Worker has no KEYRING binding (a KV namespace)");
-	} else if (read.isProduction && hasBinding) {
-		read.warnings.push("KEYRING_KEY is not set: the keyring in KV is not used, only HMAC_SECRET and HMAC_CLIENTS");
 	}
 	return {
 		key,
