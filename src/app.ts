@@ -63,6 +63,7 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 			originUrl: config.origin.url,
 			originToken: config.origin.token,
 			timeoutMs: config.origin.timeoutMs,
+			streamMaxMs: config.origin.streamMaxMs,
 			idleMs: config.origin.idleMs,
 			events,
 			log: deps.log,

@@ -43,7 +43,10 @@ export interface Config {
 		url: string;
 		token: string | null;
 		timeoutMs: number;
-		idleMs: number;
+		/** Total deadline of one origin call, a streamed answer's body included. */
+		streamMaxMs: number;
+		/** Longest gap between chunks of a streamed answer; null (the default): no idle cut. */
+		idleMs: number | null;
 	};
 	metrics: {
 		/** Accepted bearer tokens for `/metrics` and `/healthz` details; empty means open. */
@@ -175,7 +178,8 @@ export function loadConfig(env: Env): Config {
 			url: (originUrl ?? "").replace(/\/+$/, ""),
 			token: read.string("ORIGIN_TOKEN") ?? null,
 			timeoutMs: read.integer("ORIGIN_TIMEOUT_MS", 60_000, { min: 1 }),
-			idleMs: read.integer("ORIGIN_IDLE_MS", 30_000, { min: 1 }),
+			streamMaxMs: read.integer("ORIGIN_STREAM_MAX_MS", 900_000, { min: 1 }),
+			idleMs: read.string("ORIGIN_IDLE_MS") === undefined ? null : read.integer("ORIGIN_IDLE_MS", 0, { min: 1 }),
 		},
 		metrics: {
 			tokens: read.secretList("METRICS_TOKEN"),
