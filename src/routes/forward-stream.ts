@@ -13,14 +13,16 @@ export type StreamCutReason = "idle" | "deadline";
  */
 export function passNatively(body: ReadableStream<Uint8Array>, deadline: AbortSignal, onCut: (reason: StreamCutReason) => void): ReadableStream<Uint8Array> {
 	const { readable, writable } = new IdentityTransformStream();
-	body.pipeTo(writable, { preventAbort: true }).catch(async () => {
-		try {
-			await writable.close();
-		} catch {
+	body.pipeTo(writable, { preventAbort: true }).catch(() => {
+		// Counted at once: the client may see the end before a close settles.
+		if (deadline.aborted) onCut("deadline");
+		writable.close().then(
+			() => {
+				if (!deadline.aborted) onCut("idle");
+			},
 			// The client's side is gone: it left, which is no cut.
-			return;
-		}
-		onCut(deadline.aborted ? "deadline" : "idle");
+			() => {},
+		);
 	});
 	return readable;
 }
