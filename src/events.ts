@@ -27,7 +27,7 @@ export const AUTH_FAILURES = [
 ] as const satisfies readonly (ErrorCode | "unknown_client")[];
 export type AuthFailure = (typeof AUTH_FAILURES)[number];
 
-/** The `scheme` label of `agent_auth_scheme_total`: v1 (SPEC section 2) and v2 (section 2b). */
+/** The `scheme` label of `agent_auth_scheme_total`: v1 and v2 (docs/design.md, "Scheme v1", "Scheme v2"). */
 export const SIGNATURE_SCHEMES = ["v1", "v2"] as const;
 export type SignatureScheme = (typeof SIGNATURE_SCHEMES)[number];
 

@@ -4,12 +4,13 @@
 export type StreamCutReason = "idle" | "deadline";
 
 /**
- * Hands the origin's body to the runtime: no JavaScript runs per chunk. The origin fetch's
- * signal carries the total deadline, which the runtime enforces on the body too; the native
- * pipe only says how the answer ended. When the origin's side ends it early (the deadline,
- * or the origin broke), the client's answer is closed cleanly and `onCut` says why; when the
- * client leaves, the pipe cancels the origin's body (the runtime closes that connection) and
- * nothing is counted.
+ * Hands the origin's body to the runtime: a native pipe into an `IdentityTransformStream`, no
+ * JavaScript per chunk. The origin fetch's signal carries the total deadline, which the runtime
+ * enforces on the body too. Not the origin's body itself: workerd then proxies it after the
+ * handler returns, and the deadline's timer never fires (the stream runs on past it). The pipe
+ * also says how the answer ended: when the origin's side ends it early (the deadline, or the
+ * origin broke), the client's answer is closed cleanly and `onCut` says why; when the client
+ * leaves, the pipe cancels the origin's body (the runtime closes that connection), no cut.
  */
 export function passNatively(body: ReadableStream<Uint8Array>, deadline: AbortSignal, onCut: (reason: StreamCutReason) => void): ReadableStream<Uint8Array> {
 	const { readable, writable } = new IdentityTransformStream();
