@@ -14,7 +14,7 @@ export interface ForwardOptions {
 	originToken: string | null;
 	/** Budget for the origin's response headers (`ORIGIN_TIMEOUT_MS`). */
 	timeoutMs: number;
-	/** Total deadline of one origin call, its answer's body included (`ORIGIN_STREAM_MAX_MS`). */
+	/** Total deadline of one origin call, a streamed answer's body included (`ORIGIN_STREAM_MAX_MS`). */
 	streamMaxMs: number;
 	/** Longest gap between chunks of a streamed answer; null: no idle cut (`ORIGIN_IDLE_MS`). */
 	idleMs: number | null;
