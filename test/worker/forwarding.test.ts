@@ -566,3 +566,21 @@ describe("a streamed answer's total deadline (ORIGIN_STREAM_MAX_MS)", () => {
 		expect(response.body).toBe(originBody);
 	});
 });
+
+describe("the stream settings", () => {
+	it.each([
+		["ORIGIN_STREAM_MAX_MS", "0"],
+		["ORIGIN_STREAM_MAX_MS", "15m"],
+		["ORIGIN_IDLE_MS", "0"],
+		["ORIGIN_IDLE_MS", "-5"],
+		["ORIGIN_IDLE_MS", "soon"],
+	])("%s=%j is a config_error naming the variable, never the origin called", async (name, value) => {
+		const h = harness({ [name]: value });
+		const response = await h.fetch(await signedRequest());
+		expect(response.status).toBe(500);
+		const body = await errorBody(response);
+		expect(body.code).toBe("config_error");
+		expect(body.detail).toContain(name);
+		expect(h.origin.requests).toHaveLength(0);
+	});
+});
