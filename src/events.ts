@@ -73,14 +73,14 @@ export interface ReplayEvents {
 	outageReplay(): void;
 }
 
-export const ORIGIN_OUTCOMES = ["ok", "status_5xx", "timeout", "unreachable", "stream_cut"] as const;
+export const ORIGIN_OUTCOMES = ["ok", "status_5xx", "timeout", "unreachable", "stream_cut", "stream_deadline"] as const;
 export type OriginOutcome = (typeof ORIGIN_OUTCOMES)[number];
 
 export interface OriginEvents {
 	/** Once per forwarded request, when its response headers arrived or it failed. */
-	response(outcome: Exclude<OriginOutcome, "stream_cut">, seconds: number): void;
-	/** A streamed answer cut because the origin went quiet for `idleMs`, or broke. */
-	streamCut(): void;
+	response(outcome: Exclude<OriginOutcome, "stream_cut" | "stream_deadline">, seconds: number): void;
+	/** A streamed answer cut: the origin went quiet for `idleMs` or broke (`idle`), or the total deadline passed. */
+	streamCut(reason: "idle" | "deadline"): void;
 }
 
 /** Every event the request path reports. */

@@ -80,6 +80,10 @@ interface Setup {
 	next: number;
 }
 
+/** workerd's pass-through stream, which forwarding pipes the origin's answer into; Node has only TransformStream (the same in all three scenarios). */
+const runtime = globalThis as { IdentityTransformStream?: unknown };
+runtime.IdentityTransformStream ??= class IdentityTransformStream extends TransformStream {};
+
 async function setup(name: KeyringScenarioName, manyClients: number): Promise<Setup> {
 	// A computed specifier: the Worker's sources typecheck under the Workers config, not this script's Node one.
 	const workerModule = "../../src/worker.ts";
