@@ -4,6 +4,7 @@ import { hmacAuth } from "./auth/hmac-auth.ts";
 import { httpSignatureAuth } from "./auth/http-signature-auth.ts";
 import { signatureAuth } from "./auth/signature-auth.ts";
 import type { VerifiedVariables } from "./auth/verified.ts";
+import { backgroundOf } from "./background.ts";
 import type { Env } from "./env.ts";
 import { errorResponse } from "./errors.ts";
 import type { Gateway } from "./gateway.ts";
@@ -28,7 +29,7 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 
 	app.use(async function scheduleMetricsFlush(c, next) {
 		await next();
-		const ctx = executionContextOf(c);
+		const ctx = backgroundOf(c);
 		if (ctx !== undefined) pipeline.afterRequest(ctx);
 	});
 
@@ -58,7 +59,7 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 			v2: httpSignatureAuth(signatureOptions),
 			events,
 		}),
-		replayProtection({ guard: replay, events, now: deps.now }),
+		replayProtection({ guard: replay, events, log: deps.log, now: deps.now }),
 		forwardToOrigin({
 			originUrl: config.origin.url,
 			originToken: config.origin.token,
@@ -78,15 +79,4 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 		return errorResponse("internal_error");
 	});
 	return app;
-}
-
-type WaitUntil = Pick<ExecutionContext, "waitUntil">;
-
-function executionContextOf(c: { executionCtx: WaitUntil }): WaitUntil | undefined {
-	try {
-		return c.executionCtx;
-	} catch {
-		// No ExecutionContext (app.fetch called without one): nothing to flush in the background.
-		return undefined;
-	}
 }

@@ -1,16 +1,23 @@
+import { ownCopy } from "./digest.ts";
 import { ReplayStoreError, type ClaimOutcome, type ReplayStore } from "./store.ts";
+
+/** The live keys of one owner, and its name, kept once for all its entries. */
+interface Owner {
+	name: string;
+	keys: number;
+}
 
 /**
  * The per-isolate replay store: protects one isolate only. Bounded: expired keys are
  * dropped, and when it is full of live keys it refuses rather than evict one, because
  * evicting a live key would reopen a replay. One owner (client id) holds at most half of
  * it, so one client's flood of far-future timestamps cannot make it refuse everyone else.
+ * It keeps no value: a key (the guard gives it a fixed-size digest) and its expiry are enough.
  */
 export class MemoryReplayStore implements ReplayStore {
 	readonly name = "memory";
-	private readonly entries = new Map<string, { expiresAt: number; owner: string }>();
-	/** Live keys per owner, kept in step with `entries`. */
-	private readonly perOwner = new Map<string, number>();
+	private readonly entries = new Map<string, { expiresAt: number; owner: Owner }>();
+	private readonly owners = new Map<string, Owner>();
 	/** No key expires before this time, so a sweep before it frees nothing. */
 	private nextUsefulSweep = Number.POSITIVE_INFINITY;
 
@@ -41,27 +48,30 @@ export class MemoryReplayStore implements ReplayStore {
 		const existing = this.entries.get(key);
 		if (existing !== undefined && existing.expiresAt > now) return "duplicate";
 		if (existing !== undefined) this.remove(key, existing.owner);
-		if (this.entries.size >= this.maxKeys || (this.perOwner.get(owner) ?? 0) >= this.maxKeysPerOwner) {
+		if (this.entries.size >= this.maxKeys || (this.owners.get(owner)?.keys ?? 0) >= this.maxKeysPerOwner) {
 			this.sweep(now);
 			if (this.entries.size >= this.maxKeys) {
 				throw new ReplayStoreError("full", "memory replay store is full of unexpired keys");
 			}
-			if ((this.perOwner.get(owner) ?? 0) >= this.maxKeysPerOwner) {
+			if ((this.owners.get(owner)?.keys ?? 0) >= this.maxKeysPerOwner) {
 				throw new ReplayStoreError("full", "one client holds half of the memory replay store");
 			}
 		}
+		let record = this.owners.get(owner);
+		if (record === undefined) {
+			record = { name: ownCopy(owner), keys: 0 };
+			this.owners.set(record.name, record);
+		}
+		record.keys++;
 		const expiresAt = now + ttlMs;
-		this.entries.set(key, { expiresAt, owner });
-		this.perOwner.set(owner, (this.perOwner.get(owner) ?? 0) + 1);
+		this.entries.set(key, { expiresAt, owner: record });
 		if (expiresAt < this.nextUsefulSweep) this.nextUsefulSweep = expiresAt;
 		return "claimed";
 	}
 
-	private remove(key: string, owner: string): void {
+	private remove(key: string, owner: Owner): void {
 		this.entries.delete(key);
-		const count = (this.perOwner.get(owner) ?? 1) - 1;
-		if (count > 0) this.perOwner.set(owner, count);
-		else this.perOwner.delete(owner);
+		if (--owner.keys === 0) this.owners.delete(owner.name);
 	}
 
 	/** Drops expired keys; does nothing before the earliest expiry it knows of. */
