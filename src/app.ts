@@ -19,7 +19,7 @@ import { testModes } from "./routes/test-modes.ts";
 export type GatewayEnv = { Bindings: Env; Variables: VerifiedVariables };
 
 /**
- * The routes of SPEC section 1, wired to one gateway's state. An agent request passes,
+ * The routes (docs/design.md, "Routes"), wired to one gateway's state. An agent request passes,
  * in the contract's order: the route guard, test modes, the signature (v1 or v2), the replay claim,
  * then forwarding.
  */
