@@ -42,7 +42,7 @@ export async function runReplayMemory(options: { keys?: number; log: (line: stri
 	buildSync({ entryPoints: ["scripts/bench/workers/replay-memory.ts"], bundle: true, format: "esm", target: "es2022", outfile: scriptPath, logLevel: "error" });
 	const cases: ReplayMemoryCase[] = [];
 	for (const clients of [keys, 500]) {
-		options.log(`replay-memory: ${keys} memory claims and ${keys} decisions, ${clients} clients, inside workerd ...`);
+		options.log(`replay-memory: ${keys} memory claims and the decisions, full, ${clients} clients, inside workerd ...`);
 		const gateway = await startGateway({}, { scriptPath, metricsAggregator: false, inspectorPort: 0 });
 		try {
 			const session = await inspectorSession(gateway.mf);

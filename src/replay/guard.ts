@@ -35,7 +35,12 @@ export interface ReplayGuardOptions {
 	now?: () => number;
 	/** Names this isolate in the claims it writes. @default a random UUID */
 	isolateId?: string;
-	/** Bound of the keys this isolate remembers Upstash holding (it may forget them). @default the memory store's bound */
+	/**
+	 * Bound of the keys this isolate remembers Upstash holding (it may forget them: Upstash
+	 * holds the truth). Half the memory store's by default, so that both, full, and the
+	 * write-backs fit in 32 MiB with maximum-length keys (docs/reliability.md).
+	 * @default half the memory store's bound
+	 */
 	decisionsMaxKeys?: number;
 }
 
@@ -65,8 +70,15 @@ export class ReplayGuard {
 		this.options = options;
 		this.now = options.now ?? Date.now;
 		this.throttle = new LogThrottle(LOG_INTERVAL_MS, this.now);
-		this.decisions = new Decisions(options.decisionsMaxKeys ?? options.memory.maxKeys);
-		this.writeBacks = new WriteBacks({ isolateId: options.isolateId ?? crypto.randomUUID(), events: options.events, log: options.log, now: this.now });
+		this.decisions = new Decisions(options.decisionsMaxKeys ?? Math.ceil(options.memory.maxKeys / 2));
+		this.writeBacks = new WriteBacks({
+			memory: options.memory,
+			prefix: options.prefix,
+			isolateId: options.isolateId ?? crypto.randomUUID(),
+			events: options.events,
+			log: options.log,
+			now: this.now,
+		});
 	}
 
 	/** Claims made in memory during an outage and not yet written to Upstash. */
@@ -198,8 +210,7 @@ export class ReplayGuard {
 			events.storeCall("memory", outcome, (performance.now() - started) / 1000);
 			if (outcome === "duplicate") return this.replay("memory", claim);
 			// Written back unless a copy's Upstash OK landed meanwhile: Upstash holds the key then.
-			const now = this.now();
-			if (primary !== null && !this.decisions.has(id, now)) this.writeBacks.add(id, { ...claim, expiresAt: now + claim.ttlMs });
+			if (primary !== null && !this.decisions.has(id, this.now())) this.writeBacks.add(id, claim);
 			return { status: "claimed", store: "memory", fallback };
 		} catch (error) {
 			const reason = error instanceof ReplayStoreError ? error.reason : "error";

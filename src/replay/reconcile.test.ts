@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { EPOCH, guard, recordingLog, ScriptedStore, silent, ts } from "./guard-fixtures.ts";
+import { MemoryReplayStore } from "./memory.ts";
 import { WriteBacks } from "./reconcile.ts";
 
 describe("write-backs of the claims made in memory during an outage", () => {
@@ -65,17 +66,32 @@ describe("write-backs of the claims made in memory during an outage", () => {
 
 	it("expired claims are dropped, never written, and do not pile up during a long outage", async () => {
 		const clock = { now: EPOCH };
-		const writeBacks = new WriteBacks({ isolateId: "iso", events: { outageReplay() {} }, log: silent, now: () => clock.now });
-		const claim = (n: number, expiresAt: number) => ({ key: `p:${n}`, clientId: "c", timestamp: ts, counter: n, expiresAt });
-		writeBacks.add("a", claim(1, EPOCH + 1_000));
-		writeBacks.add("b", claim(2, EPOCH + 2_000));
+		const memory = new MemoryReplayStore(10, () => clock.now);
+		const writeBacks = new WriteBacks({ memory, prefix: "p:", isolateId: "iso", events: { outageReplay() {} }, log: silent, now: () => clock.now });
+		const claimInMemory = async (n: number, ttlMs: number) => {
+			await memory.claim(`id-${n}`, "", ttlMs, "c");
+			writeBacks.add(`id-${n}`, { key: `p:${n}`, timestamp: ts, counter: n });
+		};
+		await claimInMemory(1, 1_000);
+		await claimInMemory(2, 2_000);
 		clock.now = EPOCH + 1_500;
-		writeBacks.add("c", claim(3, EPOCH + 9_000));
+		await claimInMemory(3, 7_500);
 		expect(writeBacks.size).toBe(2);
 		clock.now = EPOCH + 5_000;
 		const store = new ScriptedStore(() => Promise.resolve("claimed"));
 		await writeBacks.run(store);
-		expect(store.sets.map((set) => set.key)).toEqual(["p:3"]);
+		// The claim's value names its client and timestamp; its expiry is what it has left.
+		expect(store.sets).toEqual([{ key: "p:3", value: `c:${ts}:iso:3`, ttlMs: 4_000, read: true }]);
 		expect(writeBacks.size).toBe(0);
+	});
+
+	it("keeps a timestamp that is not a plain number as it was sent", async () => {
+		const memory = new MemoryReplayStore(10, () => EPOCH);
+		const writeBacks = new WriteBacks({ memory, prefix: "p:", isolateId: "iso", events: { outageReplay() {} }, log: silent, now: () => EPOCH });
+		await memory.claim("id", "", 1_000, "c");
+		writeBacks.add("id", { key: "p:k", timestamp: "0001764000000000", counter: 1 });
+		const store = new ScriptedStore(() => Promise.resolve("claimed"));
+		await writeBacks.run(store);
+		expect(store.sets.map((set) => set.value)).toEqual(["c:0001764000000000:iso:1"]);
 	});
 });

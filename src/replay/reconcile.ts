@@ -2,6 +2,7 @@ import type { ReplayEvents } from "../events.ts";
 import type { Logger } from "../log.ts";
 import { LogThrottle } from "../log.ts";
 import { ownCopy } from "./digest.ts";
+import type { MemoryReplayStore } from "./memory.ts";
 import type { ReplayStore } from "./store.ts";
 
 /**
@@ -14,16 +15,24 @@ const WRITE_BACK_PARALLEL = 4;
 const WRITE_BACK_RETRY_MS = 1_000;
 const LOG_INTERVAL_MS = 10_000;
 
-/** A claim made in memory during an outage; its value is rebuilt from these when it is written. */
+/**
+ * A claim made in memory during an outage, as it waits: small, since an outage can queue as
+ * many as the memory store holds. Its client id and expiry are the memory store's (the claim
+ * is there, under the same digest, as long as it lives); the key is kept without the prefix
+ * all keys share, and the timestamp, when its text is a plain number, in milliseconds from
+ * `epoch` (a small integer V8 keeps unboxed). The value is rebuilt from these when written.
+ */
 interface PendingClaim {
-	key: string;
-	clientId: string;
-	timestamp: string;
+	replayId: string;
+	timestamp: number | string;
 	counter: number;
-	expiresAt: number;
 }
 
 export interface WriteBacksOptions {
+	/** Where each waiting claim is, with its owner and expiry. */
+	memory: Pick<MemoryReplayStore, "ownerOf" | "expiresAt">;
+	/** `REDIS_REPLAY_PREFIX`: every key starts with it. */
+	prefix: string;
 	/** Names this isolate in the values: `clientId:timestamp:isolateId:counter`. */
 	isolateId: string;
 	events: Pick<ReplayEvents, "outageReplay">;
@@ -44,10 +53,12 @@ export class WriteBacks {
 	private readonly throttle: LogThrottle;
 	private running = false;
 	private retryAt = Number.NEGATIVE_INFINITY;
+	private readonly epoch: number;
 
 	constructor(options: WriteBacksOptions) {
 		this.options = options;
 		this.throttle = new LogThrottle(LOG_INTERVAL_MS, options.now);
+		this.epoch = options.now();
 	}
 
 	get size(): number {
@@ -59,13 +70,18 @@ export class WriteBacks {
 		return `${clientId}:${timestamp}:${this.options.isolateId}:${counter}`;
 	}
 
-	add(id: string, claim: PendingClaim): void {
-		const now = this.options.now();
-		for (const [oldest, { expiresAt }] of this.pending) {
-			if (expiresAt > now) break;
+	/** Queues the memory claim under digest `id` (claim number `counter` of this isolate). */
+	add(id: string, claim: { key: string; timestamp: string; counter: number }): void {
+		for (const oldest of this.pending.keys()) {
+			if (this.options.memory.expiresAt(oldest) !== undefined) break;
 			this.pending.delete(oldest);
 		}
-		this.pending.set(id, { ...claim, key: ownCopy(claim.key), clientId: ownCopy(claim.clientId), timestamp: ownCopy(claim.timestamp) });
+		const { timestamp } = claim;
+		this.pending.set(id, {
+			replayId: ownCopy(claim.key.slice(this.options.prefix.length)),
+			timestamp: String(Number(timestamp)) === timestamp ? Number(timestamp) - this.epoch : ownCopy(timestamp),
+			counter: claim.counter,
+		});
 	}
 
 	/** Upstash holds `id` now (a copy's `SET` answered OK): nothing to write. */
@@ -83,10 +99,9 @@ export class WriteBacks {
 		if (this.options.now() < this.retryAt) return;
 		this.running = true;
 		try {
-			const now = this.options.now();
 			const batch: [string, PendingClaim][] = [];
 			for (const [id, claim] of this.pending) {
-				if (claim.expiresAt <= now) this.pending.delete(id);
+				if (this.options.memory.expiresAt(id) === undefined) this.pending.delete(id);
 				else batch.push([id, claim]);
 				if (batch.length === WRITE_BACKS_PER_RUN) break;
 			}
@@ -102,16 +117,23 @@ export class WriteBacks {
 		}
 	}
 
+	private timestampOf(claim: PendingClaim): string {
+		return typeof claim.timestamp === "number" ? String(claim.timestamp + this.epoch) : claim.timestamp;
+	}
+
 	private async write(store: ReplayStore, id: string, claim: PendingClaim): Promise<void> {
 		// Settled meanwhile: a copy's Upstash OK holds the key.
 		if (this.pending.get(id) !== claim) return;
-		const ttlMs = claim.expiresAt - this.options.now();
-		if (ttlMs <= 0) {
+		const expiresAt = this.options.memory.expiresAt(id);
+		const clientId = this.options.memory.ownerOf(id);
+		if (expiresAt === undefined || clientId === undefined) {
 			this.pending.delete(id);
 			return;
 		}
-		const value = this.valueOf(claim.clientId, claim.timestamp, claim.counter);
-		const found = await store.claimOrRead!({ key: claim.key, value, ttlMs });
+		const ttlMs = expiresAt - this.options.now();
+		const timestamp = this.timestampOf(claim);
+		const value = this.valueOf(clientId, timestamp, claim.counter);
+		const found = await store.claimOrRead!({ key: this.options.prefix + claim.replayId, value, ttlMs });
 		if (this.pending.get(id) === claim) this.pending.delete(id);
 		// Written, or this claim's own SET that timed out but landed: nothing got through.
 		if (found === null || found === value) return;
@@ -119,8 +141,8 @@ export class WriteBacks {
 		const suppressed = this.throttle.admit("outage_replay");
 		if (suppressed !== null) {
 			this.options.log.warn("replay accepted during the Upstash outage: the key was already claimed", {
-				client_id: claim.clientId,
-				timestamp: claim.timestamp,
+				client_id: clientId,
+				timestamp,
 				suppressed,
 			});
 		}

@@ -1,7 +1,7 @@
 // A Worker that fills the replay guard's structures to their bounds inside workerd, for
 // scripts/bench/replay-memory.ts to read the heap through the inspector: `POST /fill` claims
-// `keys` requests in memory while Upstash fails (each one waits for its write-back), then
-// `keys` more that Upstash takes (each one a decision), with maximum-length v2 keys.
+// `keys` requests in memory while Upstash fails (each one waits for its write-back), then as
+// many more as the decisions hold, which Upstash takes; every key a maximum-length v2 key.
 import { CircuitBreaker } from "../../../src/replay/breaker.ts";
 import { ReplayGuard } from "../../../src/replay/guard.ts";
 import { MemoryReplayStore } from "../../../src/replay/memory.ts";
@@ -35,6 +35,9 @@ export default {
 		const url = new URL(request.url);
 		if (request.method !== "POST" || url.pathname !== "/fill") return new Response("POST /fill?keys=N&clients=M", { status: 404 });
 		const keys = Number(url.searchParams.get("keys") ?? 100_000);
+		// Either phase can be left out, to see what each structure costs.
+		const outage = url.searchParams.get("outage") !== "0";
+		const decisions = url.searchParams.get("decisions") !== "0";
 		// How many distinct clients make the claims: each client id is kept once per client.
 		const clients = Number(url.searchParams.get("clients") ?? keys);
 		const now = Date.now();
@@ -57,10 +60,11 @@ export default {
 			return guard!.claim(`v2:${keyid}:${field("nonce", n)}`, keyid, String(now));
 		};
 		let memoryClaims = 0;
-		for (let n = 0; n < keys; n++) if ((await claim(n)).status === "claimed") memoryClaims++;
+		if (outage) for (let n = 0; n < keys; n++) if ((await claim(n)).status === "claimed") memoryClaims++;
 		upstashUp = true;
 		let upstashClaims = 0;
-		for (let n = keys; n < 2 * keys; n++) if ((await claim(n)).status === "claimed") upstashClaims++;
+		// As many as its bound holds (half the memory store's by default); more would only evict.
+		if (decisions) for (let n = keys; n < keys + Math.ceil(keys / 2); n++) if ((await claim(n)).status === "claimed") upstashClaims++;
 		return Response.json({ keys, clients, memoryClaims, upstashClaims, pendingWriteBacks: guard.pendingReconciliation });
 	},
 };
