@@ -130,7 +130,7 @@ export class ReplayGuard {
 		let fallback: FallbackReason = "breaker_open";
 		if (breaker.tryAcquire()) {
 			const outcome = await this.claimInUpstash(primary, claim);
-			if (outcome !== "timeout" && outcome !== "error") {
+			if (outcome === "claimed" || outcome === "duplicate") {
 				breaker.recordSuccess();
 				this.logConnected();
 				return this.settle(id, claim, outcome);
@@ -138,7 +138,7 @@ export class ReplayGuard {
 			breaker.recordFailure();
 			if (breaker.state === "open") this.options.events.breakerOpened();
 			this.connected = false;
-			fallback = outcome;
+			fallback = outcome === "timeout" ? "timeout" : "error";
 		}
 		this.lastDegradedAt = now;
 		if (this.options.failMode === "closed") return { status: "unavailable", store: "upstash", reason: fallback };
@@ -163,7 +163,7 @@ export class ReplayGuard {
 	 * budget (its value names this claim, so its own late `SET` reads as claimed), because a
 	 * slow answer is not an outage: a copy's `SET` in another process may have answered OK.
 	 */
-	private async claimInUpstash(primary: ReplayStore, claim: Claim): Promise<ClaimOutcome | CallFailure> {
+	private async claimInUpstash(primary: ReplayStore, claim: Claim): Promise<ClaimOutcome | StoreFailureReason> {
 		const value = this.writeBacks.valueOf(claim.clientId, claim.timestamp, claim.counter);
 		const first = await this.call(primary, () => primary.claim(claim.key, value, claim.ttlMs));
 		if (first !== "timeout" || primary.claimOrRead === undefined) return first;
@@ -173,17 +173,17 @@ export class ReplayGuard {
 		});
 	}
 
-	private async call(store: ReplayStore, command: () => Promise<ClaimOutcome>): Promise<ClaimOutcome | CallFailure> {
+	/** One store call, counted with its outcome and duration; a failure says why. */
+	private async call(store: ReplayStore, command: () => Promise<ClaimOutcome>): Promise<ClaimOutcome | StoreFailureReason> {
 		const started = performance.now();
+		let outcome: ClaimOutcome | StoreFailureReason;
 		try {
-			const outcome = await command();
-			this.options.events.storeCall(store.name, outcome, (performance.now() - started) / 1000);
-			return outcome;
+			outcome = await command();
 		} catch (error) {
-			const reason = error instanceof ReplayStoreError ? error.reason : "error";
-			this.options.events.storeCall(store.name, reason, (performance.now() - started) / 1000);
-			return reason === "timeout" ? "timeout" : "error";
+			outcome = error instanceof ReplayStoreError ? error.reason : "error";
 		}
+		this.options.events.storeCall(store.name, outcome, (performance.now() - started) / 1000);
+		return outcome;
 	}
 
 	/** An answer from Upstash, weighed against what this isolate decided while it was on its way. */
@@ -201,24 +201,19 @@ export class ReplayGuard {
 	}
 
 	private async claimInMemory(id: string, claim: Claim, fallback: FallbackReason | null): Promise<ReplayDecision> {
-		const { memory, events, primary } = this.options;
+		const { memory, primary } = this.options;
 		// Checked again: a copy's Upstash answer may have landed while this one's call failed.
 		if (primary !== null && this.decisions.has(id, this.now())) return this.replay("upstash", claim, true);
-		const started = performance.now();
-		try {
-			const outcome = await memory.claim(id, "", claim.ttlMs, claim.clientId);
-			events.storeCall("memory", outcome, (performance.now() - started) / 1000);
-			if (outcome === "duplicate") return this.replay("memory", claim);
+		const outcome = await this.call(memory, () => memory.claim(id, "", claim.ttlMs, claim.clientId));
+		if (outcome === "duplicate") return this.replay("memory", claim);
+		if (outcome === "claimed") {
 			// Written back unless a copy's Upstash OK landed meanwhile: Upstash holds the key then.
 			if (primary !== null && !this.decisions.has(id, this.now())) this.writeBacks.add(id, claim);
 			return { status: "claimed", store: "memory", fallback };
-		} catch (error) {
-			const reason = error instanceof ReplayStoreError ? error.reason : "error";
-			events.storeCall("memory", reason, (performance.now() - started) / 1000);
-			const suppressed = this.throttle.admit("refused");
-			if (suppressed !== null) this.options.log.error("memory replay store refused a claim", { reason, suppressed });
-			return { status: "unavailable", store: "memory", reason };
 		}
+		const suppressed = this.throttle.admit("refused");
+		if (suppressed !== null) this.options.log.error("memory replay store refused a claim", { reason: outcome, suppressed });
+		return { status: "unavailable", store: "memory", reason: outcome };
 	}
 
 	private replay(store: StoreName, claim: Claim, cached = false): ReplayDecision {
@@ -236,9 +231,6 @@ export class ReplayGuard {
 		this.options.log.info("Redis replay cache connected", { store: "upstash" });
 	}
 }
-
-/** Why an Upstash call gave no answer. */
-type CallFailure = "timeout" | "error";
 
 /** One claim on its way: its key, who made it, and how long it must live. */
 interface Claim {
