@@ -30,7 +30,12 @@ const LOG_INTERVAL_MS = 10_000;
  *
  * @example
  * ```ts
- * app.use("/agent/*", hmacAuth({ keyring, maxSkewMs, maxBodyBytes, events, log }), replayProtection({ guard, events, log }));
+ * app.post(
+ *   "/agent/*",
+ *   signatureAuth({ keys: new Keyring(config.auth), schemes: ["v1", "v2"], maxSkewMs: 300_000, maxBodyBytes: 1_048_576, events, log }),
+ *   replayProtection({ guard: new ReplayGuard({ primary, memory, breaker, failMode: "memory", ... }), events, log }),
+ *   (c) => c.json({ client: c.var.verified.clientId }),
+ * );
  * ```
  */
 export const replayProtection = (options: ReplayProtectionOptions): MiddlewareHandler<{ Variables: VerifiedVariables }> => {
