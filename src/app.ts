@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { signatureAuth } from "./auth/signature-auth.ts";
 import type { VerifiedVariables } from "./auth/verified.ts";
+import { backgroundOf } from "./background.ts";
 import type { Env } from "./env.ts";
 import { errorResponse } from "./errors.ts";
 import type { Gateway } from "./gateway.ts";
@@ -26,7 +27,7 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 
 	app.use(async function scheduleMetricsFlush(c, next) {
 		await next();
-		const ctx = executionContextOf(c);
+		const ctx = backgroundOf(c);
 		if (ctx !== undefined) pipeline.afterRequest(ctx);
 	});
 
@@ -51,7 +52,7 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 			log: deps.log,
 			now: deps.now,
 		}),
-		replayProtection({ guard: replay, events, now: deps.now }),
+		replayProtection({ guard: replay, events, log: deps.log, now: deps.now }),
 		forwardToOrigin({
 			originUrl: config.origin.url,
 			originToken: config.origin.token,
@@ -72,15 +73,4 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 		return errorResponse("internal_error");
 	});
 	return app;
-}
-
-type WaitUntil = Pick<ExecutionContext, "waitUntil">;
-
-function executionContextOf(c: { executionCtx: WaitUntil }): WaitUntil | undefined {
-	try {
-		return c.executionCtx;
-	} catch {
-		// No ExecutionContext (app.fetch called without one): nothing to flush in the background.
-		return undefined;
-	}
 }
