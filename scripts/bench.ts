@@ -8,7 +8,7 @@ import { runBench } from "./bench/run.ts";
 import { SCENARIO_NAMES } from "./bench/scenarios.ts";
 
 /** Scenarios with a harness of their own (not a gateway under load against its floors). */
-const OWN_HARNESS = ["aggregator-scale", "replay-memory"];
+const OWN_HARNESS = ["aggregator-scale", "replay-memory", "keyring"];
 
 const USAGE = `usage: npm run bench -- [options]
   --duration SEC      seconds of load per scenario and round (default 5)
@@ -22,7 +22,8 @@ const USAGE = `usage: npm run bench -- [options]
   --help              print this and exit
 scenarios: ${[...SCENARIO_NAMES, ...OWN_HARNESS].join(", ")}
   (aggregator-scale: one MetricsAggregator fed by 100 to 50,000 isolates; --duration and --rounds apply;
-   replay-memory: the replay guard's structures full at the default bounds, heap measured inside workerd)`;
+   replay-memory: the replay guard's structures full at the default bounds, heap measured inside workerd;
+   keyring: the keyring in KV, 1 and 10,000 clients, against HMAC_CLIENTS, CPU per accepted request, --rounds applies)`;
 
 function usageError(message: string): never {
 	console.error(`bench: ${message}`);
@@ -105,4 +106,9 @@ if (scenarios.includes("replay-memory")) {
 	const report = await runReplayMemory({ log: (line) => console.error(line) });
 	writeFileSync(".build/bench/replay-memory.json", `${JSON.stringify(report, null, 2)}\n`);
 	console.log(formatReplayMemory(report));
+}
+
+if (scenarios.includes("keyring")) {
+	const { formatKeyringReport, runKeyringScenarios } = await import("./bench/keyring.ts");
+	console.log(formatKeyringReport(await runKeyringScenarios({ requests: 3000, rounds, log: (line) => console.error(line) })));
 }

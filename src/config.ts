@@ -1,12 +1,13 @@
 import type { Env } from "./env.ts";
 import { readAuth, type AuthConfig } from "./config/auth.ts";
+import { readKeyring, type KeyringConfig } from "./config/keyring.ts";
 import { readMetrics, type MetricsConfig } from "./config/metrics.ts";
 import { readOrigin, type OriginConfig } from "./config/origin.ts";
 import { SettingReader } from "./config/reader.ts";
 import { readReplay, type ReplayConfig } from "./config/replay.ts";
 
 export { PRODUCTION_LIMITS } from "./config/auth.ts";
-export type { AuthConfig, MetricsConfig, OriginConfig, ReplayConfig };
+export type { AuthConfig, KeyringConfig, MetricsConfig, OriginConfig, ReplayConfig };
 export type { ReplayFailMode } from "./config/replay.ts";
 
 /**
@@ -28,6 +29,8 @@ export interface Config {
 	auth: AuthConfig;
 	replay: ReplayConfig;
 	metrics: MetricsConfig;
+	/** The keyring in KV (`KEYRING_*`); off without `KEYRING_KEY`. */
+	keyring: KeyringConfig;
 	/**
 	 * What weakens this configuration, one sentence each (never a value): in production, what
 	 * is missing; in development and test, each production refusal it was allowed. The Worker
@@ -63,6 +66,7 @@ export function loadConfig(env: Env): Config {
 		auth: readAuth(read),
 		replay: readReplay(read),
 		metrics: readMetrics(read),
+		keyring: readKeyring(read, env.KEYRING !== undefined && env.KEYRING !== null),
 		warnings: read.warnings,
 	};
 	if (read.problems.length > 0) throw new ConfigError(read.problems);
@@ -73,7 +77,7 @@ export function loadConfig(env: Env): Config {
 /** What production runs with but should not: one sentence each. */
 function productionWarnings(config: Config): string[] {
 	const warnings: string[] = [];
-	if (config.auth.sharedSecrets.length === 0 && config.auth.clientSecrets.size === 0) {
+	if (config.auth.sharedSecrets.length === 0 && config.auth.clientSecrets.size === 0 && config.keyring.key === null) {
 		warnings.push("no HMAC secret (HMAC_SECRET or HMAC_CLIENTS): every signed request gets 500 config_error");
 	}
 	if (config.metrics.tokens.length === 0) {

@@ -5,6 +5,7 @@
  * cannot be written.
  */
 import type { ErrorCode } from "./errors.ts";
+import type { KeyringEvents } from "./keyring/events.ts";
 
 /** Failure `mode`s of `agent_chat_requests_total{auth="fail"}`: the answer's code, or `unknown_client`. */
 export const AUTH_FAILURES = [
@@ -83,4 +84,4 @@ export interface OriginEvents {
 }
 
 /** Every event the request path reports. */
-export type GatewayEvents = AuthEvents & ReplayEvents & OriginEvents;
+export type GatewayEvents = AuthEvents & ReplayEvents & OriginEvents & KeyringEvents;

@@ -14,6 +14,7 @@ import {
 	type StoreCallOutcome,
 	type StoreName,
 } from "../events.ts";
+import { KEYRING_LOOKUP_RESULTS, type KeyringLookupEvent } from "../keyring/events.ts";
 import { counter, gauge, histogram } from "./definitions.ts";
 import { Recorder, Registry, type SeriesHandle } from "./registry.ts";
 import type { Samples } from "./samples.ts";
@@ -66,6 +67,11 @@ export const originDuration = histogram(
 );
 export const originResponses = counter("agent_origin_responses_total", "Forwarded requests by outcome at the origin.", ["outcome"]);
 export const metricsFlushes = counter("agent_metrics_flushes_total", "Deltas sent to the metrics aggregator, by outcome.", ["outcome"]);
+export const keyringLookups = counter(
+	"agent_keyring_lookups_total",
+	"Keyring lookups by result: hit (a record), miss (none), undecryptable, throttled (too many unknown ids); kv_read for each KV read, kv_error for each failed one.",
+	["result"],
+);
 export const metricsAggregated = gauge(
 	"agent_metrics_aggregated",
 	"1 when this scrape was answered from the aggregate of all isolates, 0 when from one isolate's own totals.",
@@ -87,6 +93,7 @@ export const gatewayRegistry = new Registry([
 	originResponses,
 	metricsFlushes,
 	metricsAggregated,
+	keyringLookups,
 ]);
 
 /** Every `auth`/`mode` pair the gateway can emit, from the same arrays as the events' types. */
@@ -113,6 +120,7 @@ export class GatewayMetrics implements GatewayEvents {
 	private readonly flushes = new Map<string, SeriesHandle>();
 	private readonly slots: SeriesHandle[] = [];
 	private readonly schemes = new Map<string, SeriesHandle>();
+	private readonly keyringResults = new Map<string, SeriesHandle>();
 	private readonly replayAttemptsSeries: SeriesHandle;
 	private readonly skewSeries: SeriesHandle;
 	private readonly breakerOpenedSeries: SeriesHandle;
@@ -139,6 +147,7 @@ export class GatewayMetrics implements GatewayEvents {
 		for (const outcome of ORIGIN_OUTCOMES) resolve(this.origins, outcome, registry.series(originResponses, { outcome }));
 		for (const scheme of SIGNATURE_SCHEMES) resolve(this.schemes, scheme, registry.series(authSchemes, { scheme }));
 		for (const outcome of FLUSH_OUTCOMES) resolve(this.flushes, outcome, registry.series(metricsFlushes, { outcome }));
+		for (const result of KEYRING_LOOKUP_RESULTS) resolve(this.keyringResults, result, registry.series(keyringLookups, { result }));
 		for (let slot = 0; slot < MAX_SLOTS; slot++) {
 			const handle = registry.series(secretSlots, { slot: String(slot) });
 			this.slots.push(handle);
@@ -202,5 +211,9 @@ export class GatewayMetrics implements GatewayEvents {
 
 	flush(outcome: FlushOutcome): void {
 		this.recorder.inc(this.flushes.get(outcome)!);
+	}
+
+	keyringLookup(result: KeyringLookupEvent): void {
+		this.recorder.inc(this.keyringResults.get(result)!);
 	}
 }
