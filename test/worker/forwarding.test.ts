@@ -76,6 +76,30 @@ describe("forwarding to the origin", () => {
 		expect(sampleValue(await scrape(h), "agent_origin_responses_total", { outcome: "unreachable" })).toBe(1);
 	});
 
+	it("502 origin_unreachable, never a 500, when the origin answers a status a Response cannot carry (101, 600, 999); 599 passes", async () => {
+		const h = harness();
+		let status = 0;
+		// The runtime's fetch hands such a status on; `new Response` refuses it, so the fake is a look-alike.
+		h.origin.respond = () => ({ status, statusText: "", headers: new Headers({ "Content-Type": "text/plain" }), body: null }) as unknown as Response;
+		const answers: [number, number, string | undefined][] = [];
+		for (const [i, sent] of [101, 199, 600, 999].entries()) {
+			status = sent;
+			const response = await h.fetch(await signedRequest({ timestamp: 1_763_000_000_000 + i }));
+			answers.push([sent, response.status, (await errorBody(response)).code]);
+		}
+		expect(answers).toEqual([
+			[101, 502, "origin_unreachable"],
+			[199, 502, "origin_unreachable"],
+			[600, 502, "origin_unreachable"],
+			[999, 502, "origin_unreachable"],
+		]);
+		expect(sampleValue(await scrape(h), "agent_origin_responses_total", { outcome: "unreachable" })).toBe(4);
+		h.origin.respond = () => new Response("late", { status: 599 });
+		const passed = await h.fetch(await signedRequest({ timestamp: 1_763_000_000_010 }));
+		expect(passed.status).toBe(599);
+		expect(await passed.text()).toBe("late");
+	});
+
 	it("504 origin_timeout when the headers do not come within ORIGIN_TIMEOUT_MS, and the origin call is aborted", async () => {
 		const h = harness({ ORIGIN_TIMEOUT_MS: "50" });
 		let aborted = false;
