@@ -70,7 +70,7 @@ describe("write-backs of the claims made in memory during an outage", () => {
 		const writeBacks = new WriteBacks({ memory, prefix: "p:", isolateId: "iso", events: { outageReplay() {} }, log: silent, now: () => clock.now });
 		const claimInMemory = async (n: number, ttlMs: number) => {
 			await memory.claim(`id-${n}`, "", ttlMs, "c");
-			writeBacks.add(`id-${n}`, { key: `p:${n}`, timestamp: ts, counter: n });
+			writeBacks.add(`id-${n}`, { key: `p:${n}`, clientId: "c", timestamp: ts, counter: n });
 		};
 		await claimInMemory(1, 1_000);
 		await claimInMemory(2, 2_000);
@@ -89,7 +89,7 @@ describe("write-backs of the claims made in memory during an outage", () => {
 		const memory = new MemoryReplayStore(10, () => EPOCH);
 		const writeBacks = new WriteBacks({ memory, prefix: "p:", isolateId: "iso", events: { outageReplay() {} }, log: silent, now: () => EPOCH });
 		await memory.claim("id", "", 1_000, "c");
-		writeBacks.add("id", { key: "p:k", timestamp: "0001764000000000", counter: 1 });
+		writeBacks.add("id", { key: "p:k", clientId: "c", timestamp: "0001764000000000", counter: 1 });
 		const store = new ScriptedStore(() => Promise.resolve("claimed"));
 		await writeBacks.run(store);
 		expect(store.sets.map((set) => set.value)).toEqual(["c:0001764000000000:iso:1"]);
