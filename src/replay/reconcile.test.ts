@@ -85,6 +85,25 @@ describe("write-backs of the claims made in memory during an outage", () => {
 		expect(writeBacks.size).toBe(0);
 	});
 
+	it("a v2 claim's value names the client its key names; another's client id is kept whole", async () => {
+		const store = ScriptedStore.down();
+		const { replay, clock } = guard(store);
+		const keyid = "k".repeat(64);
+		await replay.claim(`v2:${keyid}:nonce`, keyid, ts);
+		await replay.claim("f".repeat(64), "v1-client", ts);
+		await replay.claim("v2:other:nonce", "not-other", ts);
+		store.up();
+		// Three failures opened the breaker: the probe comes after its cool-down.
+		clock.now += 5_000;
+		expect(await replay.claim("probe", "c", ts)).toMatchObject({ status: "claimed", store: "upstash" });
+		await replay.reconcile();
+		expect(store.sets.filter((set) => set.read).map(({ key, value }) => [key, value])).toEqual([
+			[`p:v2:${keyid}:nonce`, `${keyid}:${ts}:iso-1:1`],
+			[`p:${"f".repeat(64)}`, `v1-client:${ts}:iso-1:2`],
+			["p:v2:other:nonce", `not-other:${ts}:iso-1:3`],
+		]);
+	});
+
 	it("keeps a timestamp that is not a plain number as it was sent", async () => {
 		const memory = new MemoryReplayStore(10, () => EPOCH);
 		const writeBacks = new WriteBacks({ memory, prefix: "p:", isolateId: "iso", events: { outageReplay() {} }, log: silent, now: () => EPOCH });
