@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ownerKey } from "./digest.ts";
 import { MemoryReplayStore } from "./memory.ts";
+import { OwnerNumbers } from "./owner-numbers.ts";
 import { ReplayStoreError } from "./store.ts";
 
 const T = 1_764_000_000_000;
@@ -69,6 +69,12 @@ describe("MemoryReplayStore", () => {
 		expect(await store.claim("d", "", 60_000, "second")).toBe("claimed");
 	});
 
+	it("writes a claim before its promise is awaited: nothing can land between the guard's last look and the claim", () => {
+		const store = new MemoryReplayStore(10, () => T);
+		void store.claim("k", "", 60_000, "c");
+		expect(store.has("k")).toBe(true);
+	});
+
 	it("stays bounded under a flood of distinct keys", async () => {
 		const store = new MemoryReplayStore(1000, () => T);
 		let refused = 0;
@@ -88,23 +94,32 @@ describe("MemoryReplayStore", () => {
 	});
 });
 
-describe("ownerKey, a client id's number in the memory store", () => {
-	const salt = new Uint8Array(16).fill(7);
-
-	it("is a 52-bit integer, the same for the same id and salt, another for another id", async () => {
-		const alice = await ownerKey("alice", salt);
+describe("OwnerNumbers, a client id's number in the memory store", () => {
+	it("an integer under 2^52, the same for the same id, another for another id, ids of one prefix too", () => {
+		const numbers = new OwnerNumbers();
+		const alice = numbers.of("alice");
 		expect(Number.isSafeInteger(alice) && alice >= 0 && alice < 2 ** 52).toBe(true);
-		expect(await ownerKey("alice", salt)).toBe(alice);
-		expect(await ownerKey("alicf", salt)).not.toBe(alice);
-		// Its high bits are not all that varies: 1,000 ids give 1,000 numbers, many above 2^32.
-		const numbers = await Promise.all(Array.from({ length: 1000 }, (_, i) => ownerKey(`client-${i}`, salt)));
-		expect(new Set(numbers).size).toBe(1000);
-		expect(new Set(numbers.map((n) => n % 2 ** 20)).size).toBeGreaterThan(990);
-		expect(numbers.filter((n) => n >= 2 ** 51).length).toBeGreaterThan(400);
+		expect(numbers.of("alice")).toBe(alice);
+		const ids = [...Array.from({ length: 1000 }, (_, i) => `client-${i}`), ...Array.from({ length: 64 }, (_, i) => "x".repeat(i + 1))];
+		expect(new Set(ids.map((id) => numbers.of(id))).size).toBe(ids.length);
+		// Both halves vary: neither hash is left out of the number.
+		expect(new Set(ids.map((id) => numbers.of(id) % 2 ** 26)).size).toBeGreaterThan(1000);
+		expect(new Set(ids.map((id) => Math.floor(numbers.of(id) / 2 ** 26))).size).toBeGreaterThan(1000);
 	});
 
-	it("depends on the salt, so no one can pick an id whose number is another's without it", async () => {
-		const other = new Uint8Array(16).fill(8);
-		expect(await ownerKey("alice", other)).not.toBe(await ownerKey("alice", salt));
+	it("depends on the secret points, so no one can pick an id whose number is another's without them", () => {
+		const fixed = () => new OwnerNumbers(() => [123_456_789, 987_654_321]);
+		expect(fixed().of("alice")).toBe(fixed().of("alice"));
+		expect(new OwnerNumbers(() => [123_456_789, 987_654_322]).of("alice")).not.toBe(fixed().of("alice"));
+		expect(new OwnerNumbers().of("alice")).not.toBe(new OwnerNumbers().of("alice"));
+	});
+
+	it("two ids that share a number share a half: the store counts by the number alone", async () => {
+		// Points at zero: each hash is the last code unit plus one, so "a1" and "b1" share a number.
+		const store = new MemoryReplayStore(4, () => T, new OwnerNumbers(() => [0, 0]));
+		expect(await store.claim("k1", "", 60_000, "a1")).toBe("claimed");
+		expect(await store.claim("k2", "", 60_000, "b1")).toBe("claimed");
+		await expect(store.claim("k3", "", 60_000, "c1")).rejects.toSatisfy((e) => e instanceof ReplayStoreError && e.reason === "full");
+		expect(await store.claim("k3", "", 60_000, "c2")).toBe("claimed");
 	});
 });

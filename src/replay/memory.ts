@@ -1,4 +1,4 @@
-import { ownerKey } from "./digest.ts";
+import { OwnerNumbers } from "./owner-numbers.ts";
 import { ReplayStoreError, type ClaimOutcome, type ReplayStore } from "./store.ts";
 
 /**
@@ -9,8 +9,8 @@ import { ReplayStoreError, type ClaimOutcome, type ReplayStore } from "./store.t
  * It keeps no value: a key (the guard gives it a fixed-size digest), its expiry and its owner
  * are enough. Small on purpose, since an outage can fill it with claims of as many distinct
  * client ids: no object per key and no client id, only numbers in flat maps. An owner is a
- * 52-bit number derived from its id with a salt of this store (`ownerKey`), so no one can
- * choose an id that shares another's half; expiries are milliseconds from the store's
+ * 52-bit number drawn from its id with this store's secret points (`OwnerNumbers`), so no one
+ * can choose an id that shares another's half; expiries are milliseconds from the store's
  * creation (small integers V8 keeps unboxed).
  */
 export class MemoryReplayStore implements ReplayStore {
@@ -21,7 +21,7 @@ export class MemoryReplayStore implements ReplayStore {
 	private readonly owners = new Map<string, number>();
 	/** Owner's number to its live keys. */
 	private readonly keysPerOwner = new Map<number, number>();
-	private readonly salt = crypto.getRandomValues(new Uint8Array(16));
+	private readonly ownerNumbers: OwnerNumbers;
 	/** No key expires before this time (from `epoch`), so a sweep before it frees nothing. */
 	private nextUsefulSweep = Number.POSITIVE_INFINITY;
 
@@ -30,12 +30,13 @@ export class MemoryReplayStore implements ReplayStore {
 	private readonly now: () => number;
 	private readonly epoch: number;
 
-	constructor(maxKeys: number, now: () => number = Date.now) {
+	constructor(maxKeys: number, now: () => number = Date.now, ownerNumbers = new OwnerNumbers()) {
 		if (!Number.isInteger(maxKeys) || maxKeys < 1) throw new Error("MemoryReplayStore: maxKeys must be a positive integer");
 		this.maxKeys = maxKeys;
 		this.maxKeysPerOwner = Math.max(1, Math.floor(maxKeys / 2));
 		this.now = now;
 		this.epoch = now();
+		this.ownerNumbers = ownerNumbers;
 	}
 
 	get size(): number {
@@ -55,8 +56,9 @@ export class MemoryReplayStore implements ReplayStore {
 
 	/** `owner` is the client id: one owner may hold at most half of the store. */
 	async claim(key: string, _value: string, ttlMs: number, owner = ""): Promise<ClaimOutcome> {
-		// Before the checks: nothing awaits between them and the write, so two copies cannot both claim.
-		const ownerNumber = await ownerKey(owner, this.salt);
+		// No await from here to the write: the guard's last look at the decisions and this
+		// claim happen in one step, so a copy's Upstash answer cannot land between them.
+		const ownerNumber = this.ownerNumbers.of(owner);
 		const now = this.now() - this.epoch;
 		const existing = this.expiries.get(key);
 		if (existing !== undefined && existing > now) return "duplicate";
