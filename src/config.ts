@@ -2,6 +2,8 @@ import type { Env } from "./env.ts";
 import { CLIENT_ID_PATTERN } from "./auth/grammar.ts";
 import { DEFAULT_SIGNATURE_SCHEMES, parseSignatureSchemes } from "./auth/schemes.ts";
 import type { SignatureScheme } from "./events.ts";
+import { limitsWarnings, readClientLimits } from "./limits/config.ts";
+import type { ClientLimits } from "./limits/policy.ts";
 
 export type ReplayFailMode = "memory" | "closed";
 
@@ -45,6 +47,8 @@ export interface Config {
 		timeoutMs: number;
 		idleMs: number;
 	};
+	/** Per-client limits (`CLIENT_LIMITS`, src/limits/config.ts); null when unset: no limits, no cost. */
+	limits: ClientLimits | null;
 	metrics: {
 		/** Accepted bearer tokens for `/metrics` and `/healthz` details; empty means open. */
 		tokens: readonly string[];
@@ -142,6 +146,7 @@ export function loadConfig(env: Env): Config {
 	const schemes = parseSignatureSchemes(read.string("SIGNATURE_SCHEMES"));
 	if (schemes === null) problems.push("SIGNATURE_SCHEMES must be v1, v2 or v1,v2");
 
+	const limits = readClientLimits(env.CLIENT_LIMITS, { problem: (problem) => problems.push(problem), strict });
 	const metricsFlushMs = read.integer("METRICS_FLUSH_MS", 10_000, { min: 100, max: 25_000 });
 	const maxSkewMs = read.integer("HMAC_MAX_SKEW_MS", 300_000, { min: 1 });
 	if (maxSkewMs > PRODUCTION_LIMITS.maxSkewMs) strict(`HMAC_MAX_SKEW_MS is over ${PRODUCTION_LIMITS.maxSkewMs}`);
@@ -177,6 +182,7 @@ export function loadConfig(env: Env): Config {
 			timeoutMs: read.integer("ORIGIN_TIMEOUT_MS", 60_000, { min: 1 }),
 			idleMs: read.integer("ORIGIN_IDLE_MS", 30_000, { min: 1 }),
 		},
+		limits,
 		metrics: {
 			tokens: read.secretList("METRICS_TOKEN"),
 			flushMs: metricsFlushMs,
@@ -186,7 +192,7 @@ export function loadConfig(env: Env): Config {
 		warnings,
 	};
 	if (problems.length > 0) throw new ConfigError(problems);
-	if (isProduction) warnings.push(...productionWarnings(config));
+	if (isProduction) warnings.push(...productionWarnings(config), ...limitsWarnings(config));
 	return config;
 }
 

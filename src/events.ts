@@ -24,6 +24,10 @@ export const AUTH_FAILURES = [
 	"digest_mismatch",
 	"replay",
 	"replay_store_unavailable",
+	// docs/design.md, "Per-client limits": a verified request refused by a limit.
+	"rate_limited",
+	"daily_quota_exhausted",
+	"too_many_in_flight",
 ] as const satisfies readonly (ErrorCode | "unknown_client")[];
 export type AuthFailure = (typeof AUTH_FAILURES)[number];
 
@@ -81,5 +85,17 @@ export interface OriginEvents {
 	streamCut(): void;
 }
 
-/** Every event the request path reports. */
+/** docs/design.md, "Per-client limits": the limits that can refuse a request. */
+export const LIMITS = ["rpm", "rpd", "concurrent"] as const;
+export type Limit = (typeof LIMITS)[number];
+
+export interface LimitEvents {
+	/**
+	 * A verified request refused by a limit. `label` is the client id when the operator listed
+	 * it as a label (`"label": true` in `CLIENT_LIMITS`), else "": never caller input otherwise.
+	 */
+	limitRefused(limit: Limit, label: string): void;
+}
+
+/** Every event the request path reports (the limits report to the metrics directly). */
 export type GatewayEvents = AuthEvents & ReplayEvents & OriginEvents;
