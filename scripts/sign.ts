@@ -3,7 +3,7 @@
 //                   [--data '<body>' | --data-file FILE] [--client-id ID] [--scheme v1|v2] [--send]
 // The secret comes from HMAC_SECRET in the environment (or, for local use, .dev.vars).
 import { existsSync, readFileSync } from "node:fs";
-import { signRequest } from "../src/client/index.ts";
+import { rateLimitInfo, signRequest } from "../src/client/index.ts";
 import { parseOptions, runMain, UsageError } from "./lib/cli.ts";
 
 const DEFAULT_BODY = JSON.stringify({ messages: [{ role: "user", content: "Hello from the signing CLI" }] });
@@ -100,6 +100,11 @@ async function main(): Promise<number> {
 	console.log("");
 	if (response.body) for await (const chunk of response.body) process.stdout.write(chunk);
 	process.stdout.write("\n");
+	// A limit (429) or an unavailable store (503) says when to come back: surface it where a person looks.
+	const { retryAfterMs } = rateLimitInfo(response);
+	if (retryAfterMs !== null) {
+		console.error(`sign: HTTP ${response.status}: retry after ${Math.ceil(retryAfterMs / 1000)} s (run this command again then: it signs anew)`);
+	}
 	return response.ok ? 0 : 1;
 }
 
