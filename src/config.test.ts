@@ -38,11 +38,14 @@ const REFUSALS: [string, Env, string][] = [
 	["a plain-http Upstash URL", { UPSTASH_REDIS_REST_URL: "http://eu1-example.upstash.io" }, "UPSTASH_REDIS_REST_URL is plain http on a host that is not loopback"],
 	["a plain-http origin URL", { ORIGIN_URL: "http://origin.example.com" }, "ORIGIN_URL is plain http on a host that is not loopback"],
 	["a plain-http origin on 127.0.0.2", { ORIGIN_URL: "http://127.0.0.2:8000" }, "ORIGIN_URL is plain http on a host that is not loopback"],
+	// The scheme's letter case does not matter to a URL parser, so it must not matter here.
+	["an upper-case HTTP origin URL", { ORIGIN_URL: "HTTP://origin.example.com" }, "ORIGIN_URL is plain http on a host that is not loopback"],
+	["a mixed-case Http Upstash URL", { UPSTASH_REDIS_REST_URL: "Http://eu1-example.upstash.io" }, "UPSTASH_REDIS_REST_URL is plain http on a host that is not loopback"],
 	["HMAC_MAX_SKEW_MS over an hour", { HMAC_MAX_SKEW_MS: "3600001" }, "HMAC_MAX_SKEW_MS is over 3600000"],
 	["MAX_BODY_BYTES over 32 MiB", { MAX_BODY_BYTES: "33554433" }, "MAX_BODY_BYTES is over 33554432"],
 ];
 
-describe("configuration that fails safe (SPEC section 7)", () => {
+describe("configuration that fails safe (docs/design.md, \"Configuration\")", () => {
 	it("a complete production configuration has no problem and no warning", () => {
 		const config = loadConfig(BASE);
 		expect(config.isProduction).toBe(true);
@@ -82,7 +85,7 @@ describe("configuration that fails safe (SPEC section 7)", () => {
 		});
 	});
 
-	it.each(["http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080", "https://10.0.0.1"])(
+	it.each(["http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080", "https://10.0.0.1", "HTTP://LOCALHOST:8080", "HTTPS://origin.example.com"])(
 		"production takes plain http only on loopback: %s",
 		(url) => {
 			expect(problemsOf({ ...BASE, ORIGIN_URL: url, UPSTASH_REDIS_REST_URL: url })).toEqual([]);
@@ -117,6 +120,25 @@ describe("configuration that fails safe (SPEC section 7)", () => {
 			const problems = problemsOf({ ...BASE, ENVIRONMENT: environment, HMAC_CLIENTS: clients });
 			expect(problems).toEqual(["HMAC_CLIENTS names the same client id twice"]);
 		}
+	});
+
+	it.each([
+		["svc", "SVC"],
+		["alice", "Alice"],
+		["a-b.C_1", "A-B.c_1"],
+	])("HMAC_CLIENTS naming %s and %s is an error in every environment, naming the variable, never an id or a secret", (first, second) => {
+		const clients = JSON.stringify({ [first]: LONG, [second]: LONG2 });
+		for (const environment of ["production", "development"]) {
+			const problems = problemsOf({ ...BASE, ENVIRONMENT: environment, HMAC_CLIENTS: clients });
+			expect(problems).toEqual(["HMAC_CLIENTS names two client ids that differ only in letter case"]);
+			expect(problems.join(" ")).not.toContain(LONG);
+		}
+	});
+
+	it("client ids that differ by more than letter case are distinct", () => {
+		const clients = JSON.stringify({ svc: LONG, svc2: LONG2, "svc-": LONG });
+		const config = loadConfig({ ...BASE, HMAC_CLIENTS: clients });
+		expect([...config.auth.clientSecrets.keys()]).toEqual(["svc", "svc2", "svc-"]);
 	});
 
 	it("nested objects and strings that look like keys are not top-level names", () => {

@@ -3,7 +3,7 @@
 // Self-contained: `npm run bench -- --only aggregator-scale` runs it alone.
 import { cpus } from "node:os";
 import { GatewayMetrics } from "../../src/metrics/gateway-metrics.ts";
-import { INGEST_VERSION, type DeltaBatch, type IngestPayload, type IngestResult } from "../../src/metrics/ingest.ts";
+import { INGEST_VERSION, type DeltaBatch, type IngestPayload, type IngestResult } from "../../src/metrics/delivery.ts";
 import type { Samples } from "../../src/metrics/samples.ts";
 import { bundleWorker } from "../lib/build.ts";
 import { startGateway } from "../lib/gateway-runner.ts";

@@ -1,5 +1,7 @@
 import { CLIENT_ID_PATTERN } from "../auth/grammar.ts";
 import type { Config } from "../config.ts";
+import { topLevelKeys } from "../config/json-keys.ts";
+import type { SettingReader } from "../config/reader.ts";
 import { ClientLimits, type LimitPolicy } from "./policy.ts";
 
 /** The variable this file reads. */
@@ -21,6 +23,14 @@ const FIELDS = new Set(["rpm", "rpd", "concurrent", "label"]);
 export interface LimitsProblems {
 	problem(message: string): void;
 	strict(message: string): void;
+}
+
+/** `loadConfig()`'s reader of `CLIENT_LIMITS`: refusals as problems, production's as production refusals. */
+export function readLimits(read: SettingReader): ClientLimits | null {
+	return readClientLimits(read.string(CLIENT_LIMITS), {
+		problem: (message) => read.problem(message),
+		strict: (message) => read.refuseInProduction(message),
+	});
 }
 
 /**
@@ -140,32 +150,4 @@ function limitValue(value: unknown, field: keyof typeof MAX_VALUE, problems: Lim
 		return false;
 	}
 	return value;
-}
-
-/**
- * The member names of a JSON object's top level, in order, duplicates kept (`JSON.parse`
- * keeps only the last of two equal names). `text` must already parse as a JSON object.
- */
-function topLevelKeys(text: string): string[] {
-	const keys: string[] = [];
-	let depth = 0;
-	let expectingKey = false;
-	for (let i = 0; i < text.length; i++) {
-		const char = text[i];
-		if (char === '"') {
-			let end = i + 1;
-			while (text[end] !== '"') end += text[end] === "\\" ? 2 : 1;
-			if (depth === 1 && expectingKey) keys.push(JSON.parse(text.slice(i, end + 1)) as string);
-			expectingKey = false;
-			i = end;
-		} else if (char === "{" || char === "[") {
-			depth++;
-			expectingKey = char === "{" && depth === 1;
-		} else if (char === "}" || char === "]") {
-			depth--;
-		} else if (char === "," && depth === 1) {
-			expectingKey = true;
-		}
-	}
-	return keys;
 }

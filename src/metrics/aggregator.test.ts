@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Env } from "../env.ts";
 import { FORGET_AFTER_MS, LIVE_WINDOW_MS, type MetricsAggregator } from "./aggregator.ts";
-import { INGEST_VERSION, type IngestPayload } from "./ingest.ts";
+import { INGEST_VERSION, type IngestPayload } from "./delivery.ts";
 
 const namespace = (env as Env).METRICS_AGGREGATOR!;
 

@@ -1,6 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import type { Env } from "../env.ts";
-import { INGEST_VERSION, type AggregateSnapshot, type IngestPayload, type IngestResult } from "./ingest.ts";
+import { INGEST_VERSION, type AggregateSnapshot, type IngestPayload, type IngestResult } from "./delivery.ts";
 import { isEmpty, mergeSamples, sumGauges, type Samples } from "./samples.ts";
 
 /** An isolate's gauges count while it reported within this window (inclusive). */
@@ -25,15 +24,16 @@ interface LiveIsolate {
 }
 
 /**
- * Sums the metric deltas of every isolate (SPEC section 4). SQLite storage holds a row per
+ * Sums the metric deltas of every isolate (docs/design.md, "Metrics"). SQLite storage holds a row per
  * isolate (its last applied `seq`, when it was last seen, its gauges) and one row of totals;
  * an ingest writes only the sending isolate's row and, when a batch was new, the totals row,
  * in one transaction: two rows, however many isolates the object has seen. So counters never
  * go backwards when the object is evicted or restarted, and a retried flush is applied once.
  * Old isolates are forgotten by an hourly alarm with one DELETE; the gauges of the isolates
  * seen within the last minute are kept in memory, in the order they were last seen.
+ * It reads no binding, so it does not depend on the Worker's `Env` (which names it).
  */
-export class MetricsAggregator extends DurableObject<Env> {
+export class MetricsAggregator extends DurableObject<unknown> {
 	private totals: Samples = {};
 	/** Isolates seen within about `LIVE_WINDOW_MS`, least recently seen first (a Map keeps insertion order). */
 	private readonly live = new Map<string, LiveIsolate>();
@@ -44,7 +44,7 @@ export class MetricsAggregator extends DurableObject<Env> {
 	/** The clock; tests replace it through `runInDurableObject`. */
 	now: () => number = () => Date.now();
 
-	constructor(ctx: DurableObjectState, env: Env) {
+	constructor(ctx: DurableObjectState, env: unknown) {
 		super(ctx, env);
 		void ctx.blockConcurrencyWhile(async () => {
 			this.load();

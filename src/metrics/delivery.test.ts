@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BatchQueue, MAX_UNACKED_BATCHES } from "./delivery.ts";
-import { INGEST_VERSION } from "./ingest.ts";
+import { BatchQueue, INGEST_VERSION, MAX_UNACKED_BATCHES } from "./delivery.ts";
 import type { Samples } from "./samples.ts";
 
 const delta = (n: number): Samples => ({ c_total: { "[]": n } });

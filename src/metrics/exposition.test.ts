@@ -1,30 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { counter, gauge, histogram } from "./definitions.ts";
-import { serialize } from "./exposition.ts";
+import { renderAggregate, renderIsolate, serialize, type RenderedFamilies } from "./exposition.ts";
 import { Recorder, Registry } from "./registry.ts";
-
-describe("metric definitions", () => {
-	it("validates names and labels when a metric is defined", () => {
-		expect(() => counter("bad-name_total", "x")).toThrow(/not valid/);
-		expect(() => counter("requests", "x")).toThrow(/_total/);
-		expect(() => gauge("g", "x", ["ok", "ok"])).toThrow(/duplicate/);
-		expect(() => gauge("g", "x", ["__reserved"])).toThrow(/not valid/);
-		expect(() => gauge("g", "x", ["1st"])).toThrow(/not valid/);
-		expect(() => histogram("h", "x", [1, 2], ["le"])).toThrow(/reserved/);
-		expect(() => histogram("h", "x", [2, 1])).toThrow(/increase/);
-		expect(() => histogram("h", "x", [1, Number.POSITIVE_INFINITY])).toThrow(/finite/);
-		expect(() => histogram("h", "x", [])).toThrow(/at least one/);
-	});
-
-	it("refuses two families of one name in a registry, and labels that do not match the definition", () => {
-		const a = counter("a_total", "a", ["x"]);
-		expect(() => new Registry([a, counter("a_total", "again")])).toThrow(/defined twice/);
-		const registry = new Registry([a]);
-		expect(() => registry.series(a, {})).toThrow(/takes labels \[x\]/);
-		expect(() => registry.series(a, { y: "1" })).toThrow(/takes labels \[x\]/);
-		expect(() => registry.series(counter("b_total", "b"))).toThrow(/not in this registry/);
-	});
-});
 
 describe("text exposition format 0.0.4", () => {
 	it("writes exactly the expected text for a known set of observations", () => {
@@ -83,16 +60,80 @@ describe("text exposition format 0.0.4", () => {
 		);
 	});
 
-	it("takes deltas: a delta holds only what came since the last one, the totals everything", () => {
-		const c = counter("c_total", "c");
-		const registry = new Registry([c]);
+	it("writes no series for a labelled family that has none, and the one zero series of an unlabelled one", () => {
+		const labelled = counter("labelled_total", "L.", ["k"]);
+		const plain = counter("plain_total", "P.");
+		expect(serialize([labelled, plain], {})).toBe(
+			["# HELP labelled_total L.", "# TYPE labelled_total counter", "# HELP plain_total P.", "# TYPE plain_total counter", "plain_total 0", ""].join("\n"),
+		);
+	});
+
+	it("escapes every backslash, double quote and newline of a label value, and every backslash and newline of HELP", () => {
+		const family = counter("esc_total", "help with \\ two \\ backslashes and\ntwo\nnewlines", ["k"]);
+		const registry = new Registry([family]);
 		const recorder = new Recorder();
-		const series = registry.series(c);
-		recorder.inc(series);
-		expect(recorder.takeDelta()).toEqual({ c_total: { "[]": 1 } });
-		expect(recorder.hasPending()).toBe(false);
-		recorder.inc(series, 2);
-		expect(recorder.takeDelta()).toEqual({ c_total: { "[]": 2 } });
-		expect(recorder.totals).toEqual({ c_total: { "[]": 3 } });
+		recorder.inc(registry.series(family, { k: 'two \\ back \\ slashes, two " quotes ", two\nnew\nlines' }));
+		expect(serialize(registry.definitions, recorder.totals)).toBe(
+			[
+				String.raw`# HELP esc_total help with \\ two \\ backslashes and\ntwo\nnewlines`,
+				"# TYPE esc_total counter",
+				String.raw`esc_total{k="two \\ back \\ slashes, two \" quotes \", two\nnew\nlines"} 1`,
+				"",
+			].join("\n"),
+		);
+	});
+});
+
+describe("rendering snapshots to text", () => {
+	const aggregated = gauge("agg", "Aggregated.");
+	const families: RenderedFamilies = {
+		definitions: [counter("r_total", "Requests.", ["auth"]), gauge("d", "Degraded isolates."), aggregated],
+		primed: { r_total: { '["ok"]': 0, '["fail"]': 0 } },
+		aggregatedGauge: aggregated,
+	};
+	it("sums the shards' totals and gauges over the primed zeros, and says it is the aggregate", () => {
+		const text = renderAggregate(families, [
+			{ totals: { r_total: { '["ok"]': 2 } }, gauges: { d: 1 } },
+			{ totals: { r_total: { '["ok"]': 3, '["fail"]': 1 } }, gauges: { d: 2 } },
+		]);
+		expect(text).toBe(
+			[
+				"# HELP r_total Requests.",
+				"# TYPE r_total counter",
+				'r_total{auth="fail"} 1',
+				'r_total{auth="ok"} 5',
+				"# HELP d Degraded isolates.",
+				"# TYPE d gauge",
+				"d 3",
+				"# HELP agg Aggregated.",
+				"# TYPE agg gauge",
+				"agg 1",
+				"",
+			].join("\n"),
+		);
+	});
+
+	it("labels the isolate's own totals with where they came from, except the aggregation gauge, which reads 0", () => {
+		const text = renderIsolate(families, { r_total: { '["ok"]': 4 } }, { d: 1 }, "iso-1");
+		expect(text).toBe(
+			[
+				"# HELP r_total Requests.",
+				"# TYPE r_total counter",
+				'r_total{auth="fail",aggregation="isolate",isolate="iso-1"} 0',
+				'r_total{auth="ok",aggregation="isolate",isolate="iso-1"} 4',
+				"# HELP d Degraded isolates.",
+				"# TYPE d gauge",
+				'd{aggregation="isolate",isolate="iso-1"} 1',
+				"# HELP agg Aggregated.",
+				"# TYPE agg gauge",
+				"agg 0",
+				"",
+			].join("\n"),
+		);
+	});
+
+	it("leaves the primed zeros untouched for the next scrape", () => {
+		renderAggregate(families, [{ totals: { r_total: { '["ok"]': 9 } }, gauges: {} }]);
+		expect(families.primed).toEqual({ r_total: { '["ok"]': 0, '["fail"]': 0 } });
 	});
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import type { Logger } from "../log.ts";
+import type { AggregateSnapshot, IngestPayload, IngestResult } from "./delivery.ts";
 import { GatewayMetrics } from "./gateway-metrics.ts";
-import type { AggregateSnapshot, IngestPayload, IngestResult } from "./ingest.ts";
 import { MetricsPipeline, type AggregatorClient } from "./pipeline.ts";
 import { mergeSamples, type Samples } from "./samples.ts";
 

@@ -1,23 +1,23 @@
 import type { Logger } from "../log.ts";
 import type { MetricsAggregator } from "./aggregator.ts";
-import { BatchQueue } from "./delivery.ts";
+import { BatchQueue, type AggregateSnapshot, type IngestPayload, type IngestResult } from "./delivery.ts";
 import { metricsAggregated, type GatewayMetrics } from "./gateway-metrics.ts";
-import type { AggregateSnapshot, IngestPayload, IngestResult } from "./ingest.ts";
-import { renderAggregate, renderIsolate, type RenderedFamilies } from "./render.ts";
+import { renderAggregate, renderIsolate, type RenderedFamilies } from "./exposition.ts";
 
 export interface MetricsPipelineOptions {
 	metrics: GatewayMetrics;
 	/** The aggregator's shards; without them, every scrape answers with this isolate's totals. */
 	aggregator: ((shard: number) => AggregatorClient) | undefined;
-	/** At most one ingest per this many milliseconds. @default 10000 (`METRICS_FLUSH_MS`) */
+	/** At most one ingest per this many milliseconds (the gateway passes `METRICS_FLUSH_MS`). */
 	flushMs: number;
-	/** Budget of one aggregator call. @default 1000 (`METRICS_TIMEOUT_MS`) */
+	/** Budget of one aggregator call (the gateway passes `METRICS_TIMEOUT_MS`). */
 	timeoutMs: number;
-	/** @default 1 (`METRICS_SHARDS`) */
+	/** How many aggregator objects share the ingest; a scrape sums them (the gateway passes `METRICS_SHARDS`). */
 	shards: number;
 	/** This isolate's gauges, sampled into each batch. */
 	gauges: () => Record<string, number>;
 	log: Logger;
+	/** @default Date.now */
 	now?: () => number;
 }
 

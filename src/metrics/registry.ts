@@ -1,5 +1,5 @@
 import type { MetricDefinition } from "./definitions.ts";
-import { bucketIndex, seriesKey, type HistogramValue, type Samples } from "./samples.ts";
+import { bucketIndex, emptyHistogram, seriesKey, type Samples } from "./samples.ts";
 
 /** One labelled series of a family, resolved once so recording is two map lookups. */
 export interface SeriesHandle {
@@ -35,8 +35,7 @@ export class Registry {
 	zeros(handles: readonly SeriesHandle[]): Samples {
 		const samples: Samples = {};
 		for (const { definition, key } of handles) {
-			(samples[definition.name] ??= {})[key] =
-				definition.type === "histogram" ? { b: new Array<number>(definition.buckets.length + 1).fill(0), s: 0, c: 0 } : 0;
+			(samples[definition.name] ??= {})[key] = definition.type === "histogram" ? emptyHistogram(definition) : 0;
 		}
 		return samples;
 	}
@@ -80,14 +79,15 @@ export class Recorder {
 
 function add(samples: Samples, { definition, key }: SeriesHandle, by: number): void {
 	const family = (samples[definition.name] ??= {});
-	family[key] = ((family[key] as number | undefined) ?? 0) + by;
+	const current = family[key];
+	family[key] = (typeof current === "number" ? current : 0) + by;
 }
 
 function observe(samples: Samples, { definition, key }: SeriesHandle, value: number): void {
 	const family = (samples[definition.name] ??= {});
-	let series = family[key] as HistogramValue | undefined;
-	if (series === undefined) {
-		series = { b: new Array<number>(definition.buckets.length + 1).fill(0), s: 0, c: 0 };
+	let series = family[key];
+	if (typeof series !== "object") {
+		series = emptyHistogram(definition);
 		family[key] = series;
 	}
 	series.b[bucketIndex(definition, value)]!++;

@@ -15,6 +15,11 @@ export type SeriesValue = number | HistogramValue;
  */
 export type Samples = Record<string, Record<string, SeriesValue>>;
 
+/** A histogram series before its first observation: every bucket, the `+Inf` overflow among them, at zero. */
+export function emptyHistogram(definition: MetricDefinition): HistogramValue {
+	return { b: new Array<number>(definition.buckets.length + 1).fill(0), s: 0, c: 0 };
+}
+
 export function seriesKey(labelValues: readonly string[]): string {
 	return JSON.stringify(labelValues);
 }

@@ -11,7 +11,7 @@ export interface MetricsRouteOptions {
 	requireToken: boolean;
 }
 
-/** `GET /metrics`: Prometheus text, from the aggregate or this isolate's fallback (SPEC section 4). */
+/** `GET /metrics`: Prometheus text, from the aggregate or this isolate's fallback (docs/design.md, "Metrics"). */
 export const metricsRoute = (options: MetricsRouteOptions): Handler => {
 	return async function metrics(c) {
 		if (options.tokens.count === 0 && options.requireToken) {

@@ -78,6 +78,16 @@ describe("npm run check-config", () => {
 		expect(code).toBe(1);
 	});
 
+	it("refuses HMAC_CLIENTS ids that differ only in letter case, in every environment, naming no id and no secret", async () => {
+		for (const environment of ["production", "development"]) {
+			const path = file([...COMPLETE, `ENVIRONMENT=${environment}`, `HMAC_CLIENTS={"Alice": "${SECRET}-A", "alice": "${SECRET}-a"}`]);
+			const { code, output } = await run(path);
+			expect(reportOf(output, path)).toEqual([`invalid (${environment})`, "- HMAC_CLIENTS names two client ids that differ only in letter case"]);
+			expect(output).not.toContain(SECRET);
+			expect(code).toBe(1);
+		}
+	});
+
 	it("a production file without METRICS_TOKEN, ORIGIN_TOKEN or Upstash: ok, with warnings, exit 0; with --strict, exit 1", async () => {
 		const path = file(["ORIGIN_URL=https://origin.example.com", `HMAC_SECRET=${SECRET}`]);
 		const plain = await run(path);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { errorBody, harness, SECRET, signedRequest } from "./harness.ts";
 
-describe("configuration (SPEC section 7)", () => {
+describe("configuration (docs/design.md, \"Configuration\")", () => {
 	it.each([
 		[{ HMAC_MAX_SKEW_MS: "abc" }, "HMAC_MAX_SKEW_MS is not a whole number"],
 		[{ REDIS_REPLAY_TTL: "0" }, "REDIS_REPLAY_TTL must be at least 1"],
@@ -17,6 +17,8 @@ describe("configuration (SPEC section 7)", () => {
 		[{ METRICS_FLUSH_MS: "30000" }, "METRICS_FLUSH_MS must be between 100 and 25000"],
 		[{ UPSTASH_REDIS_REST_TOKEN: "" }, "UPSTASH_REDIS_REST_TOKEN is required"],
 		[{ HMAC_SECRET: "a,,b" }, "HMAC_SECRET has an empty entry"],
+		[{ HMAC_CLIENTS: '{"alice": "s3cr3t-of-alice-32-characters-long", "Alice": "s3cr3t-of-Alice-32-characters-long"}' }, "HMAC_CLIENTS names two client ids that differ only in letter case"],
+		[{ ORIGIN_URL: "HTTP://origin.example.com" }, "ORIGIN_URL is plain http on a host that is not loopback"],
 	])("500 config_error naming the variable for %j, never the value", async (overrides, expected) => {
 		const h = harness(overrides as Record<string, string>);
 		for (const request of [await signedRequest(), new Request("https://gateway.test/healthz")]) {

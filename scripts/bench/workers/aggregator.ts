@@ -2,7 +2,7 @@
 // isolates at once and timed from inside, for the aggregator-scale scenario. Never deployed.
 import { consoleLogger } from "../../../src/log.ts";
 import { LIVE_WINDOW_MS, FORGET_AFTER_MS, MetricsAggregator as ShippedAggregator } from "../../../src/metrics/aggregator.ts";
-import { INGEST_VERSION, type DeltaBatch, type IngestResult } from "../../../src/metrics/ingest.ts";
+import { INGEST_VERSION, type DeltaBatch, type IngestResult } from "../../../src/metrics/delivery.ts";
 import type { Env } from "../../../src/env.ts";
 import { createWorker } from "../../../src/worker.ts";
 
