@@ -6,6 +6,8 @@ import { startUpstashServer, type UpstashServer } from "../../scripts/lib/upstas
 import type { LimitPolicy } from "../../src/limits/policy.ts";
 import { RedisLimitStore, type LimitRedis } from "../../src/limits/redis-store.ts";
 import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1 } from "../../src/limits/script.ts";
+import { LimitScriptModel } from "../fixtures/limit-redis-model.ts";
+import { seededRandom } from "../fixtures/random.ts";
 import { available } from "./helpers/services.ts";
 
 const TOKEN = "limits-test-token";
@@ -153,5 +155,30 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		const outcomes = results.map((result) => (result.outcome === "limited" ? result.limit : result.outcome));
 		expect(outcomes.filter((outcome) => outcome === "claimed")).toHaveLength(50);
 		expect(outcomes.filter((outcome) => outcome === "rpm")).toHaveLength(150);
+	});
+
+	it("the JavaScript model the workerd tests use answers as the script does, over 600 random steps", async () => {
+		const random = seededRandom(21);
+		const prefix = `model:${crypto.randomUUID()}:`;
+		const model = new LimitScriptModel(new Map());
+		model.loaded = true;
+		let now = T0;
+		const verdicts = new Set<unknown>();
+		for (let step = 0; step < 600; step++) {
+			now += random.pick([0, 1, 250, 5_000, 30_000, 59_999, 60_000]);
+			const who = random.pick(["a", "b"]);
+			const keys = [`${prefix}r${random.int(200)}`, `${prefix}limit:rpm:${who}`, `${prefix}limit:rpd:${who}:d`, `${prefix}limit:inflight:${who}`];
+			if (random.int(6) === 0) {
+				const member = `m${random.int(step + 1)}`;
+				expect(model.zrem(keys[3]!, member), `step ${step}`).toBe(await client.zrem(keys[3]!, member));
+				continue;
+			}
+			const args = [`v${step}`, 300_000, now, random.pick([0, 3, 5]), random.pick([0, 20]), random.pick([0, 1, 2]), `m${step}`, now + 86_400_000, 90_000];
+			const real = (await client.evalsha(LIMITED_CLAIM_SHA1, keys, args)) as unknown[];
+			expect(model.evalsha(LIMITED_CLAIM_SHA1, keys, args), `step ${step}`).toEqual(real);
+			verdicts.add(real[0]);
+		}
+		// Every verdict came up: claimed, replay, and each of the three limits.
+		expect([...verdicts].sort()).toEqual([0, 1, 2, 3, 4]);
 	});
 });
