@@ -40,6 +40,18 @@ describe("releaseWhenAnswerEnds", () => {
 		expect(released).toBe(1);
 	});
 
+	it("a client that goes away while the origin is silent frees the slot at once, and the origin is cancelled", async () => {
+		let released = 0;
+		let originCancelled = false;
+		const silent = new ReadableStream<Uint8Array>({ start: () => {}, cancel: () => void (originCancelled = true) });
+		const ctx = background();
+		const answer = releaseWhenAnswerEnds(new Response(silent), async () => void released++, ctx);
+		await answer.body!.cancel("client left");
+		await ctx.settled();
+		expect(released).toBe(1);
+		expect(originCancelled).toBe(true);
+	});
+
 	it("an answer of known length keeps its Content-Length; one without a body frees at once", async () => {
 		let released = 0;
 		const ctx = background();

@@ -22,7 +22,10 @@ export function releaseWhenAnswerEnds(response: Response, release: () => Promise
 	}
 	const length = response.headers.get("content-length");
 	const known = length !== null && /^[0-9]{1,15}$/.test(length) && !response.headers.has("content-encoding");
-	const { readable, writable } = known ? new FixedLengthStream(Number(length)) : new IdentityTransformStream();
+	// A standard TransformStream without a transform runs no JavaScript per chunk, and, unlike an
+	// IdentityTransformStream, ends the pipe (and cancels the origin) when the client goes away
+	// while the origin is silent. A body of known length is passed on whole and keeps its length.
+	const { readable, writable } = known ? new FixedLengthStream(Number(length)) : new TransformStream<Uint8Array, Uint8Array>();
 	// Ends when the body was sent whole, when it broke, or when the client cancelled: the slot is free either way.
 	const ended = body.pipeTo(writable).then(
 		() => release(),
