@@ -41,10 +41,13 @@ function setup() {
 }
 
 describe("RedisLimitStore", () => {
-	it("one EVALSHA per claim, with the keys and arguments the script reads (0 for a limit not set)", async () => {
+	it("one command per claim: EVAL until Redis ran the script once, then EVALSHA, with the keys and arguments the script reads", async () => {
 		const { redis, claim } = setup();
 		await claim({ rpm: 60, rpd: null, concurrent: null, label: "" });
-		expect(redis.calls).toEqual([
+		await claim({ rpm: 60, rpd: null, concurrent: null, label: "" });
+		expect(redis.calls.map((call) => call.command)).toEqual(["eval", "evalsha"]);
+		expect(redis.calls[0]!.first).toBe(LIMITED_CLAIM_SCRIPT);
+		expect(redis.calls.slice(1)).toEqual([
 			{
 				command: "evalsha",
 				first: LIMITED_CLAIM_SHA1,
@@ -55,18 +58,34 @@ describe("RedisLimitStore", () => {
 		]);
 	});
 
-	it("NOSCRIPT: the script itself with EVAL, once; any other error is not retried", async () => {
+	it("NOSCRIPT (Redis flushed, a new primary): the script itself with EVAL, once, then EVALSHA again", async () => {
 		const { redis, claim } = setup();
-		redis.answer = (command) => (command === "evalsha" ? new Error("NOSCRIPT No matching script. Please use EVAL.") : [0, 0, 59, 60_000, 999, 3]);
+		await claim();
+		let flushed = true;
+		redis.answer = (command) => {
+			if (command !== "evalsha" || !flushed) return [0, 0, 59, 60_000, 999, 3];
+			flushed = false;
+			return new Error("NOSCRIPT No matching script. Please use EVAL.");
+		};
 		expect((await claim()).outcome).toBe("claimed");
-		expect(redis.calls.map((call) => call.command)).toEqual(["evalsha", "eval"]);
-		expect(redis.calls[1]!.first).toBe(LIMITED_CLAIM_SCRIPT);
-		expect(redis.calls[1]!.args).toEqual(redis.calls[0]!.args);
+		expect((await claim()).outcome).toBe("claimed");
+		expect(redis.calls.map((call) => call.command)).toEqual(["eval", "evalsha", "eval", "evalsha"]);
+		expect(redis.calls[2]!.args).toEqual(redis.calls[1]!.args);
+	});
 
-		const other = setup();
-		other.redis.answer = () => new Error("ERR something else");
-		await expect(other.claim()).rejects.toMatchObject({ name: "ReplayStoreError", reason: "error" });
-		expect(other.redis.calls.map((call) => call.command)).toEqual(["evalsha"]);
+	it("an error that is not NOSCRIPT is not retried, and a failed EVAL leaves the next claim on EVAL", async () => {
+		const { redis, claim } = setup();
+		await claim();
+		redis.answer = () => new Error("ERR something else");
+		await expect(claim()).rejects.toMatchObject({ name: "ReplayStoreError", reason: "error" });
+		expect(redis.calls.map((call) => call.command)).toEqual(["eval", "evalsha"]);
+
+		const fresh = setup();
+		fresh.redis.answer = () => new Error("ERR down");
+		await expect(fresh.claim()).rejects.toMatchObject({ reason: "error" });
+		fresh.redis.answer = () => [0, 0, 59, 60_000, 999, 3];
+		await fresh.claim();
+		expect(fresh.redis.calls.map((call) => call.command)).toEqual(["eval", "eval"]);
 	});
 
 	it("a timeout or abort is a store failure of kind timeout, never a verdict", async () => {

@@ -35,8 +35,10 @@ const CONCURRENT_RETRY_MS = 1_000;
 
 /**
  * Claims a replay key and spends a client's quota in Upstash with one command: `EVALSHA` of
- * the limits script, `EVAL` when Redis does not know it yet (`NOSCRIPT`; it then caches it for
- * every isolate). Exact across isolates: the script runs atomically in Redis.
+ * the limits script, `EVAL` when Redis does not know it (`NOSCRIPT`). Exact across isolates:
+ * the script runs atomically in Redis. Until Redis has run the script for this isolate once,
+ * the isolate sends `EVAL` (which caches it): a new isolate's first requests, all at once,
+ * would otherwise each cost an `EVALSHA` answered `NOSCRIPT` and an `EVAL`.
  */
 export class RedisLimitStore implements LimitedClaimStore {
 	readonly name = "upstash" as const;
@@ -44,6 +46,8 @@ export class RedisLimitStore implements LimitedClaimStore {
 	private readonly redis: LimitRedis;
 	private readonly options: RedisLimitStoreOptions;
 	private readonly now: () => number;
+	/** Whether Redis ran the script for this isolate (so it has it cached) since the last `NOSCRIPT`. */
+	private scriptCached = false;
 
 	constructor(redis: LimitRedis, options: RedisLimitStoreOptions) {
 		if (!(options.leaseMs > 0)) throw new Error("RedisLimitStore: leaseMs must be positive");
@@ -95,15 +99,18 @@ export class RedisLimitStore implements LimitedClaimStore {
 
 	private async run(keys: string[], args: (string | number)[]): Promise<ScriptReply> {
 		const reply = await this.call(async () => {
+			if (!this.scriptCached) return this.redis.eval(LIMITED_CLAIM_SCRIPT, keys, args);
 			try {
 				return await this.redis.evalsha(LIMITED_CLAIM_SHA1, keys, args);
 			} catch (error) {
-				// Redis names this one error only by its text (`NOSCRIPT ...`): the script is not cached yet.
+				// Redis names this one error only by its text (`NOSCRIPT ...`): flushed, or a new primary.
 				if (!(error instanceof Error && /NOSCRIPT/i.test(error.message))) throw error;
+				this.scriptCached = false;
 				return await this.redis.eval(LIMITED_CLAIM_SCRIPT, keys, args);
 			}
 		});
 		if (!isScriptReply(reply)) throw new ReplayStoreError("error", "Upstash answered the limits script with an unexpected result");
+		this.scriptCached = true;
 		return reply;
 	}
 

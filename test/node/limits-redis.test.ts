@@ -71,16 +71,22 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		expect(await client.eval("return {1, 'two', false}", [], [])).toEqual([1, "two", null]);
 	});
 
-	it("one command per claim once Redis knows the script; EVALSHA, then EVAL, only when it does not", async () => {
+	it("one command per claim: EVAL first, then EVALSHA; after SCRIPT FLUSH, NOSCRIPT and one EVAL", async () => {
 		await redisCommand("SCRIPT", "FLUSH");
 		const { claim } = store();
 		upstash.resetStats();
 		expect((await claim(policy({ rpm: 10 }))).outcome).toBe("claimed");
-		expect(Object.fromEntries(upstash.stats.commands)).toEqual({ evalsha: 1, eval: 1 });
+		expect(Object.fromEntries(upstash.stats.commands)).toEqual({ eval: 1 });
 		upstash.resetStats();
 		for (let i = 0; i < 5; i++) expect((await claim(policy({ rpm: 10 }))).outcome).toBe("claimed");
 		expect(Object.fromEntries(upstash.stats.commands)).toEqual({ evalsha: 5 });
 		expect(upstash.stats.requests).toBe(5);
+
+		await redisCommand("SCRIPT", "FLUSH");
+		upstash.resetStats();
+		expect((await claim(policy({ rpm: 10 }))).outcome).toBe("claimed");
+		expect((await claim(policy({ rpm: 10 }))).outcome).toBe("claimed");
+		expect(Object.fromEntries(upstash.stats.commands)).toEqual({ evalsha: 2, eval: 1 });
 	});
 
 	it("a replay spends nothing and returns the value found; a refusal claims nothing; a claim writes key, log, counter and slot", async () => {
