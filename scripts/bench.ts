@@ -8,7 +8,7 @@ import { runBench } from "./bench/run.ts";
 import { SCENARIO_NAMES } from "./bench/scenarios.ts";
 
 /** Scenarios with a harness of their own (not a gateway under load against its floors). */
-const OWN_HARNESS = ["aggregator-scale", "v2-vs-v1"];
+const OWN_HARNESS = ["aggregator-scale", "v2-vs-v1", "limits"];
 
 const USAGE = `usage: npm run bench -- [options]
   --duration SEC      seconds of load per scenario and round (default 5)
@@ -21,7 +21,8 @@ const USAGE = `usage: npm run bench -- [options]
   --help              print this and exit
 scenarios: ${[...SCENARIO_NAMES, ...OWN_HARNESS].join(", ")}
   (aggregator-scale: one MetricsAggregator fed by 100 to 50,000 isolates; v2-vs-v1: scheme v2 against v1,
-   forged 256 KiB and accepted 1 KiB requests, CPU per request; --duration and --rounds apply)`;
+   forged 256 KiB and accepted 1 KiB requests, CPU per request; limits: CLIENT_LIMITS against none, CPU and
+   Upstash commands per accepted request; --duration and --rounds apply)`;
 
 function usageError(message: string): never {
 	console.error(`bench: ${message}`);
@@ -96,6 +97,11 @@ if (scenarios.includes("aggregator-scale")) {
 	const report = await runAggregatorScale({ ...DEFAULT_AGGREGATOR_SCALE, durationSec, rounds, log: (line) => console.error(line) });
 	writeFileSync(".build/bench/aggregator-scale.json", `${JSON.stringify(report, null, 2)}\n`);
 	console.log(formatAggregatorScale(report));
+}
+
+if (scenarios.includes("limits")) {
+	const { formatLimitsReport, runLimitsBench } = await import("./bench/limits.ts");
+	console.log(formatLimitsReport(await runLimitsBench({ durationSec, rounds, connections, log: (line) => console.error(line) })));
 }
 
 if (scenarios.includes("v2-vs-v1")) {

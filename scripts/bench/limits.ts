@@ -1,0 +1,213 @@
+// Per-client limits (issue 21): what CLIENT_LIMITS costs an accepted request.
+//   npm run bench -- --only limits [--duration 5] [--rounds 3] [--connections 16]
+// Three gateways in turn, each the shipped bundle in workerd (Miniflare) on the local Upstash
+// server and a redis-server: without CLIENT_LIMITS, with rpm and rpd, and with concurrent as
+// well (limits high enough never to refuse: this measures their cost, not their refusals).
+// For each: workerd's CPU per accepted request (user + system from /proc, median of the
+// rounds), the Upstash commands per accepted request (counted by the Upstash server), and the
+// Worker's own code's CPU per request in this process with a fake Upstash client.
+import { spawn } from "node:child_process";
+import autocannon from "autocannon";
+import { bundleWorker } from "../lib/build.ts";
+import { startGateway } from "../lib/gateway-runner.ts";
+import { freePort, startRedisServer, waitForPort } from "../lib/processes.ts";
+import { startUpstashServer } from "../lib/upstash-server.ts";
+import { cpuMicros, workerdPids } from "./cpu.ts";
+import { chatBody, SECRET, signHeaders } from "./requests.ts";
+
+export const LIMITS_SCENARIOS = {
+	"no-limits": null,
+	"rpm+rpd": { "*": { rpm: 10_000, rpd: 1_000_000_000 } },
+	"rpm+rpd+concurrent": { "*": { rpm: 10_000, rpd: 1_000_000_000, concurrent: 1_000 } },
+} as const;
+export type LimitsScenarioName = keyof typeof LIMITS_SCENARIOS;
+
+export interface LimitsBenchOptions {
+	durationSec: number;
+	rounds: number;
+	connections: number;
+	log: (line: string) => void;
+}
+
+export interface LimitsScenarioResult {
+	name: LimitsScenarioName;
+	requestsPerSec: number;
+	/** workerd's CPU per accepted request, in milliseconds (median of the rounds). */
+	cpuMsPerRequest: number;
+	/** Every Upstash command (SET, EVALSHA, EVAL, ZREM) per accepted request, over all rounds. */
+	upstashCommandsPerRequest: number;
+	commands: Record<string, number>;
+	statusCounts: Record<string, number>;
+	/** The Worker's own code, in this process with a fake Upstash client: CPU per request (median). */
+	inProcessCpuMsPerRequest: number;
+}
+
+const UPSTASH_TOKEN = "bench-limits-token";
+/** Requests spread over this many client ids, as a gateway's traffic is. */
+const CLIENTS = 20;
+
+function request(counter: number): { method: "POST"; path: string; headers: Record<string, string>; body: string } {
+	const body = chatBody(1024, counter);
+	// v1 does not sign X-Client-Id: the id is set after signing.
+	const headers = { ...signHeaders("POST", "/agent/chat", body, Date.now()), "x-client-id": `bench-${counter % CLIENTS}` };
+	return { method: "POST", path: "/agent/chat", headers, body };
+}
+
+function median(values: number[]): number {
+	const sorted = [...values].sort((a, b) => a - b);
+	return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+}
+
+export async function runLimitsBench(options: LimitsBenchOptions): Promise<LimitsScenarioResult[]> {
+	const { log } = options;
+	if (process.platform !== "linux") throw new Error("the limits bench reads workerd's CPU time from /proc (Linux only)");
+	log("bundling the gateway ...");
+	const scriptPath = bundleWorker(".build/bench/gateway");
+	const originPort = await freePort();
+	const origin = spawn(process.execPath, ["scripts/demo-origin.ts", "--port", String(originPort)], { stdio: "ignore" });
+	const redis = await startRedisServer();
+	const upstash = await startUpstashServer({ redisPort: redis.port, token: UPSTASH_TOKEN });
+	const results: LimitsScenarioResult[] = [];
+	let counter = 0;
+	try {
+		await waitForPort(originPort);
+		for (const [name, limits] of Object.entries(LIMITS_SCENARIOS) as [LimitsScenarioName, object | null][]) {
+			const before = new Set(workerdPids());
+			const gateway = await startGateway(
+				{
+					ENVIRONMENT: "production",
+					ORIGIN_URL: `http://127.0.0.1:${originPort}`,
+					HMAC_SECRET: SECRET,
+					METRICS_TOKEN: "bench",
+					ORIGIN_TOKEN: "bench",
+					UPSTASH_REDIS_REST_URL: upstash.url,
+					UPSTASH_REDIS_REST_TOKEN: UPSTASH_TOKEN,
+					REPLAY_TIMEOUT_MS: "1000",
+					REDIS_REPLAY_PREFIX: `bench:${name}:`,
+					...(limits === null ? {} : { CLIENT_LIMITS: JSON.stringify(limits) }),
+				},
+				{ scriptPath },
+			);
+			const pids = workerdPids().filter((pid) => !before.has(pid));
+			const cpu = () => pids.reduce((sum, pid) => sum + (cpuMicros(pid) ?? 0), 0);
+			try {
+				const run = (durationSec: number) =>
+					autocannon({
+						url: gateway.url,
+						connections: options.connections,
+						duration: durationSec,
+						requests: [{ setupRequest: (base: autocannon.Request) => ({ ...base, ...request(counter++) }) }],
+					});
+				log(`warming up ${name} ...`);
+				await run(1);
+				const cpuPerRequest: number[] = [];
+				const rates: number[] = [];
+				const statusCounts: Record<string, number> = {};
+				const commands: Record<string, number> = {};
+				let accepted = 0;
+				for (let round = 1; round <= options.rounds; round++) {
+					log(`round ${round}/${options.rounds}: ${name} for ${options.durationSec} s ...`);
+					upstash.resetStats();
+					const started = cpu();
+					const result = await run(options.durationSec);
+					// Releases run in the background after the answer: let them land before counting.
+					await new Promise((resolve) => setTimeout(resolve, 300));
+					const ok = (result.statusCodeStats as Record<string, { count: number }> | undefined)?.["200"]?.count ?? 0;
+					cpuPerRequest.push((cpu() - started) / 1000 / Math.max(1, ok));
+					rates.push(result.requests.average);
+					accepted += ok;
+					for (const [status, stats] of Object.entries(result.statusCodeStats ?? {})) {
+						statusCounts[status] = (statusCounts[status] ?? 0) + (stats as { count: number }).count;
+					}
+					if (result.errors > 0) statusCounts.errors = (statusCounts.errors ?? 0) + result.errors;
+					for (const [command, count] of upstash.stats.commands) commands[command] = (commands[command] ?? 0) + count;
+				}
+				const total = Object.values(commands).reduce((sum, count) => sum + count, 0);
+				log(`measuring ${name} in process ...`);
+				results.push({
+					name,
+					requestsPerSec: median(rates),
+					cpuMsPerRequest: median(cpuPerRequest),
+					upstashCommandsPerRequest: total / Math.max(1, accepted),
+					commands,
+					statusCounts,
+					inProcessCpuMsPerRequest: await measureInProcess(limits, 2_000),
+				});
+			} finally {
+				await gateway.close();
+			}
+		}
+	} finally {
+		origin.kill("SIGKILL");
+		await upstash.close();
+		await redis.stop();
+	}
+	return results;
+}
+
+/** The Worker's code alone, one request at a time, with a fake Upstash client that answers at once. */
+async function measureInProcess(limits: object | null, count: number): Promise<number> {
+	// workerd's FixedLengthStream, where Node has none: a TransformStream passes the same bytes.
+	const runtime = globalThis as { FixedLengthStream?: unknown };
+	runtime.FixedLengthStream ??= class extends TransformStream {
+		constructor(_length: number) {
+			super();
+		}
+	};
+	// Imported by a computed specifier: the Worker's sources typecheck under the Workers config.
+	const workerModule = "../../src/worker.ts";
+	const { createWorker } = (await import(workerModule)) as { createWorker: (deps: object) => ExportedHandler };
+	const claimed = [0, 0, 9_999, 60_000, 999_999, 999];
+	const upstash = { set: async () => "OK", evalsha: async () => claimed, eval: async () => claimed, zrem: async () => 1 };
+	const worker = createWorker({ log: { info() {}, warn() {}, error() {} }, fetchOrigin: async () => Response.json({ reply: "ok" }), upstash });
+	const env = {
+		ENVIRONMENT: "production",
+		ORIGIN_URL: "http://origin.invalid",
+		HMAC_SECRET: SECRET,
+		METRICS_TOKEN: "bench",
+		ORIGIN_TOKEN: "bench",
+		UPSTASH_REDIS_REST_URL: "https://upstash.invalid",
+		UPSTASH_REDIS_REST_TOKEN: "bench",
+		...(limits === null ? {} : { CLIENT_LIMITS: JSON.stringify(limits) }),
+	};
+	const samples: number[] = [];
+	for (let i = 0; i < count + 200; i++) {
+		const background: Promise<unknown>[] = [];
+		const ctx = { waitUntil: (promise: Promise<unknown>) => void background.push(promise), passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
+		const { method, path, headers, body } = request(4_000_000_000 + i);
+		const started = process.cpuUsage();
+		const response = await worker.fetch!(new Request(`http://gateway.test${path}`, { method, headers, body }) as never, env as never, ctx);
+		await response.arrayBuffer();
+		await Promise.all(background);
+		const used = process.cpuUsage(started);
+		if (response.status !== 200) throw new Error(`in process: got ${response.status}, not 200`);
+		// The first 200 warm the JIT and the isolate's caches.
+		if (i >= 200) samples.push((used.user + used.system) / 1000);
+	}
+	return median(samples);
+}
+
+export function formatLimitsReport(results: readonly LimitsScenarioResult[]): string {
+	const base = results.find((result) => result.name === "no-limits");
+	const ratio = (value: number, of: number | undefined) => (of === undefined ? "-" : (value / of).toFixed(3));
+	const lines = [
+		"| scenario | req/s | workerd CPU ms/accepted | x no-limits | Worker code CPU ms/request (in process) | x no-limits | Upstash commands/accepted | commands | statuses |",
+		"|---|---:|---:|---:|---:|---:|---:|---|---|",
+		...results.map((r) =>
+			[
+				r.name,
+				r.requestsPerSec.toFixed(0),
+				r.cpuMsPerRequest.toFixed(3),
+				ratio(r.cpuMsPerRequest, base?.cpuMsPerRequest),
+				r.inProcessCpuMsPerRequest.toFixed(3),
+				ratio(r.inProcessCpuMsPerRequest, base?.inProcessCpuMsPerRequest),
+				r.upstashCommandsPerRequest.toFixed(3),
+				Object.entries(r.commands).map(([k, v]) => `${k}: ${v}`).join(", "),
+				Object.entries(r.statusCounts).map(([k, v]) => `${k}: ${v}`).join(", "),
+			].join(" | ").replace(/^/, "| ").concat(" |"),
+		),
+		"",
+		"Goal: CPU per accepted request with limits at most 1.05x without; 1.000 Upstash command per accepted request without `concurrent` (2.000 with it: the release).",
+	];
+	return `${lines.join("\n")}\n`;
+}
