@@ -1,15 +1,16 @@
 // Per-client limits (issue 21): what CLIENT_LIMITS costs an accepted request.
 //   npm run bench -- --only limits [--duration 5] [--rounds 3] [--connections 16]
-// Three gateways in turn, each the shipped bundle in workerd (Miniflare) on the local Upstash
-// server and a redis-server: without CLIENT_LIMITS, with rpm and rpd, and with concurrent as
-// well (limits high enough never to refuse: this measures their cost, not their refusals).
+// Three gateways side by side, each the shipped bundle in a workerd of its own (Miniflare) on
+// the local Upstash server and a redis-server: without CLIENT_LIMITS, with rpm and rpd, and
+// with concurrent as well (limits high enough never to refuse: this measures their cost, not
+// their refusals), loaded one at a time, in turn within each round.
 // For each: workerd's CPU per accepted request (user + system from /proc, median of the
 // rounds), the Upstash commands per accepted request (counted by the Upstash server), and the
 // Worker's own code's CPU per request in this process with a fake Upstash client.
 import { spawn } from "node:child_process";
 import autocannon from "autocannon";
 import { bundleWorker } from "../lib/build.ts";
-import { startGateway } from "../lib/gateway-runner.ts";
+import { startGateway, type RunningGateway } from "../lib/gateway-runner.ts";
 import { freePort, startRedisServer, waitForPort } from "../lib/processes.ts";
 import { startUpstashServer } from "../lib/upstash-server.ts";
 import { cpuMicros, workerdPids } from "./cpu.ts";
@@ -34,7 +35,7 @@ export interface LimitsScenarioResult {
 	requestsPerSec: number;
 	/** workerd's CPU per accepted request, in milliseconds (median of the rounds). */
 	cpuMsPerRequest: number;
-	/** Every Upstash command (SET, EVALSHA, EVAL, ZREM) per accepted request, over all rounds. */
+	/** Every Upstash command (SET, EVALSHA, EVAL, ZREM) per request the gateway counted as accepted, over all rounds. */
 	upstashCommandsPerRequest: number;
 	commands: Record<string, number>;
 	statusCounts: Record<string, number>;
@@ -58,6 +59,7 @@ function median(values: number[]): number {
 	return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
+/** Runs the three gateways side by side, one load at a time, alternating in each round. */
 export async function runLimitsBench(options: LimitsBenchOptions): Promise<LimitsScenarioResult[]> {
 	const { log } = options;
 	if (process.platform !== "linux") throw new Error("the limits bench reads workerd's CPU time from /proc (Linux only)");
@@ -67,11 +69,13 @@ export async function runLimitsBench(options: LimitsBenchOptions): Promise<Limit
 	const origin = spawn(process.execPath, ["scripts/demo-origin.ts", "--port", String(originPort)], { stdio: "ignore" });
 	const redis = await startRedisServer();
 	const upstash = await startUpstashServer({ redisPort: redis.port, token: UPSTASH_TOKEN });
-	const results: LimitsScenarioResult[] = [];
+	const names = Object.keys(LIMITS_SCENARIOS) as LimitsScenarioName[];
+	const running: { name: LimitsScenarioName; gateway: RunningGateway; pids: number[] }[] = [];
 	let counter = 0;
 	try {
 		await waitForPort(originPort);
-		for (const [name, limits] of Object.entries(LIMITS_SCENARIOS) as [LimitsScenarioName, object | null][]) {
+		for (const name of names) {
+			const limits = LIMITS_SCENARIOS[name];
 			const before = new Set(workerdPids());
 			const gateway = await startGateway(
 				{
@@ -88,65 +92,80 @@ export async function runLimitsBench(options: LimitsBenchOptions): Promise<Limit
 				},
 				{ scriptPath },
 			);
-			const pids = workerdPids().filter((pid) => !before.has(pid));
-			const cpu = () => pids.reduce((sum, pid) => sum + (cpuMicros(pid) ?? 0), 0);
-			try {
-				const run = (durationSec: number) =>
-					autocannon({
-						url: gateway.url,
-						connections: options.connections,
-						duration: durationSec,
-						requests: [{ setupRequest: (base: autocannon.Request) => ({ ...base, ...request(counter++) }) }],
-					});
-				log(`warming up ${name} ...`);
-				await run(1);
-				const cpuPerRequest: number[] = [];
-				const rates: number[] = [];
-				const statusCounts: Record<string, number> = {};
-				const commands: Record<string, number> = {};
-				let accepted = 0;
-				for (let round = 1; round <= options.rounds; round++) {
-					log(`round ${round}/${options.rounds}: ${name} for ${options.durationSec} s ...`);
-					upstash.resetStats();
-					const started = cpu();
-					const result = await run(options.durationSec);
-					// Releases run in the background after the answer: let them land before counting.
-					await new Promise((resolve) => setTimeout(resolve, 300));
-					const ok = (result.statusCodeStats as Record<string, { count: number }> | undefined)?.["200"]?.count ?? 0;
-					cpuPerRequest.push((cpu() - started) / 1000 / Math.max(1, ok));
-					rates.push(result.requests.average);
-					accepted += ok;
-					for (const [status, stats] of Object.entries(result.statusCodeStats ?? {})) {
-						statusCounts[status] = (statusCounts[status] ?? 0) + (stats as { count: number }).count;
-					}
-					if (result.errors > 0) statusCounts.errors = (statusCounts.errors ?? 0) + result.errors;
-					for (const [command, count] of upstash.stats.commands) commands[command] = (commands[command] ?? 0) + count;
+			running.push({ name, gateway, pids: workerdPids().filter((pid) => !before.has(pid)) });
+		}
+		const load = (gateway: RunningGateway, durationSec: number) =>
+			autocannon({
+				url: gateway.url,
+				connections: options.connections,
+				duration: durationSec,
+				requests: [{ setupRequest: (base: autocannon.Request) => ({ ...base, ...request(counter++) }) }],
+			});
+		const measured = new Map(names.map((name) => [name, { cpu: [] as number[], rates: [] as number[], statusCounts: {} as Record<string, number>, commands: {} as Record<string, number> }]));
+		for (const { name, gateway } of running) {
+			log(`warming up ${name} ...`);
+			await load(gateway, 1);
+		}
+		for (let round = 1; round <= options.rounds; round++) {
+			for (const { name, gateway, pids } of running) {
+				log(`round ${round}/${options.rounds}: ${name} for ${options.durationSec} s ...`);
+				const figures = measured.get(name)!;
+				const cpu = () => pids.reduce((sum, pid) => sum + (cpuMicros(pid) ?? 0), 0);
+				const acceptedBefore = await accepted(gateway);
+				upstash.resetStats();
+				const started = cpu();
+				const result = await load(gateway, options.durationSec);
+				// Releases run after the answers, in the background: let them land before counting.
+				await new Promise((resolve) => setTimeout(resolve, 500));
+				const spent = cpu() - started;
+				const ok = (await accepted(gateway)) - acceptedBefore;
+				figures.cpu.push(spent / 1000 / Math.max(1, ok));
+				figures.rates.push(result.requests.average);
+				for (const [status, stats] of Object.entries(result.statusCodeStats ?? {})) {
+					figures.statusCounts[status] = (figures.statusCounts[status] ?? 0) + (stats as { count: number }).count;
 				}
-				const total = Object.values(commands).reduce((sum, count) => sum + count, 0);
-				log(`measuring ${name} in process ...`);
-				results.push({
-					name,
-					requestsPerSec: median(rates),
-					cpuMsPerRequest: median(cpuPerRequest),
-					upstashCommandsPerRequest: total / Math.max(1, accepted),
-					commands,
-					statusCounts,
-					inProcessCpuMsPerRequest: await measureInProcess(limits, 2_000),
-				});
-			} finally {
-				await gateway.close();
+				if (result.errors > 0) figures.statusCounts.errors = (figures.statusCounts.errors ?? 0) + result.errors;
+				figures.commands.accepted = (figures.commands.accepted ?? 0) + ok;
+				for (const [command, count] of upstash.stats.commands) figures.commands[command] = (figures.commands[command] ?? 0) + count;
 			}
 		}
+		log("measuring the Worker's code in process ...");
+		const inProcess = await measureInProcess(3, 1_500);
+		return names.map((name) => {
+			const { cpu, rates, statusCounts, commands } = measured.get(name)!;
+			const { accepted: acceptedCount = 0, ...byCommand } = commands;
+			const total = Object.values(byCommand).reduce((sum, count) => sum + count, 0);
+			return {
+				name,
+				requestsPerSec: median(rates),
+				cpuMsPerRequest: median(cpu),
+				upstashCommandsPerRequest: total / Math.max(1, acceptedCount),
+				commands: byCommand,
+				statusCounts,
+				inProcessCpuMsPerRequest: inProcess.get(name)!,
+			};
+		});
 	} finally {
+		await Promise.all(running.map(({ gateway }) => gateway.close()));
 		origin.kill("SIGKILL");
 		await upstash.close();
 		await redis.stop();
 	}
-	return results;
 }
 
-/** The Worker's code alone, one request at a time, with a fake Upstash client that answers at once. */
-async function measureInProcess(limits: object | null, count: number): Promise<number> {
+/** The requests a gateway counted as accepted (`agent_chat_requests_total{auth="ok"}`): its own count, exact. */
+async function accepted(gateway: RunningGateway): Promise<number> {
+	const text = await (await gateway.fetch("/metrics", { headers: { Authorization: "Bearer bench" } })).text();
+	const match = /^agent_chat_requests_total\{auth="ok",mode="real"\} (\d+)/m.exec(text);
+	if (match === null) throw new Error("the gateway's /metrics has no accepted count");
+	return Number(match[1]);
+}
+
+/**
+ * The Worker's code alone, one request at a time, with a fake Upstash client that answers at
+ * once: the three configurations interleaved, `rounds` times `count` requests each, medians.
+ */
+async function measureInProcess(rounds: number, count: number): Promise<Map<LimitsScenarioName, number>> {
 	// workerd's FixedLengthStream, where Node has none: a TransformStream passes the same bytes.
 	const runtime = globalThis as { FixedLengthStream?: unknown };
 	runtime.FixedLengthStream ??= class extends TransformStream {
@@ -159,32 +178,42 @@ async function measureInProcess(limits: object | null, count: number): Promise<n
 	const { createWorker } = (await import(workerModule)) as { createWorker: (deps: object) => ExportedHandler };
 	const claimed = [0, 0, 9_999, 60_000, 999_999, 999];
 	const upstash = { set: async () => "OK", evalsha: async () => claimed, eval: async () => claimed, zrem: async () => 1 };
-	const worker = createWorker({ log: { info() {}, warn() {}, error() {} }, fetchOrigin: async () => Response.json({ reply: "ok" }), upstash });
-	const env = {
-		ENVIRONMENT: "production",
-		ORIGIN_URL: "http://origin.invalid",
-		HMAC_SECRET: SECRET,
-		METRICS_TOKEN: "bench",
-		ORIGIN_TOKEN: "bench",
-		UPSTASH_REDIS_REST_URL: "https://upstash.invalid",
-		UPSTASH_REDIS_REST_TOKEN: "bench",
-		...(limits === null ? {} : { CLIENT_LIMITS: JSON.stringify(limits) }),
-	};
-	const samples: number[] = [];
-	for (let i = 0; i < count + 200; i++) {
-		const background: Promise<unknown>[] = [];
-		const ctx = { waitUntil: (promise: Promise<unknown>) => void background.push(promise), passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
-		const { method, path, headers, body } = request(4_000_000_000 + i);
-		const started = process.cpuUsage();
-		const response = await worker.fetch!(new Request(`http://gateway.test${path}`, { method, headers, body }) as never, env as never, ctx);
-		await response.arrayBuffer();
-		await Promise.all(background);
-		const used = process.cpuUsage(started);
-		if (response.status !== 200) throw new Error(`in process: got ${response.status}, not 200`);
-		// The first 200 warm the JIT and the isolate's caches.
-		if (i >= 200) samples.push((used.user + used.system) / 1000);
+	const workers = new Map(
+		(Object.keys(LIMITS_SCENARIOS) as LimitsScenarioName[]).map((name) => {
+			const limits = LIMITS_SCENARIOS[name];
+			const worker = createWorker({ log: { info() {}, warn() {}, error() {} }, fetchOrigin: async () => Response.json({ reply: "ok" }), upstash });
+			const env = {
+				ENVIRONMENT: "production",
+				ORIGIN_URL: "https://origin.invalid",
+				HMAC_SECRET: SECRET,
+				METRICS_TOKEN: "bench",
+				ORIGIN_TOKEN: "bench",
+				UPSTASH_REDIS_REST_URL: "https://upstash.invalid",
+				UPSTASH_REDIS_REST_TOKEN: "bench",
+				...(limits === null ? {} : { CLIENT_LIMITS: JSON.stringify(limits) }),
+			};
+			return [name, { worker, env, samples: [] as number[] }];
+		}),
+	);
+	let n = 4_000_000_000;
+	for (let round = 0; round <= rounds; round++) {
+		for (const entry of workers.values()) {
+			for (let i = 0; i < count; i++) {
+				const background: Promise<unknown>[] = [];
+				const ctx = { waitUntil: (promise: Promise<unknown>) => void background.push(promise), passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
+				const { method, path, headers, body } = request(n++);
+				const started = process.cpuUsage();
+				const response = await entry.worker.fetch!(new Request(`http://gateway.test${path}`, { method, headers, body }) as never, entry.env as never, ctx);
+				await response.arrayBuffer();
+				await Promise.all(background);
+				const used = process.cpuUsage(started);
+				if (response.status !== 200) throw new Error(`in process: got ${response.status}, not 200: ${await response.text()}`);
+				// Round 0 warms the JIT and each isolate's caches.
+				if (round > 0) entry.samples.push((used.user + used.system) / 1000);
+			}
+		}
 	}
-	return median(samples);
+	return new Map([...workers].map(([name, { samples }]) => [name, median(samples)]));
 }
 
 export function formatLimitsReport(results: readonly LimitsScenarioResult[]): string {

@@ -61,8 +61,12 @@ function hasLimit(policy: LimitPolicy): boolean {
 	return policy.rpm !== null || policy.rpd !== null || policy.concurrent !== null;
 }
 
+/** The last day's name, so a request does not format a date (one per isolate per day). */
+let lastDay = { number: Number.NaN, name: "" };
+
 /** The UTC day of `now` as `YYYY-MM-DD`, and the milliseconds until it ends. */
 export function utcDay(now: number): { day: string; endsInMs: number } {
-	const start = Math.floor(now / DAY_MS) * DAY_MS;
-	return { day: new Date(start).toISOString().slice(0, 10), endsInMs: start + DAY_MS - now };
+	const number = Math.floor(now / DAY_MS);
+	if (number !== lastDay.number) lastDay = { number, name: new Date(number * DAY_MS).toISOString().slice(0, 10) };
+	return { day: lastDay.name, endsInMs: (number + 1) * DAY_MS - now };
 }
