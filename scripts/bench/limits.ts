@@ -27,6 +27,8 @@ export interface LimitsBenchOptions {
 	durationSec: number;
 	rounds: number;
 	connections: number;
+	/** Requests per configuration and round of the in-process measurement. @default 1500 */
+	inProcessRequests?: number;
 	log: (line: string) => void;
 }
 
@@ -130,7 +132,7 @@ export async function runLimitsBench(options: LimitsBenchOptions): Promise<Limit
 			}
 		}
 		log("measuring the Worker's code in process ...");
-		const inProcess = await measureInProcess(3, 1_500);
+		const inProcess = await measureInProcess(options.rounds, options.inProcessRequests ?? 1_500);
 		return names.map((name) => {
 			const { cpu, rates, statusCounts, commands } = measured.get(name)!;
 			const { accepted: acceptedCount = 0, ...byCommand } = commands;
