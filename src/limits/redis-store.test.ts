@@ -52,8 +52,8 @@ describe("RedisLimitStore", () => {
 				command: "evalsha",
 				first: LIMITED_CLAIM_SHA1,
 				keys: ["p:abc", "p:limit:rpm:svc", "p:limit:rpd:svc:2026-12-02", "p:limit:inflight:svc"],
-				// value, ttl, now, rpm, rpd, concurrent, entry id, the day counter's expiry (midnight + 1 h), lease
-				args: ["svc:1:iso:7", 300_000, NOW, 60, 0, 0, "svc:1:iso:7", Date.UTC(2026, 11, 3, 1), 660_000],
+				// value (the entry's id too), ttl, now, rpm, rpd, concurrent, the day counter's expiry (midnight + 1 h), lease
+				args: ["svc:1:iso:7", 300_000, NOW, 60, 0, 0, Date.UTC(2026, 11, 3, 1), 660_000],
 			},
 		]);
 	});

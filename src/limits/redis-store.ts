@@ -61,19 +61,8 @@ export class RedisLimitStore implements LimitedClaimStore {
 		const now = this.now();
 		const { day, endsInMs } = utcDay(now);
 		const keys = limitKeys(this.options.prefix, clientId, day);
-		// The replay value names this claim uniquely (isolate and counter): it is the entry's id too.
-		const slotId = request.value;
-		const args = [
-			request.value,
-			request.ttlMs,
-			now,
-			policy.rpm ?? 0,
-			policy.rpd ?? 0,
-			policy.concurrent ?? 0,
-			slotId,
-			now + endsInMs + DAY_KEY_SLACK_MS,
-			this.options.leaseMs,
-		];
+		// The replay value names this claim uniquely (isolate and counter): it is its entry's id, and its slot's.
+		const args = [request.value, request.ttlMs, now, policy.rpm ?? 0, policy.rpd ?? 0, policy.concurrent ?? 0, now + endsInMs + DAY_KEY_SLACK_MS, this.options.leaseMs];
 		const reply = await this.run([request.key, keys.rpm, keys.rpd, keys.inFlight], args);
 		const [verdictNumber, retryAfterMs, rpmLeft, rpmResetMs, rpdLeft, concurrentLeft, found] = reply;
 		const verdict = SCRIPT_VERDICTS[verdictNumber];
@@ -84,7 +73,7 @@ export class RedisLimitStore implements LimitedClaimStore {
 			concurrent: concurrentLeft < 0 ? null : { remaining: concurrentLeft },
 		};
 		if (verdict === "claimed") {
-			const slot = policy.concurrent === null ? null : { clientId, id: slotId, store: this.name };
+			const slot = policy.concurrent === null ? null : { clientId, id: request.value, store: this.name };
 			return { outcome: "claimed", state, slot };
 		}
 		const limit = verdict as LimitName;

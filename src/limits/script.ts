@@ -5,9 +5,9 @@
  *
  * KEYS: 1 the replay key, 2 the `rpm` log (a sorted set of accepted requests by time),
  *       3 the `rpd` counter of the UTC day, 4 the in-flight set (slots by lease end).
- * ARGV: 1 the replay value, 2 its expiry (ms), 3 now (ms, the gateway's clock), 4 rpm,
- *       5 rpd, 6 concurrent (0: not limited), 7 this request's entry in the log and the set (its
- *       replay value: unique), 8 the day counter's expiry (epoch ms), 9 a slot's lease (ms).
+ * ARGV: 1 the replay value (unique: it is also this request's entry in the log and the set),
+ *       2 its expiry (ms), 3 now (ms, the gateway's clock), 4 rpm, 5 rpd, 6 concurrent (0: not
+ *       limited), 7 the day counter's expiry (epoch ms), 8 a slot's lease (ms).
  * Returns { verdict, retry after ms, rpm left, rpm window reset ms, rpd left, concurrent left },
  * a left of -1 where that limit is not set; verdict 0 claimed, 1 replay, 2 rpd, 3 rpm, 4 concurrent.
  * A replay also returns the value found, so a claim whose answer was lost can tell its own.
@@ -41,25 +41,25 @@ end
 redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
 local concurrentLeft = -1
 if rpm > 0 then
-  redis.call("ZADD", KEYS[2], now, ARGV[7])
+  redis.call("ZADD", KEYS[2], now, ARGV[1])
   redis.call("PEXPIRE", KEYS[2], 60000)
   rpmLeft = rpmLeft - 1
 end
 if rpd > 0 then
   redis.call("INCR", KEYS[3])
-  redis.call("PEXPIREAT", KEYS[3], ARGV[8])
+  redis.call("PEXPIREAT", KEYS[3], ARGV[7])
   rpdLeft = rpdLeft - 1
 end
 if concurrent > 0 then
-  redis.call("ZADD", KEYS[4], now + tonumber(ARGV[9]), ARGV[7])
-  redis.call("PEXPIRE", KEYS[4], ARGV[9])
+  redis.call("ZADD", KEYS[4], now + tonumber(ARGV[8]), ARGV[1])
+  redis.call("PEXPIRE", KEYS[4], ARGV[8])
   concurrentLeft = concurrent - inFlight - 1
 end
 return {0, 0, rpmLeft, windowResetMs, rpdLeft, concurrentLeft}
 `;
 
 /** SHA-1 of the script, for `EVALSHA` (a test recomputes it, so the two cannot drift apart). */
-export const LIMITED_CLAIM_SHA1 = "0a898cfcb201927244b735ad6c85a732118dcd08";
+export const LIMITED_CLAIM_SHA1 = "7bdb9d95b52cd08e88d6b51f83e658a9f8f64636";
 
 /** The verdicts the script returns, by number. */
 export const SCRIPT_VERDICTS = ["claimed", "duplicate", "rpd", "rpm", "concurrent"] as const;
