@@ -2,8 +2,9 @@
 // memory replay store (unless .dev.vars points at Upstash) and a local Durable Object.
 //   npm run dev -- [--port 8787] [--origin-port 8788]
 import { spawn, type ChildProcess } from "node:child_process";
-import { copyFileSync, existsSync, readFileSync } from "node:fs";
-import { listenFailure, parseOptions, portOption, readDotenv, runMain } from "./lib/cli.ts";
+import { copyFileSync, existsSync } from "node:fs";
+import { listenFailure, parseOptions, portOption, runMain } from "./lib/cli.ts";
+import { readDevVars } from "./lib/dev-vars.ts";
 import { startDemoOrigin, type DemoOrigin } from "./lib/demo-origin.ts";
 import { portOpen } from "./lib/processes.ts";
 
@@ -13,7 +14,8 @@ const CLI = {
 		"usage: npm run dev -- [--port 8787] [--origin-port 8788]",
 		"  Runs the gateway (wrangler dev) on 127.0.0.1:PORT with the settings of .dev.vars (created from",
 		"  .dev.vars.example on the first run), and the demo origin on 127.0.0.1:ORIGIN-PORT. The Worker's",
-		"  log lines appear in this terminal. Ctrl-C stops both.",
+		"  log lines appear in this terminal. Ctrl-C stops both. The gateway forwards to this demo origin",
+		"  (whatever its port) unless ORIGIN_URL in .dev.vars names a backend of your own.",
 	].join("\n"),
 };
 
@@ -40,7 +42,7 @@ async function main(): Promise<number> {
 		copyFileSync(".dev.vars.example", ".dev.vars");
 		console.log("created .dev.vars from .dev.vars.example");
 	}
-	const originUrl = readDotenv(readFileSync(".dev.vars", "utf8")).get("ORIGIN_URL");
+	const originUrl = readDevVars()?.get("ORIGIN_URL");
 	try {
 		origin = await startDemoOrigin({ port: originPort });
 	} catch (error) {
@@ -48,16 +50,25 @@ async function main(): Promise<number> {
 		return 1;
 	}
 	console.log(`demo origin on ${origin.url}`);
-	if (originUrl !== undefined && /^http:\/\/(127\.0\.0\.1|localhost):/.test(originUrl) && new URL(originUrl).port !== String(originPort)) {
-		console.log(`note: ORIGIN_URL in .dev.vars is ${originUrl}, not this demo origin`);
-	}
+	// The example's ORIGIN_URL (http://127.0.0.1:8788) names the demo origin on its default port: when --origin-port
+	// moves the demo origin, the gateway follows it (wrangler's --var wins over .dev.vars).
+	// Any other ORIGIN_URL is a backend of the developer's own, left as it is.
+	const followDemo = originUrl === undefined || originUrl === "" || /^http:\/\/(127\.0\.0\.1|localhost):8788\/?$/.test(originUrl);
+	const overrides = followDemo && originUrl?.replace(/\/+$/, "") !== origin.url ? ["--var", `ORIGIN_URL:${origin.url}`] : [];
+	if (overrides.length > 0) console.log(`the gateway forwards to ${origin.url} (ORIGIN_URL overridden for this run)`);
+	if (!followDemo) console.log(`note: ORIGIN_URL in .dev.vars is ${originUrl}, not this demo origin`);
 
-	wrangler = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", String(port), "--show-interactive-dev-session=false"], {
+	wrangler = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", String(port), "--show-interactive-dev-session=false", ...overrides], {
 		stdio: "inherit",
 		env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
 	});
 	const child = wrangler;
-	const stop = () => child.kill("SIGINT");
+	// Stopped on purpose (Ctrl-C, a signal) is a clean end, whatever status wrangler exits with.
+	let stopping = false;
+	const stop = () => {
+		stopping = true;
+		child.kill("SIGINT");
+	};
 	process.on("SIGINT", stop);
 	process.on("SIGTERM", stop);
 	return new Promise<number>((resolve) => {
@@ -65,7 +76,7 @@ async function main(): Promise<number> {
 			console.error(`dev: could not start wrangler: ${error.message} (run it through npm run dev)`);
 			resolve(1);
 		});
-		child.on("exit", (code) => resolve(code ?? 0));
+		child.on("exit", (code) => resolve(stopping ? 0 : (code ?? 0)));
 	}).finally(() => origin?.close());
 }
 

@@ -1,32 +1,43 @@
-// Signs a request for the gateway and prints a ready curl command, or sends it (--send).
-//   npm run sign -- [--url http://127.0.0.1:8787] [--method POST] [--path /agent/chat]
-//                   [--data '<body>' | --data-file FILE] [--client-id ID] [--scheme v1|v2] [--send]
-// The secret comes from HMAC_SECRET in the environment (or, for local use, .dev.vars).
-import { existsSync, readFileSync } from "node:fs";
+// Signs a request for the gateway and prints a ready curl command, or sends it (--send): the
+// repository's reference signer, which a client team can compare its own against with fixed
+// inputs (--timestamp for v1; --created and --nonce for v2). `npm run sign -- --help` for the usage.
+import { readFileSync } from "node:fs";
 import { rateLimitInfo, signRequest } from "../src/client/index.ts";
 import { parseOptions, runMain, UsageError } from "./lib/cli.ts";
+import { clientSecret, readDevVars, type SecretSetting } from "./lib/dev-vars.ts";
 
 const DEFAULT_BODY = JSON.stringify({ messages: [{ role: "user", content: "Hello from the signing CLI" }] });
-const USAGE =
-	"usage: npm run sign -- [--url URL] [--method GET|POST] [--path /agent/...] [--data BODY | --data-file FILE] [--client-id ID] [--timestamp MS] [--scheme v1|v2] [--send]\n" +
-	"  Signs a request (scheme v1 by default, or v2: RFC 9421) and prints a curl command, or sends it with --send.\n" +
-	"  --timestamp is in milliseconds since the epoch (default: now). The secret is HMAC_SECRET\n" +
-	"  from the environment, else from .dev.vars in the current folder.";
+const USAGE = [
+	"usage: npm run sign -- [--url URL] [--method GET|POST] [--path /agent/...[?query]] [--data BODY | --data-file FILE]",
+	"                       [--client-id ID] [--scheme v1|v2] [--timestamp MS] [--created S] [--nonce NONCE] [--alg] [--send]",
+	"  Signs a request (scheme v1 by default, or v2: RFC 9421) and prints a curl command, or sends it with --send.",
+	"  --data-file sends a file's bytes as the body (for bodies too large for one argument).",
+	"  v1: --timestamp in milliseconds since the epoch (default: now).",
+	"  v2: --created in seconds since the epoch (default: now), --nonce 16 to 64 of A-Z a-z 0-9 _ - (default: random),",
+	"  --alg adds the optional alg=\"hmac-sha256\" parameter.",
+	"  Fixed inputs give the same output every time. The secret: HMAC_SECRET from the environment, else",
+	"  from .dev.vars in the current folder (the client's own in HMAC_CLIENTS, else HMAC_SECRET).",
+].join("\n");
 const CLI = { name: "sign", usage: USAGE };
 
-function secretFromEnvironment(): string {
+/** The secret to sign with: the environment's HMAC_SECRET, else the one the local gateway verifies this client with. */
+function secretFor(clientId: string): SecretSetting {
 	const fromEnv = process.env.HMAC_SECRET;
-	if (fromEnv) return fromEnv.split(",")[0]!.trim();
-	if (existsSync(".dev.vars")) {
-		const line = readFileSync(".dev.vars", "utf8")
-			.split("\n")
-			.find((l) => l.startsWith("HMAC_SECRET="));
-		if (line) {
-			console.error("sign: using HMAC_SECRET from .dev.vars");
-			return line.slice("HMAC_SECRET=".length).trim().split(",")[0]!.trim();
-		}
+	if (fromEnv) return { value: fromEnv.split(",")[0]!.trim(), source: "HMAC_SECRET" };
+	const devVars = readDevVars();
+	const fromFile = devVars === undefined ? undefined : clientSecret(devVars, clientId, ".dev.vars");
+	if (fromFile === undefined) throw new UsageError("set HMAC_SECRET in the environment");
+	console.error(`sign: using ${fromFile.source}`);
+	return fromFile;
+}
+
+/** The exact bytes of a body file (not re-encoded: a signed body is its bytes). */
+function readBodyFile(path: string): Uint8Array {
+	try {
+		return readFileSync(path);
+	} catch (error) {
+		throw new UsageError(`cannot read --data-file ${path} (${(error as NodeJS.ErrnoException).code ?? "error"})`);
 	}
-	throw new UsageError("set HMAC_SECRET in the environment");
 }
 
 function shellQuote(value: string): string {
@@ -42,6 +53,9 @@ async function main(): Promise<number> {
 		"data-file": { type: "string" },
 		"client-id": { type: "string", default: process.env.HMAC_CLIENT_ID ?? "dev-cli" },
 		timestamp: { type: "string" },
+		created: { type: "string" },
+		nonce: { type: "string" },
+		alg: { type: "boolean", default: false },
 		scheme: { type: "string", default: "v1" },
 		send: { type: "boolean", default: false },
 	});
@@ -53,28 +67,37 @@ async function main(): Promise<number> {
 	const query = queryAt === -1 ? "" : values.path.slice(queryAt);
 	if (!path.startsWith("/agent/") && !path.startsWith("/api/agent/")) throw new UsageError("--path must start with /agent/ or /api/agent/");
 	if (values.timestamp !== undefined && !/^[0-9]{1,16}$/.test(values.timestamp)) throw new UsageError("--timestamp must be milliseconds");
-	const bodyText =
-		method === "GET" ? "" : values["data-file"] !== undefined ? readFileSync(values["data-file"], "utf8") : (values.data ?? DEFAULT_BODY);
+	const dataFile = values["data-file"];
+	if (dataFile !== undefined && values.data !== undefined) throw new UsageError("--data and --data-file exclude each other");
+	if (method === "GET" && (dataFile !== undefined || values.data !== undefined)) throw new UsageError("a GET carries no body: --data and --data-file are for POST");
+	const bodyBytes = method === "GET" ? new Uint8Array(0) : dataFile !== undefined ? readBodyFile(dataFile) : new TextEncoder().encode(values.data ?? DEFAULT_BODY);
 
 	if (values.scheme !== "v1" && values.scheme !== "v2") throw new UsageError("--scheme must be v1 or v2");
-	if (values.scheme === "v2" && values.timestamp !== undefined) throw new UsageError("--timestamp is for v1 (v2 signs created = now)");
+	if (values.scheme === "v2" && values.timestamp !== undefined) throw new UsageError("--timestamp is for v1 (v2 takes --created, in seconds)");
+	if (values.scheme === "v1" && (values.created !== undefined || values.nonce !== undefined || values.alg)) throw new UsageError("--created, --nonce and --alg are for --scheme v2 (v1 takes --timestamp)");
+	if (values.created !== undefined && !/^[0-9]{1,16}$/.test(values.created)) throw new UsageError("--created must be integer seconds since the epoch");
+	if (values.nonce !== undefined && !/^[A-Za-z0-9_-]{16,64}$/.test(values.nonce)) throw new UsageError("--nonce must be 16 to 64 characters of A-Z a-z 0-9 _ -");
+	const secret = secretFor(values["client-id"]).value;
 
-	// v2 signs the path and query as sent (the /api alias with its /api), a fresh nonce and created = now.
+	// v2 signs the path and query as sent (the /api alias with its /api); a fresh nonce and created = now unless given.
 	const { headers, body } = values.scheme === "v2" ? await signRequest({
 		scheme: "v2",
 		clientId: values["client-id"],
-		secret: secretFromEnvironment(),
+		secret,
 		method,
 		path,
 		query,
-		body: bodyText,
+		body: bodyBytes,
+		created: values.created === undefined ? undefined : Number(values.created),
+		nonce: values.nonce,
+		alg: values.alg,
 	}) : await signRequest({
 		clientId: values["client-id"],
-		secret: secretFromEnvironment(),
+		secret,
 		method,
 		// The gateway verifies the path after removing the /api alias.
 		path: path.startsWith("/api/agent/") ? path.slice("/api".length) : path,
-		body: bodyText,
+		body: bodyBytes,
 		timestamp: values.timestamp === undefined ? undefined : Number(values.timestamp),
 	});
 	const target = values.url.replace(/\/+$/, "") + path + query;
@@ -83,7 +106,7 @@ async function main(): Promise<number> {
 	if (!values.send) {
 		const parts = ["curl", "-sS", "-i", "-X", method, shellQuote(target)];
 		for (const [name, value] of Object.entries(allHeaders)) parts.push("-H", shellQuote(`${name}: ${value}`));
-		if (method === "POST") parts.push("--data-binary", shellQuote(bodyText));
+		if (method === "POST") parts.push("--data-binary", dataFile !== undefined ? shellQuote(`@${dataFile}`) : shellQuote(values.data ?? DEFAULT_BODY));
 		console.log(parts.join(" "));
 		return 0;
 	}

@@ -7,9 +7,9 @@
 // environment does not give is read from .dev.vars (as `npm run sign` does), and a
 // development or test ENVIRONMENT there means test modes are expected to be allowed.
 // Exit 0 when every check passed, 1 when one failed, 2 on bad usage.
-import { existsSync, readFileSync } from "node:fs";
 import { signRequest } from "../src/client/index.ts";
-import { parseOptions, readDotenv, runMain, UsageError } from "./lib/cli.ts";
+import { parseOptions, runMain, UsageError } from "./lib/cli.ts";
+import { clientSecret, readDevVars } from "./lib/dev-vars.ts";
 
 const CLI = {
 	name: "smoke",
@@ -86,11 +86,12 @@ async function main(): Promise<number> {
 
 	// A local gateway (`npm run dev`) runs on the settings of .dev.vars: read what the
 	// environment does not say from there. A remote one never is.
-	const local = ["127.0.0.1", "localhost", "[::1]"].includes(new URL(base).hostname) && existsSync(".dev.vars");
-	const devVars = local ? readDotenv(readFileSync(".dev.vars", "utf8")) : new Map<string, string>();
+	const devVarsHere = ["127.0.0.1", "localhost", "[::1]"].includes(new URL(base).hostname) ? readDevVars() : undefined;
+	const local = devVarsHere !== undefined;
+	const devVars = devVarsHere ?? new Map<string, string>();
 	const fromEnv = (name: string): Setting | undefined => (process.env[name] ? { value: process.env[name]!, source: name } : undefined);
 	const fromDevVars = (name: string): Setting | undefined => (devVars.get(name) ? { value: devVars.get(name)!, source: `${name} in .dev.vars` } : undefined);
-	const secret = fromEnv("SMOKE_HMAC_SECRET") ?? fromEnv("HMAC_SECRET") ?? fromDevVars("HMAC_SECRET") ?? fromDevVars("E2E_SESSION_HMAC_SECRET");
+	const secret = fromEnv("SMOKE_HMAC_SECRET") ?? fromEnv("HMAC_SECRET") ?? clientSecret(devVars, values["client-id"], ".dev.vars");
 	if (secret === undefined) throw new UsageError("set SMOKE_HMAC_SECRET (the smoke client's secret) in the environment");
 	const metricsToken = fromEnv("METRICS_TOKEN") ?? fromDevVars("METRICS_TOKEN");
 	const devEnvironment = devVars.get("ENVIRONMENT");
@@ -148,7 +149,7 @@ async function main(): Promise<number> {
 	});
 
 	const signing = { clientId: values["client-id"], secret: firstOf(secret.value), method: "POST", path: values.path, body: values.body };
-	// v2 (SPEC section 2b) on request: the same checks, signed with RFC 9421.
+	// v2 (docs/design.md, "Scheme v2") on request: the same checks, signed with RFC 9421.
 	const signed = values.scheme === "v2" ? await signRequest({ scheme: "v2", ...signing }) : await signRequest(signing);
 	const send = () =>
 		fetch(base + values.path, { method: "POST", headers: { ...(signed.headers as Record<string, string>), "Content-Type": "application/json" }, body: signed.body });

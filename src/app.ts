@@ -1,7 +1,5 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { hmacAuth } from "./auth/hmac-auth.ts";
-import { httpSignatureAuth } from "./auth/http-signature-auth.ts";
 import { signatureAuth } from "./auth/signature-auth.ts";
 import type { VerifiedVariables } from "./auth/verified.ts";
 import type { Env } from "./env.ts";
@@ -41,22 +39,17 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 	}));
 	app.get("/metrics", metricsRoute({ pipeline, tokens: gateway.metricsTokens, requireToken: config.isProduction }));
 
-	const signatureOptions = {
-		keyring: gateway.keyring,
-		maxSkewMs: config.auth.maxSkewMs,
-		maxBodyBytes: config.auth.maxBodyBytes,
-		events,
-		log: deps.log,
-		now: deps.now,
-	};
 	const agent = [
 		agentRoute(),
 		testModes({ allowed: config.testModesAllowed, maxBodyBytes: config.auth.maxBodyBytes, events }),
 		signatureAuth({
+			keys: gateway.keyring,
 			schemes: config.auth.schemes,
-			v1: hmacAuth(signatureOptions),
-			v2: httpSignatureAuth(signatureOptions),
+			maxSkewMs: config.auth.maxSkewMs,
+			maxBodyBytes: config.auth.maxBodyBytes,
 			events,
+			log: deps.log,
+			now: deps.now,
 		}),
 		replayProtection({ guard: replay, events, now: deps.now }),
 		forwardToOrigin({

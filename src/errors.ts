@@ -2,8 +2,9 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 
 /**
- * Every error answer of the gateway: its status and the sentence for a person (SPEC
- * sections 1, 2 and 6). The auth codes are also the metrics `mode` label.
+ * Every error answer of the gateway: its status and the sentence for a person (docs/design.md,
+ * "Routes"). The auth codes are also the metrics `mode` label. A signature refusal replaces
+ * the sentence with one naming its field and rule; these are for the answers that name none.
  */
 export const ERRORS = {
 	missing_headers: { status: 401, detail: "X-Client-Id, X-Timestamp and X-Signature are required." },
@@ -19,6 +20,7 @@ export const ERRORS = {
 	body_too_large: { status: 413, detail: "The request body is larger than this gateway accepts." },
 	invalid_body: { status: 400, detail: "The request body could not be read completely." },
 	config_error: { status: 500, detail: "The gateway has no signing secret configured." },
+	keyring_unavailable: { status: 503, detail: "The gateway cannot reach its keyring; try again shortly." },
 	bad_signature: { status: 403, detail: "The request signature is not valid." },
 	clock_skew: { status: 408, detail: "X-Timestamp is too far from the server time; see X-Server-Time." },
 	digest_mismatch: { status: 400, detail: "The request body does not match its Content-Digest." },
@@ -43,7 +45,7 @@ export interface ErrorOptions {
 	headers?: Record<string, string>;
 }
 
-/** Every error answer: `{"detail", "code"}` as JSON (SPEC section 1). */
+/** Every error answer: `{"detail", "code"}` as JSON (docs/design.md, "Routes"). */
 export function errorResponse(code: ErrorCode, options: ErrorOptions = {}): Response {
 	const { status, detail } = ERRORS[code];
 	return new Response(JSON.stringify({ detail: options.detail ?? detail, code }), {

@@ -18,6 +18,7 @@ export const AUTH_FAILURES = [
 	"body_too_large",
 	"invalid_body",
 	"config_error",
+	"keyring_unavailable",
 	"bad_signature",
 	"unknown_client",
 	"clock_skew",

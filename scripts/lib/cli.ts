@@ -26,20 +26,35 @@ export function parseOptions<const O extends ParseArgsOptionsConfig>(
 	cli: Cli,
 	options: O,
 	args: string[] = process.argv.slice(2),
-): ReturnType<typeof parseArgs<{ args: string[]; strict: true; allowPositionals: false; options: O }>>["values"] {
-	const config = { args, strict: true as const, allowPositionals: false as const, options: { ...options, help: { type: "boolean", short: "h" } } as WithHelp<O> };
-	let values: { help?: unknown };
+): ParsedValues<O> {
+	return parse(cli, options, args, false).values;
+}
+
+/** As `parseOptions`, for a CLI that also takes operands (file names): they come in `positionals`. */
+export function parseArguments<const O extends ParseArgsOptionsConfig>(
+	cli: Cli,
+	options: O,
+	args: string[] = process.argv.slice(2),
+): { values: ParsedValues<O>; positionals: string[] } {
+	return parse(cli, options, args, true);
+}
+
+type ParsedValues<O extends ParseArgsOptionsConfig> = ReturnType<typeof parseArgs<{ args: string[]; strict: true; allowPositionals: false; options: O }>>["values"];
+
+function parse<O extends ParseArgsOptionsConfig>(cli: Cli, options: O, args: string[], allowPositionals: boolean): { values: ParsedValues<O>; positionals: string[] } {
+	const config = { args, strict: true as const, allowPositionals, options: { ...options, help: { type: "boolean", short: "h" } } as WithHelp<O> };
+	let parsed: { values: { help?: unknown }; positionals: string[] };
 	try {
-		values = parseArgs(config).values as { help?: unknown };
+		parsed = parseArgs(config) as typeof parsed;
 	} catch (error) {
 		exitWithUsage(cli, new UsageError(oneLine(error)));
 	}
-	if (values.help === true) {
+	if (parsed.values.help === true) {
 		console.log(cli.usage);
 		process.exit(0);
 	}
-	delete values.help;
-	return values as never;
+	delete parsed.values.help;
+	return parsed as never;
 }
 
 /** Prints `name: message` and the usage on stderr, then exits 2. */
@@ -61,16 +76,6 @@ export function runMain(cli: Cli, main: () => Promise<number>): void {
 			process.exit(1);
 		},
 	);
-}
-
-/** Settings of a dotenv-style file (`.dev.vars`): `NAME=value` lines; comments and blanks ignored. */
-export function readDotenv(text: string): Map<string, string> {
-	const values = new Map<string, string>();
-	for (const line of text.split("\n")) {
-		const match = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$/.exec(line);
-		if (match !== null) values.set(match[1]!, match[2]!.trim());
-	}
-	return values;
 }
 
 /** A TCP port given on the command line: an integer from 1 to 65535 (0 when `allowZero`). */

@@ -5,18 +5,32 @@ export type BodyReadResult =
 const EMPTY = new Uint8Array(0);
 
 /**
- * Reads a request body to bytes, refusing more than `maxBytes`. Content-Length is
- * trusted only without Transfer-Encoding (as Hono's body-limit does); otherwise the
- * stream is counted and cancelled as soon as it passes the limit.
+ * The body length a request declares, or null when it must be counted: Content-Length is
+ * trusted only without Transfer-Encoding (as Hono's body-limit does).
+ */
+export function declaredLength(headers: Pick<Headers, "get" | "has">): number | null {
+	const declared = headers.get("content-length");
+	if (declared === null || headers.has("transfer-encoding")) return null;
+	const length = Number(declared);
+	return Number.isFinite(length) && length >= 0 ? length : null;
+}
+
+/** True when a request says it carries a body: a Transfer-Encoding, or a Content-Length above 0. */
+export function declaresBody(headers: Pick<Headers, "get" | "has">): boolean {
+	return headers.has("transfer-encoding") || (declaredLength(headers) ?? 0) > 0;
+}
+
+/**
+ * Reads a request body to bytes, refusing more than `maxBytes`: a declared length over the
+ * limit without reading, otherwise the stream is counted and cancelled as soon as it passes it.
  */
 export async function readBodyWithLimit(request: Request, maxBytes: number): Promise<BodyReadResult> {
-	const declared = request.headers.get("content-length");
-	if (declared !== null && !request.headers.has("transfer-encoding")) {
-		const length = Number(declared);
-		if (Number.isFinite(length) && length > maxBytes) return { ok: false, reason: "too_large" };
+	const length = declaredLength(request.headers);
+	if (length !== null) {
+		if (length > maxBytes) return { ok: false, reason: "too_large" };
 		// A declared length within the limit: the runtime's framing delivers exactly that many
 		// bytes, so one native read is enough (cheaper than pumping the stream in JS).
-		if (Number.isInteger(length) && length >= 0 && request.body !== null) {
+		if (Number.isInteger(length) && request.body !== null) {
 			try {
 				return { ok: true, bytes: new Uint8Array(await request.arrayBuffer()) };
 			} catch {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { AGENT_PATH_PATTERN, CLIENT_ID_PATTERN, rawPathname, SIGNATURE_PATTERN, signedPath, TIMESTAMP_PATTERN } from "./grammar.ts";
 
-describe("scheme v1 grammars at their bounds (SPEC section 2)", () => {
+describe("scheme v1 grammars at their bounds (docs/design.md, Scheme v1)", () => {
 	it("client id: 1 to 64 characters of A-Z a-z 0-9 . _ -", () => {
 		expect(CLIENT_ID_PATTERN.test("a")).toBe(true);
 		expect(CLIENT_ID_PATTERN.test("x".repeat(64))).toBe(true);

@@ -1,6 +1,6 @@
 /**
  * The signature base of RFC 9421 section 2.5, for the components the gateway's profile
- * knows (SPEC section 2b). Structured values are serialized by `structured-headers`.
+ * knows (docs/design.md, "Scheme v2"). Structured values are serialized by `structured-headers`.
  */
 import { type BareItem, type InnerList, type Item, serializeInnerList, serializeString } from "structured-headers";
 

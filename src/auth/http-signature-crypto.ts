@@ -1,5 +1,5 @@
 /**
- * The cryptography of scheme v2 (SPEC section 2b) on WebCrypto only, shared by the verifier
+ * The cryptography of scheme v2 (docs/design.md, "Scheme v2") on WebCrypto only, shared by the verifier
  * (in the Worker) and the client signer: HMAC-SHA256 over the signature base, and the
  * `Content-Digest` of a body (RFC 9530).
  */

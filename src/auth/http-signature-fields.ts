@@ -1,11 +1,14 @@
 /**
- * The fields of scheme v2 (SPEC section 2b): `Signature-Input`, `Signature` (RFC 9421) and
- * `Content-Digest` (RFC 9530), parsed as Structured Field Values by `structured-headers`
- * (never by hand) and held to the gateway's profile.
+ * The fields of scheme v2 (docs/design.md, "Scheme v2"): `Signature-Input`, `Signature`
+ * (RFC 9421) and `Content-Digest` (RFC 9530), parsed as Structured Field Values by
+ * `structured-headers` (never by hand) and held to the gateway's profile. Each refusal names
+ * the field and the rule, never the value.
  */
-import { type BareItem, type InnerList, type Item, parseDictionary } from "structured-headers";
+import type { BareItem, InnerList, Item } from "structured-headers";
+import { parseDictionaryWithNames } from "./dictionary-members.ts";
 import { signatureParams } from "./http-signature-base.ts";
-import { CLIENT_ID_PATTERN } from "./grammar.ts";
+import { CLIENT_ID_PATTERN, CLIENT_ID_RULE } from "./grammar.ts";
+import { refuse, type Refusal } from "./scheme.ts";
 
 export const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 /** A lowercase field name (RFC 9110 token characters). */
@@ -16,6 +19,11 @@ const DERIVED = new Set<string>([...REQUIRED_DERIVED, "@authority"]);
 const PARAMETERS = new Set(["created", "keyid", "nonce", "alg", "expires", "tag"]);
 export const V2_ALGORITHM = "hmac-sha256";
 const SHA256_BYTES = 32;
+
+const INPUT = "Signature-Input";
+const SIGNATURE = "Signature";
+const DIGEST = "Content-Digest";
+const SECONDS_RULE = "must be integer seconds since the epoch";
 
 /** The one `Signature-Input` member, checked against the profile. */
 export interface SignatureInput {
@@ -41,126 +49,114 @@ export interface SignatureFields {
 	digest: Uint8Array<ArrayBuffer> | null;
 }
 
-/** Why the fields were refused: the answer's code (SPEC 2b steps 1 and 2). */
-export type FieldsRefusal = "missing_headers" | "invalid_signature_input" | "invalid_client_id";
-
-export type FieldsResult = { ok: true; fields: SignatureFields } | { ok: false; reason: FieldsRefusal };
-
 export interface FieldsRequest {
 	method: string;
 	headers: Pick<Headers, "get">;
 }
 
-const refuse = (reason: FieldsRefusal): FieldsResult => ({ ok: false, reason });
+const invalid = (field: string, rule: string): Refusal => refuse("invalid_signature_input", field, rule);
 
 /**
  * Parses the three fields of a request that carries `Signature-Input` and checks them
- * against the profile: one member each under the same label, the covered components,
- * the parameters and their types, and `sha-256` in `Content-Digest`.
+ * against the profile: one member each under the same label, no name twice, the covered
+ * components, the parameters and their types, `sha-256` in `Content-Digest`, then the keyid.
  */
-export function parseSignatureFields(request: FieldsRequest): FieldsResult {
+export function parseSignatureFields(request: FieldsRequest): { ok: true; fields: SignatureFields } | Refusal {
 	const { headers } = request;
 	const inputField = headers.get("signature-input") ?? "";
 	const signatureField = headers.get("signature") ?? "";
-	const digestField = headers.get("content-digest");
+	const digestField = headers.get("content-digest") ?? "";
 	const isPost = request.method === "POST";
-	if (inputField === "" || signatureField === "" || (isPost && (digestField === null || digestField === ""))) {
-		return refuse("missing_headers");
-	}
+	if (inputField === "") return refuse("missing_headers", INPUT, "is missing");
+	if (signatureField === "") return refuse("missing_headers", SIGNATURE, "is missing");
+	if (isPost && digestField === "") return refuse("missing_headers", DIGEST, "is missing (required on a POST)");
 
-	const inputs = parseField(inputField);
-	const signatures = parseField(signatureField);
-	if (inputs === null || signatures === null || inputs.size !== 1 || signatures.size !== 1) return refuse("invalid_signature_input");
+	const inputs = dictionary(inputField, INPUT, "must not name a label twice");
+	if (!(inputs instanceof Map)) return inputs;
+	const signatures = dictionary(signatureField, SIGNATURE, "must not name a label twice");
+	if (!(signatures instanceof Map)) return signatures;
+	if (inputs.size !== 1) return invalid(INPUT, "must hold exactly one signature");
+	if (signatures.size !== 1) return invalid(SIGNATURE, "must hold exactly one signature");
 	const [label, member] = inputs.entries().next().value!;
-	// Under another label (a mismatch), or members of the wrong kind: refused.
+	if (!isInnerList(member)) return invalid(INPUT, "must hold an inner list of covered components");
 	const signatureMember = signatures.get(label);
-	if (!isInnerList(member) || signatureMember === undefined || isInnerList(signatureMember)) return refuse("invalid_signature_input");
-	const signature = byteSequence(signatureMember[0]);
-	if (signature === null || signatureMember[1].size !== 0) return refuse("invalid_signature_input");
+	if (signatureMember === undefined) return invalid(SIGNATURE, "must use the label of Signature-Input");
+	const signature = isInnerList(signatureMember) ? null : byteSequence(signatureMember[0]);
+	if (signature === null || signatureMember[1].size !== 0) return invalid(SIGNATURE, "must be a byte sequence without parameters");
 
 	const components = coveredComponents(member, headers);
-	if (components === null) return refuse("invalid_signature_input");
-	for (const required of REQUIRED_DERIVED) if (!components.includes(required)) return refuse("invalid_signature_input");
-	if (isPost && !components.includes("content-digest")) return refuse("invalid_signature_input");
+	if (!Array.isArray(components)) return components;
+	for (const required of REQUIRED_DERIVED) if (!components.includes(required)) return invalid(INPUT, `must cover "${required}"`);
+	if (isPost && !components.includes("content-digest")) return invalid(INPUT, 'must cover "content-digest" on a POST');
 
 	const params = member[1];
-	for (const name of params.keys()) if (!PARAMETERS.has(name)) return refuse("invalid_signature_input");
+	for (const name of params.keys()) if (!PARAMETERS.has(name)) return invalid(INPUT, "parameters must be created, keyid, nonce, alg, expires or tag");
 	const created = params.get("created");
 	const keyid = params.get("keyid");
 	const nonce = params.get("nonce");
 	const alg = params.get("alg");
 	const expires = params.get("expires");
 	const tag = params.get("tag");
-	if (!isSeconds(created) || typeof keyid !== "string" || typeof nonce !== "string" || !NONCE_PATTERN.test(nonce)) {
-		return refuse("invalid_signature_input");
-	}
-	if (alg !== undefined && alg !== V2_ALGORITHM) return refuse("invalid_signature_input");
-	if (expires !== undefined && !isSeconds(expires)) return refuse("invalid_signature_input");
-	if (tag !== undefined && typeof tag !== "string") return refuse("invalid_signature_input");
+	if (!isSeconds(created)) return invalid("created", SECONDS_RULE);
+	if (typeof keyid !== "string") return invalid("keyid", "must be a string: the client id");
+	if (typeof nonce !== "string" || !NONCE_PATTERN.test(nonce)) return invalid("nonce", "must be 16 to 64 characters of A-Z a-z 0-9 _ -");
+	if (alg !== undefined && alg !== V2_ALGORITHM) return invalid("alg", `must be "${V2_ALGORITHM}"`);
+	if (expires !== undefined && !isSeconds(expires)) return invalid("expires", SECONDS_RULE);
+	if (tag !== undefined && typeof tag !== "string") return invalid("tag", "must be a string");
 
 	let digest: Uint8Array<ArrayBuffer> | null = null;
-	if (digestField !== null) {
-		digest = sha256Digest(digestField);
-		if (digest === null) return refuse("invalid_signature_input");
+	if (digestField !== "") {
+		const sha256 = sha256Member(digestField);
+		if (!(sha256 instanceof Uint8Array)) return sha256;
+		digest = sha256;
 	}
 
 	// Checked after the profile, so a malformed field is 400 whatever its keyid.
-	if (!CLIENT_ID_PATTERN.test(keyid)) return refuse("invalid_client_id");
+	if (!CLIENT_ID_PATTERN.test(keyid)) return refuse("invalid_client_id", "keyid", CLIENT_ID_RULE);
 
 	let serialized: string;
 	try {
 		serialized = signatureParams(member);
 	} catch {
 		// Whatever the parser accepted serializes; should a future version differ, a refusal, never a 500.
-		return refuse("invalid_signature_input");
+		return invalid(INPUT, "must be a Structured Field dictionary (RFC 8941)");
 	}
-
-	return {
-		ok: true,
-		fields: {
-			input: {
-				label,
-				components,
-				created,
-				keyid,
-				nonce,
-				expires: expires === undefined ? null : (expires as number),
-				params: serialized,
-			},
-			signature,
-			digest,
-		},
-	};
+	const input = { label, components, created, keyid, nonce, expires: expires === undefined ? null : (expires as number), params: serialized };
+	return { ok: true, fields: { input, signature, digest } };
 }
 
-/** `Content-Digest`'s `sha-256` member as 32 bytes, or null (unparseable, absent, wrong type or length). */
-export function sha256Digest(field: string): Uint8Array<ArrayBuffer> | null {
-	const members = parseField(field);
-	const member = members?.get("sha-256");
-	if (member === undefined || isInnerList(member)) return null;
-	const bytes = byteSequence(member[0]);
-	return bytes !== null && bytes.byteLength === SHA256_BYTES ? bytes : null;
+/** `Content-Digest`'s `sha-256` member as 32 bytes, or why not. */
+export function sha256Member(field: string): Uint8Array<ArrayBuffer> | Refusal {
+	const members = dictionary(field, DIGEST, "must not name an algorithm twice");
+	if (!(members instanceof Map)) return members;
+	const member = members.get("sha-256");
+	if (member === undefined) return invalid(DIGEST, "must hold sha-256");
+	const bytes = isInnerList(member) ? null : byteSequence(member[0]);
+	return bytes !== null && bytes.byteLength === SHA256_BYTES ? bytes : invalid(DIGEST, "sha-256 must be a byte sequence of 32 bytes");
 }
 
-function parseField(field: string): Map<string, Item | InnerList> | null {
-	try {
-		return parseDictionary(field);
-	} catch {
-		// The parser's message can quote the field: never passed on.
-		return null;
-	}
+/** A field parsed as a dictionary, refused when it does not parse or repeats a member name. */
+function dictionary(field: string, name: string, repeatRule: string): Map<string, Item | InnerList> | Refusal {
+	const parsed = parseDictionaryWithNames(field);
+	if (parsed === null) return invalid(name, "must be a Structured Field dictionary (RFC 8941)");
+	if (new Set(parsed.names).size !== parsed.names.length) return invalid(name, repeatRule);
+	return parsed.dictionary;
 }
 
 /** The covered components: sf-strings without parameters, each once, each one the profile allows. */
-function coveredComponents(member: InnerList, headers: Pick<Headers, "get">): string[] | null {
+function coveredComponents(member: InnerList, headers: Pick<Headers, "get">): string[] | Refusal {
 	const components: string[] = [];
 	for (const [name, componentParams] of member[0]) {
+		if (typeof name !== "string") return invalid(INPUT, "must list components as strings");
 		// `;sf`, `;key`, `;bs`, `;req`, `;tr` and any other component parameter: outside the profile.
-		if (typeof name !== "string" || componentParams.size !== 0 || components.includes(name)) return null;
+		if (componentParams.size !== 0) return invalid(INPUT, "components must not have parameters");
+		if (components.includes(name)) return invalid(INPUT, "must cover each component once");
 		if (name.startsWith("@")) {
-			if (!DERIVED.has(name)) return null;
-		} else if (!HEADER_NAME_PATTERN.test(name) || headers.get(name) === null) {
-			return null;
+			if (!DERIVED.has(name)) return invalid(INPUT, 'may cover only "@method", "@path", "@query" and "@authority" of the derived components');
+		} else if (!HEADER_NAME_PATTERN.test(name)) {
+			return invalid(INPUT, "must name covered headers in lowercase");
+		} else if (headers.get(name) === null) {
+			return invalid(INPUT, "must cover only headers the request carries");
 		}
 		components.push(name);
 	}

@@ -9,7 +9,7 @@ export interface VerifiedRequest {
 	query: string;
 	/** The body bytes that were hashed: the ones to forward. */
 	body: Uint8Array<ArrayBuffer>;
-	/** What the replay claim is made of (SPEC section 3). */
+	/** What the replay claim is made of (docs/design.md, "Replay protection"). */
 	replay: {
 		/** Names this signed request among all others: the replay key after its prefix. */
 		id: string;

@@ -47,7 +47,7 @@ export interface SignedRequestPartsV2 {
 }
 
 /**
- * Signs a request with scheme v2 (SPEC section 2b): RFC 9421 HTTP Message Signatures with
+ * Signs a request with scheme v2 (docs/design.md, "Scheme v2"): RFC 9421 HTTP Message Signatures with
  * hmac-sha256, covering `@method`, `@path`, `@query` and, on a POST, `content-digest`.
  */
 export async function signRequestV2(input: SignRequestV2Input): Promise<SignedRequestPartsV2> {

@@ -4,7 +4,7 @@ import { signRequestV2, type SignedRequestPartsV2, type SignRequestV2Input } fro
 export type { SignedHeadersV2, SignedRequestPartsV2, SignRequestV2Input } from "./sign-v2.ts";
 
 export interface SignRequestInput {
-	/** Scheme v1 (SPEC section 2), the default until the existing clients have moved to v2. */
+	/** Scheme v1 (docs/design.md, "Scheme v1"), the default until the existing clients have moved to v2. */
 	scheme?: "v1";
 	clientId: string;
 	secret: string;
@@ -30,7 +30,7 @@ export interface SignedRequestParts {
 }
 
 /**
- * Signs a request with scheme v1 (SPEC section 2). WebCrypto only, so it runs in Node 22,
+ * Signs a request with scheme v1 (docs/design.md, "Scheme v1"). WebCrypto only, so it runs in Node 22,
  * browsers and Workers.
  *
  * @example
@@ -40,7 +40,7 @@ export interface SignedRequestParts {
  * ```
  */
 export function signRequest(input: SignRequestInput): Promise<SignedRequestParts>;
-/** Signs a request with scheme v2 (SPEC section 2b): a fresh nonce and `created` each call. */
+/** Signs a request with scheme v2 (docs/design.md, "Scheme v2"): a fresh nonce and `created` each call unless given. */
 export function signRequest(input: SignRequestV2Input): Promise<SignedRequestPartsV2>;
 export function signRequest(input: SignRequestInput | SignRequestV2Input): Promise<SignedRequestParts | SignedRequestPartsV2> {
 	return input.scheme === "v2" ? signRequestV2(input) : signRequestV1(input);

@@ -3,7 +3,7 @@ import { connect } from "node:net";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signRequest } from "../../src/client/index.ts";
+import { signedV2Init } from "../fixtures/signed.ts";
 import { SECRET, startGateway, type RunningGateway } from "./helpers/gateway.ts";
 import { available } from "./helpers/services.ts";
 import { useUpstashStack } from "./helpers/stack.ts";
@@ -18,10 +18,9 @@ function tally(statuses: number[]): Record<string, number> {
 }
 
 /** A v2 POST signed now with the tests' secret: its headers and exact body. */
-async function signedV2(body = '{"messages":[{"role":"user","content":"v2"}]}', clientId = "svc-v2") {
-	const { headers, body: bytes } = await signRequest({ scheme: "v2", clientId, secret: SECRET, method: "POST", path: "/agent/chat", body });
-	const all: Record<string, string> = { ...(headers as Record<string, string>), "Content-Type": "application/json" };
-	return { headers: all, body: bytes };
+async function signedV2(body?: string) {
+	const { init } = await signedV2Init({ body }, { clientId: "svc-v2", secret: SECRET });
+	return { headers: init.headers, body: init.body as Uint8Array<ArrayBuffer> };
 }
 
 describe("scheme v2 through the shipped bundle in workerd", () => {
@@ -35,21 +34,17 @@ describe("scheme v2 through the shipped bundle in workerd", () => {
 
 	it("refuses a forged request with a large declared body before the body is sent", async () => {
 		const declared = 4 * 1024 * 1024;
-		const forged = await signRequest({
-			scheme: "v2",
-			clientId: "svc-v2",
-			secret: "not-the-gateway-secret-but-as-long-as-it",
-			method: "POST",
-			path: "/agent/chat",
-			body: new Uint8Array(declared),
-		});
+		const forged = await signedV2Init(
+			{ body: new Uint8Array(declared), headers: { "content-type": null } },
+			{ clientId: "svc-v2", secret: "not-the-gateway-secret-but-as-long-as-it" },
+		);
 		const { hostname, port } = new URL(gateway.url);
 		const head = [
 			"POST /agent/chat HTTP/1.1",
 			`Host: ${hostname}:${port}`,
 			"Content-Type: application/octet-stream",
 			`Content-Length: ${declared}`,
-			...Object.entries(forged.headers as Record<string, string>).map(([name, value]) => `${name}: ${value}`),
+			...Object.entries(forged.init.headers).map(([name, value]) => `${name}: ${value}`),
 			"",
 			"",
 		].join("\r\n");
@@ -119,8 +114,8 @@ describe.skipIf(!available("redis-server", "redis-server"))("scheme v2 replay ac
 		);
 		expect(tally(answers)).toEqual({ 200: 1, 409: 199 });
 
-		const nonce = /nonce="([^"]+)"/.exec(request.headers["Signature-Input"]!)![1]!;
-		const created = /created=([0-9]+)/.exec(request.headers["Signature-Input"]!)![1]!;
+		const nonce = /nonce="([^"]+)"/.exec(request.headers["signature-input"]!)![1]!;
+		const created = /created=([0-9]+)/.exec(request.headers["signature-input"]!)![1]!;
 		const { stdout } = await run("redis-cli", ["-p", String(stack.redis.port), "GET", `${prefix}v2:svc-v2:${nonce}`]);
 		expect(stdout).toContain(`svc-v2:${Number(created) * 1000}`);
 	});

@@ -49,7 +49,7 @@ function reportOf(output: string, path: string): string[] {
 	return report;
 }
 
-/** Each production refusal (SPEC section 7): the lines that break it, and the problem named. */
+/** Each production refusal (docs/design.md, "Configuration"): the lines that break it, and the problem named. */
 const REFUSALS: [string, string[], string][] = [
 	["short secret", ["HMAC_SECRET=only-31-characters-long-secret!"], "HMAC_SECRET has a secret shorter than 32 characters"],
 	["one-character alias", ["HMAC_SECRET=", "E2E_SESSION_HMAC_SECRET=x"], "E2E_SESSION_HMAC_SECRET has a secret shorter than 32 characters"],
@@ -179,9 +179,10 @@ describe("npm run check-config", () => {
 	});
 
 	it.each([
-		[["--bogus", "x.env"], "check-config: unknown option --bogus"],
+		[["--bogus", "x.env"], "check-config: Unknown option '--bogus'"],
 		[[], "check-config: no settings file given"],
-		[["--env"], "check-config: --env takes an environment name"],
+		[["--env"], "check-config: Option '--env <value>' argument missing"],
+		[["--env=a/b", "x.env"], "check-config: --env takes an environment name"],
 		[["--env", "nowhere", "x.env"], "check-config: the wrangler configuration has no [env.nowhere]"],
 	])("a usage error %j: one line, the usage, exit 2, no stack trace", async (args, line) => {
 		const { code, stderr, stdout } = await run(...args);
@@ -190,6 +191,18 @@ describe("npm run check-config", () => {
 		expect(stderr).not.toMatch(/\n\s+at /);
 		expect(stdout).toBe("");
 		expect(code).toBe(2);
+	});
+
+	it("reads each file as wrangler reads .dev.vars (dotenv): quotes removed, a comment is no part of a value", async () => {
+		// A secret of 31 characters, then a comment: the old hand-written reader kept the comment
+		// and saw a long secret; wrangler hands the Worker the 31 characters.
+		const commented = file([...COMPLETE.filter((line) => !line.startsWith("HMAC_SECRET=")), "HMAC_SECRET=only-31-characters-long-secret!   # rotated in November"]);
+		expect(reportOf((await run(commented)).output, commented)).toEqual(["invalid (production)", "- HMAC_SECRET has a secret shorter than 32 characters"]);
+		// Quoted values: the quotes are not part of them (a quoted JSON object parses).
+		const quoted = file([...COMPLETE.filter((line) => !line.startsWith("HMAC_SECRET=")), `HMAC_SECRET="${SECRET}"`, `HMAC_CLIENTS='{"svc": "${SECRET}"}'`, 'ORIGIN_URL="https://origin.example.com"   # the backend']);
+		const { code, stdout } = await run(quoted);
+		expect(stdout).toBe(`${quoted}: ok (production)\n`);
+		expect(code).toBe(0);
 	});
 
 	it("a file it cannot read: said plainly, exit 1", async () => {

@@ -45,7 +45,7 @@ describe('the "./client" package entry in plain Node 22', () => {
 		const { stdout } = await execute("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", packed], { maxBuffer: 16 * 1024 * 1024 });
 		const [{ filename, files }] = JSON.parse(stdout) as [{ filename: string; files: { path: string }[] }];
 		const tarball = join(packed, filename);
-		expect(files.map((file) => file.path)).toContain("dist/client/index.js");
+		expect(files.map((file) => file.path)).toEqual(expect.arrayContaining(["dist/client/index.js", "dist/vectors/hmac-v1.json", "dist/vectors/hmac-v2.json"]));
 		await execute("tar", ["-xzf", tarball, "-C", packed, "package/package.json"]);
 		const manifest = JSON.parse(readFileSync(join(packed, "package/package.json"), "utf8")) as Record<string, unknown>;
 		expect(manifest.dependencies).toBeUndefined();
@@ -57,6 +57,16 @@ describe('the "./client" package entry in plain Node 22', () => {
 		await execute("npm", ["install", "--offline", "--no-package-lock", "--no-audit", "--no-fund", "--ignore-scripts", resolve(tarball)], { cwd: consumer });
 		expect(readdirSync(join(consumer, "node_modules")).filter((name) => !name.startsWith("."))).toEqual(["agent-edge-gateway"]);
 		expect(await signAsConsumer(consumer)).toEqual(expected());
+
+		// The vectors docs/protocol.md points client teams at, by the package's stable path.
+		const program = `
+			import v1 from "agent-edge-gateway/vectors/hmac-v1.json" with { type: "json" };
+			import v2 from "agent-edge-gateway/vectors/hmac-v2.json" with { type: "json" };
+			console.log(JSON.stringify({ v1, v2 }));
+		`;
+		const shipped = JSON.parse((await execute(process.execPath, ["--input-type=module", "-e", program], { cwd: consumer, maxBuffer: 16 * 1024 * 1024 })).stdout) as Record<string, unknown>;
+		expect(shipped).toEqual({ v1: JSON.parse(readFileSync("test/vectors/hmac-v1.json", "utf8")), v2: JSON.parse(readFileSync("test/vectors/hmac-v2.json", "utf8")) });
+		expect(readFileSync(join(consumer, "node_modules/agent-edge-gateway/dist/vectors/hmac-v1.json"), "utf8")).toBe(readFileSync("test/vectors/hmac-v1.json", "utf8"));
 	});
 
 	it("signs scheme v2 as the independent implementation did, from one self-contained file", async () => {

@@ -1,17 +1,26 @@
+import { createHmac } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { HmacVector } from "../fixtures/hmac-vectors.ts";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startDemoOrigin, type DemoOrigin } from "../../scripts/lib/demo-origin.ts";
+import { parseDotenv } from "../../scripts/lib/dev-vars.ts";
+import { canonicalString, sha256Hex, signRequest } from "../../src/client/index.ts";
+import type { HmacV2Vectors, HmacVector } from "../fixtures/hmac-vectors.ts";
+import { runCli } from "./helpers/cli.ts";
+import { startGateway, type RunningGateway } from "./helpers/gateway.ts";
+import { workedExamples, type WireRequest, type WorkedExample } from "./helpers/protocol-page.ts";
 
 const DOCS = ["README.md", "BENCHMARKS.md", ...readdirSync("docs").filter((name) => name.endsWith(".md")).map((name) => `docs/${name}`)].filter((file) => existsSync(file));
 const SCRIPTS = new Set(Object.keys((JSON.parse(readFileSync("package.json", "utf8")) as { scripts: Record<string, string> }).scripts));
 const SHELL = new Set(["", "sh", "bash", "shell", "console"]);
 
-interface Block {
+export interface Block {
 	file: string;
 	line: number;
 	lang: string;
 	text: string;
+	/** The fence's indentation (a block inside a list item): every line of `text` carries it. */
+	indent?: number;
 }
 
 /** Every fenced code block (``` or ~~~, possibly indented in a list) of a Markdown file. */
@@ -24,7 +33,7 @@ export function codeBlocks(file: string, markdown: string): Block[] {
 		const body: string[] = [];
 		let j = i + 1;
 		while (j < lines.length && !lines[j]!.trimStart().startsWith(open[2]!)) body.push(lines[j++]!);
-		blocks.push({ file, line: i + 1, lang: open[3]!, text: body.join("\n") });
+		blocks.push({ file, line: i + 1, lang: open[3]!, text: body.join("\n"), indent: open[1]!.length });
 		i = j;
 	}
 	return blocks;
@@ -80,21 +89,7 @@ describe("the commands in the docs", () => {
 	});
 });
 
-describe("docs/protocol.md and the repository standing alone", () => {
-	it("the worked example is the vector it says it is", () => {
-		const text = readFileSync("docs/protocol.md", "utf8");
-		const { cases } = JSON.parse(readFileSync("test/vectors/hmac-v1.json", "utf8")) as { cases: HmacVector[] };
-		const vector = cases.find((c) => c.name === "post-json")!;
-		expect(text).toContain(`case \`${vector.name}\``);
-		expect(text).toContain(`with the secret \`${vector.secret}\``);
-		expect(text).toContain(`\`${vector.body}\``);
-		expect(text).toContain(`| \`X-Timestamp\` | \`${vector.timestamp}\` |`);
-		expect(text).toContain(`| SHA-256 of the body | \`${vector.body_sha256}\` |`);
-		expect(text).toContain(`\`${vector.canonical.replaceAll("\n", "\\n")}\``);
-		expect(text).toContain(`| \`X-Signature\` | \`${vector.signature}\` |`);
-		expect(text).toContain(`(${Buffer.byteLength(vector.body)} bytes)`);
-	});
-
+describe("the repository standing alone", () => {
 	it("no file but .ci/run names the contract's folder beside the clone", () => {
 		const needle = "../" + "shared";
 		const skip = new Set(["node_modules", ".git", ".build", ".wrangler", "dist", ".tmp"]);
@@ -110,5 +105,172 @@ describe("docs/protocol.md and the repository standing alone", () => {
 		walk(".");
 		expect(naming).toEqual([]);
 		expect(readFileSync(".ci/run", "utf8")).toContain(needle);
+	});
+});
+
+describe("docs/protocol.md: the worked examples are what the code signs and the gateway accepts", () => {
+	const page = readFileSync("docs/protocol.md", "utf8");
+	const examples = workedExamples(page);
+	const v1Cases = (JSON.parse(readFileSync("test/vectors/hmac-v1.json", "utf8")) as { cases: HmacVector[] }).cases;
+	const v2Cases = (JSON.parse(readFileSync("test/vectors/hmac-v2.json", "utf8")) as HmacV2Vectors).cases;
+	const utf8 = (text = "") => new TextEncoder().encode(text);
+	const header = (example: WorkedExample, name: string) => example.request.headers.find(([key]) => key.toLowerCase() === name.toLowerCase())?.[1];
+	const input = (example: WorkedExample, name: string) => {
+		const value = example.inputs.get(name);
+		if (value === undefined) throw new Error(`"${example.title}" has no input "${name}"`);
+		return value;
+	};
+
+	it("has a POST in v1, and in v2 a GET with a query and a POST", () => {
+		expect(examples.map((example) => `${example.scheme} ${example.request.method} ${example.request.target}`)).toEqual([
+			"v1 POST /agent/chat",
+			"v2 GET /agent/stream?prompt=hello%20world&month=2026-11",
+			"v2 POST /agent/chat",
+		]);
+	});
+
+	it.each(examples.map((example) => [example.title, example] as const))("%s: the values on the page are the independent vector's", (_title, example) => {
+		if (example.scheme === "v1") {
+			const vector = v1Cases.find((c) => c.name === example.vectorCase)!;
+			expect(vector).toBeDefined();
+			expect([input(example, "secret"), input(example, "method"), input(example, "path"), input(example, "timestamp"), input(example, "body")]).toEqual([
+				vector.secret, vector.method, vector.path, vector.timestamp, vector.body,
+			]);
+			expect(example.signed).toBe(vector.canonical);
+			expect(example.hex).toEqual([vector.body_sha256, vector.signature]);
+			expect(page).toContain(`\`${vector.body}\` (${Buffer.byteLength(vector.body)} bytes)`);
+			expect([header(example, "X-Timestamp"), header(example, "X-Signature")]).toEqual([vector.timestamp, vector.signature]);
+		} else {
+			const vector = v2Cases.find((c) => c.name === example.vectorCase)!;
+			expect(vector).toBeDefined();
+			expect(input(example, "secret")).toBe(vector.secret);
+			expect(example.request.method + " " + example.request.target).toBe(`${vector.method} ${vector.target}`);
+			expect(example.request.body).toBe(vector.body);
+			expect(example.signed).toBe(vector.signature_base);
+			expect(example.hex).toEqual([vector.signature_hex]);
+			for (const name of ["signature-input", "signature", "content-digest"]) expect(header(example, name)).toBe(vector.headers[name]);
+		}
+	});
+
+	it.each(examples.map((example) => [example.title, example] as const))("%s: the project's signer, from the page's inputs, gives the page's request", async (_title, example) => {
+		const common = { clientId: input(example, "client id"), secret: input(example, "secret"), method: input(example, "method"), path: input(example, "path"), body: example.inputs.get("body") };
+		const signed =
+			example.scheme === "v1"
+				? (await signRequest({ ...common, timestamp: Number(input(example, "timestamp")) })).headers
+				: (await signRequest({ ...common, scheme: "v2", query: example.inputs.get("query"), created: Number(input(example, "created")), nonce: input(example, "nonce") })).headers;
+		const expected = Object.fromEntries(Object.keys(signed).map((name) => [name, header(example, name)]));
+		expect(signed).toEqual(expected);
+		expect(example.request.target).toBe(input(example, "path") + (example.inputs.get("query") ?? ""));
+		// The intermediate values: the canonical string from the signer's own function; the HMAC
+		// of the page's text (Node's crypto, not the signer's) is the page's signature.
+		const mac = createHmac("sha256", input(example, "secret")).update(example.signed).digest();
+		const [hex, base64] = [mac.toString("hex"), mac.toString("base64")];
+		if (example.scheme === "v1") {
+			expect(example.signed).toBe(canonicalString({ method: common.method, path: common.path, timestamp: input(example, "timestamp"), bodySha256: await sha256Hex(utf8(common.body)) }));
+			expect(example.hex).toEqual([await sha256Hex(utf8(common.body)), hex]);
+		} else {
+			expect(example.hex).toEqual([hex]);
+			expect(example.base64.at(-1)).toBe(base64);
+			expect(header(example, "Signature")).toBe(`sig1=:${base64}:`);
+			// The base's last line is the Signature-Input member as sent.
+			expect(example.signed.split("\n").at(-1)).toBe(`"@signature-params": ${header(example, "Signature-Input")!.slice("sig1=".length)}`);
+		}
+	});
+
+	it.each(examples.map((example) => [example.title, example] as const))("%s: its `npm run sign` line prints the same headers", async (_title, example) => {
+		const { code, stdout } = await runCli("sign", example.signer.args, { env: { ...example.signer.env, GATEWAY_URL: "http://gateway.example.com" } });
+		expect(code).toBe(0);
+		expect(stdout).toContain(`-X ${example.request.method} 'http://gateway.example.com${example.request.target}'`);
+		for (const [name, value] of example.request.headers) if (name !== "Host") expect(stdout).toContain(`-H '${name}: ${value}'`);
+	});
+
+	describe("sent as written to a running gateway (the bundle in workerd)", () => {
+		let origin: DemoOrigin;
+		const gateways: RunningGateway[] = [];
+		beforeAll(async () => {
+			origin = await startDemoOrigin();
+		});
+		afterAll(async () => {
+			await Promise.all(gateways.map((gateway) => gateway.close()));
+			await origin?.close();
+		});
+		/** A gateway with this secret, whose window admits the page's fixed times. */
+		const gatewayWith = async (bindings: Record<string, string>) => {
+			const gateway = await startGateway({ ORIGIN_URL: origin.url, HMAC_MAX_SKEW_MS: String(100 * 365 * 86_400_000), ...bindings });
+			gateways.push(gateway);
+			return gateway;
+		};
+		const send = (gateway: RunningGateway, request: WireRequest) =>
+			gateway.fetch(request.target, { method: request.method, headers: request.headers.filter(([name]) => name !== "Host"), body: request.method === "POST" ? request.body : undefined });
+
+		it.each(examples.map((example) => [example.title, example] as const))("%s: accepted, answered by the backend", async (_title, example) => {
+			const gateway = await gatewayWith({ HMAC_SECRET: input(example, "secret") });
+			const response = await send(gateway, example.request);
+			expect(response.status).toBe(200);
+			expect(response.headers.get("x-auth-mode")).toBe("hmac");
+			await response.arrayBuffer();
+			// Sent again: the gateway's own answer, with a code and no X-Auth-Mode.
+			const again = await send(gateway, example.request);
+			expect(again.status).toBe(409);
+			expect(again.headers.get("x-auth-mode")).toBeNull();
+			expect(((await again.json()) as { code: string }).code).toBe("replay");
+		});
+
+		it("what the page says of errors: the gateway's carry a code and no X-Auth-Mode, the backend's no code and X-Auth-Mode", async () => {
+			const gateway = await gatewayWith({ HMAC_SECRET: "page-secret" });
+			const own = await gateway.fetch("/nowhere");
+			expect([own.status, own.headers.get("x-auth-mode"), own.headers.get("content-type")]).toEqual([404, null, "application/json"]);
+			expect(await own.json()).toEqual({ detail: expect.any(String), code: "not_found" });
+			// A signed GET /agent/chat passes the gateway; the backend has no such route.
+			const { headers } = await signRequest({ clientId: "web-app", secret: "page-secret", method: "GET", path: "/agent/chat" });
+			const backend = await gateway.fetch("/agent/chat", { headers: { ...headers } });
+			expect([backend.status, backend.headers.get("x-auth-mode")]).toEqual([404, "hmac"]);
+			expect(await backend.json()).not.toHaveProperty("code");
+		});
+
+		it("the page's .dev.vars lines, read as wrangler reads them, give the gateway the secrets the page says", async () => {
+			const section = page.split("### `.dev.vars`")[1]!.split("### ")[0]!;
+			const block = codeBlocks("docs/protocol.md", section).find((candidate) => candidate.text.includes("HMAC_CLIENTS="))!;
+			const settings = parseDotenv(block.text);
+			const clients = JSON.parse(settings.get("HMAC_CLIENTS")!) as Record<string, string | string[]>;
+			expect(Object.keys(clients)).toEqual(["web-app", "mobile-app"]);
+			const gateway = await gatewayWith(Object.fromEntries(settings));
+			const status = async (clientId: string, secret: string) => {
+				const { headers } = await signRequest({ scheme: "v2", clientId, secret, method: "GET", path: "/agent/stream", query: "?tokens=1&interval_ms=1" });
+				const response = await gateway.fetch("/agent/stream?tokens=1&interval_ms=1", { headers: headers as Record<string, string> });
+				await response.arrayBuffer();
+				return response.status;
+			};
+			expect(await status("web-app", clients["web-app"] as string)).toBe(200);
+			// A list is a rotation: the older secret still verifies; a listed client never takes the shared one.
+			expect(await status("mobile-app", (clients["mobile-app"] as string[])[1]!)).toBe(200);
+			expect(await status("mobile-app", settings.get("HMAC_SECRET")!)).toBe(403);
+			expect(await status("anyone-else", settings.get("HMAC_SECRET")!)).toBe(200);
+		});
+
+		it("v1 with a shared secret: a request relabelled to another client id passes; with a secret per client, it is refused", async () => {
+			const relabelled = async (bindings: Record<string, string>) => {
+				const gateway = await gatewayWith(bindings);
+				const { headers, body } = await signRequest({ clientId: "web-app", secret: "web-app-secret", method: "POST", path: "/agent/chat", body: "{}" });
+				const response = await gateway.fetch("/agent/chat", { method: "POST", headers: { ...headers, "X-Client-Id": "other-app" }, body });
+				await response.arrayBuffer();
+				return response.status;
+			};
+			expect(await relabelled({ HMAC_SECRET: "web-app-secret" })).toBe(200);
+			expect(await relabelled({ HMAC_CLIENTS: JSON.stringify({ "web-app": "web-app-secret", "other-app": "other-app-secret" }) })).toBe(403);
+		});
+
+		it("v2: a GET covering content-digest without sending it, a decimal created, a path with %: refused, 400", async () => {
+			const gateway = await gatewayWith({ HMAC_SECRET: "page-secret" });
+			const created = Math.floor(Date.now() / 1000);
+			const get = async (nonce: string, change: (input: string) => string, path = "/agent/stream") => {
+				const { headers } = await signRequest({ scheme: "v2", clientId: "web-app", secret: "page-secret", method: "GET", path, created, nonce });
+				const response = await gateway.fetch(path, { headers: { ...headers, "Signature-Input": change(headers["Signature-Input"]) } });
+				return [response.status, ((await response.json()) as { code: string }).code];
+			};
+			expect(await get("nonce-digest-on-get-1", (value) => value.replace('"@query")', '"@query" "content-digest")'))).toEqual([400, "invalid_signature_input"]);
+			expect(await get("nonce-decimal-created", (value) => value.replace(`created=${created}`, `created=${created}.5`))).toEqual([400, "invalid_signature_input"]);
+			expect(await get("nonce-percent-in-path", (value) => value, "/agent/caf%C3%A9")).toEqual([400, "invalid_path"]);
+		});
 	});
 });

@@ -1,5 +1,8 @@
 import { createHash, createHmac } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { HmacV2Vectors } from "../fixtures/hmac-vectors.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDemoOrigin, type DemoOrigin } from "../../scripts/lib/demo-origin.ts";
 import { runCli } from "./helpers/cli.ts";
@@ -68,6 +71,97 @@ describe("the signing CLI against a local gateway", () => {
 		const badPath = await sign(["--path", "/other"]);
 		expect(badPath.code).toBe(2);
 		expect(badPath.stderr).toContain("--path must start with /agent/");
+	});
+});
+
+/** A folder of its own holding these files, removed after the file's tests. */
+const folders: string[] = [];
+afterAll(() => folders.forEach((folder) => rmSync(folder, { recursive: true, force: true })));
+function folderWith(files: Record<string, string | Uint8Array>): string {
+	const folder = mkdtempSync(join(tmpdir(), "sign-cli-"));
+	folders.push(folder);
+	for (const [name, content] of Object.entries(files)) writeFileSync(join(folder, name), content);
+	return folder;
+}
+
+/** The value of one `-H 'Name: value'` of a printed curl command. */
+const headerOf = (curl: string, name: string) => new RegExp(`-H '${name}: ([^']*)'`).exec(curl)?.[1];
+
+describe("the signing CLI as a reference implementation: fixed inputs, the same output", () => {
+	const v2 = JSON.parse(readFileSync("test/vectors/hmac-v2.json", "utf8")) as HmacV2Vectors;
+
+	it.each(["get-stream-with-query", "post-chat", "post-alias-path-and-alg"])("--scheme v2 --created --nonce reproduces the independent vector %s", async (name) => {
+		const vector = v2.cases.find((c) => c.name === name)!;
+		const input = /;created=(\d+);keyid="([^"]+)";nonce="([^"]+)"(;alg="hmac-sha256")?/.exec(vector.headers["signature-input"]!)!;
+		const args = ["--scheme", "v2", "--url", "http://gw.test", "--method", vector.method, "--path", vector.target, "--client-id", input[2]!, "--created", input[1]!, "--nonce", input[3]!];
+		if (vector.method === "POST") args.push("--data", vector.body);
+		if (input[4] !== undefined) args.push("--alg");
+		const first = await sign(args, { HMAC_SECRET: vector.secret });
+		expect(first.stderr).toBe("");
+		expect(first.code).toBe(0);
+		expect(headerOf(first.stdout, "Signature-Input")).toBe(vector.headers["signature-input"]);
+		expect(headerOf(first.stdout, "Signature")).toBe(vector.headers.signature);
+		expect(headerOf(first.stdout, "Content-Digest")).toBe(vector.headers["content-digest"]);
+		expect(first.stdout).toContain(`'http://gw.test${vector.target}'`);
+		expect((await sign(args, { HMAC_SECRET: vector.secret })).stdout).toBe(first.stdout);
+	});
+
+	it("v2 without --created and --nonce signs now with a fresh nonce each time", async () => {
+		const before = Math.floor(Date.now() / 1000);
+		const [a, b] = await Promise.all([sign(["--scheme", "v2", "--url", "http://gw.test"]), sign(["--scheme", "v2", "--url", "http://gw.test"])]);
+		const params = (out: string) => /;created=(\d+);keyid="dev-cli";nonce="([A-Za-z0-9_-]{22})"'/.exec(out)!;
+		expect(Number(params(a.stdout)[1])).toBeGreaterThanOrEqual(before);
+		expect(Number(params(a.stdout)[1])).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000));
+		expect(params(a.stdout)[2]).not.toBe(params(b.stdout)[2]);
+	});
+
+	it("--data-file signs and sends the file's exact bytes (a body too large for one argument)", async () => {
+		const body = Buffer.concat([Buffer.from('{"messages":[{"role":"user","content":"'), Buffer.alloc(500 * 1024, "x"), Buffer.from('\u00e9"}]}')]);
+		const folder = folderWith({ "body.json": body });
+		const { code, stdout } = await sign(["--url", "http://gw.test", "--timestamp", "1763000000000", "--data-file", join(folder, "body.json")]);
+		expect(code).toBe(0);
+		const expected = createHmac("sha256", SECRET).update(`POST\n/agent/chat\n1763000000000\n${createHash("sha256").update(body).digest("hex")}`).digest("hex");
+		expect(headerOf(stdout, "X-Signature")).toBe(expected);
+		expect(stdout).toContain(`--data-binary '@${join(folder, "body.json")}'`);
+	});
+
+	it.each([
+		[["--scheme", "v2", "--nonce", "too-short"], "sign: --nonce must be 16 to 64 characters of A-Z a-z 0-9 _ -"],
+		[["--scheme", "v2", "--created", "1764158400.5"], "sign: --created must be integer seconds since the epoch"],
+		[["--scheme", "v2", "--timestamp", "1763000000000"], "sign: --timestamp is for v1 (v2 takes --created, in seconds)"],
+		[["--created", "1764158400"], "sign: --created, --nonce and --alg are for --scheme v2 (v1 takes --timestamp)"],
+		[["--method", "GET", "--data", "{}"], "sign: a GET carries no body: --data and --data-file are for POST"],
+		[["--data", "{}", "--data-file", "x.json"], "sign: --data and --data-file exclude each other"],
+		[["--data-file", "/no/such/file.json"], "sign: cannot read --data-file /no/such/file.json (ENOENT)"],
+	])("%j: one line and the usage, exit 2", async (args, line) => {
+		const { code, stdout, stderr } = await sign(args);
+		expect(stderr.split("\n")[0]).toBe(line);
+		expect(stdout).toBe("");
+		expect(code).toBe(2);
+	});
+});
+
+describe("the signing CLI's secret from .dev.vars, read as wrangler reads it", () => {
+	it.each([
+		['HMAC_SECRET="quoted-secret"   # a comment', "dev-cli", "quoted-secret", "HMAC_SECRET in .dev.vars"],
+		["HMAC_SECRET='newest,older'", "dev-cli", "newest", "HMAC_SECRET in .dev.vars"],
+		['HMAC_SECRET=shared\nHMAC_CLIENTS={"web-app": ["own-newest", "own-older"], "svc": "svc-secret"}', "web-app", "own-newest", 'HMAC_CLIENTS["web-app"] in .dev.vars'],
+		['HMAC_SECRET=shared\nHMAC_CLIENTS={"web-app": "own"}', "other", "shared", "HMAC_SECRET in .dev.vars"],
+		["E2E_SESSION_HMAC_SECRET=alias", "dev-cli", "alias", "E2E_SESSION_HMAC_SECRET in .dev.vars"],
+	])("%j, client %s: signs with %j", async (devVars, clientId, secret, source) => {
+		const cwd = folderWith({ ".dev.vars": `${devVars}\n` });
+		const { code, stdout, stderr } = await sign(["--url", "http://gw.test", "--timestamp", "1763000000000", "--client-id", clientId, "--data", "{}"], { HMAC_SECRET: "" }, cwd);
+		expect(stderr).toBe(`sign: using ${source}\n`);
+		expect(code).toBe(0);
+		const expected = createHmac("sha256", secret).update(`POST\n/agent/chat\n1763000000000\n${createHash("sha256").update("{}").digest("hex")}`).digest("hex");
+		expect(headerOf(stdout, "X-Signature")).toBe(expected);
+	});
+
+	it("a HMAC_CLIENTS that is not JSON: one line naming it, never its value", async () => {
+		const cwd = folderWith({ ".dev.vars": "HMAC_CLIENTS={web-app: secret-value}\n" });
+		const { code, stderr } = await sign(["--url", "http://gw.test"], { HMAC_SECRET: "" }, cwd);
+		expect(stderr).toBe("sign: HMAC_CLIENTS in .dev.vars is not valid JSON (one JSON object on one line)\n");
+		expect(code).toBe(1);
 	});
 });
 

@@ -61,7 +61,8 @@ describe("npm run smoke against a local gateway (memory store)", () => {
 	});
 
 	it("passes with no option but --url against `npm run dev`: secret and test modes from .dev.vars", async () => {
-		const cwd = folder(["ENVIRONMENT=development", "ORIGIN_URL=http://127.0.0.1:8788", `HMAC_SECRET=${SECRET},an-older-one`]);
+		// Quoted, with a comment: wrangler hands the gateway the value without either.
+		const cwd = folder(["ENVIRONMENT=development", "ORIGIN_URL=http://127.0.0.1:8788", `HMAC_SECRET="${SECRET},an-older-one"   # newest first`]);
 		const { code, output } = await runCli("smoke", ["--url", development.url], { env: NO_SECRETS, cwd }).then((r) => ({ code: r.code, output: r.stdout + r.stderr }));
 		expect(output).toContain("Using .dev.vars for what the environment does not set (test modes expected allowed)");
 		expect(output).toContain("PASS  a stub request is allowed");

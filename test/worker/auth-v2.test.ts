@@ -1,51 +1,10 @@
 import { parseDictionary, serializeDictionary } from "structured-headers";
 import { describe, expect, it } from "vitest";
-import { signRequest, type SignRequestV2Input } from "../../src/client/sign.ts";
-import { CLIENT_ID, errorBody, harness, type Harness, sampleValue, scrape, SECRET, signedRequest } from "./harness.ts";
+import { expectRejected, NONCE, NOW, v2Request, withHeaders } from "./auth-harness.ts";
+import { CLIENT_ID, errorBody, harness, sampleValue, scrape, SECRET, signedRequest } from "./harness.ts";
 
-const NOW = 1_763_000_000_000;
-const NONCE = "worker-v2-nonce-000001";
 const BODY = '{"messages":[{"role":"user","content":"v2"}]}';
-
-type V2Init = Partial<Omit<SignRequestV2Input, "scheme">> & { url?: string };
-
-/** A v2 request signed at the harness's clock with its secret; `url` is where it goes when that differs. */
-async function v2Request(init: V2Init = {}): Promise<Request> {
-	const method = init.method ?? "POST";
-	const path = init.path ?? "/agent/chat";
-	const { headers, body } = await signRequest({
-		scheme: "v2",
-		clientId: CLIENT_ID,
-		secret: SECRET,
-		created: NOW / 1000,
-		nonce: NONCE,
-		...init,
-		method,
-		path,
-		body: method === "POST" ? (init.body ?? BODY) : undefined,
-	});
-	return new Request(init.url ?? `https://gateway.test${path}${init.query ?? ""}`, {
-		method,
-		headers: { ...(headers as Record<string, string>), ...(method === "POST" ? { "Content-Type": "application/json" } : {}) },
-		body: method === "POST" ? body : undefined,
-	});
-}
-
-function withHeaders(request: Request, change: (headers: Headers) => void, body?: string): Request {
-	const headers = new Headers(request.headers);
-	change(headers);
-	return new Request(request.url, { method: request.method, headers, body: body ?? (request.method === "POST" ? request.body : undefined) });
-}
-
-async function expectRejected(h: Harness, request: Request, status: number, code: string, metricsMode = code): Promise<Response> {
-	const response = await h.fetch(request);
-	expect(response.status).toBe(status);
-	expect((await errorBody(response.clone())).code).toBe(code);
-	expect(h.origin.requests).toHaveLength(0);
-	expect(h.redis.calls).toHaveLength(0);
-	expect(sampleValue(await scrape(h), "agent_chat_requests_total", { auth: "fail", mode: metricsMode })).toBe(1);
-	return response;
-}
+const CREATED = NOW / 1000;
 
 describe("scheme v2 through the whole Worker", () => {
 	it("accepts a v2 request once: forwarded with the verified keyid as X-Client-Id, the replay key from keyid and nonce", async () => {
@@ -99,14 +58,15 @@ describe("scheme v2 through the whole Worker", () => {
 
 	it("SIGNATURE_SCHEMES=v2 refuses v1 with 401 scheme_not_allowed, before any other check", async () => {
 		const h = harness({ SIGNATURE_SCHEMES: "v2" });
-		await expectRejected(h, await signedRequest({}, NOW), 401, "scheme_not_allowed");
-		await expectRejected(harness({ SIGNATURE_SCHEMES: "v2" }), new Request("https://gateway.test/agent/chat", { method: "POST" }), 401, "scheme_not_allowed");
+		const detail = "scheme v1 is not accepted here: sign with scheme v2 (Signature-Input)";
+		await expectRejected(h, await signedRequest({}, NOW), 401, "scheme_not_allowed", { detail });
+		await expectRejected(harness({ SIGNATURE_SCHEMES: "v2" }), new Request("https://gateway.test/agent/chat", { method: "POST" }), 401, "scheme_not_allowed", { detail });
 		expect((await h.fetch(await v2Request())).status).toBe(200);
 	});
 
 	it("SIGNATURE_SCHEMES=v1 refuses a request carrying Signature-Input", async () => {
 		const h = harness({ SIGNATURE_SCHEMES: "v1" });
-		await expectRejected(h, await v2Request(), 401, "scheme_not_allowed");
+		await expectRejected(h, await v2Request(), 401, "scheme_not_allowed", { detail: "scheme v2 is not accepted here: sign with scheme v1 (X-Signature)" });
 		expect((await h.fetch(await signedRequest({}, NOW))).status).toBe(200);
 	});
 
@@ -123,78 +83,141 @@ describe("scheme v2 through the whole Worker", () => {
 
 	it("primes the new modes and both scheme series at 0", async () => {
 		const text = await scrape(harness());
-		for (const mode of ["scheme_not_allowed", "invalid_signature_input", "digest_mismatch"]) {
+		for (const mode of ["scheme_not_allowed", "invalid_signature_input", "digest_mismatch", "keyring_unavailable"]) {
 			expect(sampleValue(text, "agent_chat_requests_total", { auth: "fail", mode }), mode).toBe(0);
 		}
 		for (const scheme of ["v1", "v2"]) expect(sampleValue(text, "agent_auth_scheme_total", { scheme })).toBe(0);
 	});
 });
 
-describe("SPEC section 2b: every failure, in order, with its answer", () => {
+describe("scheme v2: every failure, in order, with its answer in v2's names", () => {
 	it.each([
-		["signature", "no Signature"],
-		["content-digest", "a POST without Content-Digest"],
-	])("401 missing_headers without %s (%s)", async (name) => {
+		["signature", "Signature is missing"],
+		["content-digest", "Content-Digest is missing (required on a POST)"],
+	])("401 missing_headers without %s", async (name, detail) => {
 		const h = harness();
-		await expectRejected(h, withHeaders(await v2Request(), (headers) => headers.delete(name)), 401, "missing_headers");
+		await expectRejected(h, await v2Request({ headers: { [name]: null } }), 401, "missing_headers", { detail });
 	});
 
 	it.each([
-		["signature-input", "sig1=("],
-		["signature-input", 'sig1=("@method" "@path" "@query" "content-digest");created=1;keyid=x;nonce="worker-v2-nonce-000001"'],
-		["signature", "sig1=not-bytes"],
-		["signature", "sig1=:AAAA:;p=1"],
-		["content-digest", "sha-512=:AAAA:"],
-		["content-digest", "sha-256=:AAAA:"],
-		["content-digest", "sha-256=("],
-	])("400 invalid_signature_input for %s: %s", async (name, value) => {
+		["signature-input", "sig1=(", "Signature-Input must be a Structured Field dictionary (RFC 8941)"],
+		["signature-input", 'sig1=("@method" "@path" "@query" "content-digest");created=1;keyid=x;nonce="worker-v2-nonce-000001"', "keyid must be a string: the client id"],
+		["signature-input", `sig1=("@method" "@path" "content-digest");created=${CREATED};keyid="${CLIENT_ID}";nonce="${NONCE}"`, 'Signature-Input must cover "@query"'],
+		["signature-input", `sig1=("@method" "@path" "@query");created=${CREATED};keyid="${CLIENT_ID}";nonce="${NONCE}"`, 'Signature-Input must cover "content-digest" on a POST'],
+		["signature-input", `sig1=("@method" "@path" "@query" "content-digest");created=${CREATED};keyid="${CLIENT_ID}";nonce="short"`, "nonce must be 16 to 64 characters of A-Z a-z 0-9 _ -"],
+		["signature", "sig1=not-bytes", "Signature must be a byte sequence without parameters"],
+		["signature", "sig1=:AAAA:;p=1", "Signature must be a byte sequence without parameters"],
+		["content-digest", "sha-512=:AAAA:", "Content-Digest must hold sha-256"],
+		["content-digest", "sha-256=:AAAA:", "Content-Digest sha-256 must be a byte sequence of 32 bytes"],
+		["content-digest", "sha-256=(", "Content-Digest must be a Structured Field dictionary (RFC 8941)"],
+	])("400 invalid_signature_input for %s: %s", async (name, value, detail) => {
 		const h = harness();
-		await expectRejected(h, withHeaders(await v2Request(), (headers) => headers.set(name, value)), 400, "invalid_signature_input");
+		await expectRejected(h, await v2Request({ headers: { [name]: value } }), 400, "invalid_signature_input", { detail });
 	});
 
-	it("401 invalid_client_id for a keyid outside the grammar, logged without it", async () => {
+	it("401 invalid_client_id for a keyid outside the grammar, naming keyid, logged without it", async () => {
 		const h = harness();
-		await expectRejected(h, await v2Request({ clientId: "has space" }), 401, "invalid_client_id");
+		await expectRejected(h, await v2Request({ clientId: "has space" }), 401, "invalid_client_id", {
+			detail: "keyid must be 1 to 64 characters of A-Z a-z 0-9 . _ -",
+		});
 		expect(JSON.stringify(h.logs)).not.toContain("has space");
+		expect(h.logs).toEqual([{ level: "warn", message: "invalid client id", fields: { scheme: "v2" } }]);
 	});
 
 	it.each(["/agent/chat%2F..", "/agent//chat", "/agent/%63hat"])("400 invalid_path for %s", async (path) => {
 		const h = harness();
-		await expectRejected(h, await v2Request({ path }), 400, "invalid_path");
+		await expectRejected(h, await v2Request({ path }), 400, "invalid_path", {
+			detail: "path must be /agent/ then segments of A-Z a-z 0-9 . _ ~ - joined by single slashes (no percent-encoding)",
+		});
 	});
 
 	it("413 body_too_large by Content-Length, before the signature is checked", async () => {
 		const h = harness({ MAX_BODY_BYTES: "16" });
 		const forged = await v2Request({ body: "x".repeat(17), secret: "not-the-secret" });
-		await expectRejected(h, withHeaders(forged, (headers) => headers.set("content-length", "17"), "x".repeat(17)), 413, "body_too_large");
+		await expectRejected(h, withHeaders(forged, (headers) => headers.set("content-length", "17"), "x".repeat(17)), 413, "body_too_large", {
+			detail: "body must be at most 16 bytes",
+		});
 	});
 
 	it("500 config_error when no secret is configured", async () => {
 		const h = harness({ HMAC_SECRET: "" });
-		await expectRejected(h, await v2Request(), 500, "config_error");
+		await expectRejected(h, await v2Request(), 500, "config_error", { detail: "The gateway has no signing secret configured." });
 	});
 
 	it("403 bad_signature, the same bytes as v1's, for a forged signature and an unknown keyid", async () => {
 		const v1 = await harness().fetch(await signedRequest({ secret: "wrong" }, NOW));
 		const v1Text = await v1.text();
+		expect(v1Text).toBe(JSON.stringify({ detail: "The request signature is not valid.", code: "bad_signature" }));
 		const forged = harness();
 		const response = await expectRejected(forged, await v2Request({ secret: "wrong" }), 403, "bad_signature");
 		expect(await response.text()).toBe(v1Text);
 		const unknown = harness({ HMAC_SECRET: "", HMAC_CLIENTS: JSON.stringify({ other: SECRET }) });
-		const unknownResponse = await expectRejected(unknown, await v2Request(), 403, "bad_signature", "unknown_client");
+		const unknownResponse = await expectRejected(unknown, await v2Request(), 403, "bad_signature", { mode: "unknown_client" });
 		expect(await unknownResponse.text()).toBe(v1Text);
 	});
 
-	it("408 clock_skew for an old created or a past expires, with X-Server-Time", async () => {
+	it("403 bad_signature for a keyid that borrows a registered id's letter case, signed with the shared secret", async () => {
+		const h = harness({ HMAC_SECRET: SECRET, HMAC_CLIENTS: JSON.stringify({ [CLIENT_ID]: "per-client-secret-of-32-characters!" }) });
+		const response = await expectRejected(h, await v2Request({ clientId: CLIENT_ID.toUpperCase() }), 403, "bad_signature", { mode: "unknown_client" });
+		expect(await response.text()).toBe(JSON.stringify({ detail: "The request signature is not valid.", code: "bad_signature" }));
+	});
+
+	it("403 bad_signature for a Signature that is not 32 bytes, saying so", async () => {
 		const h = harness();
-		const response = await expectRejected(h, await v2Request({ created: NOW / 1000 - 301 }), 408, "clock_skew");
+		await expectRejected(h, await v2Request({ headers: { signature: "sig1=:AAAA:" } }), 403, "bad_signature", {
+			detail: "Signature must be 32 bytes (an HMAC-SHA256)",
+		});
+	});
+
+	it("408 clock_skew for a created too far in the past, with X-Server-Time", async () => {
+		const h = harness();
+		const response = await expectRejected(h, await v2Request({ created: CREATED - 301 }), 408, "clock_skew", {
+			detail: "created must be within 300 s of the server time (see X-Server-Time)",
+		});
 		expect(response.headers.get("x-server-time")).toBe(String(NOW));
-		await expectRejected(harness(), await v2Request({ expires: NOW / 1000 - 1 }), 408, "clock_skew");
+	});
+
+	it("408 clock_skew for a created too far in the future (the skew is absolute)", async () => {
+		const h = harness();
+		await expectRejected(h, await v2Request({ created: CREATED + 301 }), 408, "clock_skew", {
+			detail: "created must be within 300 s of the server time (see X-Server-Time)",
+		});
+		expect(sampleValue(await scrape(h), "agent_auth_skew_milliseconds_count")).toBe(1);
+		expect((await harness().fetch(await v2Request({ created: CREATED + 300 }))).status).toBe(200);
+	});
+
+	it("408 clock_skew for a created in milliseconds, telling the client it looks like milliseconds", async () => {
+		const h = harness();
+		await expectRejected(h, await v2Request({ created: NOW }), 408, "clock_skew", {
+			detail: "created must be seconds since the epoch, and this one looks like milliseconds (see X-Server-Time)",
+		});
+	});
+
+	it("408 clock_skew for an expires that has passed by the clock, though it is after created", async () => {
+		const h = harness();
+		// created 100 s ago (inside the window), expires 60 s after it: past by the clock, not by created.
+		const response = await expectRejected(h, await v2Request({ created: CREATED - 100, expires: CREATED - 40 }), 408, "clock_skew", {
+			detail: "expires has passed (see X-Server-Time)",
+		});
+		expect(response.headers.get("x-server-time")).toBe(String(NOW));
+		expect((await harness().fetch(await v2Request({ created: CREATED - 100, expires: CREATED }))).status).toBe(200);
 	});
 
 	it("400 digest_mismatch for a body that is not the digested one, after the signature", async () => {
 		const h = harness();
-		await expectRejected(h, withHeaders(await v2Request(), () => {}, '{"messages":[{"role":"user","content":"changed"}]}'), 400, "digest_mismatch");
+		await expectRejected(h, withHeaders(await v2Request(), () => {}, '{"messages":[{"role":"user","content":"changed"}]}'), 400, "digest_mismatch", {
+			detail: "Content-Digest must hold the sha-256 of the body as received",
+		});
+	});
+
+	it("400 digest_mismatch for a signed POST whose body was stripped in transit: never forwarded empty", async () => {
+		const signed = await v2Request();
+		const headers = new Headers(signed.headers);
+		headers.delete("content-length");
+		for (const stripped of [new Request(signed.url, { method: "POST", headers }), new Request(signed.url, { method: "POST", headers, body: "" })]) {
+			const h = harness();
+			await expectRejected(h, stripped, 400, "digest_mismatch", { detail: "Content-Digest must hold the sha-256 of the body as received" });
+		}
 	});
 
 	it("503 replay_store_unavailable when Upstash fails and REPLAY_FAIL_MODE=closed", async () => {
@@ -231,7 +254,7 @@ describe("tampering with a signed v2 request", () => {
 			headers.set("content-digest", "sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:"),
 		);
 		// A POST must also cover content-digest: refused by the profile before the signature.
-		await expectRejected(harness(), post, 400, "invalid_signature_input");
+		await expectRejected(harness(), post, 400, "invalid_signature_input", { detail: 'Signature-Input must cover "content-digest" on a POST' });
 		const signedPost = await v2Request({ method: "POST" });
 		const asGet = new Request(signedPost.url, { method: "GET", headers: signedPost.headers });
 		await expectRejected(harness(), asGet, 403, "bad_signature");
@@ -254,25 +277,75 @@ describe("tampering with a signed v2 request", () => {
 	it("a second Signature member, or a second Signature-Input member: 400", async () => {
 		const signed = await v2Request();
 		const twoSignatures = `${signed.headers.get("signature")}, sig2=:AAAA:`;
-		await expectRejected(harness(), withHeaders(signed, (headers) => headers.set("signature", twoSignatures)), 400, "invalid_signature_input");
+		await expectRejected(harness(), withHeaders(signed, (headers) => headers.set("signature", twoSignatures)), 400, "invalid_signature_input", {
+			detail: "Signature must hold exactly one signature",
+		});
 		const twoInputs = `${signed.headers.get("signature-input")}, sig2=("@method")`;
-		await expectRejected(harness(), withHeaders(signed, (headers) => headers.set("signature-input", twoInputs)), 400, "invalid_signature_input");
+		await expectRejected(harness(), withHeaders(signed, (headers) => headers.set("signature-input", twoInputs)), 400, "invalid_signature_input", {
+			detail: "Signature-Input must hold exactly one signature",
+		});
 		// Repeated header lines are joined by the runtime into one dictionary: two members too.
 		const repeated = new Headers(signed.headers);
 		repeated.append("signature", "sig2=:AAAA:");
-		await expectRejected(harness(), new Request(signed.url, { method: "POST", headers: repeated, body: BODY }), 400, "invalid_signature_input");
+		await expectRejected(harness(), new Request(signed.url, { method: "POST", headers: repeated, body: BODY }), 400, "invalid_signature_input", {
+			detail: "Signature must hold exactly one signature",
+		});
+	});
+
+	it("a label repeated in Signature, in one line or two: 400, though the library keeps only the last", async () => {
+		const signed = await v2Request();
+		const valid = signed.headers.get("signature")!;
+		const detail = "Signature must not name a label twice";
+		await expectRejected(harness(), withHeaders(signed, (headers) => headers.set("signature", "sig1=:AAAA:, sig1=:AAAA:")), 400, "invalid_signature_input", { detail });
+		// The issue's own example: ":A:" is not base64 either, so the field does not even parse.
+		await expectRejected(harness(), withHeaders(signed, (headers) => headers.set("signature", "sig1=:A:, sig1=:A:")), 400, "invalid_signature_input", {
+			detail: "Signature must be a Structured Field dictionary (RFC 8941)",
+		});
+		// The first member garbage, the last the true signature: the last alone would verify.
+		await expectRejected(harness(), withHeaders(signed, (headers) => headers.set("signature", `sig1=:AAAA:, ${valid}`)), 400, "invalid_signature_input", { detail });
+		const twoLines = new Headers(signed.headers);
+		twoLines.set("signature", "sig1=:AAAA:");
+		twoLines.append("signature", valid);
+		await expectRejected(harness(), new Request(signed.url, { method: "POST", headers: twoLines, body: BODY }), 400, "invalid_signature_input", { detail });
+	});
+
+	it("a label repeated in Signature-Input, in one line or two: 400, whatever keyid the first names", async () => {
+		const h = harness({ HMAC_CLIENTS: JSON.stringify({ [CLIENT_ID]: SECRET, other: SECRET }) });
+		const signed = await v2Request();
+		const valid = signed.headers.get("signature-input")!;
+		const other = valid.replace(`keyid="${CLIENT_ID}"`, 'keyid="other"');
+		const detail = "Signature-Input must not name a label twice";
+		await expectRejected(h, withHeaders(signed, (headers) => headers.set("signature-input", `${other}, ${valid}`)), 400, "invalid_signature_input", { detail });
+		const twoLines = new Headers(signed.headers);
+		twoLines.set("signature-input", other);
+		twoLines.append("signature-input", valid);
+		await expectRejected(harness(), new Request(signed.url, { method: "POST", headers: twoLines, body: BODY }), 400, "invalid_signature_input", { detail });
+		// The same request with the label once is accepted: the refusal is the repeat's.
+		expect((await harness().fetch(signed)).status).toBe(200);
+	});
+
+	it("an algorithm repeated in Content-Digest: 400", async () => {
+		const signed = await v2Request();
+		const digest = signed.headers.get("content-digest")!;
+		await expectRejected(harness(), withHeaders(signed, (headers) => headers.set("content-digest", `sha-256=:${btoa("x".repeat(32))}:, ${digest}`)), 400, "invalid_signature_input", {
+			detail: "Content-Digest must not name an algorithm twice",
+		});
 	});
 
 	it("a label mismatch between Signature-Input and Signature: 400", async () => {
 		const signed = await v2Request();
 		const [, member] = [...parseDictionary(signed.headers.get("signature")!)][0]!;
 		const relabelled = serializeDictionary(new Map([["sig2", member]]));
-		await expectRejected(harness(), withHeaders(signed, (headers) => headers.set("signature", relabelled)), 400, "invalid_signature_input");
+		await expectRejected(harness(), withHeaders(signed, (headers) => headers.set("signature", relabelled)), 400, "invalid_signature_input", {
+			detail: "Signature must use the label of Signature-Input",
+		});
 	});
 
 	it("the covered Content-Type changed: 403", async () => {
 		const signed = await v2Request({ coveredHeaders: { "content-type": "application/json" } });
 		await expectRejected(harness(), withHeaders(signed, (headers) => headers.set("content-type", "text/plain")), 403, "bad_signature");
-		await expectRejected(harness(), withHeaders(signed, (headers) => headers.delete("content-type")), 400, "invalid_signature_input");
+		await expectRejected(harness(), withHeaders(signed, (headers) => headers.delete("content-type")), 400, "invalid_signature_input", {
+			detail: "Signature-Input must cover only headers the request carries",
+		});
 	});
 });

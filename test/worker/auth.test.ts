@@ -1,40 +1,26 @@
 import { describe, expect, it } from "vitest";
+import { expectRejected, NOW, withHeaders } from "./auth-harness.ts";
 import { CLIENT_ID, errorBody, harness, sampleValue, scrape, SECRET, signedRequest } from "./harness.ts";
 
-const NOW = 1_763_000_000_000;
-
-async function expectRejected(
-	h: ReturnType<typeof harness>,
-	request: Request,
-	status: number,
-	code: string,
-	metricsMode = code,
-): Promise<Response> {
-	const response = await h.fetch(request);
-	expect(response.status).toBe(status);
-	expect((await errorBody(response.clone())).code).toBe(code);
-	// A rejected request never reaches the origin, and costs no Upstash call.
-	expect(h.origin.requests).toHaveLength(0);
-	expect(h.redis.calls).toHaveLength(0);
-	expect(sampleValue(await scrape(h), "agent_chat_requests_total", { auth: "fail", mode: metricsMode })).toBe(1);
-	return response;
-}
-
-function withHeaders(request: Request, change: (headers: Headers) => void): Request {
-	const headers = new Headers(request.headers);
-	change(headers);
-	return new Request(request, { headers });
-}
-
-describe("SPEC section 2: every failure, in order, with its answer", () => {
-	it.each(["x-client-id", "x-timestamp", "x-signature"])("401 missing_headers without %s", async (name) => {
+describe("scheme v1: every failure, in order, with its answer", () => {
+	it.each(["X-Client-Id", "X-Timestamp", "X-Signature"])("401 missing_headers without %s, naming it", async (name) => {
 		const h = harness();
-		await expectRejected(h, withHeaders(await signedRequest(), (headers) => headers.delete(name)), 401, "missing_headers");
+		await expectRejected(h, withHeaders(await signedRequest(), (headers) => headers.delete(name)), 401, "missing_headers", {
+			detail: `${name} is missing`,
+		});
 	});
 
-	it.each(["x-client-id", "x-timestamp", "x-signature"])("401 missing_headers when %s is empty or only whitespace", async (name) => {
+	it.each(["X-Client-Id", "X-Timestamp", "X-Signature"])("401 missing_headers when %s is empty or only whitespace", async (name) => {
 		const h = harness();
-		await expectRejected(h, withHeaders(await signedRequest(), (headers) => headers.set(name, "   ")), 401, "missing_headers");
+		await expectRejected(h, withHeaders(await signedRequest(), (headers) => headers.set(name, "   ")), 401, "missing_headers", {
+			detail: `${name} is missing`,
+		});
+	});
+
+	it("names the first missing header of a request that sends none", async () => {
+		const h = harness();
+		const bare = new Request("https://gateway.test/agent/chat", { method: "POST", body: "{}" });
+		await expectRejected(h, bare, 401, "missing_headers", { detail: "X-Client-Id is missing" });
 	});
 
 	it.each([["a".repeat(65)], ["has space"], ["semi;colon"], ["ünïcode"], ["slash/id"]])(
@@ -42,8 +28,9 @@ describe("SPEC section 2: every failure, in order, with its answer", () => {
 		async (clientId) => {
 			const h = harness();
 			const request = withHeaders(await signedRequest(), (headers) => headers.set("x-client-id", clientId));
-			await expectRejected(h, request, 401, "invalid_client_id");
+			await expectRejected(h, request, 401, "invalid_client_id", { detail: "X-Client-Id must be 1 to 64 characters of A-Z a-z 0-9 . _ -" });
 			expect(JSON.stringify(h.logs)).not.toContain(clientId);
+			expect(h.logs).toEqual([{ level: "warn", message: "invalid client id", fields: { scheme: "v1", length: clientId.length } }]);
 		},
 	);
 
@@ -58,12 +45,16 @@ describe("SPEC section 2: every failure, in order, with its answer", () => {
 		["+1763000000000", "a plus sign"],
 	])("401 invalid_timestamp for %j (%s)", async (timestamp) => {
 		const h = harness();
-		await expectRejected(h, withHeaders(await signedRequest(), (headers) => headers.set("x-timestamp", timestamp)), 401, "invalid_timestamp");
+		await expectRejected(h, withHeaders(await signedRequest(), (headers) => headers.set("x-timestamp", timestamp)), 401, "invalid_timestamp", {
+			detail: "X-Timestamp must be integer milliseconds since the epoch (1 to 16 digits)",
+		});
 	});
 
 	it.each(["/agent/chat%2F..", "/agent//chat", "/agent/ch@t", "/agent/%63hat"])("400 invalid_path for %s", async (path) => {
 		const h = harness();
-		await expectRejected(h, await signedRequest({ path }), 400, "invalid_path");
+		await expectRejected(h, await signedRequest({ path }), 400, "invalid_path", {
+			detail: "path must be /agent/ then segments of A-Z a-z 0-9 . _ ~ - joined by single slashes (no percent-encoding)",
+		});
 	});
 
 	it("400 body_not_allowed for a GET with a body", async () => {
@@ -72,13 +63,27 @@ describe("SPEC section 2: every failure, in order, with its answer", () => {
 		const withBody = new Request(request.url, { method: "POST", headers: request.headers, body: "x" });
 		// A GET with a body cannot be built with `new Request`; the raw request keeps its method.
 		const get = new Proxy(withBody, { get: (target, prop) => (prop === "method" ? "GET" : Reflect.get(target, prop, target)) });
-		await expectRejected(h, get as Request, 400, "body_not_allowed");
+		await expectRejected(h, get as Request, 400, "body_not_allowed", { detail: "body must be empty on a GET" });
+	});
+
+	it("accepts a signed GET that declares Content-Length: 0 (no body is no body)", async () => {
+		const h = harness();
+		const request = await signedRequest({ method: "GET", headers: { "Content-Length": "0" } });
+		expect(request.headers.get("content-length")).toBe("0");
+		expect((await h.fetch(request)).status).toBe(200);
+		expect(h.origin.requests).toHaveLength(1);
+	});
+
+	it("refuses a GET that declares a body length, before reading it", async () => {
+		const h = harness();
+		const request = await signedRequest({ method: "GET", headers: { "Content-Length": "1" } });
+		await expectRejected(h, request, 400, "body_not_allowed", { detail: "body must be empty on a GET" });
 	});
 
 	it("413 body_too_large by Content-Length, without reading the body", async () => {
 		const h = harness({ MAX_BODY_BYTES: "16" });
 		const request = await signedRequest({ body: "x".repeat(17) });
-		await expectRejected(h, request, 413, "body_too_large");
+		await expectRejected(h, request, 413, "body_too_large", { detail: "body must be at most 16 bytes" });
 	});
 
 	it("413 body_too_large by counting a streamed body without Content-Length", async () => {
@@ -99,17 +104,27 @@ describe("SPEC section 2: every failure, in order, with its answer", () => {
 
 	it("500 config_error when no secret is configured at all", async () => {
 		const h = harness({ HMAC_SECRET: "" });
-		const response = await expectRejected(h, await signedRequest(), 500, "config_error");
+		const response = await expectRejected(h, await signedRequest(), 500, "config_error", { detail: "The gateway has no signing secret configured." });
 		expect((await response.json()) as object).not.toHaveProperty("stack");
 	});
 
 	it.each([
 		["A".repeat(64), "uppercase hex"],
-		["abc", "too short"],
+		["a".repeat(63), "63 characters"],
+		["a".repeat(65), "65 characters"],
 		["g".repeat(64), "not hex"],
-	])("403 bad_signature for a signature that is %s", async (signature) => {
+	])("403 bad_signature for a signature that is %s, saying it is outside the grammar", async (signature) => {
 		const h = harness();
-		await expectRejected(h, withHeaders(await signedRequest(), (headers) => headers.set("x-signature", signature)), 403, "bad_signature");
+		await expectRejected(h, withHeaders(await signedRequest(), (headers) => headers.set("x-signature", signature)), 403, "bad_signature", {
+			detail: "X-Signature must be 64 lowercase hex characters",
+		});
+	});
+
+	it("403 bad_signature for the uppercase copy of a valid signature: one request cannot have two replay keys", async () => {
+		const h = harness();
+		const request = await signedRequest();
+		const upper = withHeaders(request, (headers) => headers.set("x-signature", request.headers.get("x-signature")!.toUpperCase()));
+		await expectRejected(h, upper, 403, "bad_signature", { detail: "X-Signature must be 64 lowercase hex characters" });
 	});
 
 	it("403 bad_signature for a wrong secret, and the same answer byte for byte for an unknown client", async () => {
@@ -118,7 +133,9 @@ describe("SPEC section 2: every failure, in order, with its answer", () => {
 		const unknown = await h.fetch(await signedRequest({ clientId: "stranger" }));
 		expect(wrong.status).toBe(403);
 		expect(unknown.status).toBe(403);
-		expect(await unknown.text()).toBe(await wrong.text());
+		const wrongText = await wrong.text();
+		expect(wrongText).toBe(JSON.stringify({ detail: "The request signature is not valid.", code: "bad_signature" }));
+		expect(await unknown.text()).toBe(wrongText);
 		expect([...unknown.headers]).toEqual([...wrong.headers]);
 		const text = await scrape(h);
 		expect(sampleValue(text, "agent_chat_requests_total", { auth: "fail", mode: "bad_signature" })).toBe(1);
@@ -129,11 +146,20 @@ describe("SPEC section 2: every failure, in order, with its answer", () => {
 
 	it("408 clock_skew outside the window, with X-Server-Time, and no Upstash call", async () => {
 		const h = harness({ HMAC_MAX_SKEW_MS: "1000" });
-		const response = await expectRejected(h, await signedRequest({ timestamp: NOW - 1001 }), 408, "clock_skew");
+		const detail = "X-Timestamp must be within 1000 ms of the server time (see X-Server-Time)";
+		const response = await expectRejected(h, await signedRequest({ timestamp: NOW - 1001 }), 408, "clock_skew", { detail });
 		expect(response.headers.get("x-server-time")).toBe(String(NOW));
 		const early = await h.fetch(await signedRequest({ timestamp: NOW + 1001 }));
 		expect(early.status).toBe(408);
+		expect((await errorBody(early)).detail).toBe(detail);
 		expect(sampleValue(await scrape(h), "agent_auth_skew_milliseconds_count")).toBe(2);
+	});
+
+	it("408 clock_skew for a timestamp in seconds, telling the client it looks like seconds", async () => {
+		const h = harness();
+		await expectRejected(h, await signedRequest({ timestamp: NOW / 1000 }), 408, "clock_skew", {
+			detail: "X-Timestamp must be milliseconds since the epoch, and this one looks like seconds (see X-Server-Time)",
+		});
 	});
 
 	it("accepts at the edge of the window", async () => {
@@ -221,6 +247,12 @@ describe("replay keys", () => {
 		]);
 	});
 
+	it("keeps a replay key for REDIS_REPLAY_TTL when that outlives the skew window", async () => {
+		const h = harness({ HMAC_MAX_SKEW_MS: "300000", REDIS_REPLAY_TTL: "900" });
+		expect((await h.fetch(await signedRequest({}, h.clock.now))).status).toBe(200);
+		expect(h.redis.calls.map((call) => call.opts)).toEqual([{ nx: true, px: 900_000 }]);
+	});
+
 	it("never keeps a key for less than REDIS_REPLAY_TTL", async () => {
 		const h = harness({ HMAC_MAX_SKEW_MS: "300000", REDIS_REPLAY_TTL: "300" });
 		expect((await h.fetch(await signedRequest({ timestamp: NOW - 299_000 })))).toHaveProperty("status", 200);
@@ -240,6 +272,23 @@ describe("per-client secrets and rotation", () => {
 		const text = await scrape(h);
 		expect(sampleValue(text, "agent_auth_secret_slot_total", { slot: "0" })).toBe(1);
 		expect(sampleValue(text, "agent_auth_secret_slot_total", { slot: "1" })).toBe(2);
+	});
+
+	it("never serves another letter case of a registered id with the shared secret: 403, the same bytes as an unknown client", async () => {
+		const h = harness({ HMAC_SECRET: SECRET, HMAC_CLIENTS: JSON.stringify({ alice: NEW_SECRET }) });
+		const badHmac = await h.fetch(await signedRequest({ clientId: "alice", secret: SECRET }));
+		const expected = await badHmac.text();
+		for (const [i, borrowed] of ["ALICE", "Alice", "aLiCe"].entries()) {
+			const response = await h.fetch(await signedRequest({ clientId: borrowed, secret: SECRET, timestamp: NOW + i }));
+			expect(response.status).toBe(403);
+			expect(await response.text()).toBe(expected);
+		}
+		// The shared secret still serves an id that is not registered in any case.
+		expect((await h.fetch(await signedRequest({ clientId: "alicia", secret: SECRET }))).status).toBe(200);
+		expect(h.origin.requests.map((r) => r.headers.get("x-client-id"))).toEqual(["alicia"]);
+		const text = await scrape(h);
+		expect(sampleValue(text, "agent_chat_requests_total", { auth: "fail", mode: "unknown_client" })).toBe(3);
+		expect(sampleValue(text, "agent_chat_requests_total", { auth: "fail", mode: "bad_signature" })).toBe(1);
 	});
 
 	it("accepts E2E_SESSION_HMAC_SECRET as an alias of HMAC_SECRET", async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { seededRandom } from "../fixtures/random.ts";
-import { signRequest } from "../../src/client/sign.ts";
+import { signedV2Init } from "../fixtures/signed.ts";
 import { CLIENT_ID, harness, SECRET } from "./harness.ts";
 
 type Rng = ReturnType<typeof seededRandom>;
@@ -119,27 +119,29 @@ describe("v2 field fuzzing", () => {
 		const rng = seededRandom(20261126);
 		const statuses = new Map<number, number>();
 		const codes = new Set<string>();
+		const details = new Set<string>();
 		const failures: string[] = [];
 		const total = 10_000;
 		const templates = await Promise.all(
-			["POST", "GET"].map((method) =>
-				signRequest({ scheme: "v2", clientId: CLIENT_ID, secret: SECRET, method, path: method === "GET" ? "/agent/stream" : "/agent/chat", body: method === "GET" ? undefined : "{}", created: CREATED }),
-			),
+			(["POST", "GET"] as const).map(async (method) => {
+				const { init } = await signedV2Init({ method, path: method === "GET" ? "/agent/stream" : "/agent/chat", body: "{}" }, { clientId: CLIENT_ID, secret: SECRET, created: CREATED });
+				return { method, input: init.headers["signature-input"]!, digest: init.headers["content-digest"] };
+			}),
 		);
 		for (let batch = 0; batch < total; batch += 200) {
 			await Promise.all(
 				Array.from({ length: 200 }, async (_, offset) => {
 					const index = batch + offset;
 					const template = rng.pick(templates);
-					const method = template.headers["Content-Digest"] === undefined ? "GET" : "POST";
+					const { method } = template;
 					const path = rng.pick(method === "GET" ? ["/agent/stream", "/agent/stream?q=1"] : ["/agent/chat", "/api/agent/chat", "/agent/chat%2F"]);
-					const input = signatureInput(rng, template.headers["Signature-Input"]);
+					const input = signatureInput(rng, template.input);
 					const label = /^[a-z*][a-z0-9_.*-]*/.exec(input)?.[0] ?? "sig1";
 					const headers = new Headers();
 					try {
 						headers.set("Signature-Input", input);
 						headers.set("Signature", signature(rng, label));
-						const digest = contentDigest(rng, template.headers["Content-Digest"]);
+						const digest = contentDigest(rng, template.digest);
 						if (digest !== null) headers.set("Content-Digest", digest);
 						if (rng.int(3) === 0) headers.set("Content-Type", "application/json");
 					} catch {
@@ -154,7 +156,10 @@ describe("v2 field fuzzing", () => {
 					}
 					const body = (await response.json()) as { code?: unknown; detail?: unknown };
 					if (typeof body.code !== "string" || typeof body.detail !== "string") failures.push(`#${index}: not the error shape`);
-					else codes.add(body.code);
+					else {
+						codes.add(body.code);
+						details.add(`${body.code}: ${body.detail}`);
+					}
 				}),
 			);
 		}
@@ -164,5 +169,40 @@ describe("v2 field fuzzing", () => {
 		expect(h.redis.calls).toHaveLength(0);
 		// Every refusal before the signature was reached, and the signature check itself.
 		expect([...codes].sort()).toEqual(["bad_signature", "invalid_client_id", "invalid_path", "invalid_signature_input", "missing_headers"]);
+		// Every answer names a field and its rule from a fixed set: nothing the client sent is quoted.
+		expect([...details].sort()).toEqual([
+			"bad_signature: Signature must be 32 bytes (an HMAC-SHA256)",
+			"bad_signature: The request signature is not valid.",
+			"invalid_client_id: keyid must be 1 to 64 characters of A-Z a-z 0-9 . _ -",
+			"invalid_path: path must be /agent/ then segments of A-Z a-z 0-9 . _ ~ - joined by single slashes (no percent-encoding)",
+			"invalid_signature_input: Content-Digest must be a Structured Field dictionary (RFC 8941)",
+			"invalid_signature_input: Content-Digest must hold sha-256",
+			"invalid_signature_input: Content-Digest must not name an algorithm twice",
+			"invalid_signature_input: Content-Digest sha-256 must be a byte sequence of 32 bytes",
+			"invalid_signature_input: Signature must be a Structured Field dictionary (RFC 8941)",
+			"invalid_signature_input: Signature must be a byte sequence without parameters",
+			"invalid_signature_input: Signature must hold exactly one signature",
+			"invalid_signature_input: Signature must use the label of Signature-Input",
+			"invalid_signature_input: Signature-Input components must not have parameters",
+			"invalid_signature_input: Signature-Input may cover only \"@method\", \"@path\", \"@query\" and \"@authority\" of the derived components",
+			"invalid_signature_input: Signature-Input must be a Structured Field dictionary (RFC 8941)",
+			"invalid_signature_input: Signature-Input must cover \"@method\"",
+			"invalid_signature_input: Signature-Input must cover \"@path\"",
+			"invalid_signature_input: Signature-Input must cover \"@query\"",
+			"invalid_signature_input: Signature-Input must cover \"content-digest\" on a POST",
+			"invalid_signature_input: Signature-Input must cover each component once",
+			"invalid_signature_input: Signature-Input must cover only headers the request carries",
+			"invalid_signature_input: Signature-Input must hold an inner list of covered components",
+			"invalid_signature_input: Signature-Input must hold exactly one signature",
+			"invalid_signature_input: Signature-Input must list components as strings",
+			"invalid_signature_input: Signature-Input must name covered headers in lowercase",
+			"invalid_signature_input: Signature-Input must not name a label twice",
+			"invalid_signature_input: Signature-Input parameters must be created, keyid, nonce, alg, expires or tag",
+			"invalid_signature_input: alg must be \"hmac-sha256\"",
+			"invalid_signature_input: created must be integer seconds since the epoch",
+			"invalid_signature_input: keyid must be a string: the client id",
+			"invalid_signature_input: nonce must be 16 to 64 characters of A-Z a-z 0-9 _ -",
+			"missing_headers: Content-Digest is missing (required on a POST)",
+		]);
 	});
 });

@@ -109,6 +109,7 @@ describe("input fuzzing", () => {
 		const rng = seededRandom(20261126);
 		const now = h.clock.now;
 		const statuses = new Map<number, number>();
+		const details = new Set<string>();
 		const failures: string[] = [];
 		const total = 10_000;
 		for (let batch = 0; batch < total; batch += 200) {
@@ -147,7 +148,7 @@ describe("input fuzzing", () => {
 					}
 					if (response.headers.get("content-type") !== "application/json" || typeof parsed.detail !== "string" || typeof parsed.code !== "string") {
 						failures.push(`#${index}: not the error shape: ${text.slice(0, 80)}`);
-					}
+					} else details.add(`${parsed.code}: ${parsed.detail}`);
 				}),
 			);
 		}
@@ -158,6 +159,21 @@ describe("input fuzzing", () => {
 		// The fuzz reached every kind of refusal before the signature, not one wall (408 and 409
 		// come only after a valid signature, which a fuzzer does not make).
 		expect([...statuses.keys()].sort()).toEqual([400, 401, 403, 404, 405, 413]);
+		// Every answer names a field and its rule from a fixed set: nothing the client sent is quoted.
+		expect([...details].sort()).toEqual([
+			"bad_signature: The request signature is not valid.",
+			"bad_signature: X-Signature must be 64 lowercase hex characters",
+			"body_too_large: body must be at most 4096 bytes",
+			"invalid_body: body could not be read to its end",
+			"invalid_client_id: X-Client-Id must be 1 to 64 characters of A-Z a-z 0-9 . _ -",
+			"invalid_path: path must be /agent/ then segments of A-Z a-z 0-9 . _ ~ - joined by single slashes (no percent-encoding)",
+			"invalid_timestamp: X-Timestamp must be integer milliseconds since the epoch (1 to 16 digits)",
+			"method_not_allowed: Agent routes take GET or POST.",
+			"missing_headers: X-Client-Id is missing",
+			"missing_headers: X-Signature is missing",
+			"missing_headers: X-Timestamp is missing",
+			"not_found: No such route.",
+		]);
 	});
 });
 

@@ -28,6 +28,6 @@ describe("routes (SPEC section 1)", () => {
 		expect(await health.json()).toMatchObject({ status: "ok", replay: { store: "memory", upstash_configured: false } });
 		const missing = await SELF.fetch("https://gateway.test/agent/chat", { method: "POST", body: "{}" });
 		expect(missing.status).toBe(401);
-		expect(await missing.json()).toEqual({ detail: "X-Client-Id, X-Timestamp and X-Signature are required.", code: "missing_headers" });
+		expect(await missing.json()).toEqual({ detail: "X-Client-Id is missing", code: "missing_headers" });
 	});
 });

@@ -1,16 +1,18 @@
-// Runs the Upstash-REST-compatible server over a real redis-server, for development.
-//   npm run upstash-local -- [--port 8079] [--token local-dev-token] [--redis-port 6379 | --spawn-redis]
+// `npm run upstash-server`: the Upstash-REST-compatible server (lib/upstash-server.ts) over a
+// real redis-server, for development. `npm run upstash-server -- --help` for the usage.
 import { portOpen, startRedisServer, type RedisProcess } from "./lib/processes.ts";
 import { startUpstashServer, type UpstashServer } from "./lib/upstash-server.ts";
-import { listenFailure, parseOptions, portOption, runMain, UsageError } from "./lib/cli.ts";
+import { listenFailure, parseOptions, portOption, runMain } from "./lib/cli.ts";
 
 const CLI = {
-	name: "upstash-local",
+	name: "upstash-server",
 	usage: [
-		"usage: npm run upstash-local -- [--port 8079] [--token TOKEN] [--redis-port 6379 | --spawn-redis]",
-		"  Serves Upstash's REST protocol on 127.0.0.1:PORT over a redis-server: the one on --redis-port",
-		"  (default 6379, which must be listening), or with --spawn-redis a throwaway one on a free port,",
-		"  stopped with this server. Prints the two settings to put in .dev.vars. Ctrl-C stops it.",
+		"usage: npm run upstash-server -- [--port 8079] [--token TOKEN] [--redis-port N] [--spawn-redis]",
+		"  Serves Upstash's REST protocol on 127.0.0.1:PORT over a redis-server, and prints the two settings",
+		"  to put in .dev.vars. Ctrl-C stops it.",
+		"  Without --spawn-redis: the redis-server listening on --redis-port (default 6379).",
+		"  With --spawn-redis: a throwaway redis-server (nothing saved) on --redis-port, or on a free port",
+		"  without it, stopped with this server.",
 	].join("\n"),
 };
 
@@ -27,10 +29,15 @@ async function main(): Promise<number> {
 		"spawn-redis": { type: "boolean", default: false },
 	});
 	const port = portOption("port", values.port, true);
-	if (values["spawn-redis"] && values["redis-port"] !== undefined) throw new UsageError("--redis-port and --spawn-redis exclude each other");
-	let redisPort = portOption("redis-port", values["redis-port"] ?? "6379");
+	const chosenRedisPort = values["redis-port"] === undefined ? undefined : portOption("redis-port", values["redis-port"]);
+	let redisPort = chosenRedisPort ?? 6379;
 	if (!values["spawn-redis"] && !(await portOpen(redisPort))) {
-		console.error(`upstash-local: nothing listens on 127.0.0.1:${redisPort} (--redis-port): start redis-server there, or use --spawn-redis`);
+		console.error(`upstash-server: nothing listens on 127.0.0.1:${redisPort} (--redis-port): start redis-server there, or use --spawn-redis`);
+		return 1;
+	}
+	// A busy port would let the spawned redis-server fail while the one already there answers.
+	if (values["spawn-redis"] && chosenRedisPort !== undefined && (await portOpen(chosenRedisPort))) {
+		console.error(`upstash-server: ${listenFailure({ code: "EADDRINUSE" }, chosenRedisPort, "--redis-port")}`);
 		return 1;
 	}
 
@@ -43,14 +50,14 @@ async function main(): Promise<number> {
 	process.on("SIGTERM", () => void stop(0));
 
 	if (values["spawn-redis"]) {
-		redis = await startRedisServer();
+		redis = await startRedisServer(chosenRedisPort);
 		redisPort = redis.port;
 		console.log(`spawned redis-server on port ${redisPort}`);
 	}
 	try {
 		server = await startUpstashServer({ port, token: values.token, redisPort });
 	} catch (error) {
-		console.error(`upstash-local: ${listenFailure(error, port, "--port")}`);
+		console.error(`upstash-server: ${listenFailure(error, port, "--port")}`);
 		await stop(1);
 	}
 	console.log(`Upstash-compatible server on ${server!.url} (redis-server on port ${redisPort})`);

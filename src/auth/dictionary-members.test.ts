@@ -1,0 +1,37 @@
+import { describe, expect, it } from "vitest";
+import { parseDictionaryWithNames } from "./dictionary-members.ts";
+
+const namesOf = (field: string) => parseDictionaryWithNames(field)?.names ?? null;
+
+describe("parseDictionaryWithNames", () => {
+	it("gives the library's dictionary and every member name as written, repeats kept", () => {
+		const parsed = parseDictionaryWithNames("a=1, b=2, a=3");
+		expect(parsed?.names).toEqual(["a", "b", "a"]);
+		// The library keeps the last member of a name.
+		expect([...parsed!.dictionary]).toEqual([
+			["a", [3, new Map()]],
+			["b", [2, new Map()]],
+		]);
+	});
+
+	it("reads the names of every kind of member: items, inner lists, booleans without a value, parameters", () => {
+		expect(namesOf('sig1=("@method" "@path");created=1;keyid="k", d=:AQID:, t=tok;x=?0, flag, last;p=1')).toEqual(["sig1", "d", "t", "flag", "last"]);
+	});
+
+	it("does not cut at a comma inside a string, escaped quote and backslash included", () => {
+		expect(namesOf('a="x, b=1", c=("y, d" "z,");t="q\\", e=2, \\\\", f=3')).toEqual(["a", "c", "f"]);
+		expect(namesOf('a="x,\\\\", b=1')).toEqual(["a", "b"]);
+	});
+
+	it("takes the OWS the RFC allows around commas, and no space at all", () => {
+		expect(namesOf("a=1 ,\tb=2,c=3   ,  a=4")).toEqual(["a", "b", "c", "a"]);
+	});
+
+	it("is null where the library refuses the field, and empty for an empty one", () => {
+		expect(namesOf("a=1,")).toBeNull();
+		expect(namesOf('a="open, b=1')).toBeNull();
+		expect(namesOf("A=1")).toBeNull();
+		expect(namesOf("a=:not base64!:")).toBeNull();
+		expect(namesOf("")).toEqual([]);
+	});
+});

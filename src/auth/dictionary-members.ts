@@ -1,0 +1,59 @@
+import { type Dictionary, parseDictionary } from "structured-headers";
+
+/**
+ * A Structured Field dictionary parsed by `structured-headers`, with the member names as
+ * written. RFC 8941 parsers keep only the last member of a repeated name (`sig1=:A:, sig1=:B:`,
+ * or the same label on two header lines the runtime joined), so the names are read here too,
+ * to tell a repeat from a single member. Null when the library does not parse the field (its
+ * message can quote the field: never passed on).
+ */
+export function parseDictionaryWithNames(field: string): { dictionary: Dictionary; names: string[] } | null {
+	let dictionary: Dictionary;
+	try {
+		dictionary = parseDictionary(field);
+	} catch {
+		return null;
+	}
+	const members = topLevelMembers(field);
+	// As many members as distinct names (the common case, one member): the names are the keys.
+	if (members.length === dictionary.size) return { dictionary, names: [...dictionary.keys()] };
+	const names: string[] = [];
+	try {
+		for (const member of members) {
+			// Each piece is one member the library already accepted as part of the whole field.
+			const [name, ...more] = parseDictionary(member).keys();
+			if (name === undefined || more.length > 0) return null;
+			names.push(name);
+		}
+	} catch {
+		return null;
+	}
+	return { dictionary, names };
+}
+
+/**
+ * The text of each top-level member of a field that parsed as a dictionary. Outside strings,
+ * a comma can only separate members (inner lists use spaces, parameters `;`), so the one thing
+ * to track is whether a comma is inside a string (`"..."`, `\` escaping the next character;
+ * display strings `%"..."` hold no `"` nor `\`).
+ */
+function topLevelMembers(field: string): string[] {
+	if (field.trim() === "") return [];
+	const members: string[] = [];
+	let start = 0;
+	let inString = false;
+	for (let i = 0; i < field.length; i++) {
+		const char = field[i];
+		if (inString) {
+			if (char === "\\") i++;
+			else if (char === '"') inString = false;
+		} else if (char === '"') {
+			inString = true;
+		} else if (char === ",") {
+			members.push(field.slice(start, i).trimStart());
+			start = i + 1;
+		}
+	}
+	members.push(field.slice(start).trimStart());
+	return members;
+}
