@@ -50,3 +50,12 @@ describe("npm run check-config knows CLIENT_LIMITS", () => {
 		expect(development.stdout).toContain("warning: CLIENT_LIMITS has an rpm over 10000 (refused in production)");
 	});
 });
+
+describe("the client package", () => {
+	it("exports rateLimitInfo() as built for consumers (dist/)", async () => {
+		const built = "../../dist/client/index.js";
+		const { rateLimitInfo } = (await import(built)) as typeof import("../../src/client/index.ts");
+		const answer = { headers: new Headers({ "Retry-After": "7", RateLimit: '"rpm";r=0;t=7' }) };
+		expect(rateLimitInfo(answer)).toEqual({ retryAfterMs: 7_000, limits: { rpm: { remaining: 0, resetSeconds: 7 } } });
+	});
+});
