@@ -8,7 +8,7 @@ import { runBench } from "./bench/run.ts";
 import { SCENARIO_NAMES } from "./bench/scenarios.ts";
 
 /** Scenarios with a harness of their own (not a gateway under load against its floors). */
-const OWN_HARNESS = ["aggregator-scale", "v2-vs-v1", "limits"];
+const OWN_HARNESS = ["aggregator-scale", "replay-memory", "limits"];
 
 const USAGE = `usage: npm run bench -- [options]
   --duration SEC      seconds of load per scenario and round (default 5)
@@ -18,11 +18,12 @@ const USAGE = `usage: npm run bench -- [options]
   --profile [A,B]     after the rounds, profile these scenarios through workerd's inspector
                       (default memory-1k,memory-ndjson) and print the top functions by self time
   --no-memory-store   skip the memory store's million-key figure
+  --no-extras         skip the figures measured beside memory-1k (scrapes, ingest capacity, a neighbour's latency)
   --help              print this and exit
 scenarios: ${[...SCENARIO_NAMES, ...OWN_HARNESS].join(", ")}
-  (aggregator-scale: one MetricsAggregator fed by 100 to 50,000 isolates; v2-vs-v1: scheme v2 against v1,
-   forged 256 KiB and accepted 1 KiB requests, CPU per request; limits: CLIENT_LIMITS against none, CPU and
-   Upstash commands per accepted request; --duration and --rounds apply)`;
+  (aggregator-scale: one MetricsAggregator fed by 100 to 50,000 isolates; --duration and --rounds apply;
+   replay-memory: the replay guard's structures full at the default bounds, heap measured inside workerd;
+   limits: CLIENT_LIMITS against none, CPU and Upstash commands per accepted request)`;
 
 function usageError(message: string): never {
 	console.error(`bench: ${message}`);
@@ -48,6 +49,7 @@ try {
 			only: { type: "string" },
 			profile: { type: "string" },
 			"no-memory-store": { type: "boolean", default: false },
+			"no-extras": { type: "boolean", default: false },
 			help: { type: "boolean", default: false },
 		},
 	}));
@@ -82,7 +84,7 @@ if (gatewayScenarios.length > 0) {
 		scenarios: gatewayScenarios,
 		memoryStore: !values["no-memory-store"],
 		pinCpus: true,
-		scrapes: 200,
+		scrapes: values["no-extras"] ? 0 : 200,
 		profile,
 		log: (line) => console.error(line),
 	});
@@ -104,7 +106,9 @@ if (scenarios.includes("limits")) {
 	console.log(formatLimitsReport(await runLimitsBench({ durationSec, rounds, connections, log: (line) => console.error(line) })));
 }
 
-if (scenarios.includes("v2-vs-v1")) {
-	const { formatV2Report, runV2Scenarios } = await import("./bench/v2-scenarios.ts");
-	console.log(formatV2Report(await runV2Scenarios({ durationSec, rounds, connections, log: (line) => console.error(line) })));
+if (scenarios.includes("replay-memory")) {
+	const { formatReplayMemory, runReplayMemory } = await import("./bench/replay-memory.ts");
+	const report = await runReplayMemory({ log: (line) => console.error(line) });
+	writeFileSync(".build/bench/replay-memory.json", `${JSON.stringify(report, null, 2)}\n`);
+	console.log(formatReplayMemory(report));
 }

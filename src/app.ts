@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { signatureAuth } from "./auth/signature-auth.ts";
 import type { VerifiedVariables } from "./auth/verified.ts";
+import { backgroundOf } from "./background.ts";
 import type { Env } from "./env.ts";
 import { errorResponse } from "./errors.ts";
 import type { Gateway } from "./gateway.ts";
@@ -16,7 +17,7 @@ import { testModes } from "./routes/test-modes.ts";
 export type GatewayEnv = { Bindings: Env; Variables: VerifiedVariables };
 
 /**
- * The routes of SPEC section 1, wired to one gateway's state. An agent request passes,
+ * The routes (docs/design.md, "Routes"), wired to one gateway's state. An agent request passes,
  * in the contract's order: the route guard, test modes, the signature (v1 or v2), the replay claim,
  * then forwarding.
  */
@@ -26,7 +27,7 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 
 	app.use(async function scheduleMetricsFlush(c, next) {
 		await next();
-		const ctx = executionContextOf(c);
+		const ctx = backgroundOf(c);
 		if (ctx !== undefined) pipeline.afterRequest(ctx);
 	});
 
@@ -51,11 +52,12 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 			log: deps.log,
 			now: deps.now,
 		}),
-		replayProtection({ guard: replay, events, now: deps.now }),
+		replayProtection({ guard: replay, events, log: deps.log, now: deps.now }),
 		forwardToOrigin({
 			originUrl: config.origin.url,
 			originToken: config.origin.token,
 			timeoutMs: config.origin.timeoutMs,
+			streamMaxMs: config.origin.streamMaxMs,
 			idleMs: config.origin.idleMs,
 			events,
 			log: deps.log,
@@ -71,15 +73,4 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 		return errorResponse("internal_error");
 	});
 	return app;
-}
-
-type WaitUntil = Pick<ExecutionContext, "waitUntil">;
-
-function executionContextOf(c: { executionCtx: WaitUntil }): WaitUntil | undefined {
-	try {
-		return c.executionCtx;
-	} catch {
-		// No ExecutionContext (app.fetch called without one): nothing to flush in the background.
-		return undefined;
-	}
 }

@@ -32,7 +32,7 @@ export const AUTH_FAILURES = [
 ] as const satisfies readonly (ErrorCode | "unknown_client")[];
 export type AuthFailure = (typeof AUTH_FAILURES)[number];
 
-/** The `scheme` label of `agent_auth_scheme_total`: v1 (SPEC section 2) and v2 (section 2b). */
+/** The `scheme` label of `agent_auth_scheme_total`: v1 and v2 (docs/design.md, "Scheme v1", "Scheme v2"). */
 export const SIGNATURE_SCHEMES = ["v1", "v2"] as const;
 export type SignatureScheme = (typeof SIGNATURE_SCHEMES)[number];
 
@@ -76,14 +76,14 @@ export interface ReplayEvents {
 	outageReplay(): void;
 }
 
-export const ORIGIN_OUTCOMES = ["ok", "status_5xx", "timeout", "unreachable", "stream_cut"] as const;
+export const ORIGIN_OUTCOMES = ["ok", "status_5xx", "timeout", "unreachable", "stream_cut", "stream_deadline"] as const;
 export type OriginOutcome = (typeof ORIGIN_OUTCOMES)[number];
 
 export interface OriginEvents {
 	/** Once per forwarded request, when its response headers arrived or it failed. */
-	response(outcome: Exclude<OriginOutcome, "stream_cut">, seconds: number): void;
-	/** A streamed answer cut because the origin went quiet for `idleMs`, or broke. */
-	streamCut(): void;
+	response(outcome: Exclude<OriginOutcome, "stream_cut" | "stream_deadline">, seconds: number): void;
+	/** A streamed answer cut: the origin went quiet for `idleMs` or broke (`idle`), or the total deadline passed. */
+	streamCut(reason: "idle" | "deadline"): void;
 }
 
 /** docs/design.md, "Per-client limits": the limits that can refuse a request. */

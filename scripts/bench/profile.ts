@@ -67,12 +67,12 @@ export function selfTimes(profile: CpuProfile, top: number): { busyMs: number; t
 	return { busyMs: busyUs / 1000, top: entries.map(([fn, micros]) => ({ fn, selfMs: micros / 1000, selfPercent: (100 * micros) / Math.max(1, busyUs) })) };
 }
 
-interface Session {
+export interface Session {
 	send(method: string, params?: object): Promise<unknown>;
 	close(): void;
 }
 
-function connect(url: string): Promise<Session> {
+export function connect(url: string): Promise<Session> {
 	return new Promise((resolve, reject) => {
 		const socket = new WebSocket(url);
 		const waiting = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();

@@ -134,6 +134,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 			METRICS_FLUSH_MS: String(METRICS_FLUSH_MS),
 			ORIGIN_TOKEN: "bench",
 			...(TARGETS[name].upstash && upstash !== null ? { UPSTASH_REDIS_REST_URL: upstash.url, UPSTASH_REDIS_REST_TOKEN: UPSTASH_TOKEN, REPLAY_TIMEOUT_MS: "1000" } : {}),
+			...TARGETS[name].bindings,
 		});
 		const start = async (name: TargetName, inspect = false): Promise<Running> => {
 			const before = new Set(workerdPids());

@@ -1,4 +1,4 @@
-import { chatBody, signHeaders, type BenchRequest } from "./requests.ts";
+import { chatBody, signHeaders, signV2Headers, type BenchRequest } from "./requests.ts";
 import type { TargetName } from "./targets.ts";
 
 /**
@@ -22,27 +22,31 @@ export interface Scenario {
 }
 
 const KIB = 1024;
-/** 200 small NDJSON events from the demo origin, about a millisecond apart. */
+/** Small NDJSON events from the demo origin, written one at a time (about a millisecond apart). */
 const NDJSON_PATH = "/agent/stream";
-const NDJSON_QUERY = "?tokens=200&interval_ms=0";
+const ndjsonQuery = (events: number) => `?tokens=${events}&interval_ms=0`;
 
 const unsigned = (size: number) => (n: number): BenchRequest => ({ method: "POST", path: "/agent/chat", headers: { "content-type": "application/json" }, body: chatBody(size, n) });
 const signed = (size: number) => (n: number): BenchRequest => {
 	const body = chatBody(size, n);
 	return { method: "POST", path: "/agent/chat", headers: signHeaders("POST", "/agent/chat", body, Date.now()), body };
 };
-const unsignedStream = (): BenchRequest => ({ method: "GET", path: NDJSON_PATH + NDJSON_QUERY, headers: {} });
+const signedV2 = (size: number, secret?: string) => (n: number): BenchRequest => {
+	const body = chatBody(size, n);
+	return { method: "POST", path: "/agent/chat", headers: signV2Headers(body, Date.now(), secret), body };
+};
+const unsignedStream = (events: number) => (): BenchRequest => ({ method: "GET", path: NDJSON_PATH + ndjsonQuery(events), headers: {} });
 // A GET has no body to make its signature unique: its timestamp does, one millisecond apart.
 let lastTimestamp = 0;
-const signedStream = (): BenchRequest => {
+const signedStream = (events: number) => (): BenchRequest => {
 	lastTimestamp = Math.max(Date.now(), lastTimestamp + 1);
-	return { method: "GET", path: NDJSON_PATH + NDJSON_QUERY, headers: signHeaders("GET", NDJSON_PATH, "", lastTimestamp) };
+	return { method: "GET", path: NDJSON_PATH + ndjsonQuery(events), headers: signHeaders("GET", NDJSON_PATH, "", lastTimestamp) };
 };
 
-function badSignature(n: number): BenchRequest {
-	const body = chatBody(KIB, n);
+const badSignature = (size: number) => (n: number): BenchRequest => {
+	const body = chatBody(size, n);
 	return { method: "POST", path: "/agent/chat", headers: signHeaders("POST", "/agent/chat", body, Date.now(), "not-the-secret"), body };
-}
+};
 
 export const SCENARIOS: readonly Scenario[] = [
 	{ name: "floor-streaming-1k", target: "floor-streaming", request: unsigned(KIB), probeStatus: 200 },
@@ -56,7 +60,7 @@ export const SCENARIOS: readonly Scenario[] = [
 		// read and hashed, the HMAC computed), against the memory gateway.
 		name: "bad-signature-flood",
 		target: "gateway-memory",
-		request: badSignature,
+		request: badSignature(KIB),
 		probeStatus: 403,
 		counts: "rejected",
 	},
@@ -74,15 +78,26 @@ export const SCENARIOS: readonly Scenario[] = [
 			return { method: "POST", path: "/agent/chat", headers, body };
 		},
 		probeStatus: 403,
-		probe: badSignature,
+		probe: badSignature(KIB),
 		counts: "rejected",
 	},
 	{ name: "floor-streaming-256k", target: "floor-streaming", request: unsigned(256 * KIB), probeStatus: 200 },
 	{ name: "floor-buffering-256k", target: "floor-buffering", request: unsigned(256 * KIB), probeStatus: 200 },
 	{ name: "forward-only-256k", target: "forward-only", request: unsigned(256 * KIB), probeStatus: 200 },
 	{ name: "memory-256k", target: "gateway-memory", request: signed(256 * KIB), probeStatus: 200, counts: "accepted" },
-	{ name: "floor-streaming-ndjson", target: "floor-streaming", request: unsignedStream, probeStatus: 200, probes: 20 },
-	{ name: "memory-ndjson", target: "gateway-memory", request: signedStream, probeStatus: 200, probes: 20, counts: "accepted" },
+	// Streamed answers: 200 and 2,000 events; the default forwards them natively, the idle cut
+	// (ORIGIN_IDLE_MS set) runs JavaScript per chunk. Slow answers: fewer latency probes.
+	{ name: "floor-streaming-ndjson", target: "floor-streaming", request: unsignedStream(200), probeStatus: 200, probes: 20 },
+	{ name: "memory-ndjson", target: "gateway-memory", request: signedStream(200), probeStatus: 200, probes: 20, counts: "accepted" },
+	{ name: "memory-ndjson-idle", target: "gateway-memory-idle", request: signedStream(200), probeStatus: 200, probes: 20, counts: "accepted" },
+	{ name: "floor-streaming-ndjson-2k", target: "floor-streaming", request: unsignedStream(2000), probeStatus: 200, probes: 5 },
+	{ name: "memory-ndjson-2k", target: "gateway-memory", request: signedStream(2000), probeStatus: 200, probes: 5, counts: "accepted" },
+	{ name: "memory-ndjson-idle-2k", target: "gateway-memory-idle", request: signedStream(2000), probeStatus: 200, probes: 5, counts: "accepted" },
+	// Scheme v2 beside v1 (memory-1k is v1's accepted row): a forged 256 KiB flood, which v1 must
+	// read and hash before it can refuse and v2 refuses from its headers; and what v2's parsing costs.
+	{ name: "v1-bad-256k", target: "gateway-memory", request: badSignature(256 * KIB), probeStatus: 403, counts: "rejected" },
+	{ name: "v2-bad-256k", target: "gateway-memory", request: signedV2(256 * KIB, "not-the-secret"), probeStatus: 403, counts: "rejected" },
+	{ name: "v2-ok-1k", target: "gateway-memory", request: signedV2(KIB), probeStatus: 200, counts: "accepted" },
 ];
 
 export const SCENARIO_NAMES: readonly string[] = SCENARIOS.map((scenario) => scenario.name);

@@ -10,6 +10,8 @@ export interface RecordedRequest {
 	headers: Record<string, string>;
 	bodyLength: number;
 	bodySha256: string;
+	/** How the origin's answer ended: null while it is still being sent. */
+	answerEnded: "finished" | "closed early" | null;
 }
 
 export interface DemoOrigin {
@@ -40,14 +42,18 @@ export async function startDemoOrigin(options: { port?: number; host?: string } 
 		if (prefixed !== null) {
 			path = prefixed[2]!;
 			const list = recordings.get(prefixed[1]!) ?? [];
-			list.push({
+			const recorded: RecordedRequest = {
 				method: request.method ?? "",
 				path,
 				query: url.search,
 				headers: Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(", ") : (v ?? "")])),
 				bodyLength: body.length,
 				bodySha256: createHash("sha256").update(body).digest("hex"),
-			});
+				answerEnded: null,
+			};
+			// A gateway that cuts a stream closes the connection before the origin has finished.
+			response.once("close", () => (recorded.answerEnded = response.writableFinished ? "finished" : "closed early"));
+			list.push(recorded);
 			recordings.set(prefixed[1]!, list);
 		}
 

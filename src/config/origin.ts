@@ -8,8 +8,10 @@ export interface OriginConfig {
 	token: string | null;
 	/** `ORIGIN_TIMEOUT_MS`, 60000 when unset. */
 	timeoutMs: number;
-	/** `ORIGIN_IDLE_MS`, 30000 when unset. */
-	idleMs: number;
+	/** `ORIGIN_STREAM_MAX_MS`, 900000 when unset: total deadline of one origin call, a streamed answer's body included. */
+	streamMaxMs: number;
+	/** `ORIGIN_IDLE_MS`, the longest gap between chunks of a streamed answer; null when unset (no idle cut). */
+	idleMs: number | null;
 }
 
 /** Where signed requests go, and how long the origin may take. */
@@ -23,6 +25,7 @@ export function readOrigin(read: SettingReader): OriginConfig {
 		url: (url ?? "").replace(/\/+$/, ""),
 		token: read.string("ORIGIN_TOKEN") ?? null,
 		timeoutMs: read.integer("ORIGIN_TIMEOUT_MS", 60_000, { min: 1 }),
-		idleMs: read.integer("ORIGIN_IDLE_MS", 30_000, { min: 1 }),
+		streamMaxMs: read.integer("ORIGIN_STREAM_MAX_MS", 900_000, { min: 1 }),
+		idleMs: read.string("ORIGIN_IDLE_MS") === undefined ? null : read.integer("ORIGIN_IDLE_MS", 0, { min: 1 }),
 	};
 }

@@ -205,13 +205,13 @@ export class GatewayMetrics implements GatewayEvents, LimitEvents {
 		this.recorder.inc(this.breakerOpenedSeries);
 	}
 
-	response(outcome: Exclude<OriginOutcome, "stream_cut">, seconds: number): void {
+	response(outcome: Exclude<OriginOutcome, "stream_cut" | "stream_deadline">, seconds: number): void {
 		this.recorder.inc(this.origins.get(outcome)!);
 		this.recorder.observe(this.originDurationSeries, seconds);
 	}
 
-	streamCut(): void {
-		this.recorder.inc(this.origins.get("stream_cut")!);
+	streamCut(reason: "idle" | "deadline"): void {
+		this.recorder.inc(this.origins.get(reason === "deadline" ? "stream_deadline" : "stream_cut")!);
 	}
 
 	limitRefused(limit: Limit, label: string): void {

@@ -2,17 +2,22 @@ import type { FallbackReason, ReplayEvents, StoreFailureReason, StoreName } from
 import type { Logger } from "../log.ts";
 import { LogThrottle } from "../log.ts";
 import type { BreakerState, CircuitBreaker } from "./breaker.ts";
+import { Decisions } from "./decisions.ts";
+import { keyDigest } from "./digest.ts";
 import type { MemoryReplayStore } from "./memory.ts";
-import { ReplayStoreError, type ReplayStore } from "./store.ts";
+import { WriteBacks } from "./reconcile.ts";
+import { ReplayStoreError, type ClaimOutcome, type ReplayStore } from "./store.ts";
 
 /**
  * The guard's verdict on one signed request, with the reason when it is not a claim.
- * A replay found in this isolate's own decisions (no store asked) says `cached: true`.
+ * A memory claim with a `fallback` reason was made because Upstash could not answer.
+ * A replay found in this isolate's own records (no store asked) says `cached: true`.
+ * `unavailable` names the store that could not tell: Upstash (failing closed) or memory (full).
  */
 export type ReplayDecision =
 	| { status: "claimed"; store: StoreName; fallback: FallbackReason | null }
 	| { status: "replay"; store: StoreName; cached?: true }
-	| { status: "unavailable"; reason: StoreFailureReason | "breaker_open" };
+	| { status: "unavailable"; store: StoreName; reason: StoreFailureReason | "breaker_open" };
 
 export interface ReplayGuardOptions {
 	/** Upstash, or null when it is not configured or `disabled`. */
@@ -30,69 +35,22 @@ export interface ReplayGuardOptions {
 	now?: () => number;
 	/** Names this isolate in the claims it writes. @default a random UUID */
 	isolateId?: string;
-	/** Bound of this isolate's decisions cache (it may evict: Upstash holds the truth). @default the memory store's bound */
+	/**
+	 * Bound of the keys this isolate remembers Upstash holding (it may forget them: Upstash
+	 * holds the truth). Half the memory store's by default, so that both, full, and the
+	 * write-backs fit in 32 MiB with maximum-length keys (docs/reliability.md).
+	 * @default half the memory store's bound
+	 */
 	decisionsMaxKeys?: number;
 }
 
 const LOG_INTERVAL_MS = 10_000;
-/**
- * Claims written back per `reconcile()` call: each is one subrequest of the request that runs
- * it, so with the request's own two (Upstash, origin) it stays under 50 per invocation.
- */
-const WRITE_BACKS_PER_RUN = 32;
-const WRITE_BACK_PARALLEL = 4;
-/** After a failed write-back, the next run waits this long. */
-const WRITE_BACK_RETRY_MS = 1_000;
 
 /**
- * Every decision this isolate made (an Upstash `OK`, a memory claim) or saw (an Upstash
- * duplicate), until its key expires. Bounded; evicts the oldest, since Upstash holds the truth
- * and the memory store keeps its own claims.
- */
-class DecisionCache {
-	private readonly entries = new Map<string, { expiresAt: number; store: StoreName }>();
-	private readonly maxKeys: number;
-
-	constructor(maxKeys: number) {
-		if (!Number.isInteger(maxKeys) || maxKeys < 1) throw new Error("ReplayGuard: decisionsMaxKeys must be a positive integer");
-		this.maxKeys = maxKeys;
-	}
-
-	get size(): number {
-		return this.entries.size;
-	}
-
-	/** The store of a live decision for `key`, or null. */
-	find(key: string, now: number): StoreName | null {
-		const entry = this.entries.get(key);
-		if (entry === undefined) return null;
-		if (entry.expiresAt > now) return entry.store;
-		this.entries.delete(key);
-		return null;
-	}
-
-	/** Records a decision; false when a live one was already there (this one is then a replay). */
-	record(key: string, store: StoreName, expiresAt: number, now: number): boolean {
-		if (this.find(key, now) !== null) return false;
-		if (this.entries.size >= this.maxKeys) {
-			const oldest = this.entries.keys().next();
-			if (oldest.done !== true) this.entries.delete(oldest.value);
-		}
-		this.entries.set(key, { expiresAt, store });
-		return true;
-	}
-}
-
-interface PendingClaim {
-	value: string;
-	expiresAt: number;
-	clientId: string;
-	timestamp: string;
-}
-
-/**
- * Claims each verified signature once (SPEC section 3): in Upstash when configured,
- * else, or when Upstash fails and the fail mode is `memory`, in this isolate's memory.
+ * Claims each verified signature once (docs/design.md, "Replay protection"): in Upstash when
+ * configured, else, or when Upstash fails and the fail mode is `memory`, in this isolate's
+ * memory. A claim made in memory stays a replay here until it expires (the memory store never
+ * evicts a live key), and is written to Upstash once it answers again (`reconcile()`).
  */
 export class ReplayGuard {
 	private readonly now: () => number;
@@ -103,26 +61,29 @@ export class ReplayGuard {
 	private lastDegradedAt = Number.NEGATIVE_INFINITY;
 
 	private readonly options: ReplayGuardOptions;
-	private readonly isolateId: string;
 	/** Numbers the claims of this isolate, so each stored value names one claim. */
 	private counter = 0;
-	private readonly decisions: DecisionCache;
-	/** Claims made in memory while Upstash failed, to be written to it once it answers. */
-	private readonly pending = new Map<string, PendingClaim>();
-	private reconciling = false;
-	private writeBackRetryAt = Number.NEGATIVE_INFINITY;
+	private readonly decisions: Decisions;
+	private readonly writeBacks: WriteBacks;
 
 	constructor(options: ReplayGuardOptions) {
 		this.options = options;
 		this.now = options.now ?? Date.now;
 		this.throttle = new LogThrottle(LOG_INTERVAL_MS, this.now);
-		this.isolateId = options.isolateId ?? crypto.randomUUID();
-		this.decisions = new DecisionCache(options.decisionsMaxKeys ?? options.memory.maxKeys);
+		this.decisions = new Decisions(options.decisionsMaxKeys ?? Math.ceil(options.memory.maxKeys / 2));
+		this.writeBacks = new WriteBacks({
+			memory: options.memory,
+			prefix: options.prefix,
+			isolateId: options.isolateId ?? crypto.randomUUID(),
+			events: options.events,
+			log: options.log,
+			now: this.now,
+		});
 	}
 
 	/** Claims made in memory during an outage and not yet written to Upstash. */
 	get pendingReconciliation(): number {
-		return this.pending.size;
+		return this.writeBacks.size;
 	}
 
 	/** The store claims go to while all is well. */
@@ -145,163 +106,121 @@ export class ReplayGuard {
 	}
 
 	/**
-	 * The key must outlive the window in which the same timestamp still passes the skew
-	 * check, and never live less than the configured TTL.
+	 * The key must outlive the last instant the same timestamp passes the skew check
+	 * (`timestamp + maxSkewMs`, accepted), so it lives one millisecond past it; and never less
+	 * than the configured TTL.
 	 */
 	ttlMs(timestampMs: number, nowMs: number): number {
-		return Math.max(timestampMs + this.options.maxSkewMs - nowMs, this.options.ttlSeconds * 1000);
+		return Math.max(timestampMs + this.options.maxSkewMs + 1 - nowMs, this.options.ttlSeconds * 1000);
 	}
 
-	async claim(signatureHex: string, clientId: string, timestamp: string, context: { colo?: string } = {}): Promise<ReplayDecision> {
+	async claim(replayId: string, clientId: string, timestamp: string): Promise<ReplayDecision> {
 		const now = this.now();
-		const key = this.options.prefix + signatureHex;
-		// Client id and timestamp for forensics, then the claim's own id (isolate and counter).
-		const value = `${clientId}:${timestamp}:${this.isolateId}:${++this.counter}`;
-		const ttlMs = this.ttlMs(Number(timestamp), now);
-		const expiresAt = now + ttlMs;
-		const { primary, breaker, events } = this.options;
+		const key = this.options.prefix + replayId;
+		const id = await keyDigest(key);
+		const claim = { key, clientId, timestamp, counter: ++this.counter, ttlMs: this.ttlMs(Number(timestamp), now) };
+		const { primary, breaker, memory } = this.options;
+		if (primary === null) return this.claimInMemory(id, claim, null);
 
-		let fallback: FallbackReason | null = null;
-		if (primary !== null) {
-			// A key this isolate already decided on is a replay, without a call, even during an outage.
-			const decided = this.decisions.find(key, now);
-			if (decided !== null) return this.replay(decided, clientId, timestamp, true);
-			if (breaker.tryAcquire()) {
-				const started = performance.now();
-				try {
-					const outcome = await primary.claim(key, value, ttlMs, clientId);
-					events.storeCall(primary.name, outcome, (performance.now() - started) / 1000);
-					breaker.recordSuccess();
-					this.logConnected();
-					const recorded = this.decisions.record(key, primary.name, expiresAt, this.now());
-					if (outcome === "duplicate") return this.replay(primary.name, clientId, timestamp);
-					if (!recorded) {
-						// A copy of this request fell back to memory while this SET was on its way and was
-						// accepted: this one is the replay. Upstash now holds the key, so nothing to write back.
-						this.pending.delete(key);
-						return this.replay(primary.name, clientId, timestamp);
-					}
-					return { status: "claimed", store: primary.name, fallback: null };
-				} catch (error) {
-					const reason = error instanceof ReplayStoreError ? error.reason : "error";
-					events.storeCall(primary.name, reason, (performance.now() - started) / 1000);
-					breaker.recordFailure();
-					if (breaker.state === "open") events.breakerOpened();
-					this.connected = false;
-					fallback = reason === "timeout" ? "timeout" : "error";
-				}
-			} else {
-				fallback = "breaker_open";
+		// What this isolate knows is a replay without a call, even during an outage: a key
+		// Upstash holds, or a claim made here in memory (until it expires, written back or not).
+		if (this.decisions.has(id, now)) return this.replay("upstash", claim, true);
+		if (memory.has(id)) return this.replay("memory", claim, true);
+
+		let fallback: FallbackReason = "breaker_open";
+		if (breaker.tryAcquire()) {
+			const outcome = await this.claimInUpstash(primary, claim);
+			if (outcome === "claimed" || outcome === "duplicate") {
+				breaker.recordSuccess();
+				this.logConnected();
+				return this.settle(id, claim, outcome);
 			}
-			this.lastDegradedAt = now;
-			if (this.options.failMode === "closed") {
-				this.warn("replay store unavailable, failing closed", fallback, context.colo);
-				return { status: "unavailable", reason: fallback };
-			}
-			events.fallback(fallback);
-			this.warn("replay store unavailable, falling back to memory", fallback, context.colo);
+			breaker.recordFailure();
+			if (breaker.state === "open") this.options.events.breakerOpened();
+			this.connected = false;
+			fallback = outcome === "timeout" ? "timeout" : "error";
 		}
-
-		return this.claimInMemory(key, value, ttlMs, clientId, timestamp, fallback);
+		this.lastDegradedAt = now;
+		if (this.options.failMode === "closed") return { status: "unavailable", store: "upstash", reason: fallback };
+		this.options.events.fallback(fallback);
+		return this.claimInMemory(id, claim, fallback);
 	}
 
 	/**
-	 * Writes the claims made in memory during an outage to Upstash (`SET NX`, the same
-	 * expiry), at most a few per call, once Upstash answers again. Run it in the background
-	 * after a request: `ctx.waitUntil(replay.reconcile())`. Resolves at once when there is
-	 * nothing to do, Upstash has not answered since its last failure, or a run is under way
-	 * (a run's I/O belongs to the request that started it, so a second caller does not wait on it).
+	 * Writes the claims made in memory during an outage to Upstash, at most a few per call,
+	 * once it answers again. Run it in the background of a request whose claim Upstash
+	 * answered: `ctx.waitUntil(replay.reconcile())`. Resolves at once when there is nothing to
+	 * do, Upstash has not answered since its last failure, or a run is under way.
 	 */
 	async reconcile(): Promise<void> {
-		const { primary } = this.options;
-		if (primary === null || primary.writeBack === undefined || this.pending.size === 0) return;
-		if (this.reconciling || !this.connected || this.options.breaker.state !== "closed") return;
-		if (this.now() < this.writeBackRetryAt) return;
-		this.reconciling = true;
-		try {
-			const now = this.now();
-			const batch: [string, PendingClaim][] = [];
-			for (const [key, claim] of this.pending) {
-				if (claim.expiresAt <= now) this.pending.delete(key);
-				else batch.push([key, claim]);
-				if (batch.length === WRITE_BACKS_PER_RUN) break;
-			}
-			for (let i = 0; i < batch.length; i += WRITE_BACK_PARALLEL) {
-				const results = await Promise.allSettled(
-					batch.slice(i, i + WRITE_BACK_PARALLEL).map(([key, claim]) => this.writeBack(primary, key, claim)),
-				);
-				if (results.some((result) => result.status === "rejected")) {
-					this.writeBackRetryAt = this.now() + WRITE_BACK_RETRY_MS;
-					return;
-				}
-			}
-		} finally {
-			this.reconciling = false;
-		}
+		const { primary, breaker } = this.options;
+		if (primary === null || !this.connected || breaker.state !== "closed") return;
+		await this.writeBacks.run(primary);
 	}
 
-	private async writeBack(primary: ReplayStore, key: string, claim: PendingClaim): Promise<void> {
-		// Settled meanwhile: an Upstash OK for the same key wrote it.
-		if (this.pending.get(key) !== claim) return;
-		const ttlMs = claim.expiresAt - this.now();
-		if (ttlMs <= 0) {
-			this.pending.delete(key);
-			return;
-		}
-		const found = await primary.writeBack!({ key, value: claim.value, ttlMs });
-		if (this.pending.get(key) === claim) this.pending.delete(key);
-		// Written, or this claim's own SET that timed out but landed: nothing got through.
-		if (found === null || found === claim.value) return;
-		this.options.events.outageReplay();
-		const suppressed = this.throttle.admit("outage_replay");
-		if (suppressed !== null) {
-			this.options.log.warn("replay accepted during the Upstash outage: the key was already claimed", {
-				client_id: claim.clientId,
-				timestamp: claim.timestamp,
-				suppressed,
-			});
-		}
+	/**
+	 * One `SET NX` within its budget; a timeout is confirmed with `SET NX GET` within a second
+	 * budget (its value names this claim, so its own late `SET` reads as claimed), because a
+	 * slow answer is not an outage: a copy's `SET` in another process may have answered OK.
+	 */
+	private async claimInUpstash(primary: ReplayStore, claim: Claim): Promise<ClaimOutcome | StoreFailureReason> {
+		const value = this.writeBacks.valueOf(claim.clientId, claim.timestamp, claim.counter);
+		const first = await this.call(primary, () => primary.claim(claim.key, value, claim.ttlMs));
+		if (first !== "timeout" || primary.claimOrRead === undefined) return first;
+		return this.call(primary, async () => {
+			const found = await primary.claimOrRead!({ key: claim.key, value, ttlMs: claim.ttlMs });
+			return found === null || found === value ? "claimed" : "duplicate";
+		});
 	}
 
-	private async claimInMemory(
-		key: string,
-		value: string,
-		ttlMs: number,
-		clientId: string,
-		timestamp: string,
-		fallback: FallbackReason | null,
-	): Promise<ReplayDecision> {
-		const { memory, events, primary } = this.options;
+	/** One store call, counted with its outcome and duration; a failure says why. */
+	private async call(store: ReplayStore, command: () => Promise<ClaimOutcome>): Promise<ClaimOutcome | StoreFailureReason> {
 		const started = performance.now();
-		if (primary !== null) {
-			// Checked again: a copy's Upstash answer may have landed while this one's call failed.
-			const decided = this.decisions.find(key, this.now());
-			if (decided !== null) return this.replay(decided, clientId, timestamp, true);
-		}
+		let outcome: ClaimOutcome | StoreFailureReason;
 		try {
-			const outcome = await memory.claim(key, value, ttlMs, clientId);
-			events.storeCall("memory", outcome, (performance.now() - started) / 1000);
-			if (outcome === "duplicate") return this.replay("memory", clientId, timestamp);
-			if (primary !== null) {
-				const now = this.now();
-				if (!this.decisions.record(key, "memory", now + ttlMs, now)) return this.replay("memory", clientId, timestamp);
-				this.pending.set(key, { value, expiresAt: now + ttlMs, clientId, timestamp });
-			}
-			return { status: "claimed", store: "memory", fallback };
+			outcome = await command();
 		} catch (error) {
-			const reason = error instanceof ReplayStoreError ? error.reason : "error";
-			events.storeCall("memory", reason, (performance.now() - started) / 1000);
-			const suppressed = this.throttle.admit("refused");
-			if (suppressed !== null) this.options.log.error("memory replay store refused a claim", { reason, suppressed });
-			return { status: "unavailable", reason };
+			outcome = error instanceof ReplayStoreError ? error.reason : "error";
 		}
+		this.options.events.storeCall(store.name, outcome, (performance.now() - started) / 1000);
+		return outcome;
 	}
 
-	private replay(store: StoreName, clientId: string, timestamp: string, cached = false): ReplayDecision {
+	/** An answer from Upstash, weighed against what this isolate decided while it was on its way. */
+	private settle(id: string, claim: Claim, outcome: ClaimOutcome): ReplayDecision {
+		const now = this.now();
+		this.decisions.record(id, now + claim.ttlMs, now);
+		if (outcome === "duplicate") return this.replay("upstash", claim);
+		if (this.options.memory.has(id)) {
+			// A copy fell back to memory while this SET was on its way and was accepted: this one
+			// is the replay. Upstash holds the key now, so there is nothing to write back.
+			this.writeBacks.settled(id);
+			return this.replay("upstash", claim);
+		}
+		return { status: "claimed", store: "upstash", fallback: null };
+	}
+
+	private async claimInMemory(id: string, claim: Claim, fallback: FallbackReason | null): Promise<ReplayDecision> {
+		const { memory, primary } = this.options;
+		// Checked again: a copy's Upstash answer may have landed while this one's call failed.
+		if (primary !== null && this.decisions.has(id, this.now())) return this.replay("upstash", claim, true);
+		const outcome = await this.call(memory, () => memory.claim(id, "", claim.ttlMs, claim.clientId));
+		if (outcome === "duplicate") return this.replay("memory", claim);
+		if (outcome === "claimed") {
+			// Written back unless a copy's Upstash OK landed meanwhile: Upstash holds the key then.
+			if (primary !== null && !this.decisions.has(id, this.now())) this.writeBacks.add(id, claim);
+			return { status: "claimed", store: "memory", fallback };
+		}
+		const suppressed = this.throttle.admit("refused");
+		if (suppressed !== null) this.options.log.error("memory replay store refused a claim", { reason: outcome, suppressed });
+		return { status: "unavailable", store: "memory", reason: outcome };
+	}
+
+	private replay(store: StoreName, claim: Claim, cached = false): ReplayDecision {
 		this.options.events.replayAttempt();
 		const suppressed = this.throttle.admit("replay");
 		if (suppressed !== null) {
-			this.options.log.warn("replay attempt detected", { client_id: clientId, timestamp, store, suppressed });
+			this.options.log.warn("replay attempt detected", { client_id: claim.clientId, timestamp: claim.timestamp, store, suppressed });
 		}
 		return cached ? { status: "replay", store, cached: true } : { status: "replay", store };
 	}
@@ -311,11 +230,13 @@ export class ReplayGuard {
 		this.connected = true;
 		this.options.log.info("Redis replay cache connected", { store: "upstash" });
 	}
+}
 
-	private warn(message: string, reason: FallbackReason, colo: string | undefined): void {
-		const suppressed = this.throttle.admit("fallback");
-		if (suppressed !== null) {
-			this.options.log.warn(message, { reason, colo: colo ?? null, fail_mode: this.options.failMode, suppressed });
-		}
-	}
+/** One claim on its way: its key, who made it, and how long it must live. */
+interface Claim {
+	key: string;
+	clientId: string;
+	timestamp: string;
+	counter: number;
+	ttlMs: number;
 }

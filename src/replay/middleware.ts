@@ -1,68 +1,76 @@
 import type { MiddlewareHandler } from "hono";
 import type { VerifiedVariables } from "../auth/verified.ts";
+import { backgroundOf } from "../background.ts";
 import { gatewayError } from "../errors.ts";
-import type { AuthEvents } from "../events.ts";
+import type { AuthEvents, FallbackReason } from "../events.ts";
+import { LogThrottle, type Logger } from "../log.ts";
 import type { ReplayGuard } from "./guard.ts";
 
 export interface ReplayProtectionOptions {
-	/** Claims each verified request once: in Upstash, or this isolate's memory (SPEC section 3). */
+	/** Claims each verified request once: in Upstash, or this isolate's memory (docs/design.md, "Replay protection"). */
 	guard: Pick<ReplayGuard, "claim" | "pendingReconciliation" | "reconcile">;
 	events: Pick<AuthEvents, "outcome">;
+	log: Logger;
 	/** @default Date.now */
 	now?: () => number;
 }
 
+/** A fallback or a closed failure is logged at most once per this interval (with how many were held back). */
+const LOG_INTERVAL_MS = 10_000;
+
 /**
  * Claims the replay key of a request a signature middleware verified (`c.var.verified`),
  * so a signed request is accepted once: a replay answers 409 `replay`, a store that cannot
- * tell (in `closed` mode, or a full memory store) 503 `replay_store_unavailable`. After the
- * answer, claims made in memory during an outage are written back to Upstash in the background.
+ * tell (in `closed` mode, or a full memory store) 503 `replay_store_unavailable`. Claims made
+ * in memory during an outage are written back to Upstash in the background of the first
+ * requests whose claim Upstash answers again.
+ *
+ * It counts `auth="ok"` itself: the claim is a request's last admission step, so an accepted
+ * request is one this middleware let through, whatever scheme verified it.
  *
  * @example
  * ```ts
- * app.use("/agent/*", hmacAuth({ keyring, maxSkewMs, maxBodyBytes, events, log }), replayProtection({ guard, events }));
+ * app.post(
+ *   "/agent/*",
+ *   signatureAuth({ keys: new Keyring(config.auth), schemes: ["v1", "v2"], maxSkewMs: 300_000, maxBodyBytes: 1_048_576, events, log }),
+ *   replayProtection({ guard: new ReplayGuard({ primary, memory, breaker, failMode: "memory", ... }), events, log }),
+ *   (c) => c.json({ client: c.var.verified.clientId }),
+ * );
  * ```
  */
 export const replayProtection = (options: ReplayProtectionOptions): MiddlewareHandler<{ Variables: VerifiedVariables }> => {
-	const { guard, events } = options;
+	const { guard, events, log } = options;
 	const now = options.now ?? Date.now;
+	const throttle = new LogThrottle(LOG_INTERVAL_MS, now);
+
+	const warn = (message: string, reason: FallbackReason, failMode: "memory" | "closed", request: Request) => {
+		const suppressed = throttle.admit("fallback");
+		if (suppressed !== null) log.warn(message, { reason, colo: coloOf(request) ?? null, fail_mode: failMode, suppressed });
+	};
 
 	return async function replayProtection(c, next) {
 		const verified = c.get("verified");
 		if (verified === undefined) throw new Error("replayProtection runs after a signature middleware");
 		const { replay } = verified;
-		const request = c.req.raw;
-		// The colo is read only when a warning names it (reading `request.cf` costs on every request).
-		const context = {
-			get colo() {
-				return coloOf(request);
-			},
-		};
-		const decision = await guard.claim(replay.id, verified.clientId, replay.signedAt, context);
+		const decision = await guard.claim(replay.id, verified.clientId, replay.signedAt);
+		// Write-backs start as soon as Upstash answers again, beside this request's origin call.
+		if (guard.pendingReconciliation > 0) backgroundOf(c)?.waitUntil(guard.reconcile());
 		if (decision.status === "replay") {
 			events.outcome("fail", "replay");
 			throw gatewayError("replay", { headers: { "X-Server-Time": String(now()) } });
 		}
 		if (decision.status === "unavailable") {
+			if (decision.store === "upstash" && decision.reason !== "full") {
+				warn("replay store unavailable, failing closed", decision.reason, "closed", c.req.raw);
+			}
 			events.outcome("fail", "replay_store_unavailable");
 			throw gatewayError("replay_store_unavailable");
 		}
+		if (decision.fallback !== null) warn("replay store unavailable, falling back to memory", decision.fallback, "memory", c.req.raw);
 		events.outcome("ok", "real");
 		await next();
-		// Claims made in memory during an Upstash outage are written to it once it answers again,
-		// in the background of a request that made a claim (never of an anonymous /healthz).
-		if (guard.pendingReconciliation > 0) backgroundOf(c)?.waitUntil(guard.reconcile());
 	};
 };
-
-function backgroundOf(c: { executionCtx: Pick<ExecutionContext, "waitUntil"> }): Pick<ExecutionContext, "waitUntil"> | undefined {
-	try {
-		return c.executionCtx;
-	} catch {
-		// No ExecutionContext (app.request() in a test): nothing can run in the background.
-		return undefined;
-	}
-}
 
 function coloOf(request: Request): string | undefined {
 	const colo = (request as { cf?: { colo?: unknown } }).cf?.colo;

@@ -13,6 +13,13 @@ export class ReplayStoreError extends Error {
 	}
 }
 
+/** One claim as a store keeps it: its key, its value (naming the claim) and the time it has left. */
+export interface StoredClaim {
+	key: string;
+	value: string;
+	ttlMs: number;
+}
+
 export interface ReplayStore {
 	readonly name: StoreName;
 	/**
@@ -21,16 +28,10 @@ export interface ReplayStore {
 	 */
 	claim(key: string, value: string, ttlMs: number, owner?: string): Promise<ClaimOutcome>;
 	/**
-	 * Writes claims made elsewhere (in memory during an outage) with `SET NX`, each with its
-	 * remaining expiry. For each: `null` when it was written, else the value already there.
+	 * Claims `key` if it is free and otherwise reads it (`SET NX GET`): `null` when it was
+	 * written, else the value already there, so a claim can tell its own earlier write from
+	 * another's. Confirms a claim whose answer timed out, and writes back memory claims.
 	 * Throws `ReplayStoreError` when the store cannot tell.
 	 */
-	writeBack?(claim: WriteBack): Promise<string | null>;
-}
-
-/** One claim to write back: its key, its value (naming the claim) and the time it has left. */
-export interface WriteBack {
-	key: string;
-	value: string;
-	ttlMs: number;
+	claimOrRead?(claim: StoredClaim): Promise<string | null>;
 }

@@ -1,9 +1,9 @@
 import { Redis } from "@upstash/redis/cloudflare";
-import { ReplayStoreError, type ClaimOutcome, type ReplayStore, type WriteBack } from "./store.ts";
+import { ReplayStoreError, type ClaimOutcome, type ReplayStore, type StoredClaim } from "./store.ts";
 
 /**
- * The one command the replay store needs: `SET key value NX PX ttl` (with `GET` for a
- * write-back), so a fake in a test is a few lines.
+ * The one command the replay store needs: `SET key value NX PX ttl` (with `GET` to confirm a
+ * claim or write one back), so a fake in a test is a few lines.
  */
 export interface ReplayRedis {
 	set(key: string, value: string, options: { nx: true; px: number; get?: true }): Promise<unknown>;
@@ -12,29 +12,46 @@ export interface ReplayRedis {
 export interface UpstashClientOptions {
 	url: string;
 	token: string;
-	/** Budget of one call, in milliseconds (`REPLAY_TIMEOUT_MS`). */
+	/** Budget of one claim, in milliseconds (`REPLAY_TIMEOUT_MS`). */
 	timeoutMs: number;
 }
 
 /**
- * An `@upstash/redis` client set up for replay claims (SPEC section 3):
+ * Budget of a `SET NX GET` (a confirmation after a timed-out claim, or a write-back): it
+ * runs only after a claim ran out of time, so it gets at least a second, and never less than
+ * a claim's budget.
+ */
+export function confirmTimeoutMs(timeoutMs: number): number {
+	return Math.max(1_000, timeoutMs);
+}
+
+/**
+ * An `@upstash/redis` client set up for replay claims (docs/design.md, "Replay protection"):
  * - `retry: { retries: 0 }`: a retried SET whose first answer was lost would read as a replay;
  * - `signal` as a function, so every call gets a fresh deadline and an abort throws
  *   (a plain AbortSignal makes the SDK return the abort as a result);
  * - no auto-pipelining, which would share one batch's I/O between requests;
  * - no deserialization: the result is compared to `"OK"` exactly.
+ * A claim gets `timeoutMs`; a `SET ... GET` the longer `confirmTimeoutMs` (the SDK takes one
+ * deadline per client, so there are two).
  */
 export function createUpstashClient(options: UpstashClientOptions): ReplayRedis {
-	return new Redis({
-		url: options.url,
-		token: options.token,
-		retry: { retries: 0 },
-		signal: () => AbortSignal.timeout(options.timeoutMs),
-		enableAutoPipelining: false,
-		automaticDeserialization: false,
-		enableTelemetry: false,
-		readYourWrites: false,
-	});
+	const client = (timeoutMs: number) =>
+		new Redis({
+			url: options.url,
+			token: options.token,
+			retry: { retries: 0 },
+			signal: () => AbortSignal.timeout(timeoutMs),
+			enableAutoPipelining: false,
+			automaticDeserialization: false,
+			enableTelemetry: false,
+			readYourWrites: false,
+		});
+	const claims = client(options.timeoutMs);
+	const reads = client(confirmTimeoutMs(options.timeoutMs));
+	return {
+		set: (key, value, setOptions) => (setOptions.get === true ? reads : claims).set(key, value, setOptions),
+	};
 }
 
 /** Claims replay keys with one `SET key value NX PX ttl` each. */
@@ -48,13 +65,7 @@ export class UpstashReplayStore implements ReplayStore {
 	}
 
 	async claim(key: string, value: string, ttlMs: number): Promise<ClaimOutcome> {
-		let result: unknown;
-		try {
-			result = await this.redis.set(key, value, { nx: true, px: ttlMs });
-		} catch (error) {
-			if (isTimeout(error)) throw new ReplayStoreError("timeout", "Upstash did not answer in time", { cause: error });
-			throw new ReplayStoreError("error", "Upstash call failed", { cause: error });
-		}
+		const result = await send(() => this.redis.set(key, value, { nx: true, px: ttlMs }));
 		if (result === "OK") return "claimed";
 		if (result === null) return "duplicate";
 		throw new ReplayStoreError("error", "Upstash answered SET NX with an unexpected result");
@@ -65,19 +76,20 @@ export class UpstashReplayStore implements ReplayStore {
 	 * claim when the key is free, and otherwise returns the value there, so a claim's own
 	 * late-landing SET can be told from another's claim.
 	 */
-	async writeBack(claim: WriteBack): Promise<string | null> {
-		let result: unknown;
-		try {
-			result = await this.redis.set(claim.key, claim.value, { nx: true, px: claim.ttlMs, get: true });
-		} catch (error) {
-			if (isTimeout(error)) throw new ReplayStoreError("timeout", "Upstash did not answer in time", { cause: error });
-			throw new ReplayStoreError("error", "Upstash call failed", { cause: error });
-		}
+	async claimOrRead(claim: StoredClaim): Promise<string | null> {
+		const result = await send(() => this.redis.set(claim.key, claim.value, { nx: true, px: claim.ttlMs, get: true }));
 		if (result === null || typeof result === "string") return result;
 		throw new ReplayStoreError("error", "Upstash answered SET NX GET with an unexpected result");
 	}
 }
 
-function isTimeout(error: unknown): boolean {
-	return error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
+/** Runs one Upstash call; a failure becomes a `ReplayStoreError` that says whether it timed out. */
+async function send(call: () => Promise<unknown>): Promise<unknown> {
+	try {
+		return await call();
+	} catch (error) {
+		const timedOut = error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
+		if (timedOut) throw new ReplayStoreError("timeout", "Upstash did not answer in time", { cause: error });
+		throw new ReplayStoreError("error", "Upstash call failed", { cause: error });
+	}
 }

@@ -86,11 +86,24 @@ describe.skipIf(!available("redis-server", "redis-server"))("the local Upstash-c
 		}
 	});
 
-	it("the gateway's write-back (SET NX PX GET, no deserialization): null when written, then the value found, with the expiry", async () => {
+	it("the gateway's confirmation and write-back (SET NX PX GET, no deserialization): null when written, then the value found, with the expiry", async () => {
 		const store = new UpstashReplayStore(createUpstashClient({ url: upstash.url, token: TOKEN, timeoutMs: 5_000 }));
-		expect(await store.writeBack({ key: "k:wb", value: "svc:1764000000000:iso-1:3", ttlMs: 60_000 })).toBeNull();
-		expect(await store.writeBack({ key: "k:wb", value: "svc:1764000000000:iso-2:9", ttlMs: 60_000 })).toBe("svc:1764000000000:iso-1:3");
+		expect(await store.claimOrRead({ key: "k:wb", value: "svc:1764000000000:iso-1:3", ttlMs: 60_000 })).toBeNull();
+		expect(await store.claimOrRead({ key: "k:wb", value: "svc:1764000000000:iso-2:9", ttlMs: 60_000 })).toBe("svc:1764000000000:iso-1:3");
 		expect(await redis.pttl("k:wb")).toBeGreaterThan(59_000);
+	});
+
+	it("the gateway's client gives a SET NX GET the second budget: a claim outlasting REPLAY_TIMEOUT_MS times out, its confirmation answers", async () => {
+		const store = new UpstashReplayStore(createUpstashClient({ url: upstash.url, token: TOKEN, timeoutMs: 100 }));
+		upstash.faults.delayMs = 400;
+		try {
+			await expect(store.claim("k:slow", "svc:1:iso-1:1", 60_000)).rejects.toMatchObject({ reason: "timeout" });
+			// Answered within its own budget: the key written now (the server drops a command whose caller hung up).
+			expect(await store.claimOrRead({ key: "k:slow", value: "svc:1:iso-1:1", ttlMs: 60_000 })).toBeNull();
+			expect(await redis.pttl("k:slow")).toBeGreaterThan(59_000);
+		} finally {
+			upstash.faults.delayMs = 0;
+		}
 	});
 
 	// One HTTP request per command, as the gateway's client sends them (no auto-pipelining).

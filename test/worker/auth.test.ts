@@ -218,7 +218,7 @@ describe("replay keys", () => {
 		expect((await h.fetch(await signedRequest({ timestamp: NOW + 1 }, NOW + 1))).status).toBe(200);
 		const writeBack = h.redis.calls[2];
 		expect(writeBack?.key).toBe(`hmac:replay:${during.headers.get("x-signature")}`);
-		expect(writeBack?.opts).toEqual({ nx: true, px: 300_000 - 1_000, get: true });
+		expect(writeBack?.opts).toEqual({ nx: true, px: 300_001 - 1_000, get: true });
 		expect(h.redis.calls).toHaveLength(3);
 	});
 
@@ -242,7 +242,7 @@ describe("replay keys", () => {
 				key: `test:replay:${request.headers.get("x-signature")}`,
 				// Client id and timestamp, then the claim's own id (isolate and counter).
 				value: expect.stringMatching(new RegExp(`^${CLIENT_ID}:${NOW + 299_000}:[0-9a-f-]{36}:1$`)),
-				opts: { nx: true, px: 599_000 },
+				opts: { nx: true, px: 599_001 },
 			},
 		]);
 	});

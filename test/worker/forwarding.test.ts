@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { errorBody, harness, ORIGIN, sampleValue, scrape, signedRequest } from "./harness.ts";
 
-describe("forwarding to the origin (SPEC section 6)", () => {
+describe("forwarding to the origin", () => {
 	it("sends the path and query by concatenation, the same body bytes, and the gateway's own headers", async () => {
 		const h = harness();
 		const body = '{"messages":[{"role":"user","content":"caf\\u00e9 ☃"}]}  ';
@@ -196,15 +196,21 @@ describe("forwarding to the origin (SPEC section 6)", () => {
 		expect(headers.get("connection")).toBeNull();
 	});
 
-	it("an origin redirect is passed back, not followed", async () => {
+	it("an origin redirect is passed back, not followed (the fake follows one unless told `redirect: \"manual\"`, as fetch does)", async () => {
 		const h = harness();
-		h.origin.respond = (request) =>
-			new URL(request.url).pathname === "/agent/chat"
-				? new Response(null, { status: 307, headers: { Location: "/agent/chat/" } })
-				: Response.json({ followed: true });
+		h.origin.respond = async function following(request): Promise<Response> {
+			const answer =
+				new URL(request.url).pathname === "/agent/chat"
+					? new Response(null, { status: 302, headers: { Location: `${ORIGIN}/agent/chat/next?x=1` } })
+					: Response.json({ followed: true });
+			const location = answer.headers.get("location");
+			if (request.redirect === "manual" || location === null) return answer;
+			return following(new Request(new URL(location, request.url), { method: "GET" }));
+		};
 		const response = await h.fetch(await signedRequest());
-		expect(response.status).toBe(307);
-		expect(response.headers.get("location")).toBe("/agent/chat/");
+		expect(response.status).toBe(302);
+		expect(response.headers.get("location")).toBe("/agent/chat/next?x=1");
+		expect(await response.text()).toBe("");
 		expect(h.origin.requests).toHaveLength(1);
 	});
 
@@ -324,3 +330,257 @@ function paced(events: string[], gapMs: number, options: { stall?: boolean; onCa
 		},
 	});
 }
+
+describe("headers that never reach the origin", () => {
+	it("drops every address, host and method-override name, and any name with an underscore; the end-to-end ones still go", async () => {
+		const h = harness();
+		const dropped = {
+			"X-Client-IP": "6.6.6.6",
+			"Client-IP": "6.6.6.6",
+			"X-Cluster-Client-IP": "6.6.6.6",
+			"X-Originating-IP": "6.6.6.6",
+			"X-Remote-Addr": "6.6.6.6",
+			"X-Forwarded": "for=6.6.6.6",
+			"Forwarded-For": "6.6.6.6",
+			"X-Original-Forwarded-For": "6.6.6.6",
+			"X-Host": "evil.test",
+			"X-Original-Host": "evil.test",
+			"X-Original-Method": "DELETE",
+			"X-Method": "DELETE",
+			X_Forwarded_For: "6.6.6.6",
+			X_Client_Id: "admin",
+			X_Auth_Mode: "bypass",
+			X_Gateway_Token: "forged",
+			X_Timestamp: "0",
+			Accept_Encoding: "identity",
+			my_header: "1",
+			"Trailing-Underscore_": "1",
+		};
+		const request = await signedRequest({
+			headers: { ...dropped, "CF-Connecting-IP": "203.0.113.7", Accept: "application/json", "Accept-Language": "fr", "X-Kept": "1", "X-Method-Name": "kept" },
+		});
+		expect((await h.fetch(request)).status).toBe(200);
+		const sent = h.origin.requests[0]!.headers;
+		for (const name of Object.keys(dropped)) expect(sent.get(name), name).toBeNull();
+		expect([...sent.keys()].filter((name) => name.includes("_"))).toEqual([]);
+		// The gateway's own values, not the look-alikes.
+		expect(sent.get("x-forwarded-for")).toBe("203.0.113.7");
+		expect(sent.get("x-client-id")).toBe(request.headers.get("x-client-id"));
+		expect(sent.get("x-auth-mode")).toBe("hmac");
+		expect(sent.get("x-gateway-token")).toBe("origin-token");
+		for (const name of ["x-timestamp", "x-signature", "content-type", "accept", "accept-language", "x-kept", "x-method-name"]) {
+			expect(sent.get(name), name).toBe(request.headers.get(name));
+		}
+	});
+});
+
+describe("answers that name the origin", () => {
+	const answer = (h: ReturnType<typeof harness>, headers: [string, string][]) => {
+		h.origin.respond = () => new Response(null, { status: 302, headers });
+		return signedRequest().then((request) => h.fetch(request));
+	};
+
+	it.each([
+		["https://origin.test/agent/chat/next", "/agent/chat/next"],
+		["HTTPS://ORIGIN.TEST/agent/chat/next", "/agent/chat/next"],
+		["https://origin.test./agent/chat/next", "/agent/chat/next"],
+		["https://Origin.Test.:443/agent/chat/next", "/agent/chat/next"],
+		["http://origin.test:80/agent/chat/next?q=1", "/agent/chat/next?q=1"],
+		["//origin.test./agent/chat/next", "/agent/chat/next"],
+		["https://user@origin.test/agent/chat/next", "/agent/chat/next"],
+		["https://origin.test.evil.example/agent/chat/next", "https://origin.test.evil.example/agent/chat/next"],
+		["/agent/chat/next", "/agent/chat/next"],
+	])("Location and Content-Location %j become %j", async (reference, expected) => {
+		const response = await answer(harness(), [["Location", reference], ["Content-Location", reference]]);
+		expect(response.headers.get("location")).toBe(expected);
+		expect(response.headers.get("content-location")).toBe(expected);
+	});
+
+	it.each([
+		["http://[::ffff:127.0.0.1]:8080/agent/x", "http://127.0.0.1:8080"],
+		["http://[::ffff:7f00:1]/agent/x", "http://127.0.0.1:8080"],
+		["http://[0:0:0:0:0:ffff:7f00:1]:8080/agent/x", "http://127.0.0.1:8080"],
+		["http://0x7f.1/agent/x", "http://127.0.0.1:8080"],
+		["http://127.0.0.1./agent/x", "http://127.0.0.1:8080"],
+		["http://127.0.0.1/agent/x", "http://[::ffff:127.0.0.1]:8080"],
+		["http://127.0.0.1:8080/agent/x", "http://[::FFFF:7F00:1]:8080"],
+	])("an IPv4 origin named %j, with ORIGIN_URL %j, is the origin", async (reference, originUrl) => {
+		const response = await answer(harness({ ORIGIN_URL: originUrl, ENVIRONMENT: "development" }), [["Location", reference], ["Content-Location", reference]]);
+		expect(response.headers.get("location")).toBe("/agent/x");
+		expect(response.headers.get("content-location")).toBe("/agent/x");
+	});
+
+	it("another address that only looks close is not the origin", async () => {
+		const h = harness({ ORIGIN_URL: "http://127.0.0.1:8080" });
+		const response = await answer(h, [["Location", "http://[::ffff:7f00:2]/agent/x"], ["Content-Location", "http://127.0.0.10/agent/x"]]);
+		expect(response.headers.get("location")).toBe("http://[::ffff:7f00:2]/agent/x");
+		expect(response.headers.get("content-location")).toBe("http://127.0.0.10/agent/x");
+	});
+
+	it.each([
+		["0; url=https://origin.test/agent/next", "0; url=/agent/next"],
+		["5;URL='https://ORIGIN.test./agent/next?a=1'", "5; url=/agent/next?a=1"],
+		['3, url="//origin.test/agent/next"', "3; url=/agent/next"],
+		["1 https://origin.test:443/agent/next", "1; url=/agent/next"],
+		["0; url=https://elsewhere.example/x", "0; url=https://elsewhere.example/x"],
+		["0; url=/agent/next", "0; url=/agent/next"],
+		["10", "10"],
+	])("Refresh %j becomes %j", async (refresh, expected) => {
+		const response = await answer(harness(), [["Refresh", refresh]]);
+		expect(response.headers.get("refresh")).toBe(expected);
+	});
+
+	it("a Refresh it cannot read that names the origin is dropped", async () => {
+		const response = await answer(harness(), [["Refresh", "soon; url=https://origin.test/agent/next"]]);
+		expect(response.headers.get("refresh")).toBeNull();
+	});
+
+	it("removes a Set-Cookie Domain attribute naming the origin's host, in any spelling, and keeps every cookie in order", async () => {
+		const h = harness();
+		const response = await answer(h, [
+			["Set-Cookie", "a=1; Domain=origin.test; Path=/; HttpOnly"],
+			["Set-Cookie", "b=2; Secure; domain=.ORIGIN.TEST."],
+			["Set-Cookie", "c=3; Domain=example.com; Path=/"],
+			["Set-Cookie", "d=4; Max-Age=60"],
+			["Set-Cookie", "e=5;DOMAIN = origin.test ;SameSite=Lax"],
+		]);
+		expect(response.headers.getSetCookie()).toEqual(["a=1; Path=/; HttpOnly", "b=2; Secure", "c=3; Domain=example.com; Path=/", "d=4; Max-Age=60", "e=5;SameSite=Lax"]);
+	});
+
+	it("a Set-Cookie Domain that is the origin's IPv4 address in a mapped IPv6 spelling is removed too", async () => {
+		const h = harness({ ORIGIN_URL: "http://127.0.0.1:8080" });
+		const response = await answer(h, [["Set-Cookie", "a=1; Domain=[::ffff:127.0.0.1]"], ["Set-Cookie", "b=2; Domain=127.0.0.1"]]);
+		expect(response.headers.getSetCookie()).toEqual(["a=1", "b=2"]);
+	});
+});
+
+describe("a streamed answer's total deadline (ORIGIN_STREAM_MAX_MS)", () => {
+	/** Like the runtime's fetch: the origin's body errors when the fetch's signal aborts. */
+	const abortable = (request: Request, events: string[], gapMs: number, onCancel: () => void = () => {}) => {
+		const body = paced(events, gapMs, { stall: true, onCancel });
+		const reader = body.getReader();
+		return new ReadableStream<Uint8Array>({
+			start(controller) {
+				request.signal.addEventListener("abort", () => controller.error(request.signal.reason));
+			},
+			async pull(controller) {
+				const next = await reader.read();
+				if (!next.done) controller.enqueue(next.value);
+			},
+			cancel(reason) {
+				return reader.cancel(reason);
+			},
+		});
+	};
+	const tokens = Array.from({ length: 40 }, (_, i) => `{"type":"token","n":${i}}\n`);
+	const cuts = async (h: ReturnType<typeof harness>) => {
+		const text = await scrape(h);
+		return { deadline: sampleValue(text, "agent_origin_responses_total", { outcome: "stream_deadline" }), idle: sampleValue(text, "agent_origin_responses_total", { outcome: "stream_cut" }) };
+	};
+
+	it("by default, no idle cut: a quiet stream runs on until the deadline ends it, cleanly, counted as stream_deadline", async () => {
+		const h = harness({ ORIGIN_STREAM_MAX_MS: "300" });
+		h.origin.respond = (request) => new Response(abortable(request, tokens.slice(0, 2), 0), { headers: { "Content-Type": "application/x-ndjson" } });
+		const response = await h.fetch(await signedRequest({ method: "GET", path: "/agent/stream" }));
+		// Quiet for 300 ms after two events: an idle cut of 30 s (the old default) or none would not end it.
+		expect(await response.text()).toBe(tokens.slice(0, 2).join(""));
+		expect(await cuts(h)).toEqual({ deadline: 1, idle: 0 });
+	});
+
+	it("bounds a stream that keeps sending, with or without ORIGIN_IDLE_MS", async () => {
+		for (const idle of [{}, { ORIGIN_IDLE_MS: "200" }]) {
+			const h = harness({ ORIGIN_STREAM_MAX_MS: "250", ...idle });
+			h.origin.respond = (request) => new Response(abortable(request, tokens, 20));
+			const response = await h.fetch(await signedRequest({ method: "GET", path: "/agent/stream" }));
+			const text = await response.text();
+			expect(text.length, JSON.stringify(idle)).toBeGreaterThan(0);
+			expect(tokens.join("").startsWith(text), JSON.stringify(idle)).toBe(true);
+			expect(text.length, JSON.stringify(idle)).toBeLessThan(tokens.join("").length);
+			expect(await cuts(h), JSON.stringify(idle)).toEqual({ deadline: 1, idle: 0 });
+		}
+	});
+
+	it("an origin whose stream breaks ends the answer cleanly, counted as stream_cut", async () => {
+		const h = harness();
+		h.origin.respond = () =>
+			new Response(
+				new ReadableStream<Uint8Array>({
+					start(controller) {
+						controller.enqueue(new TextEncoder().encode(tokens[0]));
+						setTimeout(() => controller.error(new TypeError("Network connection lost.")), 20);
+					},
+				}),
+			);
+		const response = await h.fetch(await signedRequest({ method: "GET", path: "/agent/stream" }));
+		expect(await response.text()).toBe(tokens[0]);
+		await expect.poll(() => cuts(h)).toEqual({ deadline: 0, idle: 1 });
+	});
+
+	it("ORIGIN_TIMEOUT_MS bounds the wait for the headers only, never the answer's body", async () => {
+		const h = harness({ ORIGIN_TIMEOUT_MS: "50" });
+		const events = tokens.slice(0, 8);
+		h.origin.respond = (request) => {
+			const body = abortable(request, events, 25);
+			const reader = body.getReader();
+			// Ends after the last event (`abortable` stalls), so the answer is whole if nothing aborts it.
+			let sent = 0;
+			return new Response(
+				new ReadableStream<Uint8Array>({
+					async pull(controller) {
+						if (sent === events.length) return controller.close();
+						const next = await reader.read();
+						sent++;
+						controller.enqueue(next.value);
+					},
+				}),
+			);
+		};
+		const response = await h.fetch(await signedRequest({ method: "GET", path: "/agent/stream" }));
+		expect(await response.text()).toBe(events.join(""));
+		expect(await cuts(h)).toEqual({ deadline: 0, idle: 0 });
+	});
+
+	it("a client that leaves cancels the origin's body, and is no cut", async () => {
+		const h = harness({ ORIGIN_STREAM_MAX_MS: "200" });
+		let cancelled = 0;
+		h.origin.respond = (request) => new Response(abortable(request, tokens, 10, () => cancelled++));
+		const response = await h.fetch(await signedRequest({ method: "GET", path: "/agent/stream" }));
+		const reader = response.body!.getReader();
+		await reader.read();
+		await reader.cancel("client left");
+		await expect.poll(() => cancelled).toBe(1);
+		// Past the deadline: a cut counted for a stream the client had left would show by now.
+		await new Promise((resolve) => setTimeout(resolve, 300));
+		expect(await cuts(h)).toEqual({ deadline: 0, idle: 0 });
+	});
+
+	it("an answer of known length is the origin's own body, handed on untouched", async () => {
+		const h = harness();
+		let originBody: ReadableStream | null = null;
+		h.origin.respond = () => {
+			const answer = new Response("{}", { headers: { "Content-Length": "2" } });
+			originBody = answer.body;
+			return answer;
+		};
+		const response = await h.fetch(await signedRequest());
+		expect(response.body).toBe(originBody);
+	});
+});
+
+describe("the stream settings", () => {
+	it.each([
+		["ORIGIN_STREAM_MAX_MS", "0"],
+		["ORIGIN_STREAM_MAX_MS", "15m"],
+		["ORIGIN_IDLE_MS", "0"],
+		["ORIGIN_IDLE_MS", "-5"],
+		["ORIGIN_IDLE_MS", "soon"],
+	])("%s=%j is a config_error naming the variable, never the origin called", async (name, value) => {
+		const h = harness({ [name]: value });
+		const response = await h.fetch(await signedRequest());
+		expect(response.status).toBe(500);
+		const body = await errorBody(response);
+		expect(body.code).toBe("config_error");
+		expect(body.detail).toContain(name);
+		expect(h.origin.requests).toHaveLength(0);
+	});
+});

@@ -1,3 +1,5 @@
+import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
 import { describe, expect, it } from "vitest";
 import { EXPOSITION_CONTENT_TYPE } from "../../src/metrics/exposition.ts";
 import { testModes } from "../../src/routes/test-modes.ts";
@@ -101,9 +103,25 @@ describe("the agent route guard", () => {
 		expect(h.origin.requests.map((request) => new URL(request.url).pathname)).toEqual(["/agent/chat"]);
 	});
 
-	it("testModes() refuses a maxBodyBytes that is not positive when it is built", () => {
-		const events = { outcome() {} };
+	it("testModes() refuses a maxBodyBytes that is not positive when it is built; the smallest it takes is enforced to the byte", async () => {
+		const outcomes: string[] = [];
+		const events = { outcome: (auth: string, mode: string) => void outcomes.push(`${auth}/${mode}`) };
 		expect(() => testModes({ allowed: true, maxBodyBytes: 0, events })).toThrow(/maxBodyBytes/);
-		expect(() => testModes({ allowed: true, maxBodyBytes: 1, events })).not.toThrow();
+		expect(() => testModes({ allowed: true, maxBodyBytes: -1, events })).toThrow(/maxBodyBytes/);
+		expect(() => testModes({ allowed: true, maxBodyBytes: Number.NaN, events })).toThrow(/maxBodyBytes/);
+		const app = new Hono();
+		app.onError((error) => (error instanceof HTTPException ? error.getResponse() : new Response("unexpected", { status: 599 })));
+		app.post("/agent/chat", testModes({ allowed: true, maxBodyBytes: 1, events }), (c) => c.text("not a test mode"));
+		const send = (body: string, mode = "echo") => app.request("/agent/chat", { method: "POST", headers: { "X-Test-Mode": mode }, body });
+		const one = await send("1");
+		expect(one.status).toBe(200);
+		expect(one.headers.get("x-auth-mode")).toBe("bypass");
+		expect(((await one.json()) as { reply: string }).reply).toBe("[echo] ");
+		const two = await send("12");
+		expect(two.status).toBe(413);
+		expect((await errorBody(two)).code).toBe("body_too_large");
+		// Without a test mode the request goes on to the next handler, its body unread.
+		expect(await (await send("12345", "")).text()).toBe("not a test mode");
+		expect(outcomes).toEqual(["bypass/echo", "fail/body_too_large"]);
 	});
 });

@@ -16,7 +16,8 @@ function build(env: Env): Hono<GatewayEnv> {
 		originUrl: env.ORIGIN_URL ?? "",
 		originToken: null,
 		timeoutMs: 60_000,
-		idleMs: 30_000,
+		streamMaxMs: 900_000,
+		idleMs: null,
 		events: { response() {}, streamCut() {} },
 		log: consoleLogger,
 	});

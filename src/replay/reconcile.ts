@@ -1,0 +1,150 @@
+import type { ReplayEvents } from "../events.ts";
+import type { Logger } from "../log.ts";
+import { LogThrottle } from "../log.ts";
+import { ownCopy } from "./digest.ts";
+import type { MemoryReplayStore } from "./memory.ts";
+import type { ReplayStore } from "./store.ts";
+
+/**
+ * Claims written back per run: each is one subrequest of the request that runs it, so with
+ * the request's own (Upstash, origin) it stays under 50 per invocation.
+ */
+const WRITE_BACKS_PER_RUN = 32;
+const WRITE_BACK_PARALLEL = 4;
+/** After a failed write-back, the next run waits this long. */
+const WRITE_BACK_RETRY_MS = 1_000;
+const LOG_INTERVAL_MS = 10_000;
+
+/**
+ * A claim made in memory during an outage, as it waits: small, since an outage can queue as
+ * many as the memory store holds. Its client id and expiry are the memory store's (the claim
+ * is there, under the same digest, as long as it lives); the key is kept without the prefix
+ * all keys share, and the timestamp, when its text is a plain number, in milliseconds from
+ * `epoch` (a small integer V8 keeps unboxed). The value is rebuilt from these when written.
+ */
+interface PendingClaim {
+	replayId: string;
+	timestamp: number | string;
+	counter: number;
+}
+
+export interface WriteBacksOptions {
+	/** Where each waiting claim is, with its owner and expiry. */
+	memory: Pick<MemoryReplayStore, "ownerOf" | "expiresAt">;
+	/** `REDIS_REPLAY_PREFIX`: every key starts with it. */
+	prefix: string;
+	/** Names this isolate in the values: `clientId:timestamp:isolateId:counter`. */
+	isolateId: string;
+	events: Pick<ReplayEvents, "outageReplay">;
+	log: Logger;
+	now: () => number;
+}
+
+/**
+ * The claims made in memory while Upstash failed, by digest, until Upstash holds them
+ * (docs/design.md, "Replay protection"): each is written with `SET NX GET` and its own expiry
+ * once Upstash answers again. One that finds another's claim there is counted and logged: a
+ * replay that got through during the outage. Never evicted: each is a live memory claim, so
+ * the memory store's bound is theirs too; expired ones are dropped.
+ */
+export class WriteBacks {
+	private readonly pending = new Map<string, PendingClaim>();
+	private readonly options: WriteBacksOptions;
+	private readonly throttle: LogThrottle;
+	private running = false;
+	private retryAt = Number.NEGATIVE_INFINITY;
+	private readonly epoch: number;
+
+	constructor(options: WriteBacksOptions) {
+		this.options = options;
+		this.throttle = new LogThrottle(LOG_INTERVAL_MS, options.now);
+		this.epoch = options.now();
+	}
+
+	get size(): number {
+		return this.pending.size;
+	}
+
+	/** The value stored for claim number `counter` of this isolate. */
+	valueOf(clientId: string, timestamp: string, counter: number): string {
+		return `${clientId}:${timestamp}:${this.options.isolateId}:${counter}`;
+	}
+
+	/** Queues the memory claim under digest `id` (claim number `counter` of this isolate). */
+	add(id: string, claim: { key: string; timestamp: string; counter: number }): void {
+		for (const oldest of this.pending.keys()) {
+			if (this.options.memory.expiresAt(oldest) !== undefined) break;
+			this.pending.delete(oldest);
+		}
+		const { timestamp } = claim;
+		this.pending.set(id, {
+			replayId: ownCopy(claim.key.slice(this.options.prefix.length)),
+			timestamp: String(Number(timestamp)) === timestamp ? Number(timestamp) - this.epoch : ownCopy(timestamp),
+			counter: claim.counter,
+		});
+	}
+
+	/** Upstash holds `id` now (a copy's `SET` answered OK): nothing to write. */
+	settled(id: string): void {
+		this.pending.delete(id);
+	}
+
+	/**
+	 * Writes up to 32 claims to `store`, 4 at a time. Resolves at once when a run is under way
+	 * (its I/O belongs to the request that started it, so a second caller does not wait on it)
+	 * or a failed run asked for a pause.
+	 */
+	async run(store: ReplayStore): Promise<void> {
+		if (store.claimOrRead === undefined || this.pending.size === 0 || this.running) return;
+		if (this.options.now() < this.retryAt) return;
+		this.running = true;
+		try {
+			const batch: [string, PendingClaim][] = [];
+			for (const [id, claim] of this.pending) {
+				if (this.options.memory.expiresAt(id) === undefined) this.pending.delete(id);
+				else batch.push([id, claim]);
+				if (batch.length === WRITE_BACKS_PER_RUN) break;
+			}
+			for (let i = 0; i < batch.length; i += WRITE_BACK_PARALLEL) {
+				const results = await Promise.allSettled(batch.slice(i, i + WRITE_BACK_PARALLEL).map(([id, claim]) => this.write(store, id, claim)));
+				if (results.some((result) => result.status === "rejected")) {
+					this.retryAt = this.options.now() + WRITE_BACK_RETRY_MS;
+					return;
+				}
+			}
+		} finally {
+			this.running = false;
+		}
+	}
+
+	private timestampOf(claim: PendingClaim): string {
+		return typeof claim.timestamp === "number" ? String(claim.timestamp + this.epoch) : claim.timestamp;
+	}
+
+	private async write(store: ReplayStore, id: string, claim: PendingClaim): Promise<void> {
+		// Settled meanwhile: a copy's Upstash OK holds the key.
+		if (this.pending.get(id) !== claim) return;
+		const expiresAt = this.options.memory.expiresAt(id);
+		const clientId = this.options.memory.ownerOf(id);
+		if (expiresAt === undefined || clientId === undefined) {
+			this.pending.delete(id);
+			return;
+		}
+		const ttlMs = expiresAt - this.options.now();
+		const timestamp = this.timestampOf(claim);
+		const value = this.valueOf(clientId, timestamp, claim.counter);
+		const found = await store.claimOrRead!({ key: this.options.prefix + claim.replayId, value, ttlMs });
+		if (this.pending.get(id) === claim) this.pending.delete(id);
+		// Written, or this claim's own SET that timed out but landed: nothing got through.
+		if (found === null || found === value) return;
+		this.options.events.outageReplay();
+		const suppressed = this.throttle.admit("outage_replay");
+		if (suppressed !== null) {
+			this.options.log.warn("replay accepted during the Upstash outage: the key was already claimed", {
+				client_id: clientId,
+				timestamp,
+				suppressed,
+			});
+		}
+	}
+}
