@@ -58,7 +58,8 @@ export type StoreName = (typeof STORE_NAMES)[number];
 /** Why a store could not answer; never a replay, never a claim. */
 export const STORE_FAILURES = ["error", "timeout", "full"] as const;
 export type StoreFailureReason = (typeof STORE_FAILURES)[number];
-export const STORE_CALL_OUTCOMES = ["claimed", "duplicate", ...STORE_FAILURES] as const;
+/** `limited`: the limits script refused the request (docs/design.md, "Per-client limits"). */
+export const STORE_CALL_OUTCOMES = ["claimed", "duplicate", "limited", ...STORE_FAILURES] as const;
 export type StoreCallOutcome = (typeof STORE_CALL_OUTCOMES)[number];
 export const FALLBACK_REASONS = ["error", "timeout", "breaker_open"] as const;
 export type FallbackReason = (typeof FALLBACK_REASONS)[number];

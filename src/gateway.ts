@@ -4,20 +4,22 @@ import type { Config } from "./config.ts";
 import type { Env } from "./env.ts";
 import type { GatewayEvents } from "./events.ts";
 import type { Logger } from "./log.ts";
-import { GatewayMetrics, replayDegraded } from "./metrics/gateway-metrics.ts";
+import { createLimitStores, type LimitStores } from "./limits/stores.ts";
+import { GatewayMetrics, gatewayRegistry, replayDegraded } from "./metrics/gateway-metrics.ts";
 import { aggregatorShards, MetricsPipeline } from "./metrics/pipeline.ts";
 import { CircuitBreaker } from "./replay/breaker.ts";
 import { ReplayGuard } from "./replay/guard.ts";
 import { MemoryReplayStore } from "./replay/memory.ts";
 import { createUpstashClient, UpstashReplayStore, type ReplayRedis } from "./replay/upstash.ts";
+import type { LimitRedis } from "./limits/redis-store.ts";
 
 /** What can be swapped in a test: the world outside the Worker. */
 export interface GatewayDependencies {
 	log: Logger;
 	/** Fetch used to reach the origin. */
 	fetchOrigin?: typeof fetch;
-	/** An Upstash client instead of one built from the configuration. */
-	upstash?: ReplayRedis;
+	/** An Upstash client instead of one built from the configuration (with the limits script's commands, when it has them). */
+	upstash?: ReplayRedis & Partial<LimitRedis>;
 	now?: () => number;
 	/** Where the request path reports its events. @default the isolate's metrics */
 	events?: GatewayEvents;
@@ -28,6 +30,8 @@ export interface Gateway {
 	config: Config;
 	keyring: Keyring;
 	replay: ReplayGuard;
+	/** Where claims under `CLIENT_LIMITS` are made; null without it (no limits, no cost). */
+	limits: LimitStores | null;
 	metrics: GatewayMetrics;
 	/** Where the request path reports events: the metrics, unless others were injected. */
 	events: GatewayEvents;
@@ -38,15 +42,21 @@ export interface Gateway {
 
 export function createGateway(config: Config, env: Env, deps: GatewayDependencies): Gateway {
 	const now = deps.now ?? Date.now;
-	const metrics = new GatewayMetrics();
+	const metrics = new GatewayMetrics(gatewayRegistry, config.limits?.labelledClients ?? []);
 	const events = deps.events ?? metrics;
 	const { replay: settings } = config;
 	const upstash =
 		deps.upstash ?? (settings.upstash === null ? null : createUpstashClient({ ...settings.upstash, timeoutMs: settings.timeoutMs }));
+	const memory = new MemoryReplayStore(settings.memoryMaxKeys, now);
+	const limits =
+		config.limits === null
+			? null
+			: createLimitStores({ redis: limitRedisOf(upstash), memory, prefix: settings.prefix, origin: config.origin, log: deps.log, now });
 	const replay = new ReplayGuard({
 		primary: upstash === null ? null : new UpstashReplayStore(upstash),
 		memoryOnlyIsNormal: config.isDevelopment,
-		memory: new MemoryReplayStore(settings.memoryMaxKeys, now),
+		memory,
+		...(limits === null ? {} : { limits }),
 		breaker: new CircuitBreaker({ failureThreshold: settings.breakerFailures, cooldownMs: settings.breakerCooldownMs, now }),
 		failMode: settings.failMode,
 		prefix: settings.prefix,
@@ -70,10 +80,17 @@ export function createGateway(config: Config, env: Env, deps: GatewayDependencie
 		config,
 		keyring: new Keyring(config.auth),
 		replay,
+		limits,
 		metrics,
 		events,
 		pipeline,
 		metricsTokens: new BearerTokens(config.metrics.tokens),
 		deps,
 	};
+}
+
+/** The client's script commands, when it has them (a test's fake may not). */
+function limitRedisOf(upstash: (ReplayRedis & Partial<LimitRedis>) | null): LimitRedis | null {
+	if (upstash === null || upstash.evalsha === undefined || upstash.eval === undefined || upstash.zrem === undefined) return null;
+	return upstash as LimitRedis;
 }

@@ -1,11 +1,9 @@
 /**
  * How long a `concurrent` slot is held when its release never comes (an isolate that died):
- * the wait for the origin's headers plus the longest answer the gateway lets run. Where the
- * configuration bounds a streamed answer (`ORIGIN_STREAM_MAX_MS`), that bound; else 10
- * minutes, the longest answer an operator is expected to allow (docs/design.md, "Per-client limits").
+ * the wait for the origin's response headers (`ORIGIN_TIMEOUT_MS`) plus the longest answer the
+ * gateway lets run (`ORIGIN_STREAM_MAX_MS`), so a live answer never outlasts its slot
+ * (docs/design.md, "Per-client limits").
  */
-export const LONGEST_ANSWER_DEFAULT_MS = 600_000;
-
-export function slotLeaseMs(origin: { timeoutMs: number; streamMaxMs?: number }): number {
-	return origin.timeoutMs + (origin.streamMaxMs ?? LONGEST_ANSWER_DEFAULT_MS);
+export function slotLeaseMs(origin: { timeoutMs: number; streamMaxMs: number }): number {
+	return origin.timeoutMs + origin.streamMaxMs;
 }

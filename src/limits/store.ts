@@ -30,6 +30,15 @@ export type LimitedClaim =
 	/** A limit was reached: the replay key is not claimed, so the same request may come back. */
 	| { outcome: "limited"; limit: LimitName; retryAfterMs: number; state: LimitState };
 
+/** What a claim under limits was granted: what is left, and the slot it holds (or null). */
+export interface LimitGrant {
+	state: LimitState;
+	slot: HeldSlot | null;
+}
+
+/** A limited claim's refusal: which limit, when to come back, what is left. */
+export type LimitRefusal = Extract<LimitedClaim, { outcome: "limited" }>;
+
 export interface LimitedClaimRequest {
 	/** The replay key (prefix included), its value and its expiry, as for a plain claim. */
 	key: string;
