@@ -169,13 +169,14 @@ async function accepted(gateway: RunningGateway): Promise<number> {
  * requests each after a warm-up of `count`, medians.
  */
 async function measureInProcess(rounds: number, count: number): Promise<Map<LimitsScenarioName, number>> {
-	// workerd's FixedLengthStream, where Node has none: a TransformStream passes the same bytes.
-	const runtime = globalThis as { FixedLengthStream?: unknown };
+	// workerd's own streams, where Node has none: a TransformStream passes the same bytes.
+	const runtime = globalThis as { FixedLengthStream?: unknown; IdentityTransformStream?: unknown };
 	runtime.FixedLengthStream ??= class extends TransformStream {
 		constructor(_length: number) {
 			super();
 		}
 	};
+	runtime.IdentityTransformStream ??= class extends TransformStream {};
 	// Imported by a computed specifier: the Worker's sources typecheck under the Workers config.
 	const workerModule = "../../src/worker.ts";
 	const { createWorker } = (await import(workerModule)) as { createWorker: (deps: object) => ExportedHandler };
@@ -210,10 +211,10 @@ async function measureInProcess(rounds: number, count: number): Promise<Map<Limi
 				const { method, path, headers, body } = request(n++);
 				const started = process.cpuUsage();
 				const response = await entry.worker.fetch!(new Request(`http://gateway.test${path}`, { method, headers, body }) as never, entry.env as never, ctx);
-				await response.arrayBuffer();
+				const text = await response.text();
 				await Promise.all(background);
 				const used = process.cpuUsage(started);
-				if (response.status !== 200) throw new Error(`in process: got ${response.status}, not 200: ${await response.text()}`);
+				if (response.status !== 200) throw new Error(`in process: got ${response.status}, not 200: ${text}`);
 				// Round 0 (a whole `count`) warms the JIT and each isolate's caches.
 				if (round > 0) entry.samples.push((used.user + used.system) / 1000);
 			}
