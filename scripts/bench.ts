@@ -8,7 +8,7 @@ import { runBench } from "./bench/run.ts";
 import { SCENARIO_NAMES } from "./bench/scenarios.ts";
 
 /** Scenarios with a harness of their own (not a gateway under load against its floors). */
-const OWN_HARNESS = ["aggregator-scale", "replay-memory", "limits"];
+const OWN_HARNESS = ["aggregator-scale", "replay-memory", "keyring", "limits"];
 
 const USAGE = `usage: npm run bench -- [options]
   --duration SEC      seconds of load per scenario and round (default 5)
@@ -23,6 +23,7 @@ const USAGE = `usage: npm run bench -- [options]
 scenarios: ${[...SCENARIO_NAMES, ...OWN_HARNESS].join(", ")}
   (aggregator-scale: one MetricsAggregator fed by 100 to 50,000 isolates; --duration and --rounds apply;
    replay-memory: the replay guard's structures full at the default bounds, heap measured inside workerd;
+   keyring: the keyring in KV, 1 and 10,000 clients, against HMAC_CLIENTS, CPU per accepted request, --rounds applies;
    limits: CLIENT_LIMITS against none, CPU and Upstash commands per accepted request)`;
 
 function usageError(message: string): never {
@@ -111,4 +112,9 @@ if (scenarios.includes("replay-memory")) {
 	const report = await runReplayMemory({ log: (line) => console.error(line) });
 	writeFileSync(".build/bench/replay-memory.json", `${JSON.stringify(report, null, 2)}\n`);
 	console.log(formatReplayMemory(report));
+}
+
+if (scenarios.includes("keyring")) {
+	const { formatKeyringReport, runKeyringScenarios } = await import("./bench/keyring.ts");
+	console.log(formatKeyringReport(await runKeyringScenarios({ requests: 3000, rounds, log: (line) => console.error(line) })));
 }

@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from "../src/config.ts";
 import type { Env } from "../src/env.ts";
 import { parseArguments, runMain, UsageError } from "./lib/cli.ts";
 import { parseDotenv } from "./lib/dev-vars.ts";
+import { keyringNamespaceId } from "./lib/keyring-namespace.ts";
 
 const USAGE = `usage: npm run check-config -- [--env NAME] [--strict] [--config PATH] FILE [FILE...]
 
@@ -73,11 +74,13 @@ async function main(): Promise<number> {
 	const { vars, envFound } = wranglerVars(wranglerToml, env);
 	if (!envFound) throw new UsageError(`the wrangler configuration has no [env.${env}]`);
 
+	// The KEYRING namespace the environment binds (a stand-in: only its presence is checked).
+	const keyringBinding = keyringNamespaceId(wranglerToml, env) === null ? {} : { KEYRING: {} };
 	let failed = false;
 	for (const file of files) {
 		let settings: Env;
 		try {
-			settings = { ...vars, ...Object.fromEntries(parseDotenv(readFileSync(file, "utf8"))) } as Env;
+			settings = { ...vars, ...Object.fromEntries(parseDotenv(readFileSync(file, "utf8"))), ...keyringBinding } as Env;
 		} catch (error) {
 			console.error(`${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? "error"})`);
 			failed = true;

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { copyFileSync, existsSync } from "node:fs";
 import { listenFailure, parseOptions, portOption, runMain } from "./lib/cli.ts";
 import { readDevVars } from "./lib/dev-vars.ts";
+import { ensureDevKeyringKey } from "./lib/keyring-key.ts";
 import { startDemoOrigin, type DemoOrigin } from "./lib/demo-origin.ts";
 import { portOpen } from "./lib/processes.ts";
 
@@ -42,6 +43,7 @@ async function main(): Promise<number> {
 		copyFileSync(".dev.vars.example", ".dev.vars");
 		console.log("created .dev.vars from .dev.vars.example");
 	}
+	if (ensureDevKeyringKey(".dev.vars")) console.log("added a fresh KEYRING_KEY to .dev.vars (the keyring's key: npm run keys)");
 	const originUrl = readDevVars()?.get("ORIGIN_URL");
 	try {
 		origin = await startDemoOrigin({ port: originPort });

@@ -1,5 +1,6 @@
 import type { Env } from "./env.ts";
 import { readAuth, type AuthConfig } from "./config/auth.ts";
+import { readKeyring, type KeyringConfig } from "./config/keyring.ts";
 import { readMetrics, type MetricsConfig } from "./config/metrics.ts";
 import { readOrigin, type OriginConfig } from "./config/origin.ts";
 import { SettingReader } from "./config/reader.ts";
@@ -8,7 +9,7 @@ import { limitsWarnings, readLimits } from "./limits/config.ts";
 import type { ClientLimits } from "./limits/policy.ts";
 
 export { PRODUCTION_LIMITS } from "./config/auth.ts";
-export type { AuthConfig, MetricsConfig, OriginConfig, ReplayConfig };
+export type { AuthConfig, KeyringConfig, MetricsConfig, OriginConfig, ReplayConfig };
 export type { ReplayFailMode } from "./config/replay.ts";
 
 /**
@@ -32,6 +33,8 @@ export interface Config {
 	metrics: MetricsConfig;
 	/** Per-client limits (`CLIENT_LIMITS`, src/limits/config.ts); null when unset: no limits, no cost. */
 	limits: ClientLimits | null;
+	/** The keyring in KV (`KEYRING_*`); off without `KEYRING_KEY`. */
+	keyring: KeyringConfig;
 	/**
 	 * What weakens this configuration, one sentence each (never a value): in production, what
 	 * is missing; in development and test, each production refusal it was allowed. The Worker
@@ -68,6 +71,7 @@ export function loadConfig(env: Env): Config {
 		replay: readReplay(read),
 		metrics: readMetrics(read),
 		limits: readLimits(read),
+		keyring: readKeyring(read, env.KEYRING !== undefined && env.KEYRING !== null),
 		warnings: read.warnings,
 	};
 	if (read.problems.length > 0) throw new ConfigError(read.problems);
@@ -78,7 +82,7 @@ export function loadConfig(env: Env): Config {
 /** What production runs with but should not: one sentence each. */
 function productionWarnings(config: Config): string[] {
 	const warnings: string[] = [];
-	if (config.auth.sharedSecrets.length === 0 && config.auth.clientSecrets.size === 0) {
+	if (config.auth.sharedSecrets.length === 0 && config.auth.clientSecrets.size === 0 && config.keyring.key === null) {
 		warnings.push("no HMAC secret (HMAC_SECRET or HMAC_CLIENTS): every signed request gets 500 config_error");
 	}
 	if (config.metrics.tokens.length === 0) {

@@ -36,4 +36,11 @@ export interface Env {
 	METRICS_TIMEOUT_MS?: string;
 	METRICS_SHARDS?: string;
 	METRICS_AGGREGATOR?: DurableObjectNamespace<MetricsAggregator>;
+
+	/** The keyring (src/config/keyring.ts): client records in KV, secrets sealed under KEYRING_KEY. */
+	KEYRING?: KVNamespace;
+	KEYRING_KEY?: string;
+	KEYRING_CACHE_MS?: string;
+	KEYRING_CACHE_MAX_ENTRIES?: string;
+	KEYRING_TIMEOUT_MS?: string;
 }

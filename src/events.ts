@@ -5,6 +5,7 @@
  * cannot be written.
  */
 import type { ErrorCode } from "./errors.ts";
+import type { KeyringEvents } from "./keyring/events.ts";
 
 /** Failure `mode`s of `agent_chat_requests_total{auth="fail"}`: the answer's code, or `unknown_client`. */
 export const AUTH_FAILURES = [
@@ -99,5 +100,5 @@ export interface LimitEvents {
 	limitRefused(limit: Limit, label: string): void;
 }
 
-/** Every event the request path reports (the limits report to the metrics directly). */
-export type GatewayEvents = AuthEvents & ReplayEvents & OriginEvents;
+/** Every event the request path reports. */
+export type GatewayEvents = AuthEvents & ReplayEvents & OriginEvents & KeyringEvents;

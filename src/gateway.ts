@@ -1,4 +1,4 @@
-import { Keyring } from "./auth/keyring.ts";
+import { Keyring, type KeySource } from "./auth/keyring.ts";
 import { BearerTokens } from "./auth/token.ts";
 import type { Config } from "./config.ts";
 import type { Env } from "./env.ts";
@@ -7,6 +7,7 @@ import type { Logger } from "./log.ts";
 import { createLimitStores, type LimitStores } from "./limits/stores.ts";
 import { GatewayMetrics, gatewayRegistry, replayDegraded } from "./metrics/gateway-metrics.ts";
 import { aggregatorShards, MetricsPipeline } from "./metrics/pipeline.ts";
+import { keyringKeySource } from "./keyring/key-source.ts";
 import { CircuitBreaker } from "./replay/breaker.ts";
 import { ReplayGuard } from "./replay/guard.ts";
 import { MemoryReplayStore } from "./replay/memory.ts";
@@ -28,7 +29,8 @@ export interface GatewayDependencies {
 /** One isolate's state for one configuration: keys, replay stores, breaker, metrics. */
 export interface Gateway {
 	config: Config;
-	keyring: Keyring;
+	/** Each client's keys: the keyring in KV (when `KEYRING_KEY` is set) in front of `HMAC_CLIENTS`/`HMAC_SECRET`. */
+	keyring: KeySource;
 	replay: ReplayGuard;
 	/** Where claims under `CLIENT_LIMITS` are made; null without it (no limits, no cost). */
 	limits: LimitStores | null;
@@ -78,7 +80,7 @@ export function createGateway(config: Config, env: Env, deps: GatewayDependencie
 	});
 	return {
 		config,
-		keyring: new Keyring(config.auth),
+		keyring: keyringKeySource(config.keyring, env.KEYRING, new Keyring(config.auth), { events, log: deps.log, now }),
 		replay,
 		limits,
 		metrics,

@@ -25,6 +25,8 @@ export async function startGateway(
 		metricsAggregator?: boolean;
 		/** Open workerd's inspector (Chrome DevTools Protocol) on this port, 0 for any free one. */
 		inspectorPort?: number;
+		/** Bind `KEYRING` to this local KV namespace id (kept under `persistTo`, as wrangler keeps it under `<dir>/v3`). */
+		keyringNamespace?: string;
 	},
 ): Promise<RunningGateway> {
 	const { scriptPath } = options;
@@ -50,6 +52,7 @@ export async function startGateway(
 			modules: true,
 			compatibilityDate: "2026-11-01",
 			bindings: { ENVIRONMENT: "test", ...bindings },
+			...(options.keyringNamespace === undefined ? {} : { kvNamespaces: { KEYRING: options.keyringNamespace } }),
 			...(options.metricsAggregator === false ? {} : {
 				durableObjects: {
 					METRICS_AGGREGATOR: { className: "MetricsAggregator", useSQLite: true, ...(i === 0 ? {} : { scriptName: "gateway-0" }) },

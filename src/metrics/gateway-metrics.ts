@@ -17,6 +17,7 @@ import {
 	type StoreCallOutcome,
 	type StoreName,
 } from "../events.ts";
+import { KEYRING_LOOKUP_RESULTS, type KeyringLookupEvent } from "../keyring/events.ts";
 import { counter, gauge, histogram } from "./definitions.ts";
 import { Recorder, Registry, type SeriesHandle } from "./registry.ts";
 import type { Samples } from "./samples.ts";
@@ -74,6 +75,11 @@ export const limitRefusals = counter(
 	["client", "limit"],
 );
 export const metricsFlushes = counter("agent_metrics_flushes_total", "Deltas sent to the metrics aggregator, by outcome.", ["outcome"]);
+export const keyringLookups = counter(
+	"agent_keyring_lookups_total",
+	"Keyring lookups by result: hit (a record), miss (none), undecryptable, throttled (too many unknown ids); kv_read for each KV read, kv_error for each failed one.",
+	["result"],
+);
 export const metricsAggregated = gauge(
 	"agent_metrics_aggregated",
 	"1 when this scrape was answered from the aggregate of all isolates, 0 when from one isolate's own totals.",
@@ -96,6 +102,7 @@ export const gatewayRegistry = new Registry([
 	limitRefusals,
 	metricsFlushes,
 	metricsAggregated,
+	keyringLookups,
 ]);
 
 /** Every `auth`/`mode` pair the gateway can emit, from the same arrays as the events' types. */
@@ -123,6 +130,7 @@ export class GatewayMetrics implements GatewayEvents, LimitEvents {
 	private readonly slots: SeriesHandle[] = [];
 	private readonly schemes = new Map<string, SeriesHandle>();
 	private readonly refusals = new Map<string, SeriesHandle>();
+	private readonly keyringResults = new Map<string, SeriesHandle>();
 	private readonly replayAttemptsSeries: SeriesHandle;
 	private readonly skewSeries: SeriesHandle;
 	private readonly breakerOpenedSeries: SeriesHandle;
@@ -153,6 +161,7 @@ export class GatewayMetrics implements GatewayEvents, LimitEvents {
 			for (const limit of LIMITS) resolve(this.refusals, `${client}/${limit}`, registry.series(limitRefusals, { client, limit }));
 		}
 		for (const outcome of FLUSH_OUTCOMES) resolve(this.flushes, outcome, registry.series(metricsFlushes, { outcome }));
+		for (const result of KEYRING_LOOKUP_RESULTS) resolve(this.keyringResults, result, registry.series(keyringLookups, { result }));
 		for (let slot = 0; slot < MAX_SLOTS; slot++) {
 			const handle = registry.series(secretSlots, { slot: String(slot) });
 			this.slots.push(handle);
@@ -221,5 +230,9 @@ export class GatewayMetrics implements GatewayEvents, LimitEvents {
 
 	flush(outcome: FlushOutcome): void {
 		this.recorder.inc(this.flushes.get(outcome)!);
+	}
+
+	keyringLookup(result: KeyringLookupEvent): void {
+		this.recorder.inc(this.keyringResults.get(result)!);
 	}
 }

@@ -5,7 +5,7 @@ import { runCli } from "./helpers/cli.ts";
 
 // Every CLI of package.json, as `npm run X -- ...` runs it (bench has tests of its own): its
 // file in scripts/ and its npm script.
-const CLIS = ["sign", "smoke", "upstash-server", "dev", "demo-origin", "check-config", "build-client"];
+const CLIS = ["sign", "smoke", "upstash-server", "dev", "demo-origin", "check-config", "build-client", "keys"];
 const npmScript = (cli: string) => (cli === "build-client" ? "build:client" : cli);
 
 describe("every CLI's command line", () => {

@@ -33,6 +33,7 @@ function recordingEvents(): { sink: GatewayEvents; seen: Recorded[]; names: Set<
 		outageReplay: record("outageReplay"),
 		response: record("response"),
 		streamCut: record("streamCut"),
+		keyringLookup: record("keyringLookup"),
 	};
 	return { sink, seen, names };
 }

@@ -18,6 +18,7 @@ const ignored: GatewayEvents = {
 	outageReplay() {},
 	response() {},
 	streamCut() {},
+	keyringLookup() {},
 };
 
 export default createWorker({ log: consoleLogger, events: ignored });

@@ -1,0 +1,52 @@
+import { describe, expect, it } from "vitest";
+import { Keyring, type KeySource } from "../auth/keyring.ts";
+import { RecordedEvents, recordingLogger } from "../../test/fixtures/keyring.ts";
+import { KeyringKeySource, keyringKeySource } from "./key-source.ts";
+import type { KeyringLookupResult } from "./lookup.ts";
+
+const environment = new Keyring({ sharedSecrets: ["shared-secret"], clientSecrets: new Map([["env-client", ["env-secret"]]]) });
+
+function sourceAnswering(result: KeyringLookupResult): KeySource {
+	return new KeyringKeySource({ lookup: async () => result }, environment);
+}
+
+describe("KeyringKeySource", () => {
+	it("answers with the record's keys when the keyring has the id", async () => {
+		const key = await crypto.subtle.importKey("raw", new Uint8Array(32), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
+		const found = sourceAnswering({ kind: "found", client: { clientId: "a", secrets: ["s"], keys: Promise.resolve([key]) } });
+		expect(await found.keysFor("a")).toEqual({ status: "found", keys: [key] });
+	});
+
+	it("goes to the environment's keys only when the keyring does not name the id", async () => {
+		const absent = sourceAnswering({ kind: "absent" });
+		expect(await absent.keysFor("env-client")).toMatchObject({ status: "found", keys: [expect.anything()] });
+		expect(await absent.keysFor("anyone")).toMatchObject({ status: "found" });
+	});
+
+	it.each(["disabled", "case_variant", "undecryptable"] as const)("refuses a %s record as unknown, never with the shared secret", async (reason) => {
+		expect(await sourceAnswering({ kind: "refused", reason }).keysFor("anyone")).toEqual({ status: "unknown" });
+	});
+
+	it.each(["kv_error", "throttled"] as const)("answers unavailable (503) when the keyring cannot tell (%s)", async (reason) => {
+		expect(await sourceAnswering({ kind: "unavailable", reason }).keysFor("anyone")).toEqual({ status: "unavailable" });
+	});
+
+	it("is configured even without any environment secret: the keyring may hold any client", () => {
+		expect(new KeyringKeySource({ lookup: async () => ({ kind: "absent" }) }, new Keyring({ sharedSecrets: [], clientSecrets: new Map() })).configured).toBe(true);
+	});
+});
+
+describe("keyringKeySource", () => {
+	const deps = { events: new RecordedEvents(), log: recordingLogger() };
+	const settings = { cacheMs: 30_000, maxEntries: 10, timeoutMs: 1000 };
+	const kv = { get: async () => null } as unknown as Pick<KVNamespace, "get">;
+
+	it("is the environment's keys alone without KEYRING_KEY, or without the binding", () => {
+		expect(keyringKeySource({ ...settings, key: null }, kv, environment, deps)).toBe(environment);
+		expect(keyringKeySource({ ...settings, key: new Uint8Array(32) }, undefined, environment, deps)).toBe(environment);
+	});
+
+	it("puts the keyring in front with both", () => {
+		expect(keyringKeySource({ ...settings, key: new Uint8Array(32) }, kv, environment, deps)).toBeInstanceOf(KeyringKeySource);
+	});
+});

@@ -1,0 +1,218 @@
+import { describe, expect, it } from "vitest";
+import { freshKey, RecordedEvents, recordingLogger, sealedRecord } from "../../test/fixtures/keyring.ts";
+import { KeyringLookup, type KeyringLookupOptions } from "./lookup.ts";
+import { recordKey } from "./record.ts";
+import { KeyringStoreError, MemoryKeyringStore, type KeyringStore, type StoreRead } from "./store.ts";
+
+/** A Map-backed store that counts reads per id and can be made to fail. */
+class CountingStore implements KeyringStore {
+	readonly inner = new MemoryKeyringStore();
+	readonly reads: string[] = [];
+	failing: "error" | "timeout" | null = null;
+	/** Held reads resolve when released (to test concurrent lookups). */
+	hold: Promise<void> | null = null;
+
+	async read(clientId: string): Promise<StoreRead> {
+		this.reads.push(clientId);
+		if (this.hold !== null) await this.hold;
+		if (this.failing !== null) throw new KeyringStoreError(this.failing, "injected");
+		return this.inner.read(clientId);
+	}
+}
+
+async function setup(overrides: Partial<KeyringLookupOptions> = {}) {
+	const key = await freshKey();
+	const store = new CountingStore();
+	const events = new RecordedEvents();
+	const log = recordingLogger();
+	const clock = { now: 1_763_000_000_000 };
+	const lookup = new KeyringLookup({ store, key, cacheMs: 30_000, maxEntries: 100, events, log, now: () => clock.now, ...overrides });
+	return { key, store, events, log, clock, lookup };
+}
+
+describe("KeyringLookup", () => {
+	it("finds a client's secrets, newest first, with its limits, and imports verify keys once per cached record", async () => {
+		const { key, store, lookup, events } = await setup();
+		store.inner.put(await sealedRecord(key, "alice", ["new-secret", "old-secret"], { limits: { rpm: 5 } }));
+		const first = await lookup.lookup("alice");
+		expect(first).toMatchObject({ kind: "found", client: { clientId: "alice", secrets: ["new-secret", "old-secret"], limits: { rpm: 5 } } });
+		const second = await lookup.lookup("alice");
+		expect(second).toBe(first);
+		if (first.kind !== "found") throw new Error("unreachable");
+		const keys = await first.client.keys;
+		expect(keys.map((k) => k.usages)).toEqual([["verify"], ["verify"]]);
+		const mac = await crypto.subtle.sign("HMAC", await crypto.subtle.importKey("raw", new TextEncoder().encode("old-secret"), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]), new Uint8Array([1]));
+		expect(await crypto.subtle.verify("HMAC", keys[1]!, mac, new Uint8Array([1]))).toBe(true);
+		expect(store.reads).toEqual(["alice"]);
+		expect([events.of("hit"), events.of("kv_read"), events.of("miss")]).toEqual([2, 1, 0]);
+	});
+
+	it("caches a miss: an unknown id costs one KV read per cache period, however many requests", async () => {
+		const { store, lookup, events, clock } = await setup();
+		for (let i = 0; i < 50; i++) expect(await lookup.lookup("nobody")).toEqual({ kind: "absent" });
+		expect(store.reads).toEqual(["nobody"]);
+		clock.now += 29_999;
+		await lookup.lookup("nobody");
+		expect(store.reads).toHaveLength(1);
+		clock.now += 1;
+		await lookup.lookup("nobody");
+		expect(store.reads).toHaveLength(2);
+		expect([events.of("miss"), events.of("kv_read")]).toEqual([52, 2]);
+	});
+
+	it("shares one KV read between concurrent lookups of one id, and counts each lookup", async () => {
+		const { key, store, lookup, events } = await setup();
+		store.inner.put(await sealedRecord(key, "alice", ["s"]));
+		let release!: () => void;
+		store.hold = new Promise((done) => (release = done));
+		const pending = Array.from({ length: 20 }, () => lookup.lookup("alice"));
+		release();
+		const results = await Promise.all(pending);
+		expect(new Set(results).size).toBe(1);
+		expect(store.reads).toEqual(["alice"]);
+		expect([events.of("hit"), events.of("kv_read")]).toEqual([20, 1]);
+	});
+
+	it("a request joining another's read that never settles (its request was cancelled) reads for itself after its own budget", async () => {
+		const { key, store, lookup, clock } = await setup({ joinTimeoutMs: 20 });
+		store.inner.put(await sealedRecord(key, "alice", ["s"]));
+		store.hold = new Promise(() => {});
+		const abandoned = lookup.lookup("alice");
+		store.hold = null;
+		expect(await lookup.lookup("alice")).toMatchObject({ kind: "found", client: { secrets: ["s"] } });
+		expect(store.reads).toEqual(["alice", "alice"]);
+		// After the cache period, two lookups at once share one new read: the abandoned one is forgotten.
+		clock.now += 30_000;
+		let release!: () => void;
+		store.hold = new Promise((done) => (release = done));
+		const pair = [lookup.lookup("alice"), lookup.lookup("alice")];
+		release();
+		await Promise.all(pair);
+		expect(store.reads).toHaveLength(3);
+		void abandoned;
+	});
+
+	it("sees a new record, a revocation and a rotation only after the cache period", async () => {
+		const { key, store, lookup, clock } = await setup();
+		expect(await lookup.lookup("alice")).toEqual({ kind: "absent" });
+		store.inner.put(await sealedRecord(key, "alice", ["one"]));
+		expect(await lookup.lookup("alice")).toEqual({ kind: "absent" });
+		clock.now += 30_000;
+		expect(await lookup.lookup("alice")).toMatchObject({ kind: "found", client: { secrets: ["one"] } });
+		store.inner.put(await sealedRecord(key, "alice", ["two", "one"]));
+		clock.now += 29_000;
+		expect(await lookup.lookup("alice")).toMatchObject({ client: { secrets: ["one"] } });
+		clock.now += 1_000;
+		expect(await lookup.lookup("alice")).toMatchObject({ client: { secrets: ["two", "one"] } });
+		store.inner.records.delete(recordKey("alice"));
+		expect(await lookup.lookup("alice")).toMatchObject({ kind: "found" });
+		clock.now += 30_000;
+		expect(await lookup.lookup("alice")).toEqual({ kind: "absent" });
+	});
+
+	it("refuses a disabled client, and another case of a registered id, without opening anything", async () => {
+		const { key, store, lookup, events } = await setup();
+		store.inner.put(await sealedRecord(key, "off", ["s"], { disabled: true }));
+		store.inner.put(await sealedRecord(key, "alice", ["s"]));
+		expect(await lookup.lookup("off")).toEqual({ kind: "refused", reason: "disabled" });
+		expect(await lookup.lookup("ALICE")).toEqual({ kind: "refused", reason: "case_variant" });
+		expect(await lookup.lookup("Alice")).toEqual({ kind: "refused", reason: "case_variant" });
+		expect(events.of("undecryptable")).toBe(0);
+	});
+
+	it("refuses a record under another key, moved to another id, or changed: logged and counted, cached, never thrown", async () => {
+		const { key, store, lookup, events, log } = await setup();
+		store.inner.put(await sealedRecord(await freshKey(), "wrong-key", ["s"]));
+		// Moved: bob's KV key holds alice's record, its id rewritten to bob.
+		const alice = await sealedRecord(key, "alice", ["s"]);
+		store.inner.records.set(recordKey("bob"), { ...alice, id: "bob" });
+		// Moved without rewriting the id.
+		store.inner.records.set(recordKey("carol"), alice);
+		const tampered = await sealedRecord(key, "tampered", ["s"]);
+		const bytes = Uint8Array.from(atob(tampered.secrets), (c) => c.charCodeAt(0));
+		bytes[20]! ^= 1;
+		store.inner.put({ ...tampered, secrets: btoa(String.fromCharCode(...bytes)) });
+		store.inner.records.set(recordKey("junk"), { v: 1, id: "junk" });
+		for (const id of ["wrong-key", "bob", "carol", "tampered", "junk"]) {
+			expect(await lookup.lookup(id), id).toEqual({ kind: "refused", reason: "undecryptable" });
+			expect(await lookup.lookup(id), id).toEqual({ kind: "refused", reason: "undecryptable" });
+		}
+		expect(store.reads).toHaveLength(5);
+		expect(events.of("undecryptable")).toBe(10);
+		expect(log.lines.filter((line) => line.level === "error").map((line) => line.fields.clientId)).toEqual(["wrong-key", "bob", "carol", "tampered", "junk"]);
+		expect(JSON.stringify(log.lines)).not.toContain(alice.secrets);
+	});
+
+	it("serves the last known record while KV fails, and reads KV once per period, not per request", async () => {
+		const { key, store, lookup, events, clock, log } = await setup();
+		store.inner.put(await sealedRecord(key, "alice", ["s"]));
+		await lookup.lookup("alice");
+		await lookup.lookup("gone");
+		clock.now += 30_000;
+		store.failing = "timeout";
+		for (let i = 0; i < 10; i++) {
+			expect(await lookup.lookup("alice")).toMatchObject({ kind: "found", client: { secrets: ["s"] } });
+			expect(await lookup.lookup("gone")).toEqual({ kind: "absent" });
+		}
+		expect(store.reads).toEqual(["alice", "gone", "alice", "gone"]);
+		expect(events.of("kv_error")).toBe(2);
+		expect(log.lines.filter((l) => l.level === "warn")).toHaveLength(1);
+	});
+
+	it("answers unavailable for an id never seen while KV fails: never absent (which would let a shared secret serve it)", async () => {
+		const { store, lookup, events } = await setup();
+		store.failing = "error";
+		expect(await lookup.lookup("new-id")).toEqual({ kind: "unavailable", reason: "kv_error" });
+		expect(await lookup.lookup("new-id")).toEqual({ kind: "unavailable", reason: "kv_error" });
+		store.failing = null;
+		expect(await lookup.lookup("new-id")).toEqual({ kind: "absent" });
+		expect([events.of("kv_error"), events.of("hit"), events.of("miss")]).toEqual([2, 0, 1]);
+	});
+
+	it("bounds memory: a flood of random ids keeps at most maxEntries misses, and cannot evict a client", async () => {
+		const { key, store, lookup } = await setup({ maxEntries: 10, unknownReadsPerSecond: 1_000_000 });
+		store.inner.put(await sealedRecord(key, "alice", ["s"]));
+		await lookup.lookup("alice");
+		for (let i = 0; i < 1000; i++) await lookup.lookup(`random-${i}`);
+		const reads = store.reads.length;
+		expect(await lookup.lookup("alice")).toMatchObject({ kind: "found" });
+		expect(store.reads.length).toBe(reads);
+		// The newest misses are still cached; the oldest were dropped.
+		await lookup.lookup("random-999");
+		expect(store.reads.length).toBe(reads);
+		await lookup.lookup("random-0");
+		expect(store.reads.length).toBe(reads + 1);
+	});
+
+	it("limits KV reads for ids it knows nothing of: beyond the budget, 503 for the rest of the second; known ids unaffected", async () => {
+		const { key, store, lookup, events, clock } = await setup({ unknownReadsPerSecond: 5 });
+		store.inner.put(await sealedRecord(key, "alice", ["s"]));
+		await lookup.lookup("alice");
+		const results = [];
+		for (let i = 0; i < 100; i++) results.push(await lookup.lookup(`random-${i}`));
+		expect(results.filter((r) => r.kind === "absent")).toHaveLength(5);
+		expect(results.slice(5).every((r) => r.kind === "unavailable" && r.reason === "throttled")).toBe(true);
+		expect(store.reads).toHaveLength(6);
+		expect(events.of("throttled")).toBe(95);
+		// Cached ids, found or missing, still answer.
+		expect(await lookup.lookup("alice")).toMatchObject({ kind: "found" });
+		expect(await lookup.lookup("random-0")).toEqual({ kind: "absent" });
+		clock.now += 1000;
+		expect(await lookup.lookup("random-50")).toEqual({ kind: "absent" });
+	});
+
+	it("counts a found record against no budget: a cold isolate may meet many clients at once", async () => {
+		const { key, store, lookup } = await setup({ unknownReadsPerSecond: 1 });
+		for (let i = 0; i < 20; i++) store.inner.put(await sealedRecord(key, `client-${i}`, ["s"]));
+		for (let i = 0; i < 20; i++) expect(await lookup.lookup(`client-${i}`)).toMatchObject({ kind: "found" });
+	});
+
+	it("refuses options that cannot work, when built", async () => {
+		const { key, store } = await setup();
+		const base = { store, key, maxEntries: 10, events: new RecordedEvents(), log: recordingLogger() };
+		expect(() => new KeyringLookup({ ...base, cacheMs: 0 })).toThrow(/cacheMs/);
+		expect(() => new KeyringLookup({ ...base, cacheMs: 1, unknownReadsPerSecond: 0 })).toThrow(/unknownReadsPerSecond/);
+		expect(() => new KeyringLookup({ ...base, cacheMs: 1, maxEntries: 0 })).toThrow(/maxEntries/);
+		expect(() => new KeyringLookup({ ...base, cacheMs: 1, joinTimeoutMs: 0 })).toThrow(/joinTimeoutMs/);
+	});
+});
