@@ -34,7 +34,7 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 	app.get("/healthz", healthRoute({
 		replay,
 		upstashConfigured: config.replay.upstash !== null,
-		limitsConfigured: config.limits !== null,
+		limitsConfigured: gateway.limits !== null,
 		tokens: gateway.metricsTokens,
 		openDetails: !config.isProduction && config.metrics.tokens.length === 0,
 		aggregatorReachable: () => pipeline.reachable(),
@@ -58,9 +58,7 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 			events,
 			log: deps.log,
 			now: deps.now,
-			...(gateway.limits === null || config.limits === null
-				? {}
-				: { limits: { policies: config.limits, release: gateway.limits.release, events: gateway.metrics } }),
+			...(gateway.limits === null ? {} : { limits: { policies: gateway.limits.policies, release: gateway.limits.release, events: gateway.metrics } }),
 		}),
 		forwardToOrigin({
 			originUrl: config.origin.url,

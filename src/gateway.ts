@@ -4,6 +4,7 @@ import type { Config } from "./config.ts";
 import type { Env } from "./env.ts";
 import type { GatewayEvents } from "./events.ts";
 import type { Logger } from "./log.ts";
+import { LimitPolicies, type RecordLimits } from "./limits/policies.ts";
 import { createLimitStores, type LimitStores } from "./limits/stores.ts";
 import { GatewayMetrics, gatewayRegistry, replayDegraded } from "./metrics/gateway-metrics.ts";
 import { aggregatorShards, MetricsPipeline } from "./metrics/pipeline.ts";
@@ -32,8 +33,11 @@ export interface Gateway {
 	/** Each client's keys: the keyring in KV (when `KEYRING_KEY` is set) in front of `HMAC_CLIENTS`/`HMAC_SECRET`. */
 	keyring: KeySource;
 	replay: ReplayGuard;
-	/** Where claims under `CLIENT_LIMITS` are made; null without it (no limits, no cost). */
-	limits: LimitStores | null;
+	/**
+	 * Where claims under a client's limits are made, and each client's policy (`CLIENT_LIMITS`,
+	 * or its keyring record's); null with neither (no limits, no cost).
+	 */
+	limits: (LimitStores & { policies: LimitPolicies }) | null;
 	metrics: GatewayMetrics;
 	/** Where the request path reports events: the metrics, unless others were injected. */
 	events: GatewayEvents;
@@ -50,10 +54,16 @@ export function createGateway(config: Config, env: Env, deps: GatewayDependencie
 	const upstash =
 		deps.upstash ?? (settings.upstash === null ? null : createUpstashClient({ ...settings.upstash, timeoutMs: settings.timeoutMs }));
 	const memory = new MemoryReplayStore(settings.memoryMaxKeys, now);
+	const keyring = keyringKeySource(config.keyring, env.KEYRING, new Keyring(config.auth), { events, log: deps.log, now });
+	// Keyring records may carry limits too (docs/design.md, "Keyring"): with the keyring on, a client may have some.
+	const records = "limitsFor" in keyring ? (keyring as RecordLimits) : null;
 	const limits =
-		config.limits === null
+		config.limits === null && records === null
 			? null
-			: createLimitStores({ redis: limitRedisOf(upstash), memory, prefix: settings.prefix, origin: config.origin, log: deps.log, now });
+			: {
+					...createLimitStores({ redis: limitRedisOf(upstash), memory, prefix: settings.prefix, origin: config.origin, log: deps.log, now }),
+					policies: new LimitPolicies(config.limits, records, deps.log, now),
+				};
 	const replay = new ReplayGuard({
 		primary: upstash === null ? null : new UpstashReplayStore(upstash),
 		memoryOnlyIsNormal: config.isDevelopment,
@@ -80,7 +90,7 @@ export function createGateway(config: Config, env: Env, deps: GatewayDependencie
 	});
 	return {
 		config,
-		keyring: keyringKeySource(config.keyring, env.KEYRING, new Keyring(config.auth), { events, log: deps.log, now }),
+		keyring,
 		replay,
 		limits,
 		metrics,

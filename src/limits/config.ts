@@ -116,7 +116,8 @@ export function limitsWarnings(config: Pick<Config, "limits" | "replay" | "auth"
 	return warnings;
 }
 
-function readEntry(id: string, entry: unknown, problems: LimitsProblems): LimitPolicy | null {
+/** One entry (`{"rpm": 60, ...}`) with `CLIENT_LIMITS`'s rules: its policy, or null and the problem reported. */
+export function readEntry(id: string, entry: unknown, problems: LimitsProblems): LimitPolicy | null {
 	if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
 		problems.problem(`${CLIENT_LIMITS} must map each id to an object of limits`);
 		return null;

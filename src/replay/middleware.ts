@@ -5,7 +5,7 @@ import { gatewayError } from "../errors.ts";
 import type { AuthEvents, FallbackReason, LimitEvents } from "../events.ts";
 import { answerOfLimitedClient } from "../limits/answer.ts";
 import { REFUSAL_CODES } from "../limits/headers.ts";
-import type { ClientLimits } from "../limits/policy.ts";
+import type { LimitPolicies } from "../limits/policies.ts";
 import { limitRefusal } from "../limits/refusal.ts";
 import type { HeldSlot } from "../limits/store.ts";
 import { LogThrottle, type Logger } from "../log.ts";
@@ -19,10 +19,10 @@ export interface ReplayProtectionOptions {
 	/** @default Date.now */
 	now?: () => number;
 	/**
-	 * Per-client limits (`CLIENT_LIMITS`; docs/design.md, "Per-client limits"): each client's
+	 * Per-client limits (`CLIENT_LIMITS`, keyring records; docs/design.md, "Per-client limits"): each client's
 	 * policy, checked in its claim; where a slot is freed; where a refusal is counted. Unset: none.
 	 */
-	limits?: { policies: ClientLimits; release: (slot: HeldSlot) => Promise<void>; events: LimitEvents };
+	limits?: { policies: Pick<LimitPolicies, "policyFor">; release: (slot: HeldSlot) => Promise<void>; events: LimitEvents };
 }
 
 /** A fallback or a closed failure is logged at most once per this interval (with how many were held back). */
