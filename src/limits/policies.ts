@@ -42,9 +42,11 @@ export class LimitPolicies {
 	private fromRecord(limits: Record<string, unknown>, configured: LimitPolicy | null): LimitPolicy | null {
 		let policy = this.parsed.get(limits);
 		if (policy === undefined) {
-			let problem: string | null = null;
-			const read = readEntry("record", limits, { problem: (message) => (problem = message), strict: () => {} });
-			policy = problem !== null ? INVALID : read !== null && (read.rpm ?? read.rpd ?? read.concurrent) !== null ? { ...read, label: "" } : null;
+			// Production's bounds are CLIENT_LIMITS's concern; a record is refused only for what no environment takes.
+			const read = readEntry("record", limits, { problem: () => {}, strict: () => {} });
+			if (read === null) policy = INVALID;
+			else if (read.rpm === null && read.rpd === null && read.concurrent === null) policy = null;
+			else policy = { ...read, label: "" };
 			this.parsed.set(limits, policy);
 		}
 		if (policy !== INVALID) return policy;
