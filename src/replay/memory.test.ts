@@ -58,6 +58,17 @@ describe("MemoryReplayStore", () => {
 		expect(refused).toBe(4000);
 	});
 
+	it("forgets an expired key's owner and expiry, even before a sweep removes it", async () => {
+		const clock = { now: T };
+		const store = new MemoryReplayStore(10, () => clock.now);
+		await store.claim("k", "", 1000, "alice");
+		clock.now = T + 999;
+		expect([store.has("k"), store.ownerOf("k"), store.expiresAt("k")]).toEqual([true, "alice", T + 1000]);
+		clock.now = T + 1000;
+		expect([store.has("k"), store.ownerOf("k"), store.expiresAt("k")]).toEqual([false, undefined, undefined]);
+		expect(store.size).toBe(1);
+	});
+
 	it("fails at construction with a bad bound", () => {
 		expect(() => new MemoryReplayStore(0)).toThrow(/maxKeys/);
 	});
