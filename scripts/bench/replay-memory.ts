@@ -11,6 +11,8 @@ export const REPLAY_MEMORY_BUDGET_BYTES = 32 * 1024 * 1024;
 export const DEFAULT_REPLAY_MEMORY_KEYS = 100_000;
 
 export interface ReplayMemoryCase {
+	/** v2: each key `v2:<64-character keyid>:<64-character nonce>`, naming its client; v1: a 64-character signature, its client id kept beside it. */
+	scheme: "v1" | "v2";
 	keys: number;
 	/** Distinct client ids among the claims (each 64 characters). */
 	clients: number;
@@ -32,7 +34,8 @@ export interface ReplayMemoryReport {
 /**
  * For each case, a fresh workerd: fills the structures (scripts/bench/workers/replay-memory.ts)
  * and reads the heap before and after. The worst case is a distinct client per claim (a
- * shared secret lets a client name itself); the usual one, a few hundred clients.
+ * shared secret lets a client name itself), with v2 keys or with v1 keys (whose client id is
+ * kept beside the key); the usual one, a few hundred clients.
  */
 export async function runReplayMemory(options: { keys?: number; log: (line: string) => void }): Promise<ReplayMemoryReport> {
 	const keys = options.keys ?? DEFAULT_REPLAY_MEMORY_KEYS;
@@ -41,14 +44,19 @@ export async function runReplayMemory(options: { keys?: number; log: (line: stri
 	const scriptPath = ".build/bench/replay-memory/index.js";
 	buildSync({ entryPoints: ["scripts/bench/workers/replay-memory.ts"], bundle: true, format: "esm", target: "es2022", outfile: scriptPath, logLevel: "error" });
 	const cases: ReplayMemoryCase[] = [];
-	for (const clients of [keys, 500]) {
-		options.log(`replay-memory: ${keys} memory claims and the decisions, full, ${clients} clients, inside workerd ...`);
+	const runs: { scheme: "v1" | "v2"; clients: number }[] = [
+		{ scheme: "v2", clients: keys },
+		{ scheme: "v1", clients: keys },
+		{ scheme: "v2", clients: 500 },
+	];
+	for (const { scheme, clients } of runs) {
+		options.log(`replay-memory: ${keys} memory claims and the decisions, full, ${scheme} keys, ${clients} clients, inside workerd ...`);
 		const gateway = await startGateway({}, { scriptPath, metricsAggregator: false, inspectorPort: 0 });
 		try {
 			const session = await inspectorSession(gateway.mf);
 			try {
 				const before = await heapUsed(session);
-				const response = await gateway.fetch(`/fill?keys=${keys}&clients=${clients}`, { method: "POST" });
+				const response = await gateway.fetch(`/fill?keys=${keys}&clients=${clients}&scheme=${scheme}`, { method: "POST" });
 				if (!response.ok) throw new Error(`replay-memory: /fill answered ${response.status}`);
 				const filled = (await response.json()) as Omit<ReplayMemoryCase, "heapBytes" | "bytesPerEntry" | "withinBudget">;
 				const heapBytes = (await heapUsed(session)) - before;
@@ -72,10 +80,10 @@ export function formatReplayMemory(report: ReplayMemoryReport): string {
 	const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
 	const lines = [
 		`Replay memory inside workerd (budget ${mib(report.budgetBytes)} MiB): the memory store, the decisions and the waiting write-backs, full`,
-		"| claims in memory (each waiting for its write-back) | decisions | clients | heap | per entry | within budget |",
-		"|---|---|---|---|---|---|",
+		"| scheme | claims in memory (each waiting for its write-back) | decisions | clients | heap | per entry | within budget |",
+		"|---|---|---|---|---|---|---|",
 		...report.cases.map(
-			(c) => `| ${c.memoryClaims} (${c.pendingWriteBacks}) | ${c.upstashClaims} | ${c.clients} | ${mib(c.heapBytes)} MiB | ${c.bytesPerEntry} B | ${c.withinBudget ? "yes" : "NO"} |`,
+			(c) => `| ${c.scheme} | ${c.memoryClaims} (${c.pendingWriteBacks}) | ${c.upstashClaims} | ${c.clients} | ${mib(c.heapBytes)} MiB | ${c.bytesPerEntry} B | ${c.withinBudget ? "yes" : "NO"} |`,
 		),
 	];
 	return `${lines.join("\n")}\n`;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MemoryReplayStore } from "./memory.ts";
+import { OwnerNumbers } from "./owner-numbers.ts";
 import { ReplayStoreError } from "./store.ts";
 
 const T = 1_764_000_000_000;
@@ -44,6 +45,36 @@ describe("MemoryReplayStore", () => {
 		expect(store.size).toBe(1);
 	});
 
+	it("counts each client id apart, ids that differ only in their last character too", async () => {
+		const store = new MemoryReplayStore(10, () => T);
+		const flooder = `${"x".repeat(63)}1`;
+		for (let i = 0; i < 5; i++) expect(await store.claim(`flood-${i}`, "", 60_000, flooder)).toBe("claimed");
+		await expect(store.claim("flood-5", "", 60_000, flooder)).rejects.toSatisfy((e) => e instanceof ReplayStoreError && e.reason === "full");
+		const neighbour = `${"x".repeat(63)}2`;
+		for (let i = 0; i < 5; i++) expect(await store.claim(`neighbour-${i}`, "", 60_000, neighbour)).toBe("claimed");
+		// The store is full now, and each half is its owner's.
+		await expect(store.claim("third", "", 60_000, "someone")).rejects.toSatisfy((e) => e instanceof ReplayStoreError && e.reason === "full");
+	});
+
+	it("a re-claimed expired key moves to its new owner's count", async () => {
+		const clock = { now: T };
+		const store = new MemoryReplayStore(4, () => clock.now);
+		expect(await store.claim("shared", "", 1_000, "first")).toBe("claimed");
+		expect(await store.claim("a", "", 60_000, "first")).toBe("claimed");
+		clock.now = T + 1_000;
+		expect(await store.claim("shared", "", 60_000, "second")).toBe("claimed");
+		// "first" holds one live key now, so it has room for one more; "second" holds one too.
+		expect(await store.claim("b", "", 60_000, "first")).toBe("claimed");
+		await expect(store.claim("c", "", 60_000, "first")).rejects.toSatisfy((e) => e instanceof ReplayStoreError && e.reason === "full");
+		expect(await store.claim("d", "", 60_000, "second")).toBe("claimed");
+	});
+
+	it("writes a claim before its promise is awaited: nothing can land between the guard's last look and the claim", () => {
+		const store = new MemoryReplayStore(10, () => T);
+		void store.claim("k", "", 60_000, "c");
+		expect(store.has("k")).toBe(true);
+	});
+
 	it("stays bounded under a flood of distinct keys", async () => {
 		const store = new MemoryReplayStore(1000, () => T);
 		let refused = 0;
@@ -58,18 +89,48 @@ describe("MemoryReplayStore", () => {
 		expect(refused).toBe(4000);
 	});
 
-	it("forgets an expired key's owner and expiry, even before a sweep removes it", async () => {
+	it("forgets an expired key's expiry, even before a sweep removes it", async () => {
 		const clock = { now: T };
 		const store = new MemoryReplayStore(10, () => clock.now);
 		await store.claim("k", "", 1000, "alice");
 		clock.now = T + 999;
-		expect([store.has("k"), store.ownerOf("k"), store.expiresAt("k")]).toEqual([true, "alice", T + 1000]);
+		expect([store.has("k"), store.expiresAt("k")]).toEqual([true, T + 1000]);
 		clock.now = T + 1000;
-		expect([store.has("k"), store.ownerOf("k"), store.expiresAt("k")]).toEqual([false, undefined, undefined]);
+		expect([store.has("k"), store.expiresAt("k")]).toEqual([false, undefined]);
 		expect(store.size).toBe(1);
 	});
 
 	it("fails at construction with a bad bound", () => {
 		expect(() => new MemoryReplayStore(0)).toThrow(/maxKeys/);
+	});
+});
+
+describe("OwnerNumbers, a client id's number in the memory store", () => {
+	it("an integer under 2^52, the same for the same id, another for another id, ids of one prefix too", () => {
+		const numbers = new OwnerNumbers();
+		const alice = numbers.of("alice");
+		expect(Number.isSafeInteger(alice) && alice >= 0 && alice < 2 ** 52).toBe(true);
+		expect(numbers.of("alice")).toBe(alice);
+		const ids = [...Array.from({ length: 1000 }, (_, i) => `client-${i}`), ...Array.from({ length: 64 }, (_, i) => "x".repeat(i + 1))];
+		expect(new Set(ids.map((id) => numbers.of(id))).size).toBe(ids.length);
+		// Both halves vary: neither hash is left out of the number.
+		expect(new Set(ids.map((id) => numbers.of(id) % 2 ** 26)).size).toBeGreaterThan(1000);
+		expect(new Set(ids.map((id) => Math.floor(numbers.of(id) / 2 ** 26))).size).toBeGreaterThan(1000);
+	});
+
+	it("depends on the secret points, so no one can pick an id whose number is another's without them", () => {
+		const fixed = () => new OwnerNumbers(() => [123_456_789, 987_654_321]);
+		expect(fixed().of("alice")).toBe(fixed().of("alice"));
+		expect(new OwnerNumbers(() => [123_456_789, 987_654_322]).of("alice")).not.toBe(fixed().of("alice"));
+		expect(new OwnerNumbers().of("alice")).not.toBe(new OwnerNumbers().of("alice"));
+	});
+
+	it("two ids that share a number share a half: the store counts by the number alone", async () => {
+		// Points at zero: each hash is the last code unit plus one, so "a1" and "b1" share a number.
+		const store = new MemoryReplayStore(4, () => T, new OwnerNumbers(() => [0, 0]));
+		expect(await store.claim("k1", "", 60_000, "a1")).toBe("claimed");
+		expect(await store.claim("k2", "", 60_000, "b1")).toBe("claimed");
+		await expect(store.claim("k3", "", 60_000, "c1")).rejects.toSatisfy((e) => e instanceof ReplayStoreError && e.reason === "full");
+		expect(await store.claim("k3", "", 60_000, "c2")).toBe("claimed");
 	});
 });

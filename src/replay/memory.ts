@@ -1,11 +1,5 @@
-import { ownCopy } from "./digest.ts";
+import { OwnerNumbers } from "./owner-numbers.ts";
 import { ReplayStoreError, type ClaimOutcome, type ReplayStore } from "./store.ts";
-
-/** One owner: its name, kept once for all its entries, and its live keys. */
-interface Owner {
-	readonly name: string;
-	keys: number;
-}
 
 /**
  * The per-isolate replay store: protects one isolate only. Bounded: expired keys are
@@ -13,13 +7,21 @@ interface Owner {
  * evicting a live key would reopen a replay. One owner (client id) holds at most half of
  * it, so one client's flood of far-future timestamps cannot make it refuse everyone else.
  * It keeps no value: a key (the guard gives it a fixed-size digest), its expiry and its owner
- * are enough. Small on purpose, since an outage can fill it: each owner's name is kept once,
- * and expiries are milliseconds from the store's creation (small integers V8 keeps unboxed).
+ * are enough. Small on purpose, since an outage can fill it with claims of as many distinct
+ * client ids: no object per key and no client id, only numbers in flat maps. An owner is a
+ * 52-bit number drawn from its id with this store's secret points (`OwnerNumbers`), so no one
+ * can choose an id that shares another's half; expiries are milliseconds from the store's
+ * creation (small integers V8 keeps unboxed).
  */
 export class MemoryReplayStore implements ReplayStore {
 	readonly name = "memory";
-	private readonly entries = new Map<string, { expiry: number; owner: Owner }>();
-	private readonly owners = new Map<string, Owner>();
+	/** Key to expiry (from `epoch`). */
+	private readonly expiries = new Map<string, number>();
+	/** Key to its owner's number. */
+	private readonly owners = new Map<string, number>();
+	/** Owner's number to its live keys. */
+	private readonly keysPerOwner = new Map<number, number>();
+	private readonly ownerNumbers: OwnerNumbers;
 	/** No key expires before this time (from `epoch`), so a sweep before it frees nothing. */
 	private nextUsefulSweep = Number.POSITIVE_INFINITY;
 
@@ -28,74 +30,76 @@ export class MemoryReplayStore implements ReplayStore {
 	private readonly now: () => number;
 	private readonly epoch: number;
 
-	constructor(maxKeys: number, now: () => number = Date.now) {
+	constructor(maxKeys: number, now: () => number = Date.now, ownerNumbers = new OwnerNumbers()) {
 		if (!Number.isInteger(maxKeys) || maxKeys < 1) throw new Error("MemoryReplayStore: maxKeys must be a positive integer");
 		this.maxKeys = maxKeys;
 		this.maxKeysPerOwner = Math.max(1, Math.floor(maxKeys / 2));
 		this.now = now;
 		this.epoch = now();
+		this.ownerNumbers = ownerNumbers;
 	}
 
 	get size(): number {
-		return this.entries.size;
+		return this.expiries.size;
 	}
 
 	/** Whether `key` is claimed and not expired. */
 	has(key: string): boolean {
-		return this.ownerOf(key) !== undefined;
-	}
-
-	/** The owner of `key` while it is claimed: the one copy of its name this store keeps. */
-	ownerOf(key: string): string | undefined {
-		const entry = this.entries.get(key);
-		return entry !== undefined && entry.expiry > this.now() - this.epoch ? entry.owner.name : undefined;
+		return this.expiresAt(key) !== undefined;
 	}
 
 	/** When `key`'s claim expires (epoch milliseconds), while it is claimed. */
 	expiresAt(key: string): number | undefined {
-		const entry = this.entries.get(key);
-		return entry !== undefined && entry.expiry > this.now() - this.epoch ? entry.expiry + this.epoch : undefined;
+		const expiry = this.expiries.get(key);
+		return expiry !== undefined && expiry > this.now() - this.epoch ? expiry + this.epoch : undefined;
 	}
 
 	/** `owner` is the client id: one owner may hold at most half of the store. */
 	async claim(key: string, _value: string, ttlMs: number, owner = ""): Promise<ClaimOutcome> {
+		// No await from here to the write: the guard's last look at the decisions and this
+		// claim happen in one step, so a copy's Upstash answer cannot land between them.
+		const ownerNumber = this.ownerNumbers.of(owner);
 		const now = this.now() - this.epoch;
-		const existing = this.entries.get(key);
-		if (existing !== undefined && existing.expiry > now) return "duplicate";
-		if (existing !== undefined) this.remove(key, existing.owner);
-		if (this.entries.size >= this.maxKeys || (this.owners.get(owner)?.keys ?? 0) >= this.maxKeysPerOwner) {
+		const existing = this.expiries.get(key);
+		if (existing !== undefined && existing > now) return "duplicate";
+		if (existing !== undefined) this.remove(key);
+		if (this.expiries.size >= this.maxKeys || this.keysOf(ownerNumber) >= this.maxKeysPerOwner) {
 			this.sweep(now);
-			if (this.entries.size >= this.maxKeys) {
+			if (this.expiries.size >= this.maxKeys) {
 				throw new ReplayStoreError("full", "memory replay store is full of unexpired keys");
 			}
-			if ((this.owners.get(owner)?.keys ?? 0) >= this.maxKeysPerOwner) {
+			if (this.keysOf(ownerNumber) >= this.maxKeysPerOwner) {
 				throw new ReplayStoreError("full", "one client holds half of the memory replay store");
 			}
 		}
-		let record = this.owners.get(owner);
-		if (record === undefined) {
-			record = { name: ownCopy(owner), keys: 0 };
-			this.owners.set(record.name, record);
-		}
-		record.keys++;
+		this.keysPerOwner.set(ownerNumber, this.keysOf(ownerNumber) + 1);
 		const expiry = now + ttlMs;
-		this.entries.set(key, { expiry, owner: record });
+		this.expiries.set(key, expiry);
+		this.owners.set(key, ownerNumber);
 		if (expiry < this.nextUsefulSweep) this.nextUsefulSweep = expiry;
 		return "claimed";
 	}
 
-	private remove(key: string, owner: Owner): void {
-		this.entries.delete(key);
-		if (--owner.keys === 0) this.owners.delete(owner.name);
+	private keysOf(ownerNumber: number): number {
+		return this.keysPerOwner.get(ownerNumber) ?? 0;
+	}
+
+	private remove(key: string): void {
+		const ownerNumber = this.owners.get(key)!;
+		this.expiries.delete(key);
+		this.owners.delete(key);
+		const left = this.keysOf(ownerNumber) - 1;
+		if (left === 0) this.keysPerOwner.delete(ownerNumber);
+		else this.keysPerOwner.set(ownerNumber, left);
 	}
 
 	/** Drops expired keys; does nothing before the earliest expiry it knows of. */
 	private sweep(now: number): void {
 		if (now < this.nextUsefulSweep) return;
 		let earliest = Number.POSITIVE_INFINITY;
-		for (const [key, entry] of this.entries) {
-			if (entry.expiry <= now) this.remove(key, entry.owner);
-			else if (entry.expiry < earliest) earliest = entry.expiry;
+		for (const [key, expiry] of this.expiries) {
+			if (expiry <= now) this.remove(key);
+			else if (expiry < earliest) earliest = expiry;
 		}
 		this.nextUsefulSweep = earliest;
 	}

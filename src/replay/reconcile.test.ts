@@ -70,7 +70,7 @@ describe("write-backs of the claims made in memory during an outage", () => {
 		const writeBacks = new WriteBacks({ memory, prefix: "p:", isolateId: "iso", events: { outageReplay() {} }, log: silent, now: () => clock.now });
 		const claimInMemory = async (n: number, ttlMs: number) => {
 			await memory.claim(`id-${n}`, "", ttlMs, "c");
-			writeBacks.add(`id-${n}`, { key: `p:${n}`, timestamp: ts, counter: n });
+			writeBacks.add(`id-${n}`, { key: `p:${n}`, clientId: "c", timestamp: ts, counter: n });
 		};
 		await claimInMemory(1, 1_000);
 		await claimInMemory(2, 2_000);
@@ -89,11 +89,11 @@ describe("write-backs of the claims made in memory during an outage", () => {
 		const clock = { now: EPOCH };
 		const live = new Set<string>();
 		// A memory that says which claims still live; the test expires them at once.
-		const memory = { expiresAt: (id: string) => (live.has(id) ? EPOCH + 60_000 : undefined), ownerOf: (id: string) => (live.has(id) ? "c" : undefined) };
+		const memory = { expiresAt: (id: string) => (live.has(id) ? EPOCH + 60_000 : undefined) };
 		const writeBacks = new WriteBacks({ memory, prefix: "p:", isolateId: "iso", events: { outageReplay() {} }, log: silent, now: () => clock.now });
 		for (let n = 0; n <= 32; n++) {
 			live.add(`id-${n}`);
-			writeBacks.add(`id-${n}`, { key: `p:${n}`, timestamp: ts, counter: n });
+			writeBacks.add(`id-${n}`, { key: `p:${n}`, clientId: "c", timestamp: ts, counter: n });
 		}
 		for (let n = 0; n < 32; n++) live.delete(`id-${n}`);
 		const store = new ScriptedStore(() => Promise.resolve("claimed"));
@@ -102,11 +102,30 @@ describe("write-backs of the claims made in memory during an outage", () => {
 		expect(writeBacks.size).toBe(0);
 	});
 
+	it("a v2 claim's value names the client its key names; another's client id is kept whole", async () => {
+		const store = ScriptedStore.down();
+		const { replay, clock } = guard(store);
+		const keyid = "k".repeat(64);
+		await replay.claim(`v2:${keyid}:nonce`, keyid, ts);
+		await replay.claim("f".repeat(64), "v1-client", ts);
+		await replay.claim("v2:other:nonce", "not-other", ts);
+		store.up();
+		// Three failures opened the breaker: the probe comes after its cool-down.
+		clock.now += 5_000;
+		expect(await replay.claim("probe", "c", ts)).toMatchObject({ status: "claimed", store: "upstash" });
+		await replay.reconcile();
+		expect(store.sets.filter((set) => set.read).map(({ key, value }) => [key, value])).toEqual([
+			[`p:v2:${keyid}:nonce`, `${keyid}:${ts}:iso-1:1`],
+			[`p:${"f".repeat(64)}`, `v1-client:${ts}:iso-1:2`],
+			["p:v2:other:nonce", `not-other:${ts}:iso-1:3`],
+		]);
+	});
+
 	it("keeps a timestamp that is not a plain number as it was sent", async () => {
 		const memory = new MemoryReplayStore(10, () => EPOCH);
 		const writeBacks = new WriteBacks({ memory, prefix: "p:", isolateId: "iso", events: { outageReplay() {} }, log: silent, now: () => EPOCH });
 		await memory.claim("id", "", 1_000, "c");
-		writeBacks.add("id", { key: "p:k", timestamp: "0001764000000000", counter: 1 });
+		writeBacks.add("id", { key: "p:k", clientId: "c", timestamp: "0001764000000000", counter: 1 });
 		const store = new ScriptedStore(() => Promise.resolve("claimed"));
 		await writeBacks.run(store);
 		expect(store.sets.map((set) => set.value)).toEqual(["c:0001764000000000:iso:1"]);

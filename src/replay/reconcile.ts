@@ -1,8 +1,8 @@
 import type { ReplayEvents } from "../events.ts";
 import type { Logger } from "../log.ts";
 import { LogThrottle } from "../log.ts";
-import { ownCopy } from "./digest.ts";
 import type { MemoryReplayStore } from "./memory.ts";
+import { packClaim, unpackClaim } from "./pending-claim.ts";
 import type { ReplayStore } from "./store.ts";
 
 /**
@@ -15,22 +15,9 @@ const WRITE_BACK_PARALLEL = 4;
 const WRITE_BACK_RETRY_MS = 1_000;
 const LOG_INTERVAL_MS = 10_000;
 
-/**
- * A claim made in memory during an outage, as it waits: small, since an outage can queue as
- * many as the memory store holds. Its client id and expiry are the memory store's (the claim
- * is there, under the same digest, as long as it lives); the key is kept without the prefix
- * all keys share, and the timestamp, when its text is a plain number, in milliseconds from
- * `epoch` (a small integer V8 keeps unboxed). The value is rebuilt from these when written.
- */
-interface PendingClaim {
-	replayId: string;
-	timestamp: number | string;
-	counter: number;
-}
-
 export interface WriteBacksOptions {
-	/** Where each waiting claim is, with its owner and expiry. */
-	memory: Pick<MemoryReplayStore, "ownerOf" | "expiresAt">;
+	/** Where each waiting claim is, with its expiry. */
+	memory: Pick<MemoryReplayStore, "expiresAt">;
 	/** `REDIS_REPLAY_PREFIX`: every key starts with it. */
 	prefix: string;
 	/** Names this isolate in the values: `clientId:timestamp:isolateId:counter`. */
@@ -45,20 +32,21 @@ export interface WriteBacksOptions {
  * (docs/design.md, "Replay protection"): each is written with `SET NX GET` and its own expiry
  * once Upstash answers again. One that finds another's claim there is counted and logged: a
  * replay that got through during the outage. Never evicted: each is a live memory claim, so
- * the memory store's bound is theirs too; expired ones are dropped.
+ * the memory store's bound is theirs too; expired ones are dropped. Each is one flat string
+ * (`packClaim`), small since an outage can queue as many as the memory store holds; its
+ * expiry is the memory store's (the claim is there, under the same digest, as long as it lives).
  */
 export class WriteBacks {
-	private readonly pending = new Map<string, PendingClaim>();
+	/** Digest to the packed claim, oldest first. */
+	private readonly pending = new Map<string, string>();
 	private readonly options: WriteBacksOptions;
 	private readonly throttle: LogThrottle;
 	private running = false;
 	private retryAt = Number.NEGATIVE_INFINITY;
-	private readonly epoch: number;
 
 	constructor(options: WriteBacksOptions) {
 		this.options = options;
 		this.throttle = new LogThrottle(LOG_INTERVAL_MS, options.now);
-		this.epoch = options.now();
 	}
 
 	get size(): number {
@@ -71,17 +59,13 @@ export class WriteBacks {
 	}
 
 	/** Queues the memory claim under digest `id` (claim number `counter` of this isolate). */
-	add(id: string, claim: { key: string; timestamp: string; counter: number }): void {
+	add(id: string, claim: { key: string; clientId: string; timestamp: string; counter: number }): void {
 		for (const oldest of this.pending.keys()) {
 			if (this.options.memory.expiresAt(oldest) !== undefined) break;
 			this.pending.delete(oldest);
 		}
-		const { timestamp } = claim;
-		this.pending.set(id, {
-			replayId: ownCopy(claim.key.slice(this.options.prefix.length)),
-			timestamp: String(Number(timestamp)) === timestamp ? Number(timestamp) - this.epoch : ownCopy(timestamp),
-			counter: claim.counter,
-		});
+		const { key, clientId, timestamp, counter } = claim;
+		this.pending.set(id, packClaim({ replayId: key.slice(this.options.prefix.length), clientId, timestamp, counter }));
 	}
 
 	/** Upstash holds `id` now (a copy's `SET` answered OK): nothing to write. */
@@ -99,7 +83,7 @@ export class WriteBacks {
 		if (this.options.now() < this.retryAt) return;
 		this.running = true;
 		try {
-			const batch: [string, PendingClaim][] = [];
+			const batch: [string, string][] = [];
 			for (const [id, claim] of this.pending) {
 				if (this.options.memory.expiresAt(id) === undefined) this.pending.delete(id);
 				else batch.push([id, claim]);
@@ -117,24 +101,19 @@ export class WriteBacks {
 		}
 	}
 
-	private timestampOf(claim: PendingClaim): string {
-		return typeof claim.timestamp === "number" ? String(claim.timestamp + this.epoch) : claim.timestamp;
-	}
-
-	private async write(store: ReplayStore, id: string, claim: PendingClaim): Promise<void> {
+	private async write(store: ReplayStore, id: string, packed: string): Promise<void> {
 		// Settled meanwhile: a copy's Upstash OK holds the key.
-		if (this.pending.get(id) !== claim) return;
+		if (this.pending.get(id) !== packed) return;
 		const expiresAt = this.options.memory.expiresAt(id);
-		const clientId = this.options.memory.ownerOf(id);
-		if (expiresAt === undefined || clientId === undefined) {
+		if (expiresAt === undefined) {
 			this.pending.delete(id);
 			return;
 		}
 		const ttlMs = expiresAt - this.options.now();
-		const timestamp = this.timestampOf(claim);
-		const value = this.valueOf(clientId, timestamp, claim.counter);
-		const found = await store.claimOrRead!({ key: this.options.prefix + claim.replayId, value, ttlMs });
-		if (this.pending.get(id) === claim) this.pending.delete(id);
+		const { replayId, clientId, timestamp, counter } = unpackClaim(packed);
+		const value = this.valueOf(clientId, timestamp, counter);
+		const found = await store.claimOrRead!({ key: this.options.prefix + replayId, value, ttlMs });
+		if (this.pending.get(id) === packed) this.pending.delete(id);
 		// Written, or this claim's own SET that timed out but landed: nothing got through.
 		if (found === null || found === value) return;
 		this.options.events.outageReplay();

@@ -5,7 +5,7 @@ import { gatewayError } from "../errors.ts";
 const AGENT_METHODS = new Set(["GET", "POST"]);
 
 /**
- * The route guard of `/agent/...` and its `/api` alias (SPEC section 1): GET and POST only
+ * The route guard of `/agent/...` and its `/api` alias (docs/design.md, "Routes"): GET and POST only
  * (405 with `Allow`), and only paths below `/agent/` (Hono's `/agent/*` also matches
  * `/agent` itself, which is no agent route: 404).
  *

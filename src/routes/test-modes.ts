@@ -19,7 +19,7 @@ const STUB_REPLY = {
 };
 
 /**
- * `X-Test-Mode: stub | echo` (SPEC section 5): answers without signature check and
+ * `X-Test-Mode: stub | echo` (docs/design.md, "Test modes"): answers without signature check and
  * without calling the origin, where test modes are allowed.
  *
  * @example

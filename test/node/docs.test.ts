@@ -106,6 +106,28 @@ describe("the repository standing alone", () => {
 		expect(naming).toEqual([]);
 		expect(readFileSync(".ci/run", "utf8")).toContain(needle);
 	});
+
+	it("the code cites the design by a heading docs/design.md has, never a contract section", () => {
+		const headings = new Set([...readFileSync("docs/design.md", "utf8").matchAll(/^## (.+)$/gm)].map((match) => match[1]!));
+		const cited: string[] = [];
+		const stale: string[] = [];
+		const contractSection = new RegExp(["SPEC", "section"].join(" "));
+		const walk = (directory: string) => {
+			for (const name of readdirSync(directory)) {
+				const path = join(directory, name);
+				if (statSync(path).isDirectory()) walk(path);
+				else if (path.endsWith(".ts")) {
+					const text = readFileSync(path, "utf8");
+					for (const match of text.matchAll(/design\.md, "([^"]+)"/g)) cited.push(`${path}: ${match[1]}`);
+					if (contractSection.test(text)) stale.push(path);
+				}
+			}
+		};
+		for (const directory of ["src", "scripts", "test"]) walk(directory);
+		expect(cited.length).toBeGreaterThanOrEqual(20);
+		expect(cited.filter((citation) => !headings.has(citation.slice(citation.indexOf(": ") + 2)))).toEqual([]);
+		expect(stale).toEqual([]);
+	});
 });
 
 describe("docs/protocol.md: the worked examples are what the code signs and the gateway accepts", () => {

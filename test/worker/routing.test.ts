@@ -2,7 +2,7 @@ import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { errorBody, harness } from "./harness.ts";
 
-describe("routes (SPEC section 1)", () => {
+describe('routes (docs/design.md, "Routes")', () => {
 	it("404 JSON for anything else", async () => {
 		const h = harness();
 		for (const path of ["/", "/agentx/chat", "/api/agent", "/api/chat", "/metrics/extra"]) {

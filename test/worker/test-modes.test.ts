@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { harness, signedRequest } from "./harness.ts";
 
-describe("test modes (SPEC section 5)", () => {
+describe('test modes (docs/design.md, "Test modes")', () => {
 	const stub = {
 		reply: "This is a deterministic test reply.",
 		citations: [],

@@ -1,7 +1,9 @@
 // A Worker that fills the replay guard's structures to their bounds inside workerd, for
 // scripts/bench/replay-memory.ts to read the heap through the inspector: `POST /fill` claims
 // `keys` requests in memory while Upstash fails (each one waits for its write-back), then as
-// many more as the decisions hold, which Upstash takes; every key a maximum-length v2 key.
+// many more as the decisions hold, which Upstash takes; every key a maximum-length v2 key
+// (`scheme=v2`, whose keyid is the client id), or a v1 key (a 64-character signature) beside
+// a 64-character client id the key does not name (`scheme=v1`).
 import { CircuitBreaker } from "../../../src/replay/breaker.ts";
 import { ReplayGuard } from "../../../src/replay/guard.ts";
 import { MemoryReplayStore } from "../../../src/replay/memory.ts";
@@ -30,6 +32,11 @@ function field(kind: string, n: number): string {
 	return `${kind}-${n.toString(36)}-`.padEnd(64, "x");
 }
 
+/** 64 lowercase hex characters, distinct for each `n`, as a v1 signature. */
+function signature(n: number): string {
+	return n.toString(16).padStart(64, "0");
+}
+
 export default {
 	async fetch(request: Request): Promise<Response> {
 		const url = new URL(request.url);
@@ -40,6 +47,7 @@ export default {
 		const decisions = url.searchParams.get("decisions") !== "0";
 		// How many distinct clients make the claims: each client id is kept once per client.
 		const clients = Number(url.searchParams.get("clients") ?? keys);
+		const scheme = url.searchParams.get("scheme") === "v1" ? "v1" : "v2";
 		const now = Date.now();
 		upstashUp = false;
 		guard = new ReplayGuard({
@@ -56,8 +64,9 @@ export default {
 			log: silent,
 		});
 		const claim = async (n: number) => {
-			const keyid = field("client", n % clients);
-			return guard!.claim(`v2:${keyid}:${field("nonce", n)}`, keyid, String(now));
+			const clientId = field("client", n % clients);
+			const replayId = scheme === "v1" ? signature(n) : `v2:${clientId}:${field("nonce", n)}`;
+			return guard!.claim(replayId, clientId, String(now));
 		};
 		let memoryClaims = 0;
 		if (outage) for (let n = 0; n < keys; n++) if ((await claim(n)).status === "claimed") memoryClaims++;
@@ -65,6 +74,6 @@ export default {
 		let upstashClaims = 0;
 		// As many as its bound holds (half the memory store's by default); more would only evict.
 		if (decisions) for (let n = keys; n < keys + Math.ceil(keys / 2); n++) if ((await claim(n)).status === "claimed") upstashClaims++;
-		return Response.json({ keys, clients, memoryClaims, upstashClaims, pendingWriteBacks: guard.pendingReconciliation });
+		return Response.json({ scheme, keys, clients, memoryClaims, upstashClaims, pendingWriteBacks: guard.pendingReconciliation });
 	},
 };
