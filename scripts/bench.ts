@@ -8,7 +8,7 @@ import { runBench } from "./bench/run.ts";
 import { SCENARIO_NAMES } from "./bench/scenarios.ts";
 
 /** Scenarios with a harness of their own (not a gateway under load against its floors). */
-const OWN_HARNESS = ["aggregator-scale", "replay-memory", "keyring"];
+const OWN_HARNESS = ["aggregator-scale", "replay-memory", "keyring", "limits"];
 
 const USAGE = `usage: npm run bench -- [options]
   --duration SEC      seconds of load per scenario and round (default 5)
@@ -23,7 +23,8 @@ const USAGE = `usage: npm run bench -- [options]
 scenarios: ${[...SCENARIO_NAMES, ...OWN_HARNESS].join(", ")}
   (aggregator-scale: one MetricsAggregator fed by 100 to 50,000 isolates; --duration and --rounds apply;
    replay-memory: the replay guard's structures full at the default bounds, heap measured inside workerd;
-   keyring: the keyring in KV, 1 and 10,000 clients, against HMAC_CLIENTS, CPU per accepted request, --rounds applies)`;
+   keyring: the keyring in KV, 1 and 10,000 clients, against HMAC_CLIENTS, CPU per accepted request, --rounds applies;
+   limits: CLIENT_LIMITS against none, CPU and Upstash commands per accepted request)`;
 
 function usageError(message: string): never {
 	console.error(`bench: ${message}`);
@@ -99,6 +100,11 @@ if (scenarios.includes("aggregator-scale")) {
 	const report = await runAggregatorScale({ ...DEFAULT_AGGREGATOR_SCALE, durationSec, rounds, log: (line) => console.error(line) });
 	writeFileSync(".build/bench/aggregator-scale.json", `${JSON.stringify(report, null, 2)}\n`);
 	console.log(formatAggregatorScale(report));
+}
+
+if (scenarios.includes("limits")) {
+	const { formatLimitsReport, runLimitsBench } = await import("./bench/limits.ts");
+	console.log(formatLimitsReport(await runLimitsBench({ durationSec, rounds, connections, log: (line) => console.error(line) })));
 }
 
 if (scenarios.includes("replay-memory")) {

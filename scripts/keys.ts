@@ -5,6 +5,7 @@
 // Local namespace (the one npm run dev reads) by default; --remote [--env NAME] for a deployment.
 import { existsSync, readFileSync } from "node:fs";
 import { importKeyringKey } from "../src/keyring/sealing.ts";
+import { readEntry } from "../src/limits/config.ts";
 import { exitWithUsage, parseOptions, runMain, UsageError, type Cli } from "./lib/cli.ts";
 import { readDevVars } from "./lib/dev-vars.ts";
 import { KeyringAdmin, KeyringAdminError, type ClientSummary } from "./lib/keyring-admin.ts";
@@ -160,6 +161,10 @@ function parseLimits(text: string): Record<string, unknown> {
 		throw new UsageError("--limits must be a JSON object, e.g. '{\"rpm\":60}'");
 	}
 	if (typeof limits !== "object" || limits === null || Array.isArray(limits)) throw new UsageError("--limits must be a JSON object, e.g. '{\"rpm\":60}'");
+	// The gateway reads a record's limits with CLIENT_LIMITS's rules: refuse here what it would ignore.
+	const problems: string[] = [];
+	readEntry("record", limits, { problem: (problem) => problems.push(problem), strict: () => {} });
+	if (problems.length > 0) throw new UsageError(`--limits: ${problems[0]!.replace(/^CLIENT_LIMITS /, "")}`);
 	return limits as Record<string, unknown>;
 }
 

@@ -2,7 +2,7 @@
 // repository's reference signer, which a client team can compare its own against with fixed
 // inputs (--timestamp for v1; --created and --nonce for v2). `npm run sign -- --help` for the usage.
 import { readFileSync } from "node:fs";
-import { signRequest } from "../src/client/index.ts";
+import { rateLimitInfo, signRequest } from "../src/client/index.ts";
 import { parseOptions, runMain, UsageError } from "./lib/cli.ts";
 import { clientSecret, readDevVars, type SecretSetting } from "./lib/dev-vars.ts";
 
@@ -123,6 +123,11 @@ async function main(): Promise<number> {
 	console.log("");
 	if (response.body) for await (const chunk of response.body) process.stdout.write(chunk);
 	process.stdout.write("\n");
+	// A limit (429) or an unavailable store (503) says when to come back: surface it where a person looks.
+	const { retryAfterMs } = rateLimitInfo(response);
+	if (retryAfterMs !== null) {
+		console.error(`sign: HTTP ${response.status}: retry after ${Math.ceil(retryAfterMs / 1000)} s (run this command again then: it signs anew)`);
+	}
 	return response.ok ? 0 : 1;
 }
 

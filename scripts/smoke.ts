@@ -1,6 +1,7 @@
 // The deployment checklist as a program, against any deployed or local gateway:
 //   npm run smoke -- --url https://agent-gateway.example.com [--expect-stub refused|allowed]
 //                    [--client-id smoke-check] [--path /agent/chat] [--body JSON] [--scheme v1|v2]
+//                    [--limit-client-id smoke-limit]
 // Secrets from the environment: SMOKE_HMAC_SECRET (or HMAC_SECRET) for the smoke client,
 // METRICS_TOKEN for /metrics and the /healthz details. Against a loopback URL, what the
 // environment does not give is read from .dev.vars (as `npm run sign` does), and a
@@ -13,12 +14,15 @@ import { clientSecret, readDevVars } from "./lib/dev-vars.ts";
 const CLI = {
 	name: "smoke",
 	usage: [
-		"usage: npm run smoke -- --url URL [--expect-stub refused|allowed] [--client-id ID] [--path /agent/...] [--body JSON] [--scheme v1|v2]",
+		"usage: npm run smoke -- --url URL [--expect-stub refused|allowed] [--client-id ID] [--path /agent/...] [--body JSON] [--scheme v1|v2] [--limit-client-id ID]",
 		"  Runs the deployment checklist against the gateway at URL: /healthz, /metrics, 401 without",
 		"  headers, 200 signed, 409 replayed, replay claims reaching Upstash, test modes refused or allowed.",
 		"  Secrets: SMOKE_HMAC_SECRET (or HMAC_SECRET) and METRICS_TOKEN from the environment; against a",
 		"  loopback URL, else from .dev.vars. --expect-stub defaults to allowed when .dev.vars says",
 		"  ENVIRONMENT=development or test (loopback URL only), else refused.",
+		"  --limit-client-id ID: also prove a per-client limit with that client id of its own, which",
+		"  CLIENT_LIMITS gives {\"rpm\": 1} (its secret: SMOKE_LIMIT_HMAC_SECRET, else the smoke client's): two",
+		"  fresh signed requests, the second refused with 429 rate_limited; at most one origin call a minute.",
 		"  Exit status: 0 all passed, 1 a check failed or the gateway could not be reached, 2 bad usage.",
 	].join("\n"),
 };
@@ -67,6 +71,7 @@ async function main(): Promise<number> {
 		body: { type: "string", default: JSON.stringify({ messages: [{ role: "user", content: "smoke check" }] }) },
 		"expect-stub": { type: "string" },
 		scheme: { type: "string", default: "v1" },
+		"limit-client-id": { type: "string" },
 	});
 	if (values.url === undefined) throw new UsageError("--url is required");
 	if (!/^https?:\/\//.test(values.url)) throw new UsageError("--url must be an http(s) URL");
@@ -75,6 +80,8 @@ async function main(): Promise<number> {
 	}
 	if (!values.path.startsWith("/agent/")) throw new UsageError("--path must start with /agent/");
 	if (values.scheme !== "v1" && values.scheme !== "v2") throw new UsageError("--scheme must be v1 or v2");
+	const limitClientId = values["limit-client-id"];
+	if (limitClientId !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(limitClientId)) throw new UsageError("--limit-client-id must be a client id");
 	const base = values.url.replace(/\/+$/, "");
 
 	// A local gateway (`npm run dev`) runs on the settings of .dev.vars: read what the
@@ -200,6 +207,31 @@ async function main(): Promise<number> {
 		expect(response.status === 401 && code === "missing_headers", `expected the stub header to be ignored (401), got ${response.status}: test modes are allowed here`);
 		return "ignored: 401 missing_headers";
 	});
+
+	if (limitClientId !== undefined) {
+		const limitSecret = fromEnv("SMOKE_LIMIT_HMAC_SECRET") ?? secret;
+		const limited = { ...signing, clientId: limitClientId, secret: firstOf(limitSecret.value) };
+		// Each request signed anew: a limit refuses what is new, where a replay would be 409.
+		const sendLimited = async () => {
+			const fresh = values.scheme === "v2" ? await signRequest({ scheme: "v2", ...limited }) : await signRequest(limited);
+			return fetch(base + values.path, { method: "POST", headers: { ...(fresh.headers as Record<string, string>), "Content-Type": "application/json" }, body: fresh.body });
+		};
+		await check(`client ${limitClientId} is refused past its limit (429)`, async () => {
+			let response = await sendLimited();
+			if (response.status === 200) {
+				await response.arrayBuffer();
+				expect(response.headers.has("ratelimit-policy"), `client ${limitClientId} has no limit: give it {"rpm": 1} in CLIENT_LIMITS`);
+				response = await sendLimited();
+			}
+			const code = await codeOf(response);
+			if (response.status === 403) throw new Error(`403: the secret for ${limitClientId} (${limitSecret.source}) differs from the gateway's`);
+			expect(response.status === 429, `expected 429 after the first request, got ${response.status} ${code ?? ""}: give ${limitClientId} {"rpm": 1} in CLIENT_LIMITS`);
+			const retryAfter = response.headers.get("retry-after");
+			expect(retryAfter !== null && /^[0-9]+$/.test(retryAfter), "429 without a Retry-After in seconds");
+			expect(response.headers.has("ratelimit-policy") && response.headers.has("ratelimit"), "429 without the RateLimit-Policy and RateLimit fields");
+			return `429 ${code}, Retry-After ${retryAfter} s, RateLimit: ${response.headers.get("ratelimit")}`;
+		});
+	}
 
 	console.log(`Smoke check of ${base}`);
 	for (const { name, ok, detail } of checks) console.log(`  ${ok ? "PASS" : "FAIL"}  ${name}: ${detail}`);

@@ -34,6 +34,7 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 	app.get("/healthz", healthRoute({
 		replay,
 		upstashConfigured: config.replay.upstash !== null,
+		limitsConfigured: gateway.limits !== null,
 		tokens: gateway.metricsTokens,
 		openDetails: !config.isProduction && config.metrics.tokens.length === 0,
 		aggregatorReachable: () => pipeline.reachable(),
@@ -52,7 +53,13 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 			log: deps.log,
 			now: deps.now,
 		}),
-		replayProtection({ guard: replay, events, log: deps.log, now: deps.now }),
+		replayProtection({
+			guard: replay,
+			events,
+			log: deps.log,
+			now: deps.now,
+			...(gateway.limits === null ? {} : { limits: { policies: gateway.limits.policies, release: gateway.limits.release, events: gateway.metrics } }),
+		}),
 		forwardToOrigin({
 			originUrl: config.origin.url,
 			originToken: config.origin.token,

@@ -5,6 +5,8 @@ import { readMetrics, type MetricsConfig } from "./config/metrics.ts";
 import { readOrigin, type OriginConfig } from "./config/origin.ts";
 import { SettingReader } from "./config/reader.ts";
 import { readReplay, type ReplayConfig } from "./config/replay.ts";
+import { limitsWarnings, readLimits } from "./limits/config.ts";
+import type { ClientLimits } from "./limits/policy.ts";
 
 export { PRODUCTION_LIMITS } from "./config/auth.ts";
 export type { AuthConfig, KeyringConfig, MetricsConfig, OriginConfig, ReplayConfig };
@@ -29,6 +31,8 @@ export interface Config {
 	auth: AuthConfig;
 	replay: ReplayConfig;
 	metrics: MetricsConfig;
+	/** Per-client limits (`CLIENT_LIMITS`, src/limits/config.ts); null when unset: no limits, no cost. */
+	limits: ClientLimits | null;
 	/** The keyring in KV (`KEYRING_*`); off without `KEYRING_KEY`. */
 	keyring: KeyringConfig;
 	/**
@@ -66,11 +70,12 @@ export function loadConfig(env: Env): Config {
 		auth: readAuth(read),
 		replay: readReplay(read),
 		metrics: readMetrics(read),
+		limits: readLimits(read),
 		keyring: readKeyring(read, env.KEYRING !== undefined && env.KEYRING !== null),
 		warnings: read.warnings,
 	};
 	if (read.problems.length > 0) throw new ConfigError(read.problems);
-	if (config.isProduction) read.warnings.push(...productionWarnings(config));
+	if (config.isProduction) read.warnings.push(...productionWarnings(config), ...limitsWarnings(config));
 	return config;
 }
 

@@ -29,6 +29,7 @@ export interface Env {
 	REPLAY_BREAKER_FAILURES?: string;
 	REPLAY_BREAKER_COOLDOWN_MS?: string;
 	REPLAY_MEMORY_MAX_KEYS?: string;
+	CLIENT_LIMITS?: string;
 
 	METRICS_TOKEN?: string;
 	METRICS_FLUSH_MS?: string;

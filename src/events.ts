@@ -26,6 +26,10 @@ export const AUTH_FAILURES = [
 	"digest_mismatch",
 	"replay",
 	"replay_store_unavailable",
+	// docs/design.md, "Per-client limits": a verified request refused by a limit.
+	"rate_limited",
+	"daily_quota_exhausted",
+	"too_many_in_flight",
 ] as const satisfies readonly (ErrorCode | "unknown_client")[];
 export type AuthFailure = (typeof AUTH_FAILURES)[number];
 
@@ -55,7 +59,8 @@ export type StoreName = (typeof STORE_NAMES)[number];
 /** Why a store could not answer; never a replay, never a claim. */
 export const STORE_FAILURES = ["error", "timeout", "full"] as const;
 export type StoreFailureReason = (typeof STORE_FAILURES)[number];
-export const STORE_CALL_OUTCOMES = ["claimed", "duplicate", ...STORE_FAILURES] as const;
+/** `limited`: the limits script refused the request (docs/design.md, "Per-client limits"). */
+export const STORE_CALL_OUTCOMES = ["claimed", "duplicate", "limited", ...STORE_FAILURES] as const;
 export type StoreCallOutcome = (typeof STORE_CALL_OUTCOMES)[number];
 export const FALLBACK_REASONS = ["error", "timeout", "breaker_open"] as const;
 export type FallbackReason = (typeof FALLBACK_REASONS)[number];
@@ -81,6 +86,18 @@ export interface OriginEvents {
 	response(outcome: Exclude<OriginOutcome, "stream_cut" | "stream_deadline">, seconds: number): void;
 	/** A streamed answer cut: the origin went quiet for `idleMs` or broke (`idle`), or the total deadline passed. */
 	streamCut(reason: "idle" | "deadline"): void;
+}
+
+/** docs/design.md, "Per-client limits": the limits that can refuse a request. */
+export const LIMITS = ["rpm", "rpd", "concurrent"] as const;
+export type Limit = (typeof LIMITS)[number];
+
+export interface LimitEvents {
+	/**
+	 * A verified request refused by a limit. `label` is the client id when the operator listed
+	 * it as a label (`"label": true` in `CLIENT_LIMITS`), else "": never caller input otherwise.
+	 */
+	limitRefused(limit: Limit, label: string): void;
 }
 
 /** Every event the request path reports. */

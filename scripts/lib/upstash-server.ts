@@ -43,7 +43,9 @@ type Reply = { result: unknown } | { error: string };
 /**
  * A local server that speaks the Upstash Redis REST protocol as `@upstash/redis` uses it
  * (`POST /`, `/pipeline`, `/multi-exec`, bearer token, `Upstash-Encoding: base64`), in
- * front of a real redis-server.
+ * front of a real redis-server. Every command goes to Redis as sent, scripts included
+ * (`EVALSHA`, `EVAL`, `SCRIPT LOAD`: the per-client limits' script), and a Redis error such
+ * as `NOSCRIPT` comes back as `{error}` with 400, as Upstash answers it.
  */
 export async function startUpstashServer(options: UpstashServerOptions): Promise<UpstashServer> {
 	let connection: Promise<RespConnection> | null = null;

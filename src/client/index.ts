@@ -8,3 +8,4 @@ export {
 	type SignedRequestPartsV2,
 } from "./sign.ts";
 export { canonicalString, sha256Hex } from "../auth/crypto.ts";
+export { rateLimitInfo, type RateLimitInfo, type ServiceLimit } from "./rate-limit.ts";

@@ -22,12 +22,20 @@ import { KV_MIN_CACHE_TTL_SECONDS, KvKeyringStore } from "./store.ts";
 export class KeyringKeySource implements KeySource {
 	/** The keyring may hold any client: never "no secret configured". */
 	readonly configured = true;
-	private readonly keyring: Pick<KeyringLookup, "lookup">;
+	private readonly keyring: Pick<KeyringLookup, "lookup"> & Partial<Pick<KeyringLookup, "cachedClient">>;
 	private readonly fallback: KeySource;
 
-	constructor(keyring: Pick<KeyringLookup, "lookup">, fallback: KeySource) {
+	constructor(keyring: Pick<KeyringLookup, "lookup"> & Partial<Pick<KeyringLookup, "cachedClient">>, fallback: KeySource) {
 		this.keyring = keyring;
 		this.fallback = fallback;
+	}
+
+	/**
+	 * The limits a client's record carries (the `CLIENT_LIMITS` entry format), or undefined:
+	 * asked right after its keys verified, so from this isolate's cache (no read, not counted).
+	 */
+	limitsFor(clientId: string): Record<string, unknown> | undefined {
+		return this.keyring.cachedClient?.(clientId)?.limits;
 	}
 
 	async keysFor(clientId: string): Promise<KeyLookup> {

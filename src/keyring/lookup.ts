@@ -89,6 +89,15 @@ export class KeyringLookup {
 		this.throttle = new LogThrottle(10_000, this.now);
 	}
 
+	/**
+	 * The client this isolate last found under `clientId`, from its cache alone (no read, not
+	 * counted): what a request verified against just now, for what else its record carries.
+	 */
+	cachedClient(clientId: string): KeyringClient | undefined {
+		const known = this.records.stale(clientId);
+		return known?.kind === "found" ? known.client : undefined;
+	}
+
 	lookup(clientId: string): Promise<KeyringLookupResult> {
 		const cached = this.records.fresh(clientId) ?? (this.misses.fresh(clientId) === undefined ? undefined : ABSENT);
 		if (cached !== undefined) {

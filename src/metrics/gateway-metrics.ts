@@ -1,6 +1,7 @@
 import {
 	AUTH_FAILURES,
 	FALLBACK_REASONS,
+	LIMITS,
 	ORIGIN_OUTCOMES,
 	SIGNATURE_SCHEMES,
 	STORE_CALL_OUTCOMES,
@@ -8,7 +9,9 @@ import {
 	TEST_MODES,
 	type AuthOutcome,
 	type FallbackReason,
+	type Limit,
 	type GatewayEvents,
+	type LimitEvents,
 	type OriginOutcome,
 	type SignatureScheme,
 	type StoreCallOutcome,
@@ -66,6 +69,11 @@ export const originDuration = histogram(
 	[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
 );
 export const originResponses = counter("agent_origin_responses_total", "Forwarded requests by outcome at the origin.", ["outcome"]);
+export const limitRefusals = counter(
+	"agent_limit_refusals_total",
+	"Verified requests refused by a per-client limit (429), by limit; client only for ids CLIENT_LIMITS lists with \"label\": true.",
+	["client", "limit"],
+);
 export const metricsFlushes = counter("agent_metrics_flushes_total", "Deltas sent to the metrics aggregator, by outcome.", ["outcome"]);
 export const keyringLookups = counter(
 	"agent_keyring_lookups_total",
@@ -91,6 +99,7 @@ export const gatewayRegistry = new Registry([
 	replayDegraded,
 	originDuration,
 	originResponses,
+	limitRefusals,
 	metricsFlushes,
 	metricsAggregated,
 	keyringLookups,
@@ -110,7 +119,7 @@ const MAX_SLOTS = 3;
  * Records the gateway's events into one isolate's `Recorder`. Every series a scrape can
  * show is resolved here once, so the request path never builds a label key.
  */
-export class GatewayMetrics implements GatewayEvents {
+export class GatewayMetrics implements GatewayEvents, LimitEvents {
 	readonly recorder = new Recorder();
 	private readonly requests = new Map<string, SeriesHandle>();
 	private readonly storeCalls = new Map<string, SeriesHandle>();
@@ -120,6 +129,7 @@ export class GatewayMetrics implements GatewayEvents {
 	private readonly flushes = new Map<string, SeriesHandle>();
 	private readonly slots: SeriesHandle[] = [];
 	private readonly schemes = new Map<string, SeriesHandle>();
+	private readonly refusals = new Map<string, SeriesHandle>();
 	private readonly keyringResults = new Map<string, SeriesHandle>();
 	private readonly replayAttemptsSeries: SeriesHandle;
 	private readonly skewSeries: SeriesHandle;
@@ -131,7 +141,8 @@ export class GatewayMetrics implements GatewayEvents {
 
 	readonly registry: Registry;
 
-	constructor(registry: Registry = gatewayRegistry) {
+	/** `limitLabels`: the client ids the operator listed as labels of the limit refusals (primed too). */
+	constructor(registry: Registry = gatewayRegistry, limitLabels: readonly string[] = []) {
 		this.registry = registry;
 		const all: SeriesHandle[] = [];
 		const resolve = (map: Map<string, SeriesHandle>, key: string, handle: SeriesHandle) => {
@@ -146,6 +157,9 @@ export class GatewayMetrics implements GatewayEvents {
 		for (const reason of FALLBACK_REASONS) resolve(this.fallbacks, reason, registry.series(replayFallbacks, { reason }));
 		for (const outcome of ORIGIN_OUTCOMES) resolve(this.origins, outcome, registry.series(originResponses, { outcome }));
 		for (const scheme of SIGNATURE_SCHEMES) resolve(this.schemes, scheme, registry.series(authSchemes, { scheme }));
+		for (const client of ["", ...limitLabels]) {
+			for (const limit of LIMITS) resolve(this.refusals, `${client}/${limit}`, registry.series(limitRefusals, { client, limit }));
+		}
 		for (const outcome of FLUSH_OUTCOMES) resolve(this.flushes, outcome, registry.series(metricsFlushes, { outcome }));
 		for (const result of KEYRING_LOOKUP_RESULTS) resolve(this.keyringResults, result, registry.series(keyringLookups, { result }));
 		for (let slot = 0; slot < MAX_SLOTS; slot++) {
@@ -207,6 +221,11 @@ export class GatewayMetrics implements GatewayEvents {
 
 	streamCut(reason: "idle" | "deadline"): void {
 		this.recorder.inc(this.origins.get(reason === "deadline" ? "stream_deadline" : "stream_cut")!);
+	}
+
+	limitRefused(limit: Limit, label: string): void {
+		// A label the configuration did not list (it cannot happen) counts without one.
+		this.recorder.inc(this.refusals.get(`${label}/${limit}`) ?? this.refusals.get(`/${limit}`)!);
 	}
 
 	flush(outcome: FlushOutcome): void {

@@ -1,4 +1,7 @@
 import type { FallbackReason, ReplayEvents, StoreFailureReason, StoreName } from "../events.ts";
+import { claimInMemory, claimUnderLimits, grantOf, isAnswer, outcomeOf, type Answer } from "../limits/answers.ts";
+import type { LimitPolicy } from "../limits/policy.ts";
+import type { LimitedClaimStore, LimitRefusal } from "../limits/store.ts";
 import type { Logger } from "../log.ts";
 import { LogThrottle } from "../log.ts";
 import type { BreakerState, CircuitBreaker } from "./breaker.ts";
@@ -6,18 +9,10 @@ import { Decisions } from "./decisions.ts";
 import { keyDigest } from "./digest.ts";
 import type { MemoryReplayStore } from "./memory.ts";
 import { WriteBacks } from "./reconcile.ts";
-import { ReplayStoreError, type ClaimOutcome, type ReplayStore } from "./store.ts";
+import type { ReplayDecision } from "./decision.ts";
+import { ReplayStoreError, type ReplayStore } from "./store.ts";
 
-/**
- * The guard's verdict on one signed request, with the reason when it is not a claim.
- * A memory claim with a `fallback` reason was made because Upstash could not answer.
- * A replay found in this isolate's own records (no store asked) says `cached: true`.
- * `unavailable` names the store that could not tell: Upstash (failing closed) or memory (full).
- */
-export type ReplayDecision =
-	| { status: "claimed"; store: StoreName; fallback: FallbackReason | null }
-	| { status: "replay"; store: StoreName; cached?: true }
-	| { status: "unavailable"; store: StoreName; reason: StoreFailureReason | "breaker_open" };
+export type { ReplayDecision } from "./decision.ts";
 
 export interface ReplayGuardOptions {
 	/** Upstash, or null when it is not configured or `disabled`. */
@@ -35,6 +30,8 @@ export interface ReplayGuardOptions {
 	now?: () => number;
 	/** Names this isolate in the claims it writes. @default a random UUID */
 	isolateId?: string;
+	/** Where claims under a limit policy go (docs/design.md, "Per-client limits"); without it, every claim is plain. */
+	limits?: { primary: LimitedClaimStore | null; memory: LimitedClaimStore };
 	/**
 	 * Bound of the keys this isolate remembers Upstash holding (it may forget them: Upstash
 	 * holds the truth). Half the memory store's by default, so that both, full, and the
@@ -114,11 +111,12 @@ export class ReplayGuard {
 		return Math.max(timestampMs + this.options.maxSkewMs + 1 - nowMs, this.options.ttlSeconds * 1000);
 	}
 
-	async claim(replayId: string, clientId: string, timestamp: string): Promise<ReplayDecision> {
+	/** With a `policy`, the claim also checks and spends the client's limits, in the same step. */
+	async claim(replayId: string, clientId: string, timestamp: string, policy: LimitPolicy | null = null): Promise<ReplayDecision> {
 		const now = this.now();
 		const key = this.options.prefix + replayId;
 		const id = await keyDigest(key);
-		const claim = { key, clientId, timestamp, counter: ++this.counter, ttlMs: this.ttlMs(Number(timestamp), now) };
+		const claim = { key, clientId, timestamp, counter: ++this.counter, ttlMs: this.ttlMs(Number(timestamp), now), policy };
 		const { primary, breaker, memory } = this.options;
 		if (primary === null) return this.claimInMemory(id, claim, null);
 
@@ -130,7 +128,7 @@ export class ReplayGuard {
 		let fallback: FallbackReason = "breaker_open";
 		if (breaker.tryAcquire()) {
 			const outcome = await this.claimInUpstash(primary, claim);
-			if (outcome === "claimed" || outcome === "duplicate") {
+			if (isAnswer(outcome)) {
 				breaker.recordSuccess();
 				this.logConnected();
 				return this.settle(id, claim, outcome);
@@ -163,8 +161,11 @@ export class ReplayGuard {
 	 * budget (its value names this claim, so its own late `SET` reads as claimed), because a
 	 * slow answer is not an outage: a copy's `SET` in another process may have answered OK.
 	 */
-	private async claimInUpstash(primary: ReplayStore, claim: Claim): Promise<ClaimOutcome | StoreFailureReason> {
+	private async claimInUpstash(primary: ReplayStore, claim: Claim): Promise<Answer | StoreFailureReason> {
 		const value = this.writeBacks.valueOf(claim.clientId, claim.timestamp, claim.counter);
+		const limited = this.options.limits?.primary;
+		// Under a limit policy, the limits script claims the key instead (one command all the same).
+		if (claim.policy !== null && limited) return claimUnderLimits(limited, { ...claim, policy: claim.policy }, value, (to, run) => this.call(to, run));
 		const first = await this.call(primary, () => primary.claim(claim.key, value, claim.ttlMs));
 		if (first !== "timeout" || primary.claimOrRead === undefined) return first;
 		return this.call(primary, async () => {
@@ -174,20 +175,23 @@ export class ReplayGuard {
 	}
 
 	/** One store call, counted with its outcome and duration; a failure says why. */
-	private async call(store: ReplayStore, command: () => Promise<ClaimOutcome>): Promise<ClaimOutcome | StoreFailureReason> {
+	private async call<A extends Answer>(store: { name: StoreName }, command: () => Promise<A>): Promise<A | StoreFailureReason> {
 		const started = performance.now();
-		let outcome: ClaimOutcome | StoreFailureReason;
+		let outcome: A | StoreFailureReason;
 		try {
 			outcome = await command();
 		} catch (error) {
 			outcome = error instanceof ReplayStoreError ? error.reason : "error";
 		}
-		this.options.events.storeCall(store.name, outcome, (performance.now() - started) / 1000);
+		this.options.events.storeCall(store.name, isAnswer(outcome) ? outcomeOf(outcome) : outcome, (performance.now() - started) / 1000);
 		return outcome;
 	}
 
 	/** An answer from Upstash, weighed against what this isolate decided while it was on its way. */
-	private settle(id: string, claim: Claim, outcome: ClaimOutcome): ReplayDecision {
+	private settle(id: string, claim: Claim, answer: Answer): ReplayDecision {
+		const outcome = outcomeOf(answer);
+		// Refused by a limit: the key was not claimed, so nothing is recorded (it may come back).
+		if (outcome === "limited") return { status: "limited", store: "upstash", refusal: answer as LimitRefusal };
 		const now = this.now();
 		this.decisions.record(id, now + claim.ttlMs, now);
 		if (outcome === "duplicate") return this.replay("upstash", claim);
@@ -197,19 +201,21 @@ export class ReplayGuard {
 			this.writeBacks.settled(id);
 			return this.replay("upstash", claim);
 		}
-		return { status: "claimed", store: "upstash", fallback: null };
+		return { status: "claimed", store: "upstash", fallback: null, ...grantOf(answer) };
 	}
 
 	private async claimInMemory(id: string, claim: Claim, fallback: FallbackReason | null): Promise<ReplayDecision> {
-		const { memory, primary } = this.options;
+		const { memory, primary, limits } = this.options;
 		// Checked again: a copy's Upstash answer may have landed while this one's call failed.
 		if (primary !== null && this.decisions.has(id, this.now())) return this.replay("upstash", claim, true);
-		const outcome = await this.call(memory, () => memory.claim(id, "", claim.ttlMs, claim.clientId));
+		const answer = await this.call<Answer>(memory, () => claimInMemory(memory, limits?.memory, id, claim));
+		const outcome = isAnswer(answer) ? outcomeOf(answer) : answer;
+		if (outcome === "limited") return { status: "limited", store: "memory", refusal: answer as LimitRefusal };
 		if (outcome === "duplicate") return this.replay("memory", claim);
 		if (outcome === "claimed") {
 			// Written back unless a copy's Upstash OK landed meanwhile: Upstash holds the key then.
 			if (primary !== null && !this.decisions.has(id, this.now())) this.writeBacks.add(id, claim);
-			return { status: "claimed", store: "memory", fallback };
+			return { status: "claimed", store: "memory", fallback, ...grantOf(answer as Answer) };
 		}
 		const suppressed = this.throttle.admit("refused");
 		if (suppressed !== null) this.options.log.error("memory replay store refused a claim", { reason: outcome, suppressed });
@@ -239,4 +245,5 @@ interface Claim {
 	timestamp: string;
 	counter: number;
 	ttlMs: number;
+	policy: LimitPolicy | null;
 }

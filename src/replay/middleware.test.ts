@@ -45,7 +45,8 @@ describe("replayProtection()", () => {
 	it("claims the verified key with client and signed time, counts the request accepted, then runs the route to its end", async () => {
 		const { send, claims, outcomes, order, lines } = app(claimed);
 		expect((await send()).status).toBe(200);
-		expect(claims).toEqual([["sig-1", "svc", "1700"]]);
+		// The fourth argument is the client's limit policy: null without CLIENT_LIMITS.
+		expect(claims).toEqual([["sig-1", "svc", "1700", null]]);
 		expect(outcomes).toEqual(["ok/real"]);
 		expect(order).toEqual(["handler", "after"]);
 		expect(lines).toEqual([]);

@@ -2,7 +2,12 @@ import type { MiddlewareHandler } from "hono";
 import type { VerifiedVariables } from "../auth/verified.ts";
 import { backgroundOf } from "../background.ts";
 import { gatewayError } from "../errors.ts";
-import type { AuthEvents, FallbackReason } from "../events.ts";
+import type { AuthEvents, FallbackReason, LimitEvents } from "../events.ts";
+import { answerOfLimitedClient } from "../limits/answer.ts";
+import { REFUSAL_CODES } from "../limits/headers.ts";
+import type { LimitPolicies } from "../limits/policies.ts";
+import { limitRefusal } from "../limits/refusal.ts";
+import type { HeldSlot } from "../limits/store.ts";
 import { LogThrottle, type Logger } from "../log.ts";
 import type { ReplayGuard } from "./guard.ts";
 
@@ -13,6 +18,11 @@ export interface ReplayProtectionOptions {
 	log: Logger;
 	/** @default Date.now */
 	now?: () => number;
+	/**
+	 * Per-client limits (`CLIENT_LIMITS`, keyring records; docs/design.md, "Per-client limits"): each client's
+	 * policy, checked in its claim; where a slot is freed; where a refusal is counted. Unset: none.
+	 */
+	limits?: { policies: Pick<LimitPolicies, "policyFor">; release: (slot: HeldSlot) => Promise<void>; events: LimitEvents };
 }
 
 /** A fallback or a closed failure is logged at most once per this interval (with how many were held back). */
@@ -39,20 +49,23 @@ const LOG_INTERVAL_MS = 10_000;
  * ```
  */
 export const replayProtection = (options: ReplayProtectionOptions): MiddlewareHandler<{ Variables: VerifiedVariables }> => {
-	const { guard, events, log } = options;
+	const { guard, events, log, limits } = options;
 	const now = options.now ?? Date.now;
 	const throttle = new LogThrottle(LOG_INTERVAL_MS, now);
 
+	// With limits, a fallback also means each isolate enforces them alone: the line says so.
+	const perIsolate = limits === undefined ? {} : { limits: "enforced per isolate" };
 	const warn = (message: string, reason: FallbackReason, failMode: "memory" | "closed", request: Request) => {
 		const suppressed = throttle.admit("fallback");
-		if (suppressed !== null) log.warn(message, { reason, colo: coloOf(request) ?? null, fail_mode: failMode, suppressed });
+		if (suppressed !== null) log.warn(message, { reason, colo: coloOf(request) ?? null, fail_mode: failMode, suppressed, ...(failMode === "memory" ? perIsolate : {}) });
 	};
 
 	return async function replayProtection(c, next) {
 		const verified = c.get("verified");
 		if (verified === undefined) throw new Error("replayProtection runs after a signature middleware");
 		const { replay } = verified;
-		const decision = await guard.claim(replay.id, verified.clientId, replay.signedAt);
+		const policy = limits?.policies.policyFor(verified.clientId) ?? null;
+		const decision = await guard.claim(replay.id, verified.clientId, replay.signedAt, policy);
 		// Write-backs start as soon as Upstash answers again, beside this request's origin call.
 		if (guard.pendingReconciliation > 0) backgroundOf(c)?.waitUntil(guard.reconcile());
 		if (decision.status === "replay") {
@@ -66,9 +79,23 @@ export const replayProtection = (options: ReplayProtectionOptions): MiddlewareHa
 			events.outcome("fail", "replay_store_unavailable");
 			throw gatewayError("replay_store_unavailable");
 		}
+		if (decision.status === "limited") {
+			const { limit, retryAfterMs, state } = decision.refusal;
+			limits!.events.limitRefused(limit, policy!.label);
+			events.outcome("fail", REFUSAL_CODES[limit]);
+			throw limitRefusal(limit, retryAfterMs, policy!, state);
+		}
 		if (decision.fallback !== null) warn("replay store unavailable, falling back to memory", decision.fallback, "memory", c.req.raw);
 		events.outcome("ok", "real");
 		await next();
+		if (decision.limits !== undefined) {
+			const answer = answerOfLimitedClient(c.res, policy!, decision.limits, limits!.release, backgroundOf(c));
+			// A new Response (a slot's pipe) already has the headers: unset first, so Hono does not copy them onto it again.
+			if (answer !== c.res) {
+				c.res = undefined;
+				c.res = answer;
+			}
+		}
 	};
 };
 

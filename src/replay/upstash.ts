@@ -1,4 +1,5 @@
 import { Redis } from "@upstash/redis/cloudflare";
+import type { LimitRedis } from "../limits/redis-store.ts";
 import { ReplayStoreError, type ClaimOutcome, type ReplayStore, type StoredClaim } from "./store.ts";
 
 /**
@@ -35,7 +36,7 @@ export function confirmTimeoutMs(timeoutMs: number): number {
  * A claim gets `timeoutMs`; a `SET ... GET` the longer `confirmTimeoutMs` (the SDK takes one
  * deadline per client, so there are two).
  */
-export function createUpstashClient(options: UpstashClientOptions): ReplayRedis {
+export function createUpstashClient(options: UpstashClientOptions): ReplayRedis & LimitRedis {
 	const client = (timeoutMs: number) =>
 		new Redis({
 			url: options.url,
@@ -51,6 +52,10 @@ export function createUpstashClient(options: UpstashClientOptions): ReplayRedis 
 	const reads = client(confirmTimeoutMs(options.timeoutMs));
 	return {
 		set: (key, value, setOptions) => (setOptions.get === true ? reads : claims).set(key, value, setOptions),
+		// The limits script (src/limits/redis-store.ts) has a claim's budget; a slot's release too.
+		evalsha: (sha1, keys, args) => claims.evalsha(sha1, keys, args),
+		eval: (script, keys, args) => claims.eval(script, keys, args),
+		zrem: (key, member) => claims.zrem(key, member),
 	};
 }
 

@@ -5,6 +5,8 @@ import type { ReplayGuard } from "../replay/guard.ts";
 export interface HealthRouteOptions {
 	replay: Pick<ReplayGuard, "storeName" | "degraded" | "breakerState">;
 	upstashConfigured: boolean;
+	/** `CLIENT_LIMITS` is set: details say whether the limits are shared or per isolate. @default false */
+	limitsConfigured?: boolean;
 	tokens: BearerTokens;
 	/** Whether details are shown without a token (only outside production, when no token is set). */
 	openDetails: boolean;
@@ -31,6 +33,10 @@ export const healthRoute = (options: HealthRouteOptions): Handler => {
 					degraded,
 					breaker: options.replay.breakerState,
 				},
+				// Limits are shared only while claims reach Upstash: otherwise each isolate enforces them alone.
+				...(options.limitsConfigured === true
+					? { limits: { enforced: options.upstashConfigured && !degraded ? "shared" : "isolate" } }
+					: {}),
 				aggregator: { reachable: await options.aggregatorReachable() },
 			},
 			200,

@@ -116,6 +116,11 @@ describe("npm run keys, against the local namespace", () => {
 		const bad = await keys(["add", "limited2", "--limits", "[1]"]);
 		expect(bad.stderr.split("\n")[0]).toBe("keys add: --limits must be a JSON object, e.g. '{\"rpm\":60}'");
 		expect(bad.code).toBe(2);
+		// CLIENT_LIMITS's rules: what the gateway would ignore is refused here, and nothing is stored.
+		const nonsense = await keys(["add", "limited3", "--limits", '{"rpm":0}']);
+		expect(nonsense.stderr.split("\n")[0]).toBe("keys add: --limits: must give rpm as a whole number from 1 to 1000000");
+		expect(nonsense.code).toBe(2);
+		expect((await keys(["show", "limited3"])).code).not.toBe(0);
 	});
 
 	it("migrate moves HMAC_CLIENTS in with one command, secrets unchanged, and leaves ids already there", async () => {

@@ -5,7 +5,9 @@ import { parseExposition } from "../fixtures/exposition.ts";
 import { signedInit, type SignedInit } from "../fixtures/signed.ts";
 import type { Env } from "../../src/env.ts";
 import type { LogFields, Logger } from "../../src/log.ts";
+import type { LimitRedis } from "../../src/limits/redis-store.ts";
 import type { ReplayRedis } from "../../src/replay/upstash.ts";
+import { LimitScriptModel } from "../fixtures/limit-redis-model.ts";
 import { createWorker } from "../../src/worker.ts";
 
 export const SECRET = "worker-test-secret-of-32-characters";
@@ -31,11 +33,34 @@ export class FakeOrigin {
 	}) as typeof fetch;
 }
 
-/** A fake Upstash client with the one command the store uses; `answer` decides each reply. */
-export class FakeRedis implements ReplayRedis {
+/**
+ * A fake Upstash client with the command the store uses; `answer` decides each reply. The
+ * limits script's commands (`evalsha`, `eval`, `zrem`) run a model of the script over the
+ * same keys (test/fixtures/limit-redis-model.ts), and are recorded in `scriptCalls`.
+ */
+export class FakeRedis implements ReplayRedis, LimitRedis {
 	readonly calls: { key: string; value: string; opts: unknown }[] = [];
 	private readonly keys = new Map<string, string>();
 	answer: ((key: string) => Promise<unknown>) | null = null;
+	readonly script = new LimitScriptModel(this.keys);
+	readonly scriptCalls: string[] = [];
+	/** Decides each script command's reply instead of the model (a fault), or null. */
+	scriptAnswer: ((command: string) => Promise<unknown>) | null = null;
+
+	async evalsha(sha1: string, keys: string[], args: (string | number)[]): Promise<unknown> {
+		this.scriptCalls.push("evalsha");
+		return this.scriptAnswer !== null ? this.scriptAnswer("evalsha") : this.script.evalsha(sha1, keys, args);
+	}
+
+	async eval(script: string, keys: string[], args: (string | number)[]): Promise<unknown> {
+		this.scriptCalls.push("eval");
+		return this.scriptAnswer !== null ? this.scriptAnswer("eval") : this.script.eval(script, keys, args);
+	}
+
+	async zrem(key: string, member: string): Promise<unknown> {
+		this.scriptCalls.push("zrem");
+		return this.scriptAnswer !== null ? this.scriptAnswer("zrem") : this.script.zrem(key, member);
+	}
 
 	async set(key: string, value: string, opts: { nx: true; px: number }): Promise<unknown> {
 		this.calls.push({ key, value, opts });

@@ -1,0 +1,47 @@
+import { describe, expect, it } from "vitest";
+import { errorBody } from "../../test/worker/harness.ts";
+import { rateLimit, rateLimitPolicy, seconds, setRateLimitHeaders } from "./headers.ts";
+import type { LimitPolicy } from "./policy.ts";
+import { limitRefusal } from "./refusal.ts";
+
+const ALL: LimitPolicy = { rpm: 60, rpd: 1000, concurrent: 4, label: "" };
+
+describe("RateLimit header fields (draft-ietf-httpapi-ratelimit-headers-11)", () => {
+	it("RateLimit-Policy names one policy per limit the client has, as Structured Field strings with q, w and qu", () => {
+		expect(rateLimitPolicy(ALL)).toBe('"rpd";q=1000;w=86400, "rpm";q=60;w=60, "concurrent";q=4;qu="concurrent-requests"');
+		expect(rateLimitPolicy({ rpm: 5, rpd: null, concurrent: null, label: "" })).toBe('"rpm";q=5;w=60');
+	});
+
+	it("RateLimit gives what is left (r) and the seconds until more comes (t), rounded up, never below 0 left", () => {
+		const state = { rpd: { remaining: 998, resetMs: 41_999_001 }, rpm: { remaining: 58, resetMs: 59_001 }, concurrent: { remaining: 3 } };
+		expect(rateLimit(state)).toBe('"rpd";r=998;t=42000, "rpm";r=58;t=60, "concurrent";r=3');
+		expect(rateLimit({ rpm: { remaining: -1, resetMs: 1 }, rpd: null, concurrent: null })).toBe('"rpm";r=0;t=1');
+		expect(rateLimit({ rpm: null, rpd: null, concurrent: null })).toBe("");
+	});
+
+	it("seconds: whole, rounded up, at least 1", () => {
+		expect([seconds(0), seconds(1), seconds(999), seconds(1000), seconds(1001), seconds(60_000)]).toEqual([1, 1, 1, 1, 2, 60]);
+	});
+
+	it("setRateLimitHeaders leaves RateLimit out when nothing is known", () => {
+		const headers = new Headers();
+		setRateLimitHeaders(headers, ALL, { rpm: null, rpd: null, concurrent: null });
+		expect([...headers]).toEqual([["ratelimit-policy", rateLimitPolicy(ALL)]]);
+	});
+});
+
+describe("the 429 answer", () => {
+	it.each([
+		["rpm", "rate_limited"],
+		["rpd", "daily_quota_exhausted"],
+		["concurrent", "too_many_in_flight"],
+	] as const)("%s: 429 %s with Retry-After in whole seconds and both fields", async (limit, code) => {
+		const state = { rpm: { remaining: 0, resetMs: 12_345 }, rpd: null, concurrent: null };
+		const response = limitRefusal(limit, 12_345, ALL, state).getResponse();
+		expect(response.status).toBe(429);
+		expect((await errorBody(response)).code).toBe(code);
+		expect(response.headers.get("retry-after")).toBe("13");
+		expect(response.headers.get("ratelimit-policy")).toBe(rateLimitPolicy(ALL));
+		expect(response.headers.get("ratelimit")).toBe('"rpm";r=0;t=13');
+	});
+});

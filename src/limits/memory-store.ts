@@ -1,0 +1,46 @@
+import type { MemoryReplayStore } from "../replay/memory.ts";
+import type { MemoryLimiter } from "./memory-limiter.ts";
+import type { HeldSlot, LimitedClaim, LimitedClaimRequest, LimitedClaimStore } from "./store.ts";
+
+/**
+ * The replay claim and the limits in this isolate's memory, in the script's order: a replay
+ * spends nothing, a refusal claims nothing. Atomic within the isolate: nothing awaits between
+ * the replay check, the spend and the claim.
+ */
+export class MemoryLimitedStore implements LimitedClaimStore {
+	readonly name = "memory" as const;
+
+	private readonly replay: Pick<MemoryReplayStore, "has" | "claim">;
+	private readonly limiter: MemoryLimiter;
+	private readonly now: () => number;
+
+	constructor(replay: Pick<MemoryReplayStore, "has" | "claim">, limiter: MemoryLimiter, now: () => number = Date.now) {
+		this.replay = replay;
+		this.limiter = limiter;
+		this.now = now;
+	}
+
+	async claim(request: LimitedClaimRequest): Promise<LimitedClaim> {
+		if (this.replay.has(request.key)) return { outcome: "duplicate" };
+		const { claim, take } = this.limiter.take(request.clientId, request.policy, this.now());
+		if (take === null) return claim;
+		// The memory store's claim runs synchronously up to its answer: no other request slips in.
+		const pending = this.replay.claim(request.key, request.value, request.ttlMs, request.clientId);
+		let outcome: Awaited<typeof pending>;
+		try {
+			outcome = await pending;
+		} catch (error) {
+			this.limiter.refund(take);
+			throw error;
+		}
+		if (outcome === "duplicate") {
+			this.limiter.refund(take);
+			return { outcome: "duplicate" };
+		}
+		return claim;
+	}
+
+	async release(slot: HeldSlot): Promise<void> {
+		this.limiter.release(slot.clientId, slot.id);
+	}
+}

@@ -1,0 +1,117 @@
+import { ReplayStoreError } from "../replay/store.ts";
+import { utcDay, type LimitName } from "./policy.ts";
+import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, limitKeys, SCRIPT_VERDICTS } from "./script.ts";
+import type { HeldSlot, LimitedClaim, LimitedClaimRequest, LimitedClaimStore, LimitState } from "./store.ts";
+
+/** The commands the limits need: the script (by hash, then whole), and `ZREM` to free a slot. */
+export interface LimitRedis {
+	evalsha(sha1: string, keys: string[], args: (string | number)[]): Promise<unknown>;
+	eval(script: string, keys: string[], args: (string | number)[]): Promise<unknown>;
+	zrem(key: string, member: string): Promise<unknown>;
+}
+
+export interface RedisLimitStoreOptions {
+	/** `REDIS_REPLAY_PREFIX`: the limits' keys live under it too. */
+	prefix: string;
+	/** How long a slot stays held if its release never comes (a dead isolate). */
+	leaseMs: number;
+	/** @default Date.now */
+	now?: () => number;
+}
+
+/** Six whole numbers; a replay's verdict (1) adds the value found. */
+type ScriptReply = [number, number, number, number, number, number, string?];
+
+function isScriptReply(reply: unknown): reply is ScriptReply {
+	if (!Array.isArray(reply) || reply.length < 6) return false;
+	if (!reply.slice(0, 6).every((value) => typeof value === "number" && Number.isInteger(value))) return false;
+	if (SCRIPT_VERDICTS[reply[0] as number] === undefined) return false;
+	return reply[0] === 1 ? reply.length === 7 && typeof reply[6] === "string" : reply.length === 6;
+}
+
+/** The day counter outlives its UTC day by this much, so an isolate whose clock lags still finds it. */
+const DAY_KEY_SLACK_MS = 3_600_000;
+const CONCURRENT_RETRY_MS = 1_000;
+
+/**
+ * Claims a replay key and spends a client's quota in Upstash with one command: `EVALSHA` of
+ * the limits script, `EVAL` when Redis does not know it (`NOSCRIPT`). Exact across isolates:
+ * the script runs atomically in Redis. Until Redis has run the script for this isolate once,
+ * the isolate sends `EVAL` (which caches it): a new isolate's first requests, all at once,
+ * would otherwise each cost an `EVALSHA` answered `NOSCRIPT` and an `EVAL`.
+ */
+export class RedisLimitStore implements LimitedClaimStore {
+	readonly name = "upstash" as const;
+
+	private readonly redis: LimitRedis;
+	private readonly options: RedisLimitStoreOptions;
+	private readonly now: () => number;
+	/** Whether Redis ran the script for this isolate (so it has it cached) since the last `NOSCRIPT`. */
+	private scriptCached = false;
+
+	constructor(redis: LimitRedis, options: RedisLimitStoreOptions) {
+		if (!(options.leaseMs > 0)) throw new Error("RedisLimitStore: leaseMs must be positive");
+		this.redis = redis;
+		this.options = options;
+		this.now = options.now ?? Date.now;
+	}
+
+	async claim(request: LimitedClaimRequest): Promise<LimitedClaim> {
+		const { policy, clientId } = request;
+		const now = this.now();
+		const { day, endsInMs } = utcDay(now);
+		const keys = limitKeys(this.options.prefix, clientId, day);
+		// The replay value names this claim uniquely (isolate and counter): it is its entry's id, and its slot's.
+		const args = [request.value, request.ttlMs, now, policy.rpm ?? 0, policy.rpd ?? 0, policy.concurrent ?? 0, now + endsInMs + DAY_KEY_SLACK_MS, this.options.leaseMs];
+		const reply = await this.run([request.key, keys.rpm, keys.rpd, keys.inFlight], args);
+		const [verdictNumber, retryAfterMs, rpmLeft, rpmResetMs, rpdLeft, concurrentLeft, found] = reply;
+		const verdict = SCRIPT_VERDICTS[verdictNumber];
+		if (verdict === "duplicate") return { outcome: "duplicate", found };
+		const state: LimitState = {
+			rpm: rpmLeft < 0 ? null : { remaining: rpmLeft, resetMs: rpmResetMs },
+			rpd: rpdLeft < 0 ? null : { remaining: rpdLeft, resetMs: endsInMs },
+			concurrent: concurrentLeft < 0 ? null : { remaining: concurrentLeft },
+		};
+		if (verdict === "claimed") {
+			const slot = policy.concurrent === null ? null : { clientId, id: request.value, store: this.name };
+			return { outcome: "claimed", state, slot };
+		}
+		const limit = verdict as LimitName;
+		const retry = limit === "rpd" ? endsInMs : limit === "concurrent" ? CONCURRENT_RETRY_MS : retryAfterMs;
+		return { outcome: "limited", limit, retryAfterMs: retry, state };
+	}
+
+	async release(slot: HeldSlot): Promise<void> {
+		const { inFlight } = limitKeys(this.options.prefix, slot.clientId, "");
+		await this.call(() => this.redis.zrem(inFlight, slot.id));
+	}
+
+	private async run(keys: string[], args: (string | number)[]): Promise<ScriptReply> {
+		const reply = await this.call(async () => {
+			if (!this.scriptCached) return this.redis.eval(LIMITED_CLAIM_SCRIPT, keys, args);
+			try {
+				return await this.redis.evalsha(LIMITED_CLAIM_SHA1, keys, args);
+			} catch (error) {
+				// Redis names this one error only by its text (`NOSCRIPT ...`): flushed, or a new primary.
+				if (!(error instanceof Error && /NOSCRIPT/i.test(error.message))) throw error;
+				this.scriptCached = false;
+				return await this.redis.eval(LIMITED_CLAIM_SCRIPT, keys, args);
+			}
+		});
+		if (!isScriptReply(reply)) throw new ReplayStoreError("error", "Upstash answered the limits script with an unexpected result");
+		this.scriptCached = true;
+		return reply;
+	}
+
+	private async call<T>(command: () => Promise<T>): Promise<T> {
+		try {
+			return await command();
+		} catch (error) {
+			if (error instanceof ReplayStoreError) throw error;
+			if (error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError")) {
+				throw new ReplayStoreError("timeout", "Upstash did not answer in time", { cause: error });
+			}
+			throw new ReplayStoreError("error", "Upstash call failed", { cause: error });
+		}
+	}
+}

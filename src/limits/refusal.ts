@@ -1,0 +1,21 @@
+import type { HTTPException } from "hono/http-exception";
+import { gatewayError } from "../errors.ts";
+import { rateLimit, rateLimitPolicy, RATELIMIT, RATELIMIT_POLICY, REFUSAL_CODES, seconds } from "./headers.ts";
+import type { LimitName, LimitPolicy } from "./policy.ts";
+import type { LimitState } from "./store.ts";
+
+/**
+ * The 429 of a request refused by a limit: its code (`rate_limited`, `daily_quota_exhausted`,
+ * `too_many_in_flight`), `Retry-After` in seconds and the RateLimit header fields. The replay
+ * key was not claimed, so the same signed request may be sent again after `Retry-After`
+ * while its timestamp is still in the window.
+ */
+export function limitRefusal(limit: LimitName, retryAfterMs: number, policy: LimitPolicy, state: LimitState): HTTPException {
+	const headers: Record<string, string> = {
+		"Retry-After": String(seconds(retryAfterMs)),
+		[RATELIMIT_POLICY]: rateLimitPolicy(policy),
+	};
+	const current = rateLimit(state);
+	if (current !== "") headers[RATELIMIT] = current;
+	return gatewayError(REFUSAL_CODES[limit], { headers });
+}

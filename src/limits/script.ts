@@ -1,0 +1,77 @@
+/**
+ * The one Upstash command of a limited client's request (docs/design.md, "Per-client limits"):
+ * the replay claim and the limit check in one atomic Lua script, so two isolates can never
+ * both take the last unit of a quota, a replay spends nothing, and a refusal claims nothing.
+ *
+ * KEYS: 1 the replay key, 2 the `rpm` log (a sorted set of accepted requests by time),
+ *       3 the `rpd` counter of the UTC day, 4 the in-flight set (slots by lease end).
+ * ARGV: 1 the replay value (unique: it is also this request's entry in the log and the set),
+ *       2 its expiry (ms), 3 now (ms, the gateway's clock), 4 rpm, 5 rpd, 6 concurrent (0: not
+ *       limited), 7 the day counter's expiry (epoch ms), 8 a slot's lease (ms).
+ * Returns { verdict, retry after ms, rpm left, rpm window reset ms, rpd left, concurrent left },
+ * a left of -1 where that limit is not set; verdict 0 claimed, 1 replay, 2 rpd, 3 rpm, 4 concurrent.
+ * A replay also returns the value found, so a claim whose answer was lost can tell its own.
+ */
+export const LIMITED_CLAIM_SCRIPT = `local found = redis.call("GET", KEYS[1])
+if found then return {1, 0, -1, 0, -1, -1, found} end
+local now = tonumber(ARGV[3])
+local rpm, rpd, concurrent = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local usedToday, inWindow, windowResetMs, inFlight = 0, 0, 60000, 0
+if rpd > 0 then
+  usedToday = tonumber(redis.call("GET", KEYS[3]) or "0")
+  if usedToday >= rpd then return {2, 0, -1, 0, 0, -1} end
+end
+local rpdLeft = -1
+if rpd > 0 then rpdLeft = rpd - usedToday end
+if rpm > 0 then
+  redis.call("ZREMRANGEBYSCORE", KEYS[2], "-inf", now - 60000)
+  inWindow = redis.call("ZCARD", KEYS[2])
+  if inWindow > 0 then
+    windowResetMs = tonumber(redis.call("ZRANGE", KEYS[2], 0, 0, "WITHSCORES")[2]) + 60000 - now
+  end
+  if inWindow >= rpm then return {3, windowResetMs, 0, windowResetMs, rpdLeft, -1} end
+end
+local rpmLeft = -1
+if rpm > 0 then rpmLeft = rpm - inWindow end
+if concurrent > 0 then
+  redis.call("ZREMRANGEBYSCORE", KEYS[4], "-inf", now)
+  inFlight = redis.call("ZCARD", KEYS[4])
+  if inFlight >= concurrent then return {4, 1000, rpmLeft, windowResetMs, rpdLeft, 0} end
+end
+redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
+local concurrentLeft = -1
+if rpm > 0 then
+  redis.call("ZADD", KEYS[2], now, ARGV[1])
+  redis.call("PEXPIRE", KEYS[2], 60000)
+  rpmLeft = rpmLeft - 1
+end
+if rpd > 0 then
+  redis.call("INCR", KEYS[3])
+  redis.call("PEXPIREAT", KEYS[3], ARGV[7])
+  rpdLeft = rpdLeft - 1
+end
+if concurrent > 0 then
+  redis.call("ZADD", KEYS[4], now + tonumber(ARGV[8]), ARGV[1])
+  redis.call("PEXPIRE", KEYS[4], ARGV[8])
+  concurrentLeft = concurrent - inFlight - 1
+end
+return {0, 0, rpmLeft, windowResetMs, rpdLeft, concurrentLeft}
+`;
+
+/** SHA-1 of the script, for `EVALSHA` (a test recomputes it, so the two cannot drift apart). */
+export const LIMITED_CLAIM_SHA1 = "7bdb9d95b52cd08e88d6b51f83e658a9f8f64636";
+
+/** The verdicts the script returns, by number. */
+export const SCRIPT_VERDICTS = ["claimed", "duplicate", "rpd", "rpm", "concurrent"] as const;
+
+/**
+ * The Redis keys of one client's limits, under the replay prefix (so one ACL pattern covers
+ * them; a replay key's suffix is a hex signature or `v2:...`, never `limit:`).
+ */
+export function limitKeys(prefix: string, clientId: string, day: string): { rpm: string; rpd: string; inFlight: string } {
+	return {
+		rpm: `${prefix}limit:rpm:${clientId}`,
+		rpd: `${prefix}limit:rpd:${clientId}:${day}`,
+		inFlight: `${prefix}limit:inflight:${clientId}`,
+	};
+}

@@ -1,0 +1,60 @@
+import type { StoreName } from "../events.ts";
+import type { LimitName, LimitPolicy } from "./policy.ts";
+
+/** What is left of each limit the client has, after this request (null: that limit is not set). */
+export interface LimitState {
+	/** Requests left in the 60 s window, and when the oldest one in it leaves (ms from now). */
+	rpm: { remaining: number; resetMs: number } | null;
+	/** Requests left today, and when the UTC day ends (ms from now). */
+	rpd: { remaining: number; resetMs: number } | null;
+	/** Slots left for requests in flight. */
+	concurrent: { remaining: number } | null;
+}
+
+/** A slot this request holds until its answer ends (only under a `concurrent` limit). */
+export interface HeldSlot {
+	clientId: string;
+	id: string;
+	/** Where it is held, so it is released there. */
+	store: StoreName;
+}
+
+/** One request's replay claim and limit check together, and why it was decided so. */
+export type LimitedClaim =
+	| { outcome: "claimed"; state: LimitState; slot: HeldSlot | null }
+	/**
+	 * The replay key was already claimed: no quota spent. `found` is the value there, when the
+	 * store tells (so a claim whose first answer was lost can recognise its own).
+	 */
+	| { outcome: "duplicate"; found?: string }
+	/** A limit was reached: the replay key is not claimed, so the same request may come back. */
+	| { outcome: "limited"; limit: LimitName; retryAfterMs: number; state: LimitState };
+
+/** What a claim under limits was granted: what is left, and the slot it holds (or null). */
+export interface LimitGrant {
+	state: LimitState;
+	slot: HeldSlot | null;
+}
+
+/** A limited claim's refusal: which limit, when to come back, what is left. */
+export type LimitRefusal = Extract<LimitedClaim, { outcome: "limited" }>;
+
+export interface LimitedClaimRequest {
+	/** The replay key (prefix included), its value and its expiry, as for a plain claim. */
+	key: string;
+	value: string;
+	ttlMs: number;
+	clientId: string;
+	policy: LimitPolicy;
+}
+
+/**
+ * A store that claims a replay key and spends a client's quota in one step: Upstash (one
+ * Lua script) or this isolate's memory. Throws `ReplayStoreError` when it cannot tell.
+ */
+export interface LimitedClaimStore {
+	readonly name: StoreName;
+	claim(request: LimitedClaimRequest): Promise<LimitedClaim>;
+	/** Frees a slot when its answer ended. Throws `ReplayStoreError` on failure (the lease then frees it). */
+	release(slot: HeldSlot): Promise<void>;
+}

@@ -1,0 +1,22 @@
+import { describe, expect, it } from "vitest";
+import { formatLimitsReport, runLimitsBench } from "../../scripts/bench/limits.ts";
+import { available } from "./helpers/services.ts";
+
+// Not a benchmark: one short run, so the harness cannot rot. No timing is asserted; the
+// command counts are exact (the Upstash server counts, the gateway counts what it accepted).
+describe.skipIf(!available("redis-server", "redis-server"))("npm run bench -- --only limits (a short smoke run)", () => {
+	it("one Upstash command per accepted request with rpm and rpd, as without limits; two with concurrent (the release)", async () => {
+		const results = await runLimitsBench({ durationSec: 1, rounds: 1, connections: 2, inProcessRequests: 50, log: () => {} });
+		expect(results.map((result) => result.name)).toEqual(["no-limits", "rpm+rpd", "rpm+rpd+concurrent"]);
+		const [none, rates, all] = results;
+		expect(Object.keys(none!.commands)).toEqual(["set"]);
+		expect(Object.keys(rates!.commands).sort()).toEqual(["evalsha"]);
+		expect(Object.keys(all!.commands).sort()).toEqual(["evalsha", "zrem"]);
+		expect([none!.upstashCommandsPerRequest, rates!.upstashCommandsPerRequest, all!.upstashCommandsPerRequest]).toEqual([1, 1, 2]);
+		for (const result of results) {
+			expect(Object.keys(result.statusCounts)).toEqual(["200"]);
+			for (const figure of [result.requestsPerSec, result.cpuMsPerRequest, result.inProcessCpuMsPerRequest]) expect(Number.isFinite(figure) && figure > 0).toBe(true);
+		}
+		expect(formatLimitsReport(results)).toContain("| rpm+rpd+concurrent |");
+	});
+});

@@ -1,0 +1,61 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { runCli } from "./helpers/cli.ts";
+
+const directory = mkdtempSync(join(tmpdir(), "limits-cli-"));
+afterAll(() => rmSync(directory, { recursive: true, force: true }));
+
+/** Everything production wants (per-client secrets, Upstash), so only CLIENT_LIMITS is reported. */
+const COMPLETE = [
+	"ORIGIN_URL=https://origin.example.com",
+	`HMAC_CLIENTS={"svc": "a-production-secret-of-40-characters-!!!"}`,
+	"METRICS_TOKEN=m",
+	"ORIGIN_TOKEN=o",
+	"UPSTASH_REDIS_REST_URL=https://x.upstash.io",
+	"UPSTASH_REDIS_REST_TOKEN=t",
+];
+
+function settings(...lines: string[]): string {
+	const path = join(directory, `${crypto.randomUUID()}.env`);
+	writeFileSync(path, [...COMPLETE, ...lines].join("\n"));
+	return path;
+}
+
+describe("npm run check-config knows CLIENT_LIMITS", () => {
+	it("takes a sound one without a word", async () => {
+		const path = settings('CLIENT_LIMITS={"*": {"rpm": 60, "rpd": 5000}, "batch": {"concurrent": 4, "label": true}}');
+		const result = await runCli("check-config", [path]);
+		expect(result.stdout.trim()).toBe(`${path}: ok (production)`);
+		expect(result.code).toBe(0);
+	});
+
+	it("refuses a broken one, naming the variable and the fault, never the value", async () => {
+		const path = settings('CLIENT_LIMITS={"secret-looking-id": {"rpm": "sixty"}}');
+		const result = await runCli("check-config", [path]);
+		expect(result.code).toBe(1);
+		expect(result.stderr).toContain(`${path}: invalid (production)\n  - CLIENT_LIMITS must give rpm as a whole number from 1 to 1000000`);
+		expect(result.stderr + result.stdout).not.toContain("sixty");
+		expect(result.stderr + result.stdout).not.toContain("secret-looking-id");
+	});
+
+	it("production refuses what development only warns of", async () => {
+		const line = 'CLIENT_LIMITS={"*": {"rpm": 50000}}';
+		const production = await runCli("check-config", [settings(line)]);
+		expect(production.code).toBe(1);
+		expect(production.stderr).toContain("CLIENT_LIMITS has an rpm over 10000");
+		const development = await runCli("check-config", [settings(line, "ENVIRONMENT=development")]);
+		expect(development.code).toBe(0);
+		expect(development.stdout).toContain("warning: CLIENT_LIMITS has an rpm over 10000 (refused in production)");
+	});
+});
+
+describe("the client package", () => {
+	it("exports rateLimitInfo() as built for consumers (dist/)", async () => {
+		const built = "../../dist/client/index.js";
+		const { rateLimitInfo } = (await import(built)) as typeof import("../../src/client/index.ts");
+		const answer = { headers: new Headers({ "Retry-After": "7", RateLimit: '"rpm";r=0;t=7' }) };
+		expect(rateLimitInfo(answer)).toEqual({ retryAfterMs: 7_000, limits: { rpm: { remaining: 0, resetSeconds: 7 } } });
+	});
+});

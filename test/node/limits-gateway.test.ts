@@ -1,0 +1,123 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { RespConnection } from "../../scripts/lib/resp.ts";
+import { runCli } from "./helpers/cli.ts";
+import { CLIENT_ID, SECRET, signed } from "./helpers/gateway.ts";
+import { available } from "./helpers/services.ts";
+import { useUpstashStack } from "./helpers/stack.ts";
+
+const TOKEN = "limits-gateway-token";
+const LIMITS = (entries: Record<string, object>) => JSON.stringify(entries);
+let counter = 0;
+/** A fresh signed request (a distinct body: its own replay key). */
+const fresh = (init: { clientId?: string; method?: string; path?: string } = {}) =>
+	signed({ body: JSON.stringify({ messages: [{ role: "user", content: `limits ${++counter}` }] }), ...init });
+
+const directory = mkdtempSync(join(tmpdir(), "limits-gateway-"));
+afterAll(() => rmSync(directory, { recursive: true, force: true }));
+
+describe.skipIf(!available("redis-server", "redis-server"))("per-client limits: gateways in workerd, one real Redis behind the local Upstash server", () => {
+	const stack = useUpstashStack(TOKEN);
+
+	async function redisCommand(...args: string[]) {
+		const connection = await RespConnection.connect(stack.redis.port);
+		try {
+			return (await connection.send([args]))[0];
+		} finally {
+			connection.close();
+		}
+	}
+
+	it("two gateway processes, one client with rpm=50, 400 distinct requests at once: exactly 50 accepted, one command each", async () => {
+		const prefix = `exact:${crypto.randomUUID()}:`;
+		// A budget the local server meets on a loaded machine: this tests the script, not a timeout.
+		const bindings = { REDIS_REPLAY_PREFIX: prefix, REPLAY_TIMEOUT_MS: "5000", CLIENT_LIMITS: LIMITS({ [CLIENT_ID]: { rpm: 50 } }) };
+		const [a, b] = await Promise.all([stack.gateway(bindings), stack.gateway(bindings)]);
+		const requests = await Promise.all(Array.from({ length: 400 }, () => fresh()));
+		stack.upstash.resetStats();
+		const answers = await Promise.all(requests.map((request, i) => (i % 2 === 0 ? a! : b!).fetch(request.path, request.init)));
+		const statuses = answers.map((response) => response.status);
+		expect(statuses.filter((status) => status === 200)).toHaveLength(50);
+		expect(statuses.filter((status) => status === 429)).toHaveLength(350);
+		await Promise.all(answers.map((response) => response.arrayBuffer()));
+		// One script command per request (EVAL until Redis ran it for the isolate, then EVALSHA), no SET.
+		const commands = Object.fromEntries(stack.upstash.stats.commands);
+		expect((commands.evalsha ?? 0) + (commands.eval ?? 0)).toBe(400);
+		expect(stack.upstash.stats.requests).toBe(400);
+		expect(commands.set).toBeUndefined();
+		expect(await redisCommand("ZCARD", `${prefix}limit:rpm:${CLIENT_ID}`)).toBe(50);
+		for (const gateway of [a!, b!]) {
+			const metrics = await (await gateway.fetch("/metrics")).text();
+			// Nothing fell back to memory: the 50 are Redis's count, not an isolate's.
+			expect(metrics).toMatch(/agent_replay_fallbacks_total\{reason="timeout"\} 0\n/);
+			expect(metrics).toMatch(/agent_replay_fallbacks_total\{reason="error"\} 0\n/);
+		}
+	});
+
+	it("a slot held by a dead isolate blocks until its lease ends; a live one's lease is ORIGIN_TIMEOUT_MS + ORIGIN_STREAM_MAX_MS, and it is released when its stream ends", async () => {
+		const prefix = `lease:${crypto.randomUUID()}:`;
+		const gateway = await stack.gateway({
+			REDIS_REPLAY_PREFIX: prefix,
+			ORIGIN_TIMEOUT_MS: "5000",
+			ORIGIN_STREAM_MAX_MS: "120000",
+			CLIENT_LIMITS: LIMITS({ [CLIENT_ID]: { concurrent: 1 } }),
+		});
+		const inFlight = `${prefix}limit:inflight:${CLIENT_ID}`;
+		// As if an isolate took the slot and died: no release will come, its lease ends in 1.5 s.
+		await redisCommand("ZADD", inFlight, String(Date.now() + 1_500), "dead-isolate:1");
+		const blocked = await fresh();
+		const refused = await gateway.fetch(blocked.path, blocked.init);
+		expect(refused.status).toBe(429);
+		expect(((await refused.json()) as { code: string }).code).toBe("too_many_in_flight");
+		await new Promise((resolve) => setTimeout(resolve, 1_600));
+
+		const stream = await fresh({ method: "GET", path: "/agent/stream" });
+		const started = Date.now();
+		const streaming = await gateway.fetch(`${stream.path}?tokens=5&interval_ms=300`, stream.init);
+		expect(streaming.status).toBe(200);
+		expect(streaming.headers.get("ratelimit")).toBe('"concurrent";r=0');
+		const lease = Number(((await redisCommand("ZRANGE", inFlight, "0", "-1", "WITHSCORES")) as Buffer[])[1]!.toString()) - started;
+		expect(lease).toBeGreaterThan(125_000 - 2_000);
+		expect(lease).toBeLessThanOrEqual(125_000 + 2_000);
+		// While the stream runs, the client has no slot.
+		const during = await fresh();
+		expect((await gateway.fetch(during.path, during.init)).status).toBe(429);
+		expect(await streaming.text()).toContain('"done"');
+		for (let i = 0; i < 100 && (await redisCommand("ZCARD", inFlight)) !== 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+		expect(await redisCommand("ZCARD", inFlight)).toBe(0);
+		const after = await fresh();
+		const accepted = await gateway.fetch(after.path, after.init);
+		expect(accepted.status).toBe(200);
+		await accepted.arrayBuffer();
+	});
+
+	it("the sign CLI surfaces Retry-After on a 429", async () => {
+		const gateway = await stack.gateway({ CLIENT_LIMITS: LIMITS({ "cli-limited": { rpm: 1 } }) });
+		const sign = () => runCli("sign", ["--send", "--url", gateway.url, "--client-id", "cli-limited"], { env: { HMAC_SECRET: SECRET }, cwd: directory });
+		expect((await sign()).code).toBe(0);
+		const refused = await sign();
+		expect(refused.code).toBe(1);
+		expect(refused.stdout).toMatch(/^HTTP 429/);
+		expect(refused.stdout).toContain('"code":"rate_limited"');
+		expect(refused.stderr).toMatch(/^sign: HTTP 429: retry after (59|60) s \(run this command again then: it signs anew\)$/m);
+	});
+
+	it("the smoke check proves a limit with a client id of its own, and says what is missing when that id has none", async () => {
+		const gateway = await stack.gateway({ METRICS_TOKEN: "smoke-metrics", CLIENT_LIMITS: LIMITS({ "smoke-limit": { rpm: 1 } }) });
+		const smoke = (limitId: string) =>
+			runCli("smoke", ["--url", gateway.url, "--expect-stub", "allowed", "--limit-client-id", limitId], {
+				env: { SMOKE_HMAC_SECRET: SECRET, HMAC_SECRET: "", METRICS_TOKEN: "smoke-metrics" },
+				cwd: directory,
+			});
+		const passed = await smoke("smoke-limit");
+		expect(passed.stdout).toMatch(/PASS {2}client smoke-limit is refused past its limit \(429\): 429 rate_limited, Retry-After \d+ s, RateLimit: "rpm";r=0;t=\d+/);
+		expect(passed.code).toBe(0);
+		// Run again within the minute: the first request is already refused, which proves it as well.
+		expect((await smoke("smoke-limit")).code).toBe(0);
+		const unlimited = await smoke("no-limit-here");
+		expect(unlimited.code).toBe(1);
+		expect(unlimited.stdout).toContain('FAIL  client no-limit-here is refused past its limit (429): client no-limit-here has no limit: give it {"rpm": 1} in CLIENT_LIMITS');
+	});
+});

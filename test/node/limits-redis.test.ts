@@ -1,0 +1,190 @@
+import { Redis } from "@upstash/redis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startRedisServer, type RedisProcess } from "../../scripts/lib/processes.ts";
+import { RespConnection } from "../../scripts/lib/resp.ts";
+import { startUpstashServer, type UpstashServer } from "../../scripts/lib/upstash-server.ts";
+import type { LimitPolicy } from "../../src/limits/policy.ts";
+import { RedisLimitStore, type LimitRedis } from "../../src/limits/redis-store.ts";
+import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1 } from "../../src/limits/script.ts";
+import { LimitScriptModel } from "../fixtures/limit-redis-model.ts";
+import { seededRandom } from "../fixtures/random.ts";
+import { available } from "./helpers/services.ts";
+
+const TOKEN = "limits-test-token";
+const T0 = Date.UTC(2026, 11, 2, 12, 0, 0);
+const LEASE_MS = 660_000;
+const policy = (p: Partial<LimitPolicy>): LimitPolicy => ({ rpm: null, rpd: null, concurrent: null, label: "", ...p });
+
+describe.skipIf(!available("redis-server", "redis-server"))("the limits script in a real Redis, through the local Upstash server", () => {
+	let redisServer: RedisProcess;
+	let upstash: UpstashServer;
+	/** The gateway's client settings: one try, one HTTP request per command, no deserialization. */
+	let client: LimitRedis;
+
+	beforeAll(async () => {
+		redisServer = await startRedisServer();
+		upstash = await startUpstashServer({ redisPort: redisServer.port, token: TOKEN });
+		client = new Redis({
+			url: upstash.url,
+			token: TOKEN,
+			retry: { retries: 0 },
+			enableAutoPipelining: false,
+			automaticDeserialization: false,
+			enableTelemetry: false,
+		});
+	});
+	afterAll(async () => {
+		await upstash?.close();
+		await redisServer?.stop();
+	});
+
+	async function redisCommand(...args: string[]) {
+		const connection = await RespConnection.connect(redisServer.port);
+		try {
+			return (await connection.send([args]))[0];
+		} finally {
+			connection.close();
+		}
+	}
+
+	/** A store on a prefix of its own, on a clock the test moves. */
+	function store() {
+		const clock = { now: T0 };
+		const prefix = `lim:${crypto.randomUUID()}:`;
+		const limits = new RedisLimitStore(client, { prefix, leaseMs: LEASE_MS, now: () => clock.now });
+		let n = 0;
+		const claim = (limitsOf: LimitPolicy, key = `k${++n}`, value = `svc:${T0}:iso:${++n}`) =>
+			limits.claim({ key: prefix + key, value, ttlMs: 300_000, clientId: "svc", policy: limitsOf });
+		return { clock, prefix, limits, claim };
+	}
+
+	it("the local server passes SCRIPT LOAD, EVALSHA and EVAL to redis-server; NOSCRIPT comes back as an error the SDK throws", async () => {
+		await redisCommand("SCRIPT", "FLUSH");
+		await expect(client.evalsha(LIMITED_CLAIM_SHA1, ["a", "b", "c", "d"], [])).rejects.toThrow(/NOSCRIPT/);
+		const raw = await fetch(upstash.url, {
+			method: "POST",
+			headers: { Authorization: `Bearer ${TOKEN}` },
+			body: JSON.stringify(["SCRIPT", "LOAD", LIMITED_CLAIM_SCRIPT]),
+		});
+		// Redis's own SHA-1 of the script is the constant the gateway sends.
+		expect(await raw.json()).toEqual({ result: LIMITED_CLAIM_SHA1 });
+		expect(await client.eval("return {1, 'two', false}", [], [])).toEqual([1, "two", null]);
+	});
+
+	it("one command per claim: EVAL first, then EVALSHA; after SCRIPT FLUSH, NOSCRIPT and one EVAL", async () => {
+		await redisCommand("SCRIPT", "FLUSH");
+		const { claim } = store();
+		upstash.resetStats();
+		expect((await claim(policy({ rpm: 10 }))).outcome).toBe("claimed");
+		expect(Object.fromEntries(upstash.stats.commands)).toEqual({ eval: 1 });
+		upstash.resetStats();
+		for (let i = 0; i < 5; i++) expect((await claim(policy({ rpm: 10 }))).outcome).toBe("claimed");
+		expect(Object.fromEntries(upstash.stats.commands)).toEqual({ evalsha: 5 });
+		expect(upstash.stats.requests).toBe(5);
+
+		await redisCommand("SCRIPT", "FLUSH");
+		upstash.resetStats();
+		expect((await claim(policy({ rpm: 10 }))).outcome).toBe("claimed");
+		expect((await claim(policy({ rpm: 10 }))).outcome).toBe("claimed");
+		expect(Object.fromEntries(upstash.stats.commands)).toEqual({ evalsha: 2, eval: 1 });
+	});
+
+	it("a replay spends nothing and returns the value found; a refusal claims nothing; a claim writes key, log, counter and slot", async () => {
+		const { claim, prefix } = store();
+		const limits = policy({ rpm: 2, rpd: 100, concurrent: 5 });
+		const first = await claim(limits, "a", "svc:1:iso:1");
+		expect(first).toEqual({
+			outcome: "claimed",
+			state: { rpm: { remaining: 1, resetMs: 60_000 }, rpd: { remaining: 99, resetMs: 43_200_000 }, concurrent: { remaining: 4 } },
+			slot: { clientId: "svc", id: "svc:1:iso:1", store: "upstash" },
+		});
+		expect(((await redisCommand("GET", `${prefix}a`)) as Buffer).toString()).toBe("svc:1:iso:1");
+		expect(await redisCommand("PTTL", `${prefix}a`)).toBeGreaterThan(299_000);
+		expect(await redisCommand("ZCARD", `${prefix}limit:rpm:svc`)).toBe(1);
+		expect(((await redisCommand("GET", `${prefix}limit:rpd:svc:2026-12-02`)) as Buffer).toString()).toBe("1");
+		expect(await redisCommand("ZSCORE", `${prefix}limit:inflight:svc`, "svc:1:iso:1")).toEqual(Buffer.from(String(T0 + LEASE_MS)));
+
+		expect(await claim(limits, "a", "svc:1:iso:2")).toEqual({ outcome: "duplicate", found: "svc:1:iso:1" });
+		expect(await redisCommand("ZCARD", `${prefix}limit:rpm:svc`)).toBe(1);
+		expect(((await redisCommand("GET", `${prefix}limit:rpd:svc:2026-12-02`)) as Buffer).toString()).toBe("1");
+
+		expect((await claim(limits, "b")).outcome).toBe("claimed");
+		expect(await claim(limits, "c")).toMatchObject({ outcome: "limited", limit: "rpm", retryAfterMs: 60_000 });
+		expect(await redisCommand("EXISTS", `${prefix}c`)).toBe(0);
+		expect(((await redisCommand("GET", `${prefix}limit:rpd:svc:2026-12-02`)) as Buffer).toString()).toBe("2");
+	});
+
+	it("rpm is a sliding 60 s window, to the millisecond", async () => {
+		const { claim, clock } = store();
+		const rpm2 = policy({ rpm: 2 });
+		expect((await claim(rpm2)).outcome).toBe("claimed");
+		clock.now = T0 + 1;
+		expect((await claim(rpm2)).outcome).toBe("claimed");
+		clock.now = T0 + 59_999;
+		expect(await claim(rpm2)).toMatchObject({ outcome: "limited", limit: "rpm", retryAfterMs: 1 });
+		clock.now = T0 + 60_000;
+		expect(await claim(rpm2)).toMatchObject({ outcome: "claimed", state: { rpm: { remaining: 0, resetMs: 1 } } });
+		expect(await claim(rpm2)).toMatchObject({ outcome: "limited", retryAfterMs: 1 });
+	});
+
+	it("rpd counts per UTC day, its counter expiring an hour after the day ends", async () => {
+		const { claim, clock, prefix } = store();
+		const rpd1 = policy({ rpd: 1 });
+		clock.now = Date.UTC(2026, 11, 2, 23, 59, 59, 999);
+		expect((await claim(rpd1)).outcome).toBe("claimed");
+		expect(await claim(rpd1)).toMatchObject({ outcome: "limited", limit: "rpd", retryAfterMs: 1 });
+		const expiry = (await redisCommand("PEXPIRETIME", `${prefix}limit:rpd:svc:2026-12-02`)) as number;
+		expect(expiry).toBe(Date.UTC(2026, 11, 3, 1));
+		clock.now = Date.UTC(2026, 11, 3);
+		expect(await claim(rpd1)).toMatchObject({ outcome: "claimed", state: { rpd: { remaining: 0, resetMs: 86_400_000 } } });
+	});
+
+	it("a slot is held until released, and without a release until its lease ends (a dead isolate)", async () => {
+		const { claim, clock, limits } = store();
+		const one = policy({ concurrent: 1 });
+		const first = await claim(one);
+		expect(await claim(one)).toMatchObject({ outcome: "limited", limit: "concurrent", retryAfterMs: 1_000 });
+		if (first.outcome !== "claimed" || first.slot === null) throw new Error("no slot");
+		await limits.release(first.slot);
+		const second = await claim(one);
+		expect(second.outcome).toBe("claimed");
+		// Never released: refused until the lease ends, to the millisecond.
+		clock.now = T0 + LEASE_MS - 1;
+		expect((await claim(one)).outcome).toBe("limited");
+		clock.now = T0 + LEASE_MS;
+		expect((await claim(one)).outcome).toBe("claimed");
+	});
+
+	it("exact under concurrency: 200 distinct requests at once, rpm 50: exactly 50 claimed", async () => {
+		const { claim } = store();
+		const results = await Promise.all(Array.from({ length: 200 }, () => claim(policy({ rpm: 50 }))));
+		const outcomes = results.map((result) => (result.outcome === "limited" ? result.limit : result.outcome));
+		expect(outcomes.filter((outcome) => outcome === "claimed")).toHaveLength(50);
+		expect(outcomes.filter((outcome) => outcome === "rpm")).toHaveLength(150);
+	});
+
+	it("the JavaScript model the workerd tests use answers as the script does, over 600 random steps", async () => {
+		const random = seededRandom(21);
+		const prefix = `model:${crypto.randomUUID()}:`;
+		const model = new LimitScriptModel(new Map());
+		model.loaded = true;
+		let now = T0;
+		const verdicts = new Set<unknown>();
+		for (let step = 0; step < 600; step++) {
+			now += random.pick([0, 1, 250, 5_000, 30_000, 59_999, 60_000]);
+			const who = random.pick(["a", "b"]);
+			const keys = [`${prefix}r${random.int(200)}`, `${prefix}limit:rpm:${who}`, `${prefix}limit:rpd:${who}:d`, `${prefix}limit:inflight:${who}`];
+			if (random.int(6) === 0) {
+				const member = `m${random.int(step + 1)}`;
+				expect(model.zrem(keys[3]!, member), `step ${step}`).toBe(await client.zrem(keys[3]!, member));
+				continue;
+			}
+			const args = [`m${step}`, 300_000, now, random.pick([0, 3, 5]), random.pick([0, 20]), random.pick([0, 1, 2]), now + 86_400_000, 90_000];
+			const real = (await client.evalsha(LIMITED_CLAIM_SHA1, keys, args)) as unknown[];
+			expect(model.evalsha(LIMITED_CLAIM_SHA1, keys, args), `step ${step}`).toEqual(real);
+			verdicts.add(real[0]);
+		}
+		// Every verdict came up: claimed, replay, and each of the three limits.
+		expect([...verdicts].sort()).toEqual([0, 1, 2, 3, 4]);
+	});
+});

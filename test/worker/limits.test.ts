@@ -1,0 +1,228 @@
+import { describe, expect, it } from "vitest";
+import { limitKeys } from "../../src/limits/script.ts";
+import { errorBody, harness, sampleValue, scrape, signedRequest, type Harness } from "./harness.ts";
+
+const LIMITS = (entries: Record<string, object>) => ({ CLIENT_LIMITS: JSON.stringify(entries) });
+const body = (n: number) => JSON.stringify({ messages: [{ role: "user", content: `request ${n}` }] });
+/** A fresh signed request at the harness's clock (each body distinct: each its own replay key). */
+let counter = 0;
+const fresh = (h: Harness, init: { clientId?: string } = {}) => signedRequest({ body: body(++counter), ...init }, h.clock.now);
+
+async function metric(h: Harness, name: string, labels: Record<string, string>): Promise<number> {
+	return sampleValue(await scrape(h), name, labels);
+}
+
+describe("per-client limits, the whole Worker in workerd (fake Upstash running a model of the script)", () => {
+	it("without CLIENT_LIMITS nothing changes: one SET NX per request, no script, no RateLimit fields", async () => {
+		const h = harness();
+		for (let i = 0; i < 3; i++) {
+			const response = await h.fetch(await fresh(h));
+			expect(response.status).toBe(200);
+			expect(response.headers.has("ratelimit-policy")).toBe(false);
+			expect(response.headers.has("ratelimit")).toBe(false);
+		}
+		expect(h.redis.calls).toHaveLength(3);
+		expect(h.redis.scriptCalls).toEqual([]);
+	});
+
+	it("every limit's refusal series is there at 0 before the first request, without a client label", async () => {
+		const h = harness(LIMITS({ "*": { rpm: 1 } }));
+		const exposition = await scrape(h);
+		for (const limit of ["rpm", "rpd", "concurrent"]) expect(exposition).toMatch(new RegExp(`^agent_limit_refusals_total\\{client="",limit="${limit}",[^}]*\\} 0$`, "m"));
+		expect(exposition.match(/^agent_limit_refusals_total\{/gm)).toHaveLength(3);
+	});
+
+	it("rpm: one script command per request (EVAL first, then EVALSHA), the fields on accepted answers, then 429 with Retry-After", async () => {
+		const h = harness(LIMITS({ "svc-test": { rpm: 2 } }));
+		const first = await h.fetch(await fresh(h));
+		expect(first.status).toBe(200);
+		expect(first.headers.get("ratelimit-policy")).toBe('"rpm";q=2;w=60');
+		expect(first.headers.get("ratelimit")).toBe('"rpm";r=1;t=60');
+		expect(h.redis.scriptCalls).toEqual(["eval"]);
+		h.clock.now += 15_000;
+		const second = await h.fetch(await fresh(h));
+		expect(second.headers.get("ratelimit")).toBe('"rpm";r=0;t=45');
+		expect(h.redis.scriptCalls).toEqual(["eval", "evalsha"]);
+		expect(h.redis.calls).toEqual([]);
+
+		const refused = await h.fetch(await fresh(h));
+		expect(refused.status).toBe(429);
+		expect((await errorBody(refused)).code).toBe("rate_limited");
+		expect(refused.headers.get("retry-after")).toBe("45");
+		expect(refused.headers.get("ratelimit-policy")).toBe('"rpm";q=2;w=60');
+		expect(refused.headers.get("ratelimit")).toBe('"rpm";r=0;t=45');
+		expect(h.origin.requests).toHaveLength(2);
+		expect(await metric(h, "agent_limit_refusals_total", { limit: "rpm", client: "" })).toBe(1);
+		expect(await metric(h, "agent_chat_requests_total", { auth: "fail", mode: "rate_limited" })).toBe(1);
+		expect(await metric(h, "agent_replay_store_calls_total", { store: "upstash", outcome: "limited" })).toBe(1);
+	});
+
+	it("a refused request claimed nothing: the same signed bytes are accepted after Retry-After, while in the window", async () => {
+		const h = harness(LIMITS({ "*": { rpm: 1 } }));
+		expect((await h.fetch(await fresh(h))).status).toBe(200);
+		const refused = await fresh(h);
+		expect((await h.fetch(refused.clone())).status).toBe(429);
+		h.clock.now += 60_000;
+		expect((await h.fetch(refused.clone())).status).toBe(200);
+		// Now it is claimed: a replay, which spends no quota (the next minute's one request is still there).
+		expect((await h.fetch(refused.clone())).status).toBe(409);
+		h.clock.now += 60_000;
+		expect((await h.fetch(await fresh(h))).status).toBe(200);
+	});
+
+	it("an id's entry replaces the default as a whole; {} exempts; a listed label names the client in the metric", async () => {
+		const h = harness(LIMITS({ "*": { rpm: 1 }, "svc-test": { rpd: 5, label: true }, exempt: {} }));
+		for (let i = 0; i < 3; i++) expect((await h.fetch(await fresh(h))).status).toBe(200);
+		const exempt = await h.fetch(await fresh(h, { clientId: "exempt" }));
+		expect(exempt.status).toBe(200);
+		expect(exempt.headers.has("ratelimit-policy")).toBe(false);
+		expect((await h.fetch(await fresh(h, { clientId: "exempt" }))).status).toBe(200);
+		expect((await h.fetch(await fresh(h, { clientId: "other" }))).status).toBe(200);
+		expect((await h.fetch(await fresh(h, { clientId: "other" }))).status).toBe(429);
+		expect(await metric(h, "agent_limit_refusals_total", { limit: "rpm", client: "" })).toBe(1);
+		// The labelled client's series is there from the start (primed), at 0.
+		expect(await metric(h, "agent_limit_refusals_total", { limit: "rpd", client: "svc-test" })).toBe(0);
+		const exposition = await scrape(h);
+		expect(exposition).not.toContain('client="other"');
+		expect(exposition).not.toContain('client="exempt"');
+	});
+
+	it("rpd: 429 daily_quota_exhausted until 00:00 UTC, then a new day", async () => {
+		const h = harness(LIMITS({ "svc-test": { rpd: 1, label: true } }));
+		h.clock.now = Date.UTC(2026, 11, 2, 23, 59, 0);
+		expect((await h.fetch(await fresh(h))).status).toBe(200);
+		const refused = await h.fetch(await fresh(h));
+		expect(refused.status).toBe(429);
+		expect((await errorBody(refused)).code).toBe("daily_quota_exhausted");
+		expect(refused.headers.get("retry-after")).toBe("60");
+		expect(await metric(h, "agent_limit_refusals_total", { limit: "rpd", client: "svc-test" })).toBe(1);
+		h.clock.now = Date.UTC(2026, 11, 3);
+		expect((await h.fetch(await fresh(h))).status).toBe(200);
+	});
+
+	it("concurrent: a streamed answer holds its slot until its last byte; then one ZREM frees it", async () => {
+		const h = harness(LIMITS({ "svc-test": { concurrent: 1 } }));
+		let finish!: () => void;
+		h.origin.respond = () =>
+			new Response(
+				new ReadableStream({
+					start(controller) {
+						controller.enqueue(new TextEncoder().encode('{"event":1}\n'));
+						finish = () => controller.close();
+					},
+				}),
+				{ headers: { "Content-Type": "application/x-ndjson" } },
+			);
+		const streaming = await h.fetch(await fresh(h), { wait: false });
+		expect(streaming.status).toBe(200);
+		expect(streaming.headers.get("ratelimit")).toBe('"concurrent";r=0');
+
+		const refused = await h.fetch(await fresh(h));
+		expect(refused.status).toBe(429);
+		expect((await errorBody(refused)).code).toBe("too_many_in_flight");
+		expect(refused.headers.get("retry-after")).toBe("1");
+		expect(h.redis.scriptCalls.filter((call) => call === "zrem")).toHaveLength(0);
+
+		finish();
+		expect(await streaming.text()).toBe('{"event":1}\n');
+		await h.settle();
+		expect(h.redis.scriptCalls.filter((call) => call === "zrem")).toHaveLength(1);
+		h.origin.respond = () => new Response('{"reply":"ok"}', { headers: { "Content-Length": "14" } });
+		// The slot is held while the body is on its way (the background pipe ends with it): read, then settle.
+		const after = await h.fetch(await fresh(h), { wait: false });
+		expect(after.status).toBe(200);
+		expect(after.headers.get("content-length")).toBe("14");
+		expect(await after.json()).toEqual({ reply: "ok" });
+		await h.settle();
+		expect(h.redis.scriptCalls.filter((call) => call === "zrem")).toHaveLength(2);
+	});
+
+	it("a slot whose release never comes (an isolate that died) is freed when its lease ends: ORIGIN_TIMEOUT_MS + ORIGIN_STREAM_MAX_MS", async () => {
+		const h = harness({ ...LIMITS({ "svc-test": { concurrent: 1 } }), ORIGIN_TIMEOUT_MS: "1000", ORIGIN_STREAM_MAX_MS: "60000" });
+		h.origin.respond = () => new Response(new ReadableStream({ start: () => {} }));
+		const held = await h.fetch(await fresh(h), { wait: false });
+		expect(held.status).toBe(200);
+		const lease = 1_000 + 60_000;
+		h.clock.now += lease - 1;
+		expect((await h.fetch(await fresh(h))).status).toBe(429);
+		h.clock.now += 1;
+		h.origin.respond = () => Response.json({ reply: "ok" });
+		const after = await h.fetch(await fresh(h), { wait: false });
+		expect(after.status).toBe(200);
+		// The dead slot is gone; the one held is the new request's.
+		const { inFlight } = limitKeys("hmac:replay:", "svc-test", "");
+		expect(h.redis.script.held(inFlight)).toBe(1);
+		await after.arrayBuffer();
+		await held.body!.cancel();
+		await h.settle();
+		expect(h.redis.script.held(inFlight)).toBe(0);
+	});
+
+	it("an EVALSHA that timed out but landed is confirmed by a second run: claimed once, its quota spent once", async () => {
+		const h = harness({ ...LIMITS({ "svc-test": { rpm: 2 } }), REPLAY_BREAKER_FAILURES: "100" });
+		await h.fetch(await fresh(h));
+		let lost = true;
+		// The model runs the script, then its answer is lost as a timeout (once).
+		const original = h.redis.evalsha.bind(h.redis);
+		h.redis.evalsha = async (sha1, keys, args) => {
+			const answer = await original(sha1, keys, args);
+			if (lost) {
+				lost = false;
+				throw Object.assign(new Error("took too long"), { name: "TimeoutError" });
+			}
+			return answer;
+		};
+		expect((await h.fetch(await fresh(h))).status).toBe(200);
+		expect(h.redis.scriptCalls).toEqual(["eval", "evalsha", "evalsha"]);
+		// Two accepted of rpm 2: the confirmed claim spent one unit, not two, and was not counted as a replay.
+		expect((await h.fetch(await fresh(h))).status).toBe(429);
+		expect(await metric(h, "agent_chat_replay_attempts_total", {})).toBe(0);
+	});
+});
+
+describe("per-client limits when Upstash fails, or is not there", () => {
+	it("REPLAY_FAIL_MODE=memory: each isolate enforces them alone, degraded, and says so in /healthz and the log", async () => {
+		const h = harness(LIMITS({ "svc-test": { rpm: 2 } }));
+		h.redis.scriptAnswer = async () => {
+			throw new Error("Upstash down");
+		};
+		const statuses = [];
+		for (let i = 0; i < 3; i++) statuses.push((await h.fetch(await fresh(h))).status);
+		expect(statuses).toEqual([200, 200, 429]);
+		const refused = await h.fetch(await fresh(h));
+		expect(refused.headers.get("ratelimit")).toBe('"rpm";r=0;t=60');
+		const health = await h.fetch(new Request("https://gateway.test/healthz", { headers: { Authorization: "Bearer metrics-token" } }));
+		expect(await health.json()).toMatchObject({ status: "degraded", limits: { enforced: "isolate" } });
+		expect(h.logs.find((line) => line.message === "replay store unavailable, falling back to memory")?.fields).toMatchObject({
+			limits: "enforced per isolate",
+		});
+		expect(await metric(h, "agent_replay_store_calls_total", { store: "memory", outcome: "limited" })).toBe(2);
+	});
+
+	it("REPLAY_FAIL_MODE=closed: 503, never 200 and never 429", async () => {
+		const h = harness({ ...LIMITS({ "svc-test": { rpm: 1 } }), REPLAY_FAIL_MODE: "closed" });
+		h.redis.scriptAnswer = async () => {
+			throw new Error("Upstash down");
+		};
+		for (let i = 0; i < 3; i++) {
+			const response = await h.fetch(await fresh(h));
+			expect(response.status).toBe(503);
+			expect((await errorBody(response)).code).toBe("replay_store_unavailable");
+		}
+	});
+
+	it("no Upstash at all (development): the memory limiter is the limiter", async () => {
+		const h = harness({ ...LIMITS({ "*": { rpm: 1 } }), ENVIRONMENT: "development" }, { upstash: false });
+		expect((await h.fetch(await fresh(h))).status).toBe(200);
+		expect((await h.fetch(await fresh(h))).status).toBe(429);
+		const health = await h.fetch(new Request("https://gateway.test/healthz", { headers: { Authorization: "Bearer metrics-token" } }));
+		expect(await health.json()).toMatchObject({ status: "ok", limits: { enforced: "isolate" } });
+	});
+
+	it("with Upstash healthy, /healthz says the limits are shared", async () => {
+		const h = harness(LIMITS({ "*": { rpm: 1 } }));
+		await h.fetch(await fresh(h));
+		const health = await h.fetch(new Request("https://gateway.test/healthz", { headers: { Authorization: "Bearer metrics-token" } }));
+		expect(await health.json()).toMatchObject({ status: "ok", limits: { enforced: "shared" } });
+	});
+});
