@@ -214,6 +214,19 @@ describe("KeyringLookup", () => {
 		expect(await lookup.lookup("random-50")).toEqual({ kind: "absent" });
 	});
 
+	it("throttles a flood of other cases of a registered id like unknown ids: each is a KV read that serves no client", async () => {
+		const { key, store, lookup, events } = await setup({ unknownReadsPerSecond: 5 });
+		store.inner.put(await sealedRecord(key, "ProductionMobileClient", ["s"]));
+		// 50 spellings of the id, none of them its own (that one has bits 0, 10 and 16 set).
+		const variants = Array.from({ length: 50 }, (_, i) => [..."productionmobileclient"].map((c, j) => (((i + 1) >> j) & 1 ? c.toUpperCase() : c)).join(""));
+		const results = [];
+		for (const id of variants) results.push(await lookup.lookup(id));
+		expect(results.slice(0, 5).every((r) => r.kind === "refused" && r.reason === "case_variant")).toBe(true);
+		expect(results.slice(5).every((r) => r.kind === "unavailable" && r.reason === "throttled")).toBe(true);
+		expect(store.reads).toHaveLength(5);
+		expect(events.of("throttled")).toBe(45);
+	});
+
 	it("counts a found record against no budget: a cold isolate may meet many clients at once", async () => {
 		const { key, store, lookup } = await setup({ unknownReadsPerSecond: 1 });
 		for (let i = 0; i < 20; i++) store.inner.put(await sealedRecord(key, `client-${i}`, ["s"]));

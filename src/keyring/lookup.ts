@@ -39,7 +39,7 @@ export interface KeyringLookupOptions {
 	/** Records kept per isolate; misses are kept apart, as many, so a flood of unknown ids cannot evict a client. */
 	maxEntries: number;
 	/**
-	 * KV reads per second per isolate that may find no record (or fail): beyond this, an id
+	 * KV reads per second per isolate that may find no record a client can use (none, another case of an id, a disabled one) or fail: beyond this, an id
 	 * this isolate knows nothing of gets 503 for the rest of the second, so a flood of random
 	 * ids is not a flood of KV reads. Known ids are not affected. @default 100
 	 */
@@ -169,7 +169,9 @@ export class KeyringLookup {
 			this.count(last);
 			return last;
 		}
-		if (result.kind === "absent") this.spendUnknownRead();
+		// A refusal (another case of a registered id, a disabled or unreadable record) serves no client
+		// either: without this, a flood of case variants of one known id was a KV read each, unthrottled.
+		if (result.kind !== "found") this.spendUnknownRead();
 		this.remember(clientId, result, cacheMs);
 		this.count(result);
 		return result;

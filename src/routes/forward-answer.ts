@@ -47,15 +47,43 @@ export function rewriteOriginReferences(headers: Headers, origin: OriginAddress)
 		const value = headers.get(name);
 		if (value === null) continue;
 		const path = gatewayPath(value, origin);
-		if (path !== null) headers.set(name, path);
+		// Two values joined by the runtime, or one no parser reads, can still spell the origin after the rewrite.
+		if (spellsOrigin(path ?? value, origin)) headers.delete(name);
+		else if (path !== null) headers.set(name, path);
 	}
 	const refresh = headers.get("refresh");
 	if (refresh !== null) {
 		const rewritten = rewriteRefresh(refresh, origin);
-		if (rewritten === null) headers.delete("refresh");
+		if (rewritten === null || spellsOrigin(rewritten, origin)) headers.delete("refresh");
 		else if (rewritten !== refresh) headers.set("refresh", rewritten);
 	}
 	if (headers.has("set-cookie")) rewriteCookies(headers, origin);
+}
+
+/** An authority (`//host`, or `\\host` as a browser reads it) anywhere in a header value. */
+const AUTHORITY = /[\\/]{2}([^\\/?#\s"'<>,;]+)/g;
+
+/** Whether a header value names the origin's host as an authority anywhere, in any spelling a URL parser reads. */
+function spellsOrigin(value: string, origin: OriginAddress): boolean {
+	for (const [, authority] of value.matchAll(AUTHORITY)) {
+		if (authorityHost(authority!) === origin.host) return true;
+	}
+	return false;
+}
+
+/** An authority's normalised host; one `new URL` refuses (`host%3A8080`) is read percent-decoded, without userinfo and port. */
+function authorityHost(authority: string): string {
+	try {
+		return normaliseHost(new URL(`http://${authority}/`).hostname);
+	} catch {
+		let decoded = authority;
+		try {
+			decoded = decodeURIComponent(authority);
+		} catch {
+			// A malformed escape: the raw spelling is compared.
+		}
+		return normaliseHost(decoded.slice(decoded.lastIndexOf("@") + 1).replace(/:\d*$/, ""));
+	}
 }
 
 /**
@@ -101,9 +129,9 @@ function rewriteCookies(headers: Headers, origin: OriginAddress): void {
 	for (const cookie of rewritten) headers.append("set-cookie", cookie);
 }
 
-/** Whether a cookie's `Domain` value (a leading dot ignored, as browsers do) names `host`. */
+/** Whether a cookie's `Domain` value (quotes and a leading dot ignored) names `host`. */
 function namesHost(domain: string, host: string): boolean {
-	const name = domain.trim().replace(/^\./, "");
+	const name = domain.trim().replace(/^"(.*)"$/, "$1").replace(/^\./, "");
 	if (name === "") return false;
 	try {
 		return normaliseHost(new URL(`http://${name}/`).hostname) === host;

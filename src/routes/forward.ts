@@ -89,6 +89,12 @@ export const forwardToOrigin = (options: ForwardOptions): MiddlewareHandler<{ Va
 			}
 			throw gatewayError("origin_unreachable");
 		}
+		// A Response takes a status of 200 to 599 only: an origin's 101 or 600 is a bad answer (502), never a 500.
+		if (response.status < 200 || response.status > 599) {
+			events.response("unreachable", (performance.now() - started) / 1000);
+			response.body?.cancel().catch(() => {});
+			throw gatewayError("origin_unreachable", { detail: "The agent backend gave an answer the gateway cannot pass on." });
+		}
 		events.response(response.status >= 500 ? "status_5xx" : "ok", (performance.now() - started) / 1000);
 
 		// An answer of known length (and not re-encoded by the runtime), or without a body, passes

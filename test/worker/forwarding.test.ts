@@ -76,6 +76,30 @@ describe("forwarding to the origin", () => {
 		expect(sampleValue(await scrape(h), "agent_origin_responses_total", { outcome: "unreachable" })).toBe(1);
 	});
 
+	it("502 origin_unreachable, never a 500, when the origin answers a status a Response cannot carry (101, 600, 999); 599 passes", async () => {
+		const h = harness();
+		let status = 0;
+		// The runtime's fetch hands such a status on; `new Response` refuses it, so the fake is a look-alike.
+		h.origin.respond = () => ({ status, statusText: "", headers: new Headers({ "Content-Type": "text/plain" }), body: null }) as unknown as Response;
+		const answers: [number, number, string | undefined][] = [];
+		for (const [i, sent] of [101, 199, 600, 999].entries()) {
+			status = sent;
+			const response = await h.fetch(await signedRequest({ timestamp: 1_763_000_000_000 + i }));
+			answers.push([sent, response.status, (await errorBody(response)).code]);
+		}
+		expect(answers).toEqual([
+			[101, 502, "origin_unreachable"],
+			[199, 502, "origin_unreachable"],
+			[600, 502, "origin_unreachable"],
+			[999, 502, "origin_unreachable"],
+		]);
+		expect(sampleValue(await scrape(h), "agent_origin_responses_total", { outcome: "unreachable" })).toBe(4);
+		h.origin.respond = () => new Response("late", { status: 599 });
+		const passed = await h.fetch(await signedRequest({ timestamp: 1_763_000_000_010 }));
+		expect(passed.status).toBe(599);
+		expect(await passed.text()).toBe("late");
+	});
+
 	it("504 origin_timeout when the headers do not come within ORIGIN_TIMEOUT_MS, and the origin call is aborted", async () => {
 		const h = harness({ ORIGIN_TIMEOUT_MS: "50" });
 		let aborted = false;
@@ -433,6 +457,30 @@ describe("answers that name the origin", () => {
 	it("a Refresh it cannot read that names the origin is dropped", async () => {
 		const response = await answer(harness(), [["Refresh", "soon; url=https://origin.test/agent/next"]]);
 		expect(response.headers.get("refresh")).toBeNull();
+	});
+
+	it.each<[string, [string, string][], string]>([
+		["two Refresh values joined by the runtime", [["Refresh", "0; url=https://origin.test/a"], ["Refresh", "1; url=https://origin.test/b"]], "https://origin.test"],
+		["a Refresh whose URL part browsers read as relative", [["Refresh", "0;;url=https://origin.test/agent/next"]], "https://origin.test"],
+		["a Refresh without a delay, the origin in another IPv4 spelling", [["Refresh", "url=http://0x7f000001/agent/x"]], "http://127.0.0.1:8080"],
+		["two Location values joined by the runtime", [["Location", "https://origin.test/a"], ["Location", "https://origin.test/b"]], "https://origin.test"],
+		["a Content-Location no URL parser reads", [["Content-Location", "https://origin.test%3A8443/agent/x"]], "https://origin.test"],
+	])("%s never reaches the client with the origin's host in it", async (_, headers, originUrl) => {
+		const response = await answer(harness({ ORIGIN_URL: originUrl, ENVIRONMENT: "development" }), headers);
+		const host = new URL(originUrl).hostname;
+		for (const name of ["location", "content-location", "refresh"]) expect(response.headers.get(name) ?? "").not.toContain(host);
+		expect([...response.headers].map(([, value]) => value).join("\n")).not.toMatch(/origin\.test|0x7f000001/);
+	});
+
+	it("a reference that only mentions another host in its query is kept as rewritten", async () => {
+		const response = await answer(harness(), [["Location", "https://origin.test/agent/next?return=//elsewhere.example/x"], ["Refresh", "0; url=/agent/next"]]);
+		expect(response.headers.get("location")).toBe("/agent/next?return=//elsewhere.example/x");
+		expect(response.headers.get("refresh")).toBe("0; url=/agent/next");
+	});
+
+	it("a quoted Set-Cookie Domain naming the origin is removed too", async () => {
+		const response = await answer(harness(), [["Set-Cookie", 'a=1; Domain="origin.test"; Path=/']]);
+		expect(response.headers.getSetCookie()).toEqual(["a=1; Path=/"]);
 	});
 
 	it("removes a Set-Cookie Domain attribute naming the origin's host, in any spelling, and keeps every cookie in order", async () => {
