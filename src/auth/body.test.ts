@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { readBodyWithLimit } from "./body.ts";
+import { declaresBody, readBodyWithLimit } from "./body.ts";
 
 const URL_ = "https://gateway.test/agent/chat";
 
@@ -50,5 +50,18 @@ describe("readBodyWithLimit", () => {
 		expect(await readBodyWithLimit(streamed([bytes(1), new Error("cut")]), 100)).toEqual({ ok: false, reason: "incomplete" });
 		const declared = streamed([bytes(1), new Error("cut")], { "content-length": "5" });
 		expect(await readBodyWithLimit(declared, 100)).toEqual({ ok: false, reason: "incomplete" });
+	});
+});
+
+describe("declaresBody", () => {
+	it("is true for a Transfer-Encoding, whatever the Content-Length, and for a length above 0", () => {
+		expect(declaresBody(new Headers({ "transfer-encoding": "chunked" }))).toBe(true);
+		expect(declaresBody(new Headers({ "transfer-encoding": "chunked", "content-length": "0" }))).toBe(true);
+		expect(declaresBody(new Headers({ "content-length": "1" }))).toBe(true);
+	});
+
+	it("is false with no length, or a length of 0", () => {
+		expect(declaresBody(new Headers())).toBe(false);
+		expect(declaresBody(new Headers({ "content-length": "0" }))).toBe(false);
 	});
 });

@@ -147,4 +147,15 @@ describe("schemeV1 clock skew", () => {
 			rule: "must be milliseconds since the epoch, and this one looks like seconds (see X-Server-Time)",
 		});
 	});
+
+	it("names seconds up to the window's edge read as milliseconds, and not one second past it", async () => {
+		const ruleAt = async (timestamp: number) => {
+			const request = await signed("/agent/chat", "x", { timestamp });
+			const result = await v1(new Request(request.url, { method: "POST", headers: request.headers, body: "x" }), keyring, NOW);
+			return result.ok ? "ok" : result.rule;
+		};
+		// (NOW - 300_000) / 1000 is exactly 300 000 ms from NOW once read as seconds: within the window.
+		expect(await ruleAt((NOW - 300_000) / 1000)).toBe("must be milliseconds since the epoch, and this one looks like seconds (see X-Server-Time)");
+		expect(await ruleAt((NOW - 301_000) / 1000)).toBe("must be within 300000 ms of the server time (see X-Server-Time)");
+	});
 });

@@ -81,6 +81,33 @@ describe("schemeV2: a plain verifier", () => {
 		expect(await small(request, keyring, NOW)).toEqual({ ok: false, code: "body_too_large", field: "body", rule: "must be at most 16 bytes" });
 	});
 
+	it("accepts a body whose Content-Length is exactly the limit", async () => {
+		const small = schemeV2({ maxSkewMs: 300_000, maxBodyBytes: 16 });
+		const request = await signed({ body: "x".repeat(16), headers: { "content-length": "16" } });
+		expect(await small(request, keyring, NOW)).toMatchObject({ ok: true, request: { body: new TextEncoder().encode("x".repeat(16)) } });
+	});
+
+	it("400 body_not_allowed for a signed GET whose body declares no length: one byte is one too many", async () => {
+		const request = await signed({ method: "GET", path: "/agent/stream" });
+		const oneByte = new ReadableStream<Uint8Array>({
+			start(controller) {
+				controller.enqueue(new Uint8Array([120]));
+				controller.close();
+			},
+		});
+		const withBody = new Request(request.url, { method: "POST", headers: request.headers, body: oneByte });
+		expect(withBody.headers.has("content-length") || withBody.headers.has("transfer-encoding")).toBe(false);
+		// A GET with a body cannot be built with `new Request`; the raw request keeps its method.
+		const get = new Proxy(withBody, { get: (target, prop) => (prop === "method" ? "GET" : Reflect.get(target, prop, target)) });
+		expect(await v2(get as Request, keyring, NOW)).toEqual({
+			ok: false,
+			code: "body_not_allowed",
+			field: "body",
+			rule: "must be empty on a GET",
+			signed: { slot: 0, skewMs: 0 },
+		});
+	});
+
 	it("500 config_error with no secret at all", async () => {
 		expect(await v2(await signed(), new Keyring({ sharedSecrets: [], clientSecrets: new Map() }), NOW)).toMatchObject({ ok: false, code: "config_error" });
 	});

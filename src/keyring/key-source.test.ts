@@ -49,4 +49,12 @@ describe("keyringKeySource", () => {
 	it("puts the keyring in front with both", () => {
 		expect(keyringKeySource({ ...settings, key: new Uint8Array(32) }, kv, environment, deps)).toBeInstanceOf(KeyringKeySource);
 	});
+
+	it("reads KV with the isolate's cache period as its cacheTtl, in seconds, never under KV's 30", async () => {
+		const cacheTtls: unknown[] = [];
+		const recording = { get: async (_key: string, options: { cacheTtl?: number }) => (cacheTtls.push(options.cacheTtl), null) } as unknown as Pick<KVNamespace, "get">;
+		await keyringKeySource({ ...settings, cacheMs: 45_500, key: new Uint8Array(32) }, recording, environment, deps).keysFor("someone");
+		await keyringKeySource({ ...settings, cacheMs: 1_000, key: new Uint8Array(32) }, recording, environment, deps).keysFor("someone");
+		expect(cacheTtls).toEqual([46, 30]);
+	});
 });

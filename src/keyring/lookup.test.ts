@@ -159,6 +159,19 @@ describe("KeyringLookup", () => {
 		expect(log.lines.filter((l) => l.level === "warn")).toHaveLength(1);
 	});
 
+	it("a deleted record stays deleted while KV fails later: the last known answer is the miss, not the old record", async () => {
+		const { key, store, lookup, clock } = await setup();
+		store.inner.put(await sealedRecord(key, "gone", ["old-secret"]));
+		expect(await lookup.lookup("gone")).toMatchObject({ kind: "found" });
+		store.inner.records.delete(recordKey("gone"));
+		clock.now += 30_000;
+		expect(await lookup.lookup("gone")).toEqual({ kind: "absent" });
+		store.failing = "error";
+		clock.now += 30_000;
+		expect(await lookup.lookup("gone")).toEqual({ kind: "absent" });
+		expect(store.reads).toEqual(["gone", "gone", "gone"]);
+	});
+
 	it("answers unavailable for an id never seen while KV fails: never absent (which would let a shared secret serve it)", async () => {
 		const { store, lookup, events } = await setup();
 		store.failing = "error";

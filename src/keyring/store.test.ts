@@ -1,5 +1,5 @@
 import { env as bindings } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Env } from "../env.ts";
 import { freshKey, sealedRecord } from "../../test/fixtures/keyring.ts";
 import { recordKey } from "./record.ts";
@@ -50,6 +50,26 @@ describe("KvKeyringStore, on Miniflare's KV (the KEYRING binding of wrangler.tom
 		const error = await new KvKeyringStore(hanging, { cacheTtlSeconds: 30, timeoutMs: 20 }).read("a").catch((e: unknown) => e);
 		expect(error).toBeInstanceOf(KeyringStoreError);
 		expect((error as KeyringStoreError).reason).toBe("timeout");
+	});
+
+	describe("the read's budget, on a fake clock", () => {
+		afterEach(() => {
+			vi.useRealTimers();
+		});
+
+		it("a hanging read is still pending 1 ms before timeoutMs, and a timeout at timeoutMs", async () => {
+			vi.useFakeTimers();
+			const hanging = { get: () => new Promise(() => {}) } as unknown as Pick<KVNamespace, "get">;
+			let settled: unknown = "pending";
+			void new KvKeyringStore(hanging, { cacheTtlSeconds: 30, timeoutMs: 250 }).read("a").catch((error: unknown) => {
+				settled = error;
+			});
+			await vi.advanceTimersByTimeAsync(249);
+			expect(settled).toBe("pending");
+			await vi.advanceTimersByTimeAsync(1);
+			expect(settled).toBeInstanceOf(KeyringStoreError);
+			expect((settled as KeyringStoreError).reason).toBe("timeout");
+		});
 	});
 
 	it("refuses a cacheTtl under KV's minimum of 30 s, and a timeout that is not positive, when built", () => {

@@ -88,6 +88,16 @@ describe("RedisLimitStore", () => {
 		expect(fresh.redis.calls.map((call) => call.command)).toEqual(["eval", "eval"]);
 	});
 
+	it("NOSCRIPT then a failed EVAL: Redis has no script, so the next claim sends EVAL, not EVALSHA", async () => {
+		const { redis, claim } = setup();
+		await claim();
+		redis.answer = (command) => (command === "evalsha" ? new Error("NOSCRIPT No matching script. Please use EVAL.") : new Error("ERR down"));
+		await expect(claim()).rejects.toMatchObject({ reason: "error" });
+		redis.answer = () => [0, 0, 59, 60_000, 999, 3];
+		expect((await claim()).outcome).toBe("claimed");
+		expect(redis.calls.map((call) => call.command)).toEqual(["eval", "evalsha", "eval", "eval"]);
+	});
+
 	it("a timeout or abort is a store failure of kind timeout, never a verdict", async () => {
 		for (const name of ["TimeoutError", "AbortError"]) {
 			const { redis, claim } = setup();

@@ -40,6 +40,21 @@ describe("releaseWhenAnswerEnds", () => {
 		expect(released).toBe(1);
 	});
 
+	it("an origin body that breaks mid-answer frees the slot too", async () => {
+		let released = 0;
+		let push!: ReadableStreamDefaultController<Uint8Array>;
+		const body = new ReadableStream<Uint8Array>({ start: (controller) => void (push = controller) });
+		const ctx = background();
+		const answer = releaseWhenAnswerEnds(new Response(body), async () => void released++, ctx);
+		const reader = answer.body!.getReader();
+		push.enqueue(new Uint8Array([1]));
+		expect((await reader.read()).value).toEqual(new Uint8Array([1]));
+		push.error(new Error("origin connection lost"));
+		await reader.read().catch(() => {});
+		await ctx.settled();
+		expect(released).toBe(1);
+	});
+
 	it("a client that goes away while the origin is silent frees the slot at once, and the origin is cancelled", async () => {
 		let released = 0;
 		let originCancelled = false;

@@ -89,6 +89,29 @@ describe("MemoryReplayStore", () => {
 		expect(refused).toBe(4000);
 	});
 
+	it("forgets an expired key's expiry, even before a sweep removes it", async () => {
+		const clock = { now: T };
+		const store = new MemoryReplayStore(10, () => clock.now);
+		await store.claim("k", "", 1000, "alice");
+		clock.now = T + 999;
+		expect([store.has("k"), store.expiresAt("k")]).toEqual([true, T + 1000]);
+		clock.now = T + 1000;
+		expect([store.has("k"), store.expiresAt("k")]).toEqual([false, undefined]);
+		expect(store.size).toBe(1);
+	});
+
+	it("gives an owner its whole half back once its keys expire: no count is left behind", async () => {
+		const clock = { now: T };
+		// 4 keys, 2 per owner.
+		const store = new MemoryReplayStore(4, () => clock.now);
+		expect(await store.claim("k1", "", 1000, "alice")).toBe("claimed");
+		clock.now = T + 1000;
+		// k1 expired: claiming it again removes the old entry first.
+		expect(await store.claim("k1", "", 1000, "alice")).toBe("claimed");
+		expect(await store.claim("k2", "", 1000, "alice")).toBe("claimed");
+		await expect(store.claim("k3", "", 1000, "alice")).rejects.toThrow(ReplayStoreError);
+	});
+
 	it("fails at construction with a bad bound", () => {
 		expect(() => new MemoryReplayStore(0)).toThrow(/maxKeys/);
 	});

@@ -85,6 +85,23 @@ describe("write-backs of the claims made in memory during an outage", () => {
 		expect(writeBacks.size).toBe(0);
 	});
 
+	it("expired claims do not take the places of a run: the live one behind 32 of them is written in the same run", async () => {
+		const clock = { now: EPOCH };
+		const live = new Set<string>();
+		// A memory that says which claims still live; the test expires them at once.
+		const memory = { expiresAt: (id: string) => (live.has(id) ? EPOCH + 60_000 : undefined) };
+		const writeBacks = new WriteBacks({ memory, prefix: "p:", isolateId: "iso", events: { outageReplay() {} }, log: silent, now: () => clock.now });
+		for (let n = 0; n <= 32; n++) {
+			live.add(`id-${n}`);
+			writeBacks.add(`id-${n}`, { key: `p:${n}`, clientId: "c", timestamp: ts, counter: n });
+		}
+		for (let n = 0; n < 32; n++) live.delete(`id-${n}`);
+		const store = new ScriptedStore(() => Promise.resolve("claimed"));
+		await writeBacks.run(store);
+		expect(store.sets.map((set) => set.key)).toEqual(["p:32"]);
+		expect(writeBacks.size).toBe(0);
+	});
+
 	it("a v2 claim's value names the client its key names; another's client id is kept whole", async () => {
 		const store = ScriptedStore.down();
 		const { replay, clock } = guard(store);

@@ -1,6 +1,6 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { ReplayStoreError } from "./store.ts";
-import { confirmTimeoutMs, UpstashReplayStore, type ReplayRedis } from "./upstash.ts";
+import { confirmTimeoutMs, createUpstashClient, UpstashReplayStore, type ReplayRedis } from "./upstash.ts";
 
 const store = (result: () => Promise<unknown>) => new UpstashReplayStore({ set: result } satisfies ReplayRedis);
 const failsWith = (reason: string) => (error: unknown) => error instanceof ReplayStoreError && error.reason === reason;
@@ -50,5 +50,24 @@ describe("UpstashReplayStore", () => {
 	it("gives a confirmation at least a second, and never less than a claim", () => {
 		expect(confirmTimeoutMs(200)).toBe(1_000);
 		expect(confirmTimeoutMs(5_000)).toBe(5_000);
+	});
+});
+
+describe("createUpstashClient", () => {
+	afterEach(() => {
+		vi.unstubAllGlobals();
+	});
+
+	it("sends a failed SET once, never again: a retried SET whose first answer was lost would read as a replay", async () => {
+		const sent: string[] = [];
+		vi.stubGlobal("fetch", async (input: RequestInfo | URL) => {
+			sent.push(String(input));
+			throw new TypeError("Network connection lost.");
+		});
+		const upstash = new UpstashReplayStore(createUpstashClient({ url: "https://upstash.test", token: "t", timeoutMs: 200 }));
+		await expect(upstash.claim("k", "v", 1000)).rejects.toSatisfy(failsWith("error"));
+		expect(sent).toHaveLength(1);
+		await expect(upstash.claimOrRead({ key: "k", value: "v", ttlMs: 1000 })).rejects.toSatisfy(failsWith("error"));
+		expect(sent).toHaveLength(2);
 	});
 });

@@ -1,0 +1,65 @@
+import { describe, expect, it } from "vitest";
+import type { Env } from "../env.ts";
+import { readAuth } from "./auth.ts";
+import { readOrigin } from "./origin.ts";
+import { SettingReader } from "./reader.ts";
+import { readReplay } from "./replay.ts";
+
+const ORIGIN = "https://origin.example.com";
+
+describe("the defaults of unset settings (docs/design.md, \"Configuration\")", () => {
+	it("signing: a 300 s window and 1 MiB of body", () => {
+		const auth = readAuth(new SettingReader({ ORIGIN_URL: ORIGIN }));
+		expect({ maxSkewMs: auth.maxSkewMs, maxBodyBytes: auth.maxBodyBytes }).toEqual({ maxSkewMs: 300_000, maxBodyBytes: 1_048_576 });
+	});
+
+	it("replay: memory fallback, 200 ms per claim, 300 s keys, a breaker of 3 failures and 5 s", () => {
+		const replay = readReplay(new SettingReader({}));
+		expect(replay).toEqual({
+			upstash: null,
+			upstashDisabled: false,
+			prefix: "hmac:replay:",
+			ttlSeconds: 300,
+			timeoutMs: 200,
+			failMode: "memory",
+			breakerFailures: 3,
+			breakerCooldownMs: 5_000,
+			memoryMaxKeys: 100_000,
+		});
+	});
+
+	it("origin: 60 s for the headers, 15 min in all, no idle cut", () => {
+		expect(readOrigin(new SettingReader({ ORIGIN_URL: ORIGIN }))).toEqual({ url: ORIGIN, token: null, timeoutMs: 60_000, streamMaxMs: 900_000, idleMs: null });
+	});
+});
+
+describe("ORIGIN_URL", () => {
+	it("loses every trailing slash: the request path is appended to it", () => {
+		expect(readOrigin(new SettingReader({ ORIGIN_URL: `${ORIGIN}/base///` })).url).toBe(`${ORIGIN}/base`);
+	});
+
+	it.each([`${ORIGIN}/?a=1`, `${ORIGIN}/#top`])("refuses %s: a query or fragment would swallow the request path", (url) => {
+		const read = new SettingReader({ ORIGIN_URL: url });
+		readOrigin(read);
+		expect(read.problems).toEqual(["ORIGIN_URL must not have a query or fragment"]);
+	});
+});
+
+describe("SettingReader.integer", () => {
+	const env = (value: string): Env => ({ REDIS_REPLAY_TTL: value });
+
+	it("takes the bounds themselves", () => {
+		const read = new SettingReader(env("1"));
+		expect(read.integer("REDIS_REPLAY_TTL", 300, { min: 1, max: 2 })).toBe(1);
+		expect(new SettingReader(env("2")).integer("REDIS_REPLAY_TTL", 300, { min: 1, max: 2 })).toBe(2);
+		expect(read.problems).toEqual([]);
+	});
+
+	it("refuses one past either bound, naming both, and answers the default", () => {
+		for (const value of ["0", "3"]) {
+			const read = new SettingReader(env(value));
+			expect(read.integer("REDIS_REPLAY_TTL", 300, { min: 1, max: 2 })).toBe(300);
+			expect(read.problems).toEqual(["REDIS_REPLAY_TTL must be between 1 and 2"]);
+		}
+	});
+});
