@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseDictionaryWithNames } from "./dictionary-members.ts";
+import { decimalParameters, parseDictionaryWithNames } from "./dictionary-members.ts";
 
 const namesOf = (field: string) => parseDictionaryWithNames(field)?.names ?? null;
 
@@ -33,5 +33,14 @@ describe("parseDictionaryWithNames", () => {
 		expect(namesOf("A=1")).toBeNull();
 		expect(namesOf("a=:not base64!:")).toBeNull();
 		expect(namesOf("")).toEqual([]);
+	});
+});
+
+describe("decimalParameters", () => {
+	it("names each parameter written as a decimal, whatever its sign or digits, and no other", () => {
+		expect(decimalParameters('sig1=("@method");created=1.0;expires=-2.500;keyid="a";nonce="b"')).toEqual(new Set(["created", "expires"]));
+		expect(decimalParameters('sig1=("@method");created=1;expires=2;keyid="a"')).toEqual(new Set());
+		expect(decimalParameters('sig1=("@method");tag="a;created=1.0\\";x=2.0";created=3')).toEqual(new Set());
+		expect(decimalParameters('sig1=("@method";x=1.5);keyid=tok.en')).toEqual(new Set(["x"]));
 	});
 });

@@ -57,3 +57,28 @@ function topLevelMembers(field: string): string[] {
 	members.push(field.slice(start).trimStart());
 	return members;
 }
+
+/**
+ * The names of the parameters a field writes as a decimal (`;created=1700000000.0`). The
+ * library reads `1.0` as the number 1 and serializes it back as `1`, so the signature base
+ * would be the same as for the integer a client signed: a third party could rewrite the field
+ * and it would still verify. The profile's numbers are integers; a decimal is refused by name.
+ * Strings are skipped (a `tag` may hold any text).
+ */
+export function decimalParameters(field: string): Set<string> {
+	let outsideStrings = "";
+	let inString = false;
+	for (let i = 0; i < field.length; i++) {
+		const char = field[i];
+		if (inString) {
+			if (char === "\\") i++;
+			else if (char === '"') inString = false;
+		} else if (char === '"') {
+			inString = true;
+			outsideStrings += '""';
+		} else {
+			outsideStrings += char;
+		}
+	}
+	return new Set([...outsideStrings.matchAll(/;\s*([a-z*][a-z0-9_.*-]*)=-?[0-9]+\./g)].map((match) => match[1]!));
+}

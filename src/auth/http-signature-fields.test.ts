@@ -60,6 +60,7 @@ describe("parseSignatureFields: the profile of docs/design.md, Scheme v2", () =>
 		["nonce of 16", { input: input(COVERED, 'created=1;keyid="a";nonce="abcdefghijklmnop"') }, "ok"],
 		["nonce of 64", { input: input(COVERED, `created=1;keyid="a";nonce="${"n".repeat(64)}"`) }, "ok"],
 		["created 0", { input: input(COVERED, 'created=0;keyid="a";nonce="abcdefghijklmnop"') }, "ok"],
+		["a tag whose text looks like a decimal parameter", { input: input(COVERED, `${PARAMS};tag="x;created=1.0"`) }, "ok"],
 		["other digest algorithms beside sha-256", { digest: `md5=:AAAA:, sha-256=${DIGEST}, unknown=?1` }, "ok"],
 
 		["no Signature", { signature: null }, 'missing_headers: Signature is missing'],
@@ -109,6 +110,8 @@ describe("parseSignatureFields: the profile of docs/design.md, Scheme v2", () =>
 		["no created", { input: input(COVERED, 'keyid="web-app";nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, 'invalid_signature_input: created must be integer seconds since the epoch'],
 		["created as a string", { input: input(COVERED, 'created="1";keyid="web-app";nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, 'invalid_signature_input: created must be integer seconds since the epoch'],
 		["created as a decimal", { input: input(COVERED, 'created=1.5;keyid="web-app";nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, 'invalid_signature_input: created must be integer seconds since the epoch'],
+		["created as a whole decimal (read as the integer by the library)", { input: input(COVERED, 'created=1764158400.0;keyid="web-app";nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, 'invalid_signature_input: created must be integer seconds since the epoch'],
+		["expires as a whole decimal", { input: input(COVERED, `${PARAMS};expires=1764158700.000`) }, 'invalid_signature_input: expires must be integer seconds since the epoch'],
 		["created negative", { input: input(COVERED, 'created=-1;keyid="web-app";nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, 'invalid_signature_input: created must be integer seconds since the epoch'],
 		["no keyid", { input: input(COVERED, 'created=1;nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, 'invalid_signature_input: keyid must be a string: the client id'],
 		["keyid as a token", { input: input(COVERED, 'created=1;keyid=web-app;nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, 'invalid_signature_input: keyid must be a string: the client id'],

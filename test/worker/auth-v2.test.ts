@@ -115,6 +115,14 @@ describe("scheme v2: every failure, in order, with its answer in v2's names", ()
 		await expectRejected(h, await v2Request({ headers: { [name]: value } }), 400, "invalid_signature_input", { detail });
 	});
 
+	it("a signed created rewritten as a whole decimal (N.0) in transit is 400, though the library reads it as N and the signature would verify", async () => {
+		const h = harness();
+		const signed = await v2Request();
+		const rewritten = withHeaders(signed, (headers) => headers.set("signature-input", headers.get("signature-input")!.replace(`created=${CREATED}`, `created=${CREATED}.0`)));
+		await expectRejected(h, rewritten, 400, "invalid_signature_input", { detail: "created must be integer seconds since the epoch" });
+		expect((await h.fetch(await v2Request())).status).toBe(200);
+	});
+
 	it("401 invalid_client_id for a keyid outside the grammar, naming keyid, logged without it", async () => {
 		const h = harness();
 		await expectRejected(h, await v2Request({ clientId: "has space" }), 401, "invalid_client_id", {
