@@ -32,15 +32,11 @@ export function parseDictionaryWithNames(field: string): { dictionary: Dictionar
 }
 
 /**
- * The text of each top-level member of a field that parsed as a dictionary. Outside strings,
- * a comma can only separate members (inner lists use spaces, parameters `;`), so the one thing
- * to track is whether a comma is inside a string (`"..."`, `\` escaping the next character;
- * display strings `%"..."` hold no `"` nor `\`).
+ * The indexes of a field's characters that stand outside strings (`"..."`, `\` escaping the
+ * next character; display strings `%"..."` hold no `"` nor `\`). Outside strings, a comma can
+ * only separate members (inner lists use spaces, parameters `;`), and a number is a number.
  */
-function topLevelMembers(field: string): string[] {
-	if (field.trim() === "") return [];
-	const members: string[] = [];
-	let start = 0;
+function* outsideStrings(field: string): Generator<number> {
 	let inString = false;
 	for (let i = 0; i < field.length; i++) {
 		const char = field[i];
@@ -49,10 +45,21 @@ function topLevelMembers(field: string): string[] {
 			else if (char === '"') inString = false;
 		} else if (char === '"') {
 			inString = true;
-		} else if (char === ",") {
-			members.push(field.slice(start, i).trimStart());
-			start = i + 1;
+		} else {
+			yield i;
 		}
+	}
+}
+
+/** The text of each top-level member of a field that parsed as a dictionary. */
+function topLevelMembers(field: string): string[] {
+	if (field.trim() === "") return [];
+	const members: string[] = [];
+	let start = 0;
+	for (const i of outsideStrings(field)) {
+		if (field[i] !== ",") continue;
+		members.push(field.slice(start, i).trimStart());
+		start = i + 1;
 	}
 	members.push(field.slice(start).trimStart());
 	return members;
@@ -66,19 +73,13 @@ function topLevelMembers(field: string): string[] {
  * Strings are skipped (a `tag` may hold any text).
  */
 export function decimalParameters(field: string): Set<string> {
-	let outsideStrings = "";
-	let inString = false;
-	for (let i = 0; i < field.length; i++) {
-		const char = field[i];
-		if (inString) {
-			if (char === "\\") i++;
-			else if (char === '"') inString = false;
-		} else if (char === '"') {
-			inString = true;
-			outsideStrings += '""';
-		} else {
-			outsideStrings += char;
-		}
+	let text = "";
+	let last = -1;
+	for (const i of outsideStrings(field)) {
+		// A string between two kept characters leaves a mark, so text on both sides never joins.
+		if (i !== last + 1) text += '""';
+		text += field[i];
+		last = i;
 	}
-	return new Set([...outsideStrings.matchAll(/;\s*([a-z*][a-z0-9_.*-]*)=-?[0-9]+\./g)].map((match) => match[1]!));
+	return new Set([...text.matchAll(/;\s*([a-z*][a-z0-9_.*-]*)=-?[0-9]+\./g)].map((match) => match[1]!));
 }

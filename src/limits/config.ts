@@ -1,5 +1,6 @@
 import { CLIENT_ID_PATTERN } from "../auth/grammar.ts";
-import type { Config } from "../config.ts";
+import type { AuthConfig } from "../config/auth.ts";
+import type { ReplayConfig } from "../config/replay.ts";
 import { topLevelKeys } from "../config/json-keys.ts";
 import type { SettingReader } from "../config/reader.ts";
 import { ClientLimits, type LimitPolicy } from "./policy.ts";
@@ -102,7 +103,7 @@ export function readClientLimits(raw: unknown, problems: LimitsProblems): Client
 }
 
 /** What production runs with but weakens the limits: one sentence each, never a value. */
-export function limitsWarnings(config: Pick<Config, "limits" | "replay" | "auth">): string[] {
+export function limitsWarnings(config: { limits: unknown; replay: Pick<ReplayConfig, "upstash">; auth: Pick<AuthConfig, "sharedSecrets"> }): string[] {
 	if (config.limits === null) return [];
 	const warnings: string[] = [];
 	if (config.replay.upstash === null) {
