@@ -58,7 +58,7 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 			events,
 			log: deps.log,
 			now: deps.now,
-			...(gateway.limits === null ? {} : { limits: { policies: gateway.limits.policies, release: gateway.limits.release, events: gateway.metrics } }),
+			...(gateway.limits === null ? {} : { limits: { policies: gateway.limits.policies, release: gateway.limits.release, events } }),
 		}),
 		forwardToOrigin({
 			originUrl: config.origin.url,

@@ -101,4 +101,4 @@ export interface LimitEvents {
 }
 
 /** Every event the request path reports. */
-export type GatewayEvents = AuthEvents & ReplayEvents & OriginEvents & KeyringEvents;
+export type GatewayEvents = AuthEvents & ReplayEvents & OriginEvents & KeyringEvents & LimitEvents;

@@ -11,7 +11,6 @@ import {
 	type FallbackReason,
 	type Limit,
 	type GatewayEvents,
-	type LimitEvents,
 	type OriginOutcome,
 	type SignatureScheme,
 	type StoreCallOutcome,
@@ -119,7 +118,7 @@ const MAX_SLOTS = 3;
  * Records the gateway's events into one isolate's `Recorder`. Every series a scrape can
  * show is resolved here once, so the request path never builds a label key.
  */
-export class GatewayMetrics implements GatewayEvents, LimitEvents {
+export class GatewayMetrics implements GatewayEvents {
 	readonly recorder = new Recorder();
 	private readonly requests = new Map<string, SeriesHandle>();
 	private readonly storeCalls = new Map<string, SeriesHandle>();

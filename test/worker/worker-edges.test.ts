@@ -34,6 +34,7 @@ function recordingEvents(): { sink: GatewayEvents; seen: Recorded[]; names: Set<
 		response: record("response"),
 		streamCut: record("streamCut"),
 		keyringLookup: record("keyringLookup"),
+		limitRefused: record("limitRefused"),
 	};
 	return { sink, seen, names };
 }

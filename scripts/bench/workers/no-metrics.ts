@@ -19,6 +19,7 @@ const ignored: GatewayEvents = {
 	response() {},
 	streamCut() {},
 	keyringLookup() {},
+	limitRefused() {},
 };
 
 export default createWorker({ log: consoleLogger, events: ignored });
