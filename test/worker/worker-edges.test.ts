@@ -152,6 +152,22 @@ describe("one gateway per env object", () => {
 		expect(names).toEqual(new Set(["skew", "secretSlot", "scheme", "storeCall", "outcome", "response", "replayAttempt", "streamCut"]));
 	});
 
+	it("reports a limit's refusal to injected events, and not to its own metrics", async () => {
+		const { sink, seen } = recordingEvents();
+		const worker = createWorker({ log: silent, fetchOrigin: new FakeOrigin().fetch, now: () => NOW, events: sink });
+		const env = { ENVIRONMENT: "development", ORIGIN_URL: ORIGIN, HMAC_SECRET: SECRET, CLIENT_LIMITS: '{"*": {"rpm": 1}}' } as Env;
+		const send = async (body: string) => (await fetchWith(worker, env, await signedRequest({ body }))).status;
+		expect(await send('{"n":1}')).toBe(200);
+		expect(seen.splice(0).filter(([name]) => name === "limitRefused")).toEqual([]);
+		expect(await send('{"n":2}')).toBe(429);
+		expect(seen.filter(([name]) => name === "limitRefused" || name === "outcome")).toEqual([
+			["limitRefused", "rpm", ""],
+			["outcome", "fail", "rate_limited"],
+		]);
+		const text = await (await fetchWith(worker, env, new Request("https://gateway.test/metrics"))).text();
+		expect(sampleValue(text, "agent_limit_refusals_total")).toBe(0);
+	});
+
 	it("reports Upstash's failures, the breaker and a replay found by the write-back to injected events", async () => {
 		const { sink, seen } = recordingEvents();
 		const redis = new OutageRedis();
