@@ -1,5 +1,5 @@
 import type { FallbackReason, ReplayEvents, StoreFailureReason, StoreName } from "../events.ts";
-import { claimInMemory, claimUnderLimits, grantOf, isAnswer, outcomeOf, type Answer } from "../limits/answers.ts";
+import { claimInMemory, claimUnderLimits, grantOf, isAnswer, outcomeOf, type Answer } from "../limits/claim-outcomes.ts";
 import type { LimitPolicy } from "../limits/policy.ts";
 import type { LimitedClaimStore, LimitRefusal } from "../limits/store.ts";
 import type { Logger } from "../log.ts";

@@ -3,7 +3,7 @@ import type { VerifiedVariables } from "../auth/verified.ts";
 import { backgroundOf } from "../background.ts";
 import { gatewayError } from "../errors.ts";
 import type { AuthEvents, FallbackReason, LimitEvents } from "../events.ts";
-import { answerOfLimitedClient } from "../limits/answer.ts";
+import { answerOfLimitedClient } from "../limits/accepted-answer.ts";
 import { REFUSAL_CODES } from "../limits/headers.ts";
 import type { LimitPolicies } from "../limits/policies.ts";
 import { limitRefusal } from "../limits/refusal.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { confirmedClaim } from "./answers.ts";
+import { confirmedClaim } from "./claim-outcomes.ts";
 import type { LimitPolicy } from "./policy.ts";
 
 const POLICY: LimitPolicy = { rpm: 60, rpd: null, concurrent: 2, label: "" };
