@@ -1,4 +1,4 @@
-import { Keyring, type KeySource } from "./auth/keyring.ts";
+import { Keyring, type KeySource } from "./auth/crypto.ts";
 import { BearerTokens } from "./auth/token.ts";
 import type { Config } from "./config.ts";
 import type { Env } from "./env.ts";

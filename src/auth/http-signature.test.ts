@@ -3,11 +3,10 @@ import { describe, expect, it } from "vitest";
 import vectors from "../../test/vectors/hmac-v2.json";
 import type { HmacV2Vector, HmacV2Vectors } from "../../test/fixtures/hmac-vectors.ts";
 import { signRequest } from "../client/sign.ts";
-import { importHmacKey, toHex, utf8 } from "./crypto.ts";
+import { importHmacKey, Keyring, toHex, utf8, verifySignature } from "./crypto.ts";
 import { signatureBase, signatureParams, type ComponentValues } from "./http-signature-base.ts";
 import { contentDigest, equalBytes, signBase } from "./http-signature-crypto.ts";
 import { parseSignatureFields, sha256Member } from "./http-signature-fields.ts";
-import { Keyring, verifySignature } from "./keyring.ts";
 
 const { cases, rfc9421_b25: rfc } = vectors as HmacV2Vectors;
 const named = cases.map((c) => [c.name, c] as const);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { rawPathname } from "../app.ts";
 import { signRequest } from "../client/sign.ts";
-import { Keyring } from "./keyring.ts";
-import { schemeV1 } from "./scheme-v1.ts";
+import { Keyring } from "./crypto.ts";
+import { AGENT_PATH_PATTERN, CLIENT_ID_PATTERN, schemeV1, SIGNATURE_PATTERN, signedPath, TIMESTAMP_PATTERN } from "./scheme-v1.ts";
 
 const SECRET = "scheme-v1-test-secret-of-32-chars";
 const NOW = 1_763_000_000_000;
@@ -157,5 +158,69 @@ describe("schemeV1 clock skew", () => {
 		// (NOW - 300_000) / 1000 is exactly 300 000 ms from NOW once read as seconds: within the window.
 		expect(await ruleAt((NOW - 300_000) / 1000)).toBe("must be milliseconds since the epoch, and this one looks like seconds (see X-Server-Time)");
 		expect(await ruleAt((NOW - 301_000) / 1000)).toBe("must be within 300000 ms of the server time (see X-Server-Time)");
+	});
+});
+
+describe("scheme v1 grammars at their bounds (docs/design.md, Scheme v1)", () => {
+	it("client id: 1 to 64 characters of A-Z a-z 0-9 . _ -", () => {
+		expect(CLIENT_ID_PATTERN.test("a")).toBe(true);
+		expect(CLIENT_ID_PATTERN.test("x".repeat(64))).toBe(true);
+		expect(CLIENT_ID_PATTERN.test("x".repeat(65))).toBe(false);
+		expect(CLIENT_ID_PATTERN.test("")).toBe(false);
+		expect(CLIENT_ID_PATTERN.test("Az09._-")).toBe(true);
+		expect(CLIENT_ID_PATTERN.test("a b")).toBe(false);
+		expect(CLIENT_ID_PATTERN.test("a/b")).toBe(false);
+	});
+
+	it("timestamp: 1 to 16 digits", () => {
+		expect(TIMESTAMP_PATTERN.test("0")).toBe(true);
+		expect(TIMESTAMP_PATTERN.test("9".repeat(16))).toBe(true);
+		expect(TIMESTAMP_PATTERN.test("9".repeat(17))).toBe(false);
+		expect(TIMESTAMP_PATTERN.test("-1")).toBe(false);
+		expect(TIMESTAMP_PATTERN.test("1.5")).toBe(false);
+	});
+
+	it("signature: exactly 64 lowercase hex digits", () => {
+		expect(SIGNATURE_PATTERN.test("0123456789abcdef".repeat(4))).toBe(true);
+		expect(SIGNATURE_PATTERN.test("0123456789ABCDEF".repeat(4))).toBe(false);
+		expect(SIGNATURE_PATTERN.test("a".repeat(63))).toBe(false);
+		expect(SIGNATURE_PATTERN.test("a".repeat(65))).toBe(false);
+		expect(SIGNATURE_PATTERN.test("g".repeat(64))).toBe(false);
+	});
+
+	it("agent path: segments below /agent, one trailing slash allowed", () => {
+		expect(AGENT_PATH_PATTERN.test("/agent/chat")).toBe(true);
+		expect(AGENT_PATH_PATTERN.test("/agent/chat/")).toBe(true);
+		expect(AGENT_PATH_PATTERN.test("/agent/a/b.c_d~e-f")).toBe(true);
+		expect(AGENT_PATH_PATTERN.test("/agent/%2e%2e")).toBe(false);
+		expect(AGENT_PATH_PATTERN.test("/agent/")).toBe(false);
+		expect(AGENT_PATH_PATTERN.test("/agent")).toBe(false);
+		expect(AGENT_PATH_PATTERN.test("/agent//chat")).toBe(false);
+		expect(AGENT_PATH_PATTERN.test("/agent/chat//")).toBe(false);
+	});
+});
+
+describe("signedPath and rawPathname", () => {
+	it("removes exactly the leading /api of the alias, and nothing else", () => {
+		expect(signedPath("/api/agent/chat")).toBe("/agent/chat");
+		expect(signedPath("/agent/chat")).toBe("/agent/chat");
+		expect(signedPath("/api/agents")).toBe("/api/agents");
+		expect(signedPath("/x/api/agent/chat")).toBe("/x/api/agent/chat");
+	});
+
+	it("gives the pathname as new URL(url).pathname does, percent-encoding kept", () => {
+		for (const url of [
+			"https://gateway.test/agent/chat?x=1",
+			"https://gateway.test/agent/a%2Fb?q#frag",
+			"https://gateway.test/agent/chat#only-fragment",
+			"https://gateway.test:8443/api/agent/chat",
+			"https://gateway.test/",
+			"http://127.0.0.1:8787/agent/%7Euser/",
+		]) {
+			expect(rawPathname(url)).toBe(new URL(url).pathname);
+		}
+		expect(rawPathname("https://gateway.test/agent/a%2Fb?q")).toBe("/agent/a%2Fb");
+		expect(rawPathname("https://gateway.test/agent/chat#x/y")).toBe("/agent/chat");
+		expect(rawPathname("https://gateway.test")).toBe("/");
 	});
 });

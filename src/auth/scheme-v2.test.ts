@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { signedV2Init, type SignedV2Init } from "../../test/fixtures/signed.ts";
-import { Keyring } from "./keyring.ts";
+import { Keyring } from "./crypto.ts";
 import { schemeV2 } from "./scheme-v2.ts";
 
 const SECRET = "v2-scheme-test-secret-0123456789ab";

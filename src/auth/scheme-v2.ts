@@ -1,11 +1,9 @@
-import { declaredLength, declaresBody, readBodyWithLimit } from "./body.ts";
-import { utf8 } from "./crypto.ts";
-import { AGENT_PATH_PATTERN, PATH_RULE, signedPath } from "./grammar.ts";
+import { utf8, verifySignature } from "./crypto.ts";
 import { signatureBase } from "./http-signature-base.ts";
 import { equalBytes, sha256 } from "./http-signature-crypto.ts";
 import { parseSignatureFields } from "./http-signature-fields.ts";
-import { verifySignature } from "./keyring.ts";
-import { bodyRefusal, keyRefusal, refuse, type SchemeLimits, type SignatureScheme, skewRefusal } from "./scheme.ts";
+import { AGENT_PATH_PATTERN, PATH_RULE, signedPath } from "./scheme-v1.ts";
+import { bodyRefusal, declaredLength, declaresBody, keyRefusal, readBodyWithLimit, refuse, type SchemeLimits, type SignatureScheme, skewRefusal } from "./signature-auth.ts";
 
 const HMAC_SHA256_BYTES = 32;
 

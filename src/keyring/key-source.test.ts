@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Keyring, type KeySource } from "../auth/keyring.ts";
+import { Keyring, type KeySource } from "../auth/crypto.ts";
 import { RecordedEvents, recordingLogger } from "../../test/fixtures/keyring.ts";
 import { KeyringKeySource, keyringKeySource } from "./key-source.ts";
 import type { KeyringLookupResult } from "./lookup.ts";

@@ -1,4 +1,4 @@
-import type { KeyLookup, KeySource } from "../auth/keyring.ts";
+import type { KeyLookup, KeySource } from "../auth/crypto.ts";
 import type { KeyringConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { KeyringEvents } from "./events.ts";

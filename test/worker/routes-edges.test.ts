@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { describe, expect, it } from "vitest";
 import { EXPOSITION_CONTENT_TYPE } from "../../src/metrics/exposition.ts";
-import { testModes } from "../../src/routes/test-modes.ts";
+import { testModes } from "../../src/app.ts";
 import { errorBody, harness, sampleValue, scrape, signedRequest } from "./harness.ts";
 
 describe("/metrics answers", () => {
