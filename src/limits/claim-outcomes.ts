@@ -2,26 +2,14 @@ import type { StoreFailureReason } from "../events.ts";
 import type { MemoryReplayStore } from "../replay/memory.ts";
 import type { ClaimOutcome } from "../replay/store.ts";
 import type { LimitPolicy } from "./policy.ts";
-import type { LimitedClaim, LimitedClaimRequest, LimitedClaimStore, LimitGrant } from "./store.ts";
+import type { LimitedClaim, LimitedClaimRequest, LimitedClaimStore } from "./store.ts";
 
 /**
- * How the replay guard reads a store's answer (docs/design.md, "Per-client limits"): a plain
- * claim's, or a limited claim's (with what is left, or why refused).
+ * A store's answer to the replay guard (docs/design.md, "Per-client limits"): a plain claim's,
+ * or a limited claim's (with what is left, or why refused). The guard reads it; the limited
+ * claims are made below.
  */
 export type Answer = ClaimOutcome | LimitedClaim;
-
-/** An answer, as opposed to the reason a store could not give one. */
-export function isAnswer(outcome: Answer | StoreFailureReason): outcome is Answer {
-	return typeof outcome !== "string" || outcome === "claimed" || outcome === "duplicate";
-}
-
-export function outcomeOf(answer: Answer): ClaimOutcome | "limited" {
-	return typeof answer === "string" ? answer : answer.outcome;
-}
-
-export function grantOf(answer: Answer): { limits?: LimitGrant } {
-	return typeof answer === "string" || answer.outcome !== "claimed" ? {} : { limits: { state: answer.state, slot: answer.slot } };
-}
 
 /** A confirming run that found this claim's own value: the first run landed, its quota spent and its slot held. */
 export function confirmedClaim(answer: LimitedClaim, request: { value: string; clientId: string; policy: LimitPolicy }): LimitedClaim {

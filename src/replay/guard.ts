@@ -1,45 +1,15 @@
-import type { FallbackReason, ReplayEvents, StoreFailureReason, StoreName } from "../events.ts";
-import { claimInMemory, claimUnderLimits, grantOf, isAnswer, outcomeOf, type Answer } from "../limits/claim-outcomes.ts";
+import type { FallbackReason, StoreFailureReason, StoreName } from "../events.ts";
+import { claimInMemory, claimUnderLimits, type Answer } from "../limits/claim-outcomes.ts";
 import type { LimitPolicy } from "../limits/policy.ts";
-import type { LimitedClaimStore, LimitRefusal } from "../limits/store.ts";
-import type { Logger } from "../log.ts";
+import type { LimitGrant, LimitRefusal } from "../limits/store.ts";
 import { LogThrottle } from "../log.ts";
-import type { BreakerState, CircuitBreaker } from "./breaker.ts";
-import { Decisions } from "./decisions.ts";
-import { keyDigest } from "./digest.ts";
-import type { MemoryReplayStore } from "./memory.ts";
+import type { BreakerState } from "./breaker.ts";
+import type { ReplayDecision, ReplayGuardOptions } from "./guard-types.ts";
+import { Decisions, keyDigest } from "./memory.ts";
 import { WriteBacks } from "./reconcile.ts";
-import type { ReplayDecision } from "./decision.ts";
-import { ReplayStoreError, type ReplayStore } from "./store.ts";
+import { ReplayStoreError, type ClaimOutcome, type ReplayStore } from "./store.ts";
 
-export type { ReplayDecision } from "./decision.ts";
-
-export interface ReplayGuardOptions {
-	/** Upstash, or null when it is not configured or `disabled`. */
-	primary: ReplayStore | null;
-	/** Whether claiming in memory alone is normal (development); elsewhere it is a degraded state. */
-	memoryOnlyIsNormal: boolean;
-	memory: MemoryReplayStore;
-	breaker: CircuitBreaker;
-	failMode: "memory" | "closed";
-	prefix: string;
-	ttlSeconds: number;
-	maxSkewMs: number;
-	events: ReplayEvents;
-	log: Logger;
-	now?: () => number;
-	/** Names this isolate in the claims it writes. @default a random UUID */
-	isolateId?: string;
-	/** Where claims under a limit policy go (docs/design.md, "Per-client limits"); without it, every claim is plain. */
-	limits?: { primary: LimitedClaimStore | null; memory: LimitedClaimStore };
-	/**
-	 * Bound of the keys this isolate remembers Upstash holding (it may forget them: Upstash
-	 * holds the truth). Half the memory store's by default, so that both, full, and the
-	 * write-backs fit in 32 MiB with maximum-length keys (docs/reliability.md).
-	 * @default half the memory store's bound
-	 */
-	decisionsMaxKeys?: number;
-}
+export type { ReplayDecision, ReplayGuardOptions } from "./guard-types.ts";
 
 const LOG_INTERVAL_MS = 10_000;
 
@@ -58,6 +28,7 @@ export class ReplayGuard {
 	private lastDegradedAt = Number.NEGATIVE_INFINITY;
 
 	private readonly options: ReplayGuardOptions;
+	private readonly isolateId: string;
 	/** Numbers the claims of this isolate, so each stored value names one claim. */
 	private counter = 0;
 	private readonly decisions: Decisions;
@@ -68,10 +39,12 @@ export class ReplayGuard {
 		this.now = options.now ?? Date.now;
 		this.throttle = new LogThrottle(LOG_INTERVAL_MS, this.now);
 		this.decisions = new Decisions(options.decisionsMaxKeys ?? Math.ceil(options.memory.maxKeys / 2));
+		const isolateId = options.isolateId ?? crypto.randomUUID();
+		this.isolateId = isolateId;
 		this.writeBacks = new WriteBacks({
 			memory: options.memory,
 			prefix: options.prefix,
-			isolateId: options.isolateId ?? crypto.randomUUID(),
+			valueOf: (claim) => claimValue(claim, isolateId),
 			events: options.events,
 			log: options.log,
 			now: this.now,
@@ -80,7 +53,7 @@ export class ReplayGuard {
 
 	/** Claims made in memory during an outage and not yet written to Upstash. */
 	get pendingReconciliation(): number {
-		return this.writeBacks.size;
+		return this.writeBacks.pending.size;
 	}
 
 	/** The store claims go to while all is well. */
@@ -162,7 +135,7 @@ export class ReplayGuard {
 	 * slow answer is not an outage: a copy's `SET` in another process may have answered OK.
 	 */
 	private async claimInUpstash(primary: ReplayStore, claim: Claim): Promise<Answer | StoreFailureReason> {
-		const value = this.writeBacks.valueOf(claim.clientId, claim.timestamp, claim.counter);
+		const value = claimValue(claim, this.isolateId);
 		const limited = this.options.limits?.primary;
 		// Under a limit policy, the limits script claims the key instead (one command all the same).
 		if (claim.policy !== null && limited) return claimUnderLimits(limited, { ...claim, policy: claim.policy }, value, (to, run) => this.call(to, run));
@@ -246,4 +219,24 @@ interface Claim {
 	counter: number;
 	ttlMs: number;
 	policy: LimitPolicy | null;
+}
+
+/** The value a claim stores: `clientId:timestamp:isolateId:counter`, naming this one claim among all. */
+export function claimValue(claim: { clientId: string; timestamp: string; counter: number }, isolateId: string): string {
+	return `${claim.clientId}:${claim.timestamp}:${isolateId}:${claim.counter}`;
+}
+
+/** An answer, as opposed to the reason a store could not give one. */
+function isAnswer(outcome: Answer | StoreFailureReason): outcome is Answer {
+	return typeof outcome !== "string" || outcome === "claimed" || outcome === "duplicate";
+}
+
+/** A plain claim's answer, or a limited claim's outcome (claimed, duplicate, or limited). */
+function outcomeOf(answer: Answer): ClaimOutcome | "limited" {
+	return typeof answer === "string" ? answer : answer.outcome;
+}
+
+/** What a limited claim leaves the client, when it was claimed. */
+function grantOf(answer: Answer): { limits?: LimitGrant } {
+	return typeof answer === "string" || answer.outcome !== "claimed" ? {} : { limits: { state: answer.state, slot: answer.slot } };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MemoryReplayStore } from "./memory.ts";
+import { Decisions, keyDigest, MemoryReplayStore, ownCopy } from "./memory.ts";
 import { OwnerNumbers } from "./owner-numbers.ts";
 import { ReplayStoreError } from "./store.ts";
 
@@ -144,5 +144,67 @@ describe("OwnerNumbers, a client id's number in the memory store", () => {
 		expect(await store.claim("k2", "", 60_000, "b1")).toBe("claimed");
 		await expect(store.claim("k3", "", 60_000, "c1")).rejects.toSatisfy((e) => e instanceof ReplayStoreError && e.reason === "full");
 		expect(await store.claim("k3", "", 60_000, "c2")).toBe("claimed");
+	});
+});
+
+describe("Decisions", () => {
+	it("knows a key until it expires", () => {
+		const decisions = new Decisions(10);
+		decisions.record("k", T + 1_000, T);
+		expect(decisions.has("k", T + 999)).toBe(true);
+		expect(decisions.has("k", T + 1_000)).toBe(false);
+		expect(decisions.size).toBe(0);
+	});
+
+	it("when full, drops the oldest", () => {
+		const decisions = new Decisions(2);
+		decisions.record("a", T + 10_000, T);
+		decisions.record("b", T + 10_000, T);
+		decisions.record("c", T + 10_000, T);
+		expect([decisions.has("a", T), decisions.has("b", T), decisions.has("c", T)]).toEqual([false, true, true]);
+	});
+
+	it("drops expired entries as new ones come in, so a busy isolate is not kept full of them", () => {
+		const decisions = new Decisions(100);
+		for (let i = 0; i < 50; i++) decisions.record(`old-${i}`, T + 1_000, T);
+		decisions.record("new", T + 9_000, T + 2_000);
+		expect(decisions.size).toBe(1);
+		expect(decisions.has("new", T + 2_000)).toBe(true);
+	});
+
+	it("a key recorded again moves to the young end with its new expiry", () => {
+		const decisions = new Decisions(2);
+		decisions.record("a", T + 10_000, T);
+		decisions.record("b", T + 10_000, T);
+		decisions.record("a", T + 20_000, T);
+		decisions.record("c", T + 10_000, T);
+		expect([decisions.has("a", T + 15_000), decisions.has("b", T)]).toEqual([true, false]);
+	});
+
+	it("refuses a bound that is not a positive integer", () => {
+		expect(() => new Decisions(0)).toThrow(/maxKeys/);
+		expect(() => new Decisions(1.5)).toThrow(/maxKeys/);
+	});
+});
+
+describe("keyDigest", () => {
+	it("is 16 one-byte characters, the same for the same key", async () => {
+		const digest = await keyDigest("hmac:replay:v2:web-app:nonce-0123456789abcdef");
+		expect(digest).toHaveLength(16);
+		expect([...digest].every((char) => char.charCodeAt(0) < 256)).toBe(true);
+		expect(await keyDigest("hmac:replay:v2:web-app:nonce-0123456789abcdef")).toBe(digest);
+	});
+
+	it("tells apart keys that differ only in their last character, however long the shared start", async () => {
+		// Two v2 keys of one client: prefix, keyid and most of the nonce in common.
+		const start = `hmac:replay:v2:${"k".repeat(64)}:${"n".repeat(63)}`;
+		expect(await keyDigest(`${start}a`)).not.toBe(await keyDigest(`${start}b`));
+		expect(await keyDigest("hmac:replay:a")).not.toBe(await keyDigest("hmac:replay:b"));
+	});
+});
+
+describe("ownCopy", () => {
+	it("is equal to its text", () => {
+		expect(ownCopy("v2:web-app:nonce")).toBe("v2:web-app:nonce");
 	});
 });

@@ -1,5 +1,11 @@
+// What this isolate remembers of the claims (docs/design.md, "Replay protection"): the claims
+// made in its memory (`MemoryReplayStore`), the keys it saw Upstash hold (`Decisions`), and the
+// fixed-size digest both know a key by.
 import { OwnerNumbers } from "./owner-numbers.ts";
 import { ReplayStoreError, type ClaimOutcome, type ReplayStore } from "./store.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /**
  * The per-isolate replay store: protects one isolate only. Bounded: expired keys are
@@ -103,4 +109,73 @@ export class MemoryReplayStore implements ReplayStore {
 		}
 		this.nextUsefulSweep = earliest;
 	}
+}
+
+/**
+ * The keys this isolate saw Upstash hold (an `OK`, or a duplicate), by digest, until they
+ * expire: a copy of one of them is a replay without a call, even during an outage.
+ * Bounded, and only ever holds what Upstash holds, so it may forget: when full it drops the
+ * oldest. Expired entries are dropped from the oldest end as new ones come in, so a busy
+ * isolate does not stay full of them (entries come in roughly in the order they expire).
+ * Expiries are kept as milliseconds from the first one recorded: small integers, which V8
+ * stores in the map itself rather than as a boxed number each.
+ */
+export class Decisions {
+	/** Digest to expiry (from `epoch`), oldest first. */
+	private readonly expiries = new Map<string, number>();
+	private epoch: number | null = null;
+	readonly maxKeys: number;
+
+	constructor(maxKeys: number) {
+		if (!Number.isInteger(maxKeys) || maxKeys < 1) throw new Error("Decisions: maxKeys must be a positive integer");
+		this.maxKeys = maxKeys;
+	}
+
+	get size(): number {
+		return this.expiries.size;
+	}
+
+	/** Whether Upstash holds `id`, as far as this isolate saw, at `now`. */
+	has(id: string, now: number): boolean {
+		const expiry = this.expiries.get(id);
+		if (expiry === undefined) return false;
+		if (expiry > now - this.epoch!) return true;
+		this.expiries.delete(id);
+		return false;
+	}
+
+	/** Records that Upstash holds `id` until `expiresAt`. */
+	record(id: string, expiresAt: number, now: number): void {
+		this.epoch ??= now;
+		const since = now - this.epoch;
+		this.expiries.delete(id);
+		for (const [oldest, expiry] of this.expiries) {
+			if (expiry > since && this.expiries.size < this.maxKeys) break;
+			this.expiries.delete(oldest);
+		}
+		this.expiries.set(id, expiresAt - this.epoch);
+	}
+}
+
+/** Bytes of SHA-256 kept: 128 bits, so two live keys never share a digest by chance. */
+const DIGEST_BYTES = 16;
+
+/**
+ * A fixed-size name for a replay key, for the structures that only need to recognise it
+ * (the memory store, the decisions): 16 bytes of its SHA-256 as a one-byte string, about
+ * 28 bytes of heap where a maximum-length v2 key (prefix, keyid and nonce) takes about 160.
+ * A cryptographic hash, because a client that signs its own requests chooses their nonces:
+ * it must not be able to make two keys collide and have another's request refused.
+ */
+export async function keyDigest(key: string): Promise<string> {
+	const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(key)), 0, DIGEST_BYTES);
+	return String.fromCharCode(...hash);
+}
+
+/**
+ * A copy of `text` that holds nothing else alive. A substring of a header (a v2 keyid or
+ * nonce) can share the whole header's memory; a string kept for minutes must not.
+ */
+export function ownCopy(text: string): string {
+	return decoder.decode(encoder.encode(text));
 }

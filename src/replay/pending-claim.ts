@@ -1,4 +1,4 @@
-import { ownCopy } from "./digest.ts";
+import { ownCopy } from "./memory.ts";
 
 /** A claim made in memory during an outage, as its write-back rebuilds its key and value. */
 export interface PendingClaim {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { EPOCH, guard, recordingLog, ScriptedStore, silent, ts } from "./guard-fixtures.ts";
+import { claimValue } from "./guard.ts";
 import { MemoryReplayStore } from "./memory.ts";
 import { WriteBacks } from "./reconcile.ts";
 
@@ -67,7 +68,7 @@ describe("write-backs of the claims made in memory during an outage", () => {
 	it("expired claims are dropped, never written, and do not pile up during a long outage", async () => {
 		const clock = { now: EPOCH };
 		const memory = new MemoryReplayStore(10, () => clock.now);
-		const writeBacks = new WriteBacks({ memory, prefix: "p:", isolateId: "iso", events: { outageReplay() {} }, log: silent, now: () => clock.now });
+		const writeBacks = new WriteBacks({ memory, prefix: "p:", valueOf: (claim) => claimValue(claim, "iso"), events: { outageReplay() {} }, log: silent, now: () => clock.now });
 		const claimInMemory = async (n: number, ttlMs: number) => {
 			await memory.claim(`id-${n}`, "", ttlMs, "c");
 			writeBacks.add(`id-${n}`, { key: `p:${n}`, clientId: "c", timestamp: ts, counter: n });
@@ -76,13 +77,13 @@ describe("write-backs of the claims made in memory during an outage", () => {
 		await claimInMemory(2, 2_000);
 		clock.now = EPOCH + 1_500;
 		await claimInMemory(3, 7_500);
-		expect(writeBacks.size).toBe(2);
+		expect(writeBacks.pending.size).toBe(2);
 		clock.now = EPOCH + 5_000;
 		const store = new ScriptedStore(() => Promise.resolve("claimed"));
 		await writeBacks.run(store);
 		// The claim's value names its client and timestamp; its expiry is what it has left.
 		expect(store.sets).toEqual([{ key: "p:3", value: `c:${ts}:iso:3`, ttlMs: 4_000, read: true }]);
-		expect(writeBacks.size).toBe(0);
+		expect(writeBacks.pending.size).toBe(0);
 	});
 
 	it("expired claims do not take the places of a run: the live one behind 32 of them is written in the same run", async () => {
@@ -90,7 +91,7 @@ describe("write-backs of the claims made in memory during an outage", () => {
 		const live = new Set<string>();
 		// A memory that says which claims still live; the test expires them at once.
 		const memory = { expiresAt: (id: string) => (live.has(id) ? EPOCH + 60_000 : undefined) };
-		const writeBacks = new WriteBacks({ memory, prefix: "p:", isolateId: "iso", events: { outageReplay() {} }, log: silent, now: () => clock.now });
+		const writeBacks = new WriteBacks({ memory, prefix: "p:", valueOf: (claim) => claimValue(claim, "iso"), events: { outageReplay() {} }, log: silent, now: () => clock.now });
 		for (let n = 0; n <= 32; n++) {
 			live.add(`id-${n}`);
 			writeBacks.add(`id-${n}`, { key: `p:${n}`, clientId: "c", timestamp: ts, counter: n });
@@ -99,7 +100,7 @@ describe("write-backs of the claims made in memory during an outage", () => {
 		const store = new ScriptedStore(() => Promise.resolve("claimed"));
 		await writeBacks.run(store);
 		expect(store.sets.map((set) => set.key)).toEqual(["p:32"]);
-		expect(writeBacks.size).toBe(0);
+		expect(writeBacks.pending.size).toBe(0);
 	});
 
 	it("a v2 claim's value names the client its key names; another's client id is kept whole", async () => {
@@ -123,7 +124,7 @@ describe("write-backs of the claims made in memory during an outage", () => {
 
 	it("keeps a timestamp that is not a plain number as it was sent", async () => {
 		const memory = new MemoryReplayStore(10, () => EPOCH);
-		const writeBacks = new WriteBacks({ memory, prefix: "p:", isolateId: "iso", events: { outageReplay() {} }, log: silent, now: () => EPOCH });
+		const writeBacks = new WriteBacks({ memory, prefix: "p:", valueOf: (claim) => claimValue(claim, "iso"), events: { outageReplay() {} }, log: silent, now: () => EPOCH });
 		await memory.claim("id", "", 1_000, "c");
 		writeBacks.add("id", { key: "p:k", clientId: "c", timestamp: "0001764000000000", counter: 1 });
 		const store = new ScriptedStore(() => Promise.resolve("claimed"));

@@ -20,8 +20,8 @@ export interface WriteBacksOptions {
 	memory: Pick<MemoryReplayStore, "expiresAt">;
 	/** `REDIS_REPLAY_PREFIX`: every key starts with it. */
 	prefix: string;
-	/** Names this isolate in the values: `clientId:timestamp:isolateId:counter`. */
-	isolateId: string;
+	/** The value a claim stored (the guard's `claimValue()`), rebuilt for its write-back. */
+	valueOf: (claim: { clientId: string; timestamp: string; counter: number }) => string;
 	events: Pick<ReplayEvents, "outageReplay">;
 	log: Logger;
 	now: () => number;
@@ -37,8 +37,8 @@ export interface WriteBacksOptions {
  * expiry is the memory store's (the claim is there, under the same digest, as long as it lives).
  */
 export class WriteBacks {
-	/** Digest to the packed claim, oldest first. */
-	private readonly pending = new Map<string, string>();
+	/** Digest to the packed claim, oldest first; its size is how many wait (the guard's `pendingReconciliation`). */
+	readonly pending = new Map<string, string>();
 	private readonly options: WriteBacksOptions;
 	private readonly throttle: LogThrottle;
 	private running = false;
@@ -47,15 +47,6 @@ export class WriteBacks {
 	constructor(options: WriteBacksOptions) {
 		this.options = options;
 		this.throttle = new LogThrottle(LOG_INTERVAL_MS, options.now);
-	}
-
-	get size(): number {
-		return this.pending.size;
-	}
-
-	/** The value stored for claim number `counter` of this isolate. */
-	valueOf(clientId: string, timestamp: string, counter: number): string {
-		return `${clientId}:${timestamp}:${this.options.isolateId}:${counter}`;
 	}
 
 	/** Queues the memory claim under digest `id` (claim number `counter` of this isolate). */
@@ -111,7 +102,7 @@ export class WriteBacks {
 		}
 		const ttlMs = expiresAt - this.options.now();
 		const { replayId, clientId, timestamp, counter } = unpackClaim(packed);
-		const value = this.valueOf(clientId, timestamp, counter);
+		const value = this.options.valueOf({ clientId, timestamp, counter });
 		const found = await store.claimOrRead!({ key: this.options.prefix + replayId, value, ttlMs });
 		if (this.pending.get(id) === packed) this.pending.delete(id);
 		// Written, or this claim's own SET that timed out but landed: nothing got through.
