@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { counter, gauge, histogram } from "./definitions.ts";
 import { renderAggregate, renderIsolate, serialize, type RenderedFamilies } from "./exposition.ts";
-import { Recorder, Registry } from "./registry.ts";
+import { Recorder } from "./gateway-metrics.ts";
+import { Registry } from "./registry.ts";
 
 describe("text exposition format 0.0.4", () => {
 	it("writes exactly the expected text for a known set of observations", () => {

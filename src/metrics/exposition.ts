@@ -1,5 +1,6 @@
 import type { MetricDefinition } from "./definitions.ts";
-import { emptyHistogram, mergeSamples, sumGauges, type HistogramValue, type Samples, type SeriesValue } from "./samples.ts";
+import { emptyHistogram } from "./gateway-metrics.ts";
+import { mergeSamples, sumGauges, type HistogramValue, type Samples, type SeriesValue } from "./samples.ts";
 
 export const EXPOSITION_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 

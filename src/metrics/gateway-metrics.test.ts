@@ -1,10 +1,8 @@
 import { describe, expect, it } from "vitest";
-import {
-	authSkew,
-	GatewayMetrics,
-	originDuration,
-	replayStoreDuration,
-} from "./gateway-metrics.ts";
+import { counter, histogram } from "./definitions.ts";
+import { authSkew, originDuration, replayStoreDuration } from "./families.ts";
+import { GatewayMetrics, Recorder, zeros } from "./gateway-metrics.ts";
+import { Registry } from "./registry.ts";
 
 /** The recorded totals of one family, by series key. */
 function family(metrics: GatewayMetrics, name: string) {
@@ -50,5 +48,41 @@ describe("GatewayMetrics", () => {
 		expect(family(metrics, "agent_replay_store_duration_seconds")).toEqual({ '["memory"]': { b: [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0], s: 0.002, c: 1 } });
 		expect(family(metrics, "agent_auth_skew_milliseconds")).toEqual({ "[]": { b: [0, 0, 1, 0, 0, 0, 0, 0, 0, 0], s: 250, c: 1 } });
 		expect(family(metrics, "agent_metrics_flushes_total")).toEqual({ '["timeout"]': 1 });
+	});
+});
+
+describe("Recorder", () => {
+	it("takes deltas: a delta holds only what came since the last one, the totals everything", () => {
+		const c = counter("c_total", "c");
+		const registry = new Registry([c]);
+		const recorder = new Recorder();
+		const series = registry.series(c);
+		recorder.inc(series);
+		expect(recorder.takeDelta()).toEqual({ c_total: { "[]": 1 } });
+		expect(recorder.hasPending()).toBe(false);
+		recorder.inc(series, 2);
+		expect(recorder.takeDelta()).toEqual({ c_total: { "[]": 2 } });
+		expect(recorder.totals).toEqual({ c_total: { "[]": 3 } });
+	});
+
+	it("observes into per-bucket counts, the first observation starting from an empty histogram", () => {
+		const h = histogram("h", "x", [1, 2]);
+		const registry = new Registry([h]);
+		const recorder = new Recorder();
+		const series = registry.series(h);
+		for (const value of [0.5, 2, 7]) recorder.observe(series, value);
+		expect(recorder.totals).toEqual({ h: { "[]": { b: [1, 1, 1], s: 9.5, c: 3 } } });
+	});
+});
+
+describe("zeros", () => {
+	it("primes a histogram with one bucket per bound plus the +Inf overflow, and a counter at 0", () => {
+		const h = histogram("h", "x", [1, 2, 5], ["k"]);
+		const c = counter("c_total", "c");
+		const registry = new Registry([h, c]);
+		expect(zeros([registry.series(h, { k: "a" }), registry.series(c)])).toEqual({
+			h: { '["a"]': { b: [0, 0, 0, 0], s: 0, c: 0 } },
+			c_total: { "[]": 0 },
+		});
 	});
 });

@@ -1,3 +1,6 @@
+// Recording in one isolate (docs/design.md, "Metrics"): the gateway's events to their series
+// (`GatewayMetrics`), and each series' value into this isolate's samples (`Recorder`). The whole
+// of what a request costs in metrics runs in this file.
 import {
 	AUTH_FAILURES,
 	FALLBACK_REASONS,
@@ -17,92 +20,10 @@ import {
 	type StoreName,
 } from "../events.ts";
 import { KEYRING_LOOKUP_RESULTS, type KeyringLookupEvent } from "../keyring/events.ts";
-import { counter, gauge, histogram } from "./definitions.ts";
-import { Recorder, Registry, type SeriesHandle } from "./registry.ts";
-import type { Samples } from "./samples.ts";
-
-/** Families that dashboards and alerts of the old backend already use: names, labels and buckets are fixed. */
-export const chatRequests = counter("agent_chat_requests_total", "Agent chat requests by authentication result.", ["auth", "mode"]);
-export const replayAttempts = counter("agent_chat_replay_attempts_total", "Signed requests refused as replays.");
-export const authSkew = histogram(
-	"agent_auth_skew_milliseconds",
-	"Absolute clock skew of signed requests, in milliseconds.",
-	[0, 100, 500, 1000, 5000, 10000, 30000, 60000, 300000],
-);
-
-/** The gateway's own families, in base units. */
-export const secretSlots = counter(
-	"agent_auth_secret_slot_total",
-	"Signatures verified, by position of the secret in its rotation list (0 is the newest).",
-	["slot"],
-);
-export const authSchemes = counter(
-	"agent_auth_scheme_total",
-	"Requests whose signature, clock and body passed, by signature scheme (v1: X-Signature, v2: RFC 9421).",
-	["scheme"],
-);
-export const replayStoreCalls = counter("agent_replay_store_calls_total", "Replay key claims by store and outcome.", ["store", "outcome"]);
-export const replayStoreDuration = histogram(
-	"agent_replay_store_duration_seconds",
-	"Time of one replay key claim, in seconds.",
-	[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1],
-	["store"],
-);
-export const replayFallbacks = counter(
-	"agent_replay_fallbacks_total",
-	"Claims made in isolate memory because Upstash failed, timed out or was skipped by the open breaker.",
-	["reason"],
-);
-export const replayBreakerOpened = counter("agent_replay_breaker_opened_total", "Times the Upstash circuit breaker opened.");
-export const replayOutageReplays = counter(
-	"agent_replay_outage_replays_total",
-	"Claims made in isolate memory during an Upstash outage that found their key already claimed by another when written back: replays that got through.",
-);
-export const replayDegraded = gauge(
-	"agent_replay_store_degraded",
-	"Isolates, among those that reported in the last minute, whose replay claims are not in a shared store (fallback, failing closed, or no Upstash outside development).",
-);
-export const originDuration = histogram(
-	"agent_origin_duration_seconds",
-	"Time until the origin's response headers, in seconds.",
-	[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-);
-export const originResponses = counter("agent_origin_responses_total", "Forwarded requests by outcome at the origin.", ["outcome"]);
-export const limitRefusals = counter(
-	"agent_limit_refusals_total",
-	"Verified requests refused by a per-client limit (429), by limit; client only for ids CLIENT_LIMITS lists with \"label\": true.",
-	["client", "limit"],
-);
-export const metricsFlushes = counter("agent_metrics_flushes_total", "Deltas sent to the metrics aggregator, by outcome.", ["outcome"]);
-export const keyringLookups = counter(
-	"agent_keyring_lookups_total",
-	"Keyring lookups by result: hit (a record), miss (none), undecryptable, throttled (too many unknown ids); kv_read for each KV read, kv_error for each failed one.",
-	["result"],
-);
-export const metricsAggregated = gauge(
-	"agent_metrics_aggregated",
-	"1 when this scrape was answered from the aggregate of all isolates, 0 when from one isolate's own totals.",
-);
-
-export const gatewayRegistry = new Registry([
-	chatRequests,
-	replayAttempts,
-	authSkew,
-	secretSlots,
-	authSchemes,
-	replayStoreCalls,
-	replayStoreDuration,
-	replayFallbacks,
-	replayBreakerOpened,
-	replayOutageReplays,
-	replayDegraded,
-	originDuration,
-	originResponses,
-	limitRefusals,
-	metricsFlushes,
-	metricsAggregated,
-	keyringLookups,
-]);
+import type { MetricDefinition } from "./definitions.ts";
+import * as families from "./families.ts";
+import type { Registry, SeriesHandle } from "./registry.ts";
+import type { HistogramValue, Samples } from "./samples.ts";
 
 /** Every `auth`/`mode` pair the gateway can emit, from the same arrays as the events' types. */
 const AUTH_OUTCOMES: readonly AuthOutcome[] = [
@@ -141,38 +62,38 @@ export class GatewayMetrics implements GatewayEvents {
 	readonly registry: Registry;
 
 	/** `limitLabels`: the client ids the operator listed as labels of the limit refusals (primed too). */
-	constructor(registry: Registry = gatewayRegistry, limitLabels: readonly string[] = []) {
+	constructor(registry: Registry = families.gatewayRegistry, limitLabels: readonly string[] = []) {
 		this.registry = registry;
 		const all: SeriesHandle[] = [];
 		const resolve = (map: Map<string, SeriesHandle>, key: string, handle: SeriesHandle) => {
 			map.set(key, handle);
 			all.push(handle);
 		};
-		for (const [auth, mode] of AUTH_OUTCOMES) resolve(this.requests, `${auth}/${mode}`, registry.series(chatRequests, { auth, mode }));
+		for (const [auth, mode] of AUTH_OUTCOMES) resolve(this.requests, `${auth}/${mode}`, registry.series(families.chatRequests, { auth, mode }));
 		for (const store of STORE_NAMES) {
-			for (const outcome of STORE_CALL_OUTCOMES) resolve(this.storeCalls, `${store}/${outcome}`, registry.series(replayStoreCalls, { store, outcome }));
-			resolve(this.storeDurations, store, registry.series(replayStoreDuration, { store }));
+			for (const outcome of STORE_CALL_OUTCOMES) resolve(this.storeCalls, `${store}/${outcome}`, registry.series(families.replayStoreCalls, { store, outcome }));
+			resolve(this.storeDurations, store, registry.series(families.replayStoreDuration, { store }));
 		}
-		for (const reason of FALLBACK_REASONS) resolve(this.fallbacks, reason, registry.series(replayFallbacks, { reason }));
-		for (const outcome of ORIGIN_OUTCOMES) resolve(this.origins, outcome, registry.series(originResponses, { outcome }));
-		for (const scheme of SIGNATURE_SCHEMES) resolve(this.schemes, scheme, registry.series(authSchemes, { scheme }));
+		for (const reason of FALLBACK_REASONS) resolve(this.fallbacks, reason, registry.series(families.replayFallbacks, { reason }));
+		for (const outcome of ORIGIN_OUTCOMES) resolve(this.origins, outcome, registry.series(families.originResponses, { outcome }));
+		for (const scheme of SIGNATURE_SCHEMES) resolve(this.schemes, scheme, registry.series(families.authSchemes, { scheme }));
 		for (const client of ["", ...limitLabels]) {
-			for (const limit of LIMITS) resolve(this.refusals, `${client}/${limit}`, registry.series(limitRefusals, { client, limit }));
+			for (const limit of LIMITS) resolve(this.refusals, `${client}/${limit}`, registry.series(families.limitRefusals, { client, limit }));
 		}
-		for (const outcome of FLUSH_OUTCOMES) resolve(this.flushes, outcome, registry.series(metricsFlushes, { outcome }));
-		for (const result of KEYRING_LOOKUP_RESULTS) resolve(this.keyringResults, result, registry.series(keyringLookups, { result }));
+		for (const outcome of FLUSH_OUTCOMES) resolve(this.flushes, outcome, registry.series(families.metricsFlushes, { outcome }));
+		for (const result of KEYRING_LOOKUP_RESULTS) resolve(this.keyringResults, result, registry.series(families.keyringLookups, { result }));
 		for (let slot = 0; slot < MAX_SLOTS; slot++) {
-			const handle = registry.series(secretSlots, { slot: String(slot) });
+			const handle = registry.series(families.secretSlots, { slot: String(slot) });
 			this.slots.push(handle);
 			all.push(handle);
 		}
-		this.replayAttemptsSeries = registry.series(replayAttempts);
-		this.skewSeries = registry.series(authSkew);
-		this.breakerOpenedSeries = registry.series(replayBreakerOpened);
-		this.outageReplaysSeries = registry.series(replayOutageReplays);
-		this.originDurationSeries = registry.series(originDuration);
+		this.replayAttemptsSeries = registry.series(families.replayAttempts);
+		this.skewSeries = registry.series(families.authSkew);
+		this.breakerOpenedSeries = registry.series(families.replayBreakerOpened);
+		this.outageReplaysSeries = registry.series(families.replayOutageReplays);
+		this.originDurationSeries = registry.series(families.originDuration);
 		all.push(this.replayAttemptsSeries, this.skewSeries, this.breakerOpenedSeries, this.outageReplaysSeries, this.originDurationSeries);
-		this.primed = registry.zeros(all);
+		this.primed = zeros(all);
 	}
 
 	outcome(...[auth, mode]: AuthOutcome): void {
@@ -234,4 +155,80 @@ export class GatewayMetrics implements GatewayEvents {
 	keyringLookup(result: KeyringLookupEvent): void {
 		this.recorder.inc(this.keyringResults.get(result)!);
 	}
+}
+
+/**
+ * One isolate's recorded values: the delta not yet taken by a flush, and the running
+ * totals (the per-isolate fallback answer).
+ */
+export class Recorder {
+	private pending: Samples = {};
+	readonly totals: Samples = {};
+
+	inc(handle: SeriesHandle, by = 1): void {
+		add(this.pending, handle, by);
+		add(this.totals, handle, by);
+	}
+
+	observe(handle: SeriesHandle, value: number): void {
+		observe(this.pending, handle, value);
+		observe(this.totals, handle, value);
+	}
+
+	/** The delta not yet taken, to read without taking it. */
+	get unsent(): Readonly<Samples> {
+		return this.pending;
+	}
+
+	/** Takes the delta since the last call; recording starts a fresh one. */
+	takeDelta(): Samples {
+		const delta = this.pending;
+		this.pending = {};
+		return delta;
+	}
+
+	hasPending(): boolean {
+		for (const _ in this.pending) return true;
+		return false;
+	}
+}
+
+function add(samples: Samples, { definition, key }: SeriesHandle, by: number): void {
+	const family = (samples[definition.name] ??= {});
+	const current = family[key];
+	family[key] = (typeof current === "number" ? current : 0) + by;
+}
+
+function observe(samples: Samples, { definition, key }: SeriesHandle, value: number): void {
+	const family = (samples[definition.name] ??= {});
+	let series = family[key];
+	if (typeof series !== "object") {
+		series = emptyHistogram(definition);
+		family[key] = series;
+	}
+	series.b[bucketIndex(definition, value)]!++;
+	series.s += value;
+	series.c++;
+}
+
+/** Every given series at zero: what a scrape shows before the first event ("primed"). */
+export function zeros(handles: readonly SeriesHandle[]): Samples {
+	const samples: Samples = {};
+	for (const { definition, key } of handles) {
+		(samples[definition.name] ??= {})[key] = definition.type === "histogram" ? emptyHistogram(definition) : 0;
+	}
+	return samples;
+}
+
+/** A histogram series before its first observation: every bucket, the `+Inf` overflow among them, at zero. */
+export function emptyHistogram(definition: MetricDefinition): HistogramValue {
+	return { b: new Array<number>(definition.buckets.length + 1).fill(0), s: 0, c: 0 };
+}
+
+/** Index of the bucket an observation falls in (`buckets.length` for the `+Inf` overflow). */
+export function bucketIndex(definition: MetricDefinition, value: number): number {
+	const { buckets } = definition;
+	let index = 0;
+	while (index < buckets.length && value > buckets[index]!) index++;
+	return index;
 }

@@ -1,7 +1,8 @@
 import type { Logger } from "../log.ts";
 import type { MetricsAggregator } from "./aggregator.ts";
 import { BatchQueue, type AggregateSnapshot, type IngestPayload, type IngestResult } from "./delivery.ts";
-import { metricsAggregated, type GatewayMetrics } from "./gateway-metrics.ts";
+import { metricsAggregated } from "./families.ts";
+import type { GatewayMetrics } from "./gateway-metrics.ts";
 import { renderAggregate, renderIsolate, type RenderedFamilies } from "./exposition.ts";
 
 export interface MetricsPipelineOptions {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { histogram } from "./definitions.ts";
-import { bucketIndex, emptyHistogram, isEmpty, mergeSamples, sumGauges, type Samples } from "./samples.ts";
+import { bucketIndex, emptyHistogram } from "./gateway-metrics.ts";
+import { isEmpty, mergeSamples, sumGauges, type Samples } from "./samples.ts";
 
 describe("samples", () => {
 	it("puts an observation equal to a bound in that bound's bucket (le is inclusive)", () => {

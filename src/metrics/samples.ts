@@ -15,11 +15,6 @@ export type SeriesValue = number | HistogramValue;
  */
 export type Samples = Record<string, Record<string, SeriesValue>>;
 
-/** A histogram series before its first observation: every bucket, the `+Inf` overflow among them, at zero. */
-export function emptyHistogram(definition: MetricDefinition): HistogramValue {
-	return { b: new Array<number>(definition.buckets.length + 1).fill(0), s: 0, c: 0 };
-}
-
 export function seriesKey(labelValues: readonly string[]): string {
 	return JSON.stringify(labelValues);
 }
@@ -54,12 +49,4 @@ export function sumGauges(all: Iterable<Record<string, number>>): Record<string,
 export function isEmpty(samples: Samples): boolean {
 	for (const family in samples) for (const _ in samples[family]) return false;
 	return true;
-}
-
-/** Index of the bucket an observation falls in (`buckets.length` for the `+Inf` overflow). */
-export function bucketIndex(definition: MetricDefinition, value: number): number {
-	const { buckets } = definition;
-	let index = 0;
-	while (index < buckets.length && value > buckets[index]!) index++;
-	return index;
 }

@@ -2,7 +2,8 @@ import client from "prom-client";
 import { describe, expect, it } from "vitest";
 import { counter, gauge, histogram } from "../../src/metrics/definitions.ts";
 import { serialize } from "../../src/metrics/exposition.ts";
-import { Recorder, Registry } from "../../src/metrics/registry.ts";
+import { Recorder } from "../../src/metrics/gateway-metrics.ts";
+import { Registry } from "../../src/metrics/registry.ts";
 import { parseExposition, type Family } from "../fixtures/exposition.ts";
 
 /** Samples as comparable rows: name, sorted labels (le as a number), value. */
