@@ -1,5 +1,5 @@
 // The gateway's metric families, in exposition order, and the registry of them
-// (docs/observability.md lists each one with what it is for).
+// (README.md, "Metrics", lists each one with what it is for; docs/design.md, "Metrics", why).
 import { counter, gauge, histogram } from "./definitions.ts";
 import { Registry } from "./registry.ts";
 
