@@ -7,10 +7,10 @@
 // global one), and V8's precise coverage counts the functions each request calls. A first
 // request warms the isolate (settings, keys, routes); its counts are dropped, and those of a
 // second request, taken when it calls the origin, name the files of the way.
-import { registerHooks } from "node:module";
 import { Session } from "node:inspector/promises";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { registerHooks } from "node:module";
 import { relative, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const ROOT = resolve(import.meta.dirname, "../../..");
 const ORIGIN = "https://origin.example";
@@ -49,9 +49,15 @@ async function filesRun(): Promise<string[]> {
 }
 
 let atOrigin: string[] | null = null;
+/** The Upstash commands sent, by name: the way measured is the one that claims in Upstash. */
+const upstashCommands: string[] = [];
 globalThis.fetch = async (input, init) => {
 	const request = new Request(input, init);
-	if (request.url.startsWith(UPSTASH)) return Response.json({ result: "OK" });
+	if (request.url.startsWith(UPSTASH)) {
+		const [command] = (await request.json()) as string[];
+		upstashCommands.push(String(command).toLowerCase());
+		return Response.json({ result: "OK" });
+	}
 	if (!request.url.startsWith(ORIGIN)) throw new Error(`unexpected fetch: ${request.url}`);
 	// The request reached the origin: what ran since the warm-up is its way.
 	atOrigin = await filesRun();
@@ -90,9 +96,12 @@ async function send(request: Request): Promise<void> {
 
 await send(await signed("warm-up"));
 const measured = await signed("measured");
+atOrigin = null;
+upstashCommands.length = 0;
 await filesRun();
 await send(measured);
 if (atOrigin === null) throw new Error("the measured request did not reach the origin");
+if (upstashCommands.join() !== "set") throw new Error(`the measured request sent Upstash ${JSON.stringify(upstashCommands)}, not one SET`);
 process.stdout.write(`${JSON.stringify(atOrigin)}\n`);
 // The metrics pipeline may hold a timer: the measurement is done.
 process.exit(0);
