@@ -8,11 +8,6 @@ const ROOT = resolve(import.meta.dirname, "../..");
 const SECTION = "## A signed request's way";
 /** Issue 18: a signed POST crosses at most this many files of src/ before the origin. */
 const MAX_FILES = 12;
-/**
- * Being folded into forward.ts by the forwarding change: until it lands, its code is counted as
- * the forward step's. Remove this once src/routes/forward-headers.ts is gone.
- */
-const FOLDED_INTO_FORWARD = "src/routes/forward-headers.ts";
 
 /**
  * The files of src/ whose code runs for one signed request of `scheme`, from the Worker's entry
@@ -24,7 +19,7 @@ function measuredWay(scheme: "v1" | "v2"): Promise<string[]> {
 		execFile(resolve(ROOT, "node_modules/.bin/node"), [resolve(ROOT, "test/node/helpers/signed-way.ts"), scheme], { cwd: ROOT, timeout: 60_000 }, (error, stdout, stderr) => {
 			if (error !== null) return fail(new Error(`${error.message}\n${stderr}`));
 			const files = JSON.parse(stdout.trim().split("\n").at(-1)!) as string[];
-			done([...new Set(files.map((file) => (file === FOLDED_INTO_FORWARD ? "src/routes/forward.ts" : file)))].sort());
+			done([...new Set(files)].sort());
 		});
 	});
 }
