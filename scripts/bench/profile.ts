@@ -22,11 +22,14 @@ export interface ProfileSummary {
 	file: string;
 }
 
-interface CpuProfile {
+export interface CpuProfile {
 	nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
 	samples: number[];
 	timeDeltas: number[];
 }
+
+/** The sampling interval asked of the inspector, in microseconds. */
+const SAMPLING_US = 100;
 
 /** Profiles `gateway` (started with `inspectorPort`) while `work` runs; returns the top functions by self time. */
 export async function profileWhile(gateway: RunningGateway, scenario: string, work: () => Promise<number>, options: { file: string; top?: number }): Promise<ProfileSummary> {
@@ -38,7 +41,7 @@ export async function profileWhile(gateway: RunningGateway, scenario: string, wo
 	const session = await connect(target.webSocketDebuggerUrl ?? `ws://${inspector.host}/${target.id}`);
 	try {
 		await session.send("Profiler.enable");
-		await session.send("Profiler.setSamplingInterval", { interval: 100 });
+		await session.send("Profiler.setSamplingInterval", { interval: SAMPLING_US });
 		await session.send("Profiler.start");
 		const requests = await work();
 		const { profile } = (await session.send("Profiler.stop")) as { profile: CpuProfile };
@@ -49,14 +52,19 @@ export async function profileWhile(gateway: RunningGateway, scenario: string, wo
 	}
 }
 
-/** Self time per function (name, file and line), summed over the nodes of the call tree. */
-export function selfTimes(profile: CpuProfile, top: number): { busyMs: number; top: ProfileEntry[] } {
+/**
+ * Self time per function (name, file and line), summed over the nodes of the call tree. A sample
+ * stands for the time since the one before, at most two sampling intervals: while workerd's
+ * thread is outside the isolate (waiting for I/O, or pumping a stream natively), V8 takes no
+ * samples, and that gap is not the next function's time.
+ */
+export function selfTimes(profile: CpuProfile, top: number, samplingUs = SAMPLING_US): { busyMs: number; top: ProfileEntry[] } {
 	const byNode = new Map(profile.nodes.map((node) => [node.id, node.callFrame]));
 	const totals = new Map<string, number>();
 	let busyUs = 0;
 	profile.samples.forEach((id, i) => {
 		const frame = byNode.get(id);
-		const micros = profile.timeDeltas[i + 1] ?? 0;
+		const micros = Math.min(profile.timeDeltas[i] ?? 0, 2 * samplingUs);
 		if (frame === undefined || frame.functionName === "(idle)") return;
 		const file = frame.url === "" ? "" : ` (${frame.url.split("/").at(-1)}:${frame.lineNumber + 1})`;
 		const key = `${frame.functionName || "(anonymous)"}${file}`;

@@ -10,7 +10,10 @@ export interface OriginConfig {
 	timeoutMs: number;
 	/** `ORIGIN_STREAM_MAX_MS`, 900000 when unset: total deadline of one origin call, a streamed answer's body included. */
 	streamMaxMs: number;
-	/** `ORIGIN_IDLE_MS`, the longest gap between chunks of a streamed answer; null when unset (no idle cut). */
+	/**
+	 * `ORIGIN_IDLE_MS`, the longest gap between chunks of a streamed answer, 30000 when unset;
+	 * null when `disabled`: no idle cut, and the answer passes natively (docs/design.md, "Forwarding").
+	 */
 	idleMs: number | null;
 }
 
@@ -26,6 +29,6 @@ export function readOrigin(read: SettingReader): OriginConfig {
 		token: read.string("ORIGIN_TOKEN") ?? null,
 		timeoutMs: read.integer("ORIGIN_TIMEOUT_MS", 60_000, { min: 1 }),
 		streamMaxMs: read.integer("ORIGIN_STREAM_MAX_MS", 900_000, { min: 1 }),
-		idleMs: read.string("ORIGIN_IDLE_MS") === undefined ? null : read.integer("ORIGIN_IDLE_MS", 0, { min: 1 }),
+		idleMs: read.string("ORIGIN_IDLE_MS") === "disabled" ? null : read.integer("ORIGIN_IDLE_MS", 30_000, { min: 1 }),
 	};
 }

@@ -28,8 +28,18 @@ describe("the defaults of unset settings (docs/design.md, \"Configuration\")", (
 		});
 	});
 
-	it("origin: 60 s for the headers, 15 min in all, no idle cut", () => {
-		expect(readOrigin(new SettingReader({ ORIGIN_URL: ORIGIN }))).toEqual({ url: ORIGIN, token: null, timeoutMs: 60_000, streamMaxMs: 900_000, idleMs: null });
+	it("origin: 60 s for the headers, 15 min in all, 30 s between a stream's chunks", () => {
+		expect(readOrigin(new SettingReader({ ORIGIN_URL: ORIGIN }))).toEqual({ url: ORIGIN, token: null, timeoutMs: 60_000, streamMaxMs: 900_000, idleMs: 30_000 });
+	});
+
+	it("ORIGIN_IDLE_MS=disabled switches the idle cut off (null); any other word is a problem, never off", () => {
+		expect(readOrigin(new SettingReader({ ORIGIN_URL: ORIGIN, ORIGIN_IDLE_MS: "disabled" })).idleMs).toBeNull();
+		expect(readOrigin(new SettingReader({ ORIGIN_URL: ORIGIN, ORIGIN_IDLE_MS: "250" })).idleMs).toBe(250);
+		for (const value of ["Disabled", "off", "0"]) {
+			const read = new SettingReader({ ORIGIN_URL: ORIGIN, ORIGIN_IDLE_MS: value });
+			expect(readOrigin(read).idleMs, value).toBe(30_000);
+			expect(read.problems, value).toHaveLength(1);
+		}
 	});
 });
 

@@ -526,17 +526,17 @@ describe("a streamed answer's total deadline (ORIGIN_STREAM_MAX_MS)", () => {
 		return { deadline: sampleValue(text, "agent_origin_responses_total", { outcome: "stream_deadline" }), idle: sampleValue(text, "agent_origin_responses_total", { outcome: "stream_cut" }) };
 	};
 
-	it("by default, no idle cut: a quiet stream runs on until the deadline ends it, cleanly, counted as stream_deadline", async () => {
-		const h = harness({ ORIGIN_STREAM_MAX_MS: "300" });
+	it.each([{}, { ORIGIN_IDLE_MS: "disabled" }])("a quiet stream runs on until the deadline ends it, cleanly, counted as stream_deadline (%j)", async (idle) => {
+		const h = harness({ ORIGIN_STREAM_MAX_MS: "300", ...idle });
 		h.origin.respond = (request) => new Response(abortable(request, tokens.slice(0, 2), 0), { headers: { "Content-Type": "application/x-ndjson" } });
 		const response = await h.fetch(await signedRequest({ method: "GET", path: "/agent/stream" }));
-		// Quiet for 300 ms after two events: an idle cut of 30 s (the old default) or none would not end it.
+		// Quiet for 300 ms after two events: the default idle cut (30 s) or none would not end it.
 		expect(await response.text()).toBe(tokens.slice(0, 2).join(""));
 		expect(await cuts(h)).toEqual({ deadline: 1, idle: 0 });
 	});
 
-	it("bounds a stream that keeps sending, with or without ORIGIN_IDLE_MS", async () => {
-		for (const idle of [{}, { ORIGIN_IDLE_MS: "200" }]) {
+	it("bounds a stream that keeps sending, whatever ORIGIN_IDLE_MS is", async () => {
+		for (const idle of [{}, { ORIGIN_IDLE_MS: "disabled" }, { ORIGIN_IDLE_MS: "200" }]) {
 			const h = harness({ ORIGIN_STREAM_MAX_MS: "250", ...idle });
 			h.origin.respond = (request) => new Response(abortable(request, tokens, 20));
 			const response = await h.fetch(await signedRequest({ method: "GET", path: "/agent/stream" }));
@@ -548,8 +548,8 @@ describe("a streamed answer's total deadline (ORIGIN_STREAM_MAX_MS)", () => {
 		}
 	});
 
-	it("an origin whose stream breaks ends the answer cleanly, counted as stream_cut", async () => {
-		const h = harness();
+	it.each([{}, { ORIGIN_IDLE_MS: "disabled" }])("an origin whose stream breaks ends the answer cleanly, counted as stream_cut (%j)", async (idle) => {
+		const h = harness(idle);
 		h.origin.respond = () =>
 			new Response(
 				new ReadableStream<Uint8Array>({
@@ -588,8 +588,8 @@ describe("a streamed answer's total deadline (ORIGIN_STREAM_MAX_MS)", () => {
 		expect(await cuts(h)).toEqual({ deadline: 0, idle: 0 });
 	});
 
-	it("a client that leaves cancels the origin's body, and is no cut", async () => {
-		const h = harness({ ORIGIN_STREAM_MAX_MS: "200" });
+	it.each([{}, { ORIGIN_IDLE_MS: "disabled" }])("a client that leaves cancels the origin's body, and is no cut (%j)", async (idle) => {
+		const h = harness({ ORIGIN_STREAM_MAX_MS: "200", ...idle });
 		let cancelled = 0;
 		h.origin.respond = (request) => new Response(abortable(request, tokens, 10, () => cancelled++));
 		const response = await h.fetch(await signedRequest({ method: "GET", path: "/agent/stream" }));
@@ -622,6 +622,7 @@ describe("the stream settings", () => {
 		["ORIGIN_IDLE_MS", "0"],
 		["ORIGIN_IDLE_MS", "-5"],
 		["ORIGIN_IDLE_MS", "soon"],
+		["ORIGIN_IDLE_MS", "off"],
 	])("%s=%j is a config_error naming the variable, never the origin called", async (name, value) => {
 		const h = harness({ [name]: value });
 		const response = await h.fetch(await signedRequest());
