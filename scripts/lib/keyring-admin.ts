@@ -1,7 +1,7 @@
 // The keyring's admin operations (docs/design.md, "Keyring"), on any AdminNamespace: records
 // are sealed and opened with the Worker's own code (src/keyring), so what the CLI writes is
 // what the gateway reads.
-import { CLIENT_ID_PATTERN } from "../../src/auth/scheme-v1.ts";
+import { CLIENT_ID_PATTERN } from "../../src/auth/grammar.ts";
 import { MAX_SECRETS_PER_CLIENT, parseStoredRecord, RECORD_KEY_PREFIX, RECORD_VERSION, recordKey, type StoredRecord } from "../../src/keyring/record.ts";
 import { KeyringDecryptError, openSecrets, sealSecrets, toBase64 } from "../../src/keyring/sealing.ts";
 import type { AdminNamespace } from "./keyring-namespace.ts";

@@ -7,7 +7,7 @@
 import type { BareItem, InnerList, Item } from "structured-headers";
 import { decimalParameters, parseDictionaryWithNames } from "./dictionary-members.ts";
 import { signatureParams } from "./http-signature-base.ts";
-import { CLIENT_ID_PATTERN, CLIENT_ID_RULE } from "./scheme-v1.ts";
+import { CLIENT_ID_PATTERN, CLIENT_ID_RULE } from "./grammar.ts";
 import { refuse, type Refusal } from "./signature-auth.ts";
 
 export const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;

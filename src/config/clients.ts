@@ -1,4 +1,4 @@
-import { CLIENT_ID_PATTERN } from "../auth/scheme-v1.ts";
+import { CLIENT_ID_PATTERN } from "../auth/grammar.ts";
 import { topLevelKeys } from "./json-keys.ts";
 import type { SettingReader } from "./reader.ts";
 

@@ -3,7 +3,7 @@
  * Only the secrets are encrypted; the id, the flag, the limits and the timestamps are not
  * secret and stay readable for `wrangler kv key get` and the admin CLI's `list`.
  */
-import { CLIENT_ID_PATTERN } from "../auth/scheme-v1.ts";
+import { CLIENT_ID_PATTERN } from "../auth/grammar.ts";
 
 /** Format version of a stored record: a later format is refused, not misread. */
 export const RECORD_VERSION = 1;

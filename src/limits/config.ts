@@ -1,4 +1,4 @@
-import { CLIENT_ID_PATTERN } from "../auth/scheme-v1.ts";
+import { CLIENT_ID_PATTERN } from "../auth/grammar.ts";
 import type { AuthConfig } from "../config/auth.ts";
 import type { ReplayConfig } from "../config/replay.ts";
 import { topLevelKeys } from "../config/json-keys.ts";
