@@ -15,7 +15,7 @@ export interface ForwardOptions {
 	timeoutMs: number;
 	/** Total deadline of one origin call, a streamed answer's body included (`ORIGIN_STREAM_MAX_MS`). */
 	streamMaxMs: number;
-	/** Longest gap between chunks of a streamed answer; null: no idle cut (`ORIGIN_IDLE_MS`). */
+	/** Longest gap between chunks of a streamed answer (`ORIGIN_IDLE_MS`); null: no idle cut, the answer piped natively. */
 	idleMs: number | null;
 	events: OriginEvents;
 	/** Where an unreachable origin is logged (its host and the error's kind, never a secret). */
@@ -97,9 +97,9 @@ export const forwardToOrigin = (options: ForwardOptions): MiddlewareHandler<{ Va
 		events.response(response.status >= 500 ? "status_5xx" : "ok", (performance.now() - started) / 1000);
 
 		// An answer of known length (and not re-encoded by the runtime), or without a body, passes
-		// through as the origin sent it. A streamed one is handed to the runtime too, watched only
-		// for how it ends, unless the operator asked for the idle cut; it loses a Content-Length
-		// it could no longer keep if cut.
+		// through as the origin sent it. A streamed one is watched for the gap between its chunks
+		// (the default), or with the idle cut `disabled` handed to the runtime, watched only for
+		// how it ends; it loses a Content-Length it could no longer keep if cut.
 		const originBody = response.body;
 		const whole = originBody === null || (response.headers.has("content-length") && !response.headers.has("content-encoding"));
 		const answerBody = whole ? originBody : idleMs === null ? passNatively(originBody, deadline, onCut) : cutWhenIdle(originBody, idleMs, deadline, onCut);
