@@ -617,6 +617,7 @@ describe("a streamed answer's total deadline (ORIGIN_STREAM_MAX_MS)", () => {
 
 describe("the stream settings", () => {
 	it.each([
+		["ORIGIN_TIMEOUT_MS", "0"],
 		["ORIGIN_STREAM_MAX_MS", "0"],
 		["ORIGIN_STREAM_MAX_MS", "15m"],
 		["ORIGIN_IDLE_MS", "0"],
