@@ -49,6 +49,14 @@ describe("GatewayMetrics", () => {
 		expect(family(metrics, "agent_auth_skew_milliseconds")).toEqual({ "[]": { b: [0, 0, 1, 0, 0, 0, 0, 0, 0, 0], s: 250, c: 1 } });
 		expect(family(metrics, "agent_metrics_flushes_total")).toEqual({ '["timeout"]': 1 });
 	});
+
+	it("counts a limit refusal under a listed client's label, and one the configuration did not list without a label", () => {
+		const metrics = new GatewayMetrics(undefined, ["alice"]);
+		metrics.limitRefused("rpm", "alice");
+		metrics.limitRefused("rpm", "");
+		metrics.limitRefused("rpm", "mallory");
+		expect(family(metrics, "agent_limit_refusals_total")).toEqual({ '["alice","rpm"]': 1, '["","rpm"]': 2 });
+	});
 });
 
 describe("Recorder", () => {
