@@ -32,6 +32,7 @@ describe("GatewayMetrics", () => {
 		metrics.fallback("breaker_open");
 		metrics.fallback("breaker_open");
 		metrics.streamCut("idle");
+		metrics.streamCut("idle");
 		metrics.streamCut("deadline");
 		metrics.response("status_5xx", 0.3);
 		metrics.storeCall("memory", "duplicate", 0.002);
@@ -40,7 +41,7 @@ describe("GatewayMetrics", () => {
 		expect(family(metrics, "agent_chat_replay_attempts_total")).toEqual({ "[]": 1 });
 		expect(family(metrics, "agent_replay_breaker_opened_total")).toEqual({ "[]": 2 });
 		expect(family(metrics, "agent_replay_fallbacks_total")).toEqual({ '["timeout"]': 1, '["breaker_open"]': 2 });
-		expect(family(metrics, "agent_origin_responses_total")).toEqual({ '["stream_cut"]': 1, '["stream_deadline"]': 1, '["status_5xx"]': 1 });
+		expect(family(metrics, "agent_origin_responses_total")).toEqual({ '["stream_cut"]': 2, '["stream_deadline"]': 1, '["status_5xx"]': 1 });
 		// Only the response with headers has a duration; a cut stream adds none.
 		expect(family(metrics, "agent_origin_duration_seconds")).toEqual({ "[]": { b: [0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0], s: 0.3, c: 1 } });
 		// Labels are stored in sorted order: outcome, then store.
