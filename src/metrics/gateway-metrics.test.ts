@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { counter, histogram } from "./definitions.ts";
-import { authSkew, originDuration, replayStoreDuration } from "./families.ts";
+import { authSkew, gatewayRegistry, originDuration, replayStoreDuration } from "./families.ts";
 import { GatewayMetrics, Recorder, zeros } from "./gateway-metrics.ts";
 import { Registry } from "./registry.ts";
 
@@ -21,6 +21,28 @@ describe("GatewayMetrics", () => {
 		for (const slot of [0, 1, 1, 2, 2, 2, 3]) metrics.secretSlot(slot);
 		expect(family(metrics, "agent_auth_secret_slot_total")).toEqual({ '["0"]': 1, '["1"]': 2, '["2"]': 3 });
 		expect(Object.keys(metrics.primed.agent_auth_secret_slot_total!).sort()).toEqual(['["0"]', '["1"]', '["2"]']);
+	});
+
+	it("has README's families, in its order, each with its type and (sorted) labels (a counter stays a counter for rate())", () => {
+		expect(gatewayRegistry.definitions.map((d) => `${d.name} ${d.type} ${d.labelNames.join(",")}`)).toEqual([
+			"agent_chat_requests_total counter auth,mode",
+			"agent_chat_replay_attempts_total counter ",
+			"agent_auth_skew_milliseconds histogram ",
+			"agent_auth_secret_slot_total counter slot",
+			"agent_auth_scheme_total counter scheme",
+			"agent_replay_store_calls_total counter outcome,store",
+			"agent_replay_store_duration_seconds histogram store",
+			"agent_replay_fallbacks_total counter reason",
+			"agent_replay_breaker_opened_total counter ",
+			"agent_replay_outage_replays_total counter ",
+			"agent_replay_store_degraded gauge ",
+			"agent_origin_duration_seconds histogram ",
+			"agent_origin_responses_total counter outcome",
+			"agent_limit_refusals_total counter client,limit",
+			"agent_metrics_flushes_total counter outcome",
+			"agent_metrics_aggregated gauge ",
+			"agent_keyring_lookups_total counter result",
+		]);
 	});
 
 	it("records each event in its own family and series", () => {
