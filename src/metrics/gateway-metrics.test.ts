@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { counter, histogram } from "./definitions.ts";
-import { authSkew, originDuration, replayStoreDuration } from "./families.ts";
+import { authSkew, gatewayRegistry, originDuration, replayStoreDuration } from "./families.ts";
 import { GatewayMetrics, Recorder, zeros } from "./gateway-metrics.ts";
 import { Registry } from "./registry.ts";
 
@@ -23,6 +23,28 @@ describe("GatewayMetrics", () => {
 		expect(Object.keys(metrics.primed.agent_auth_secret_slot_total!).sort()).toEqual(['["0"]', '["1"]', '["2"]']);
 	});
 
+	it("has README's families, in its order, each with its type and (sorted) labels (a counter stays a counter for rate())", () => {
+		expect(gatewayRegistry.definitions.map((d) => `${d.name} ${d.type} ${d.labelNames.join(",")}`)).toEqual([
+			"agent_chat_requests_total counter auth,mode",
+			"agent_chat_replay_attempts_total counter ",
+			"agent_auth_skew_milliseconds histogram ",
+			"agent_auth_secret_slot_total counter slot",
+			"agent_auth_scheme_total counter scheme",
+			"agent_replay_store_calls_total counter outcome,store",
+			"agent_replay_store_duration_seconds histogram store",
+			"agent_replay_fallbacks_total counter reason",
+			"agent_replay_breaker_opened_total counter ",
+			"agent_replay_outage_replays_total counter ",
+			"agent_replay_store_degraded gauge ",
+			"agent_origin_duration_seconds histogram ",
+			"agent_origin_responses_total counter outcome",
+			"agent_limit_refusals_total counter client,limit",
+			"agent_metrics_flushes_total counter outcome",
+			"agent_metrics_aggregated gauge ",
+			"agent_keyring_lookups_total counter result",
+		]);
+	});
+
 	it("records each event in its own family and series", () => {
 		const metrics = new GatewayMetrics();
 		metrics.replayAttempt();
@@ -32,6 +54,7 @@ describe("GatewayMetrics", () => {
 		metrics.fallback("breaker_open");
 		metrics.fallback("breaker_open");
 		metrics.streamCut("idle");
+		metrics.streamCut("idle");
 		metrics.streamCut("deadline");
 		metrics.response("status_5xx", 0.3);
 		metrics.storeCall("memory", "duplicate", 0.002);
@@ -40,7 +63,7 @@ describe("GatewayMetrics", () => {
 		expect(family(metrics, "agent_chat_replay_attempts_total")).toEqual({ "[]": 1 });
 		expect(family(metrics, "agent_replay_breaker_opened_total")).toEqual({ "[]": 2 });
 		expect(family(metrics, "agent_replay_fallbacks_total")).toEqual({ '["timeout"]': 1, '["breaker_open"]': 2 });
-		expect(family(metrics, "agent_origin_responses_total")).toEqual({ '["stream_cut"]': 1, '["stream_deadline"]': 1, '["status_5xx"]': 1 });
+		expect(family(metrics, "agent_origin_responses_total")).toEqual({ '["stream_cut"]': 2, '["stream_deadline"]': 1, '["status_5xx"]': 1 });
 		// Only the response with headers has a duration; a cut stream adds none.
 		expect(family(metrics, "agent_origin_duration_seconds")).toEqual({ "[]": { b: [0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0], s: 0.3, c: 1 } });
 		// Labels are stored in sorted order: outcome, then store.
@@ -48,6 +71,14 @@ describe("GatewayMetrics", () => {
 		expect(family(metrics, "agent_replay_store_duration_seconds")).toEqual({ '["memory"]': { b: [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0], s: 0.002, c: 1 } });
 		expect(family(metrics, "agent_auth_skew_milliseconds")).toEqual({ "[]": { b: [0, 0, 1, 0, 0, 0, 0, 0, 0, 0], s: 250, c: 1 } });
 		expect(family(metrics, "agent_metrics_flushes_total")).toEqual({ '["timeout"]': 1 });
+	});
+
+	it("counts a limit refusal under a listed client's label, and one the configuration did not list without a label", () => {
+		const metrics = new GatewayMetrics(undefined, ["alice"]);
+		metrics.limitRefused("rpm", "alice");
+		metrics.limitRefused("rpm", "");
+		metrics.limitRefused("rpm", "mallory");
+		expect(family(metrics, "agent_limit_refusals_total")).toEqual({ '["alice","rpm"]': 1, '["","rpm"]': 2 });
 	});
 });
 

@@ -22,6 +22,17 @@ describe("ReplayGuard: the claim", () => {
 		expect(replay.degraded).toBe(true);
 	});
 
+	it("is degraded for 10 s after one failure, the breaker still closed, and no longer at 10 s", async () => {
+		const { replay, clock } = guard(ScriptedStore.down());
+		clock.now = EPOCH;
+		await replay.claim("sig", "c", ts);
+		expect(replay.breakerState).toBe("closed");
+		clock.now = EPOCH + 9_999;
+		expect(replay.degraded).toBe(true);
+		clock.now = EPOCH + 10_000;
+		expect(replay.degraded).toBe(false);
+	});
+
 	it("fails closed with REPLAY_FAIL_MODE=closed: never a claim, never a replay, and says Upstash could not tell", async () => {
 		const { replay, fallbacks } = guard(ScriptedStore.down("timeout"), { failMode: "closed" });
 		expect(await replay.claim("sig", "c", ts)).toEqual({ status: "unavailable", store: "upstash", reason: "timeout" });

@@ -45,6 +45,14 @@ describe("MemoryReplayStore", () => {
 		expect(store.size).toBe(1);
 	});
 
+	it("an odd size rounds one client's half down (5 keys: 2 each), and a one-key store still takes one", async () => {
+		const store = new MemoryReplayStore(5, () => T);
+		for (let i = 0; i < 2; i++) expect(await store.claim(`flood-${i}`, "", 60_000, "flooder")).toBe("claimed");
+		await expect(store.claim("flood-2", "", 60_000, "flooder")).rejects.toSatisfy((e) => e instanceof ReplayStoreError && e.reason === "full");
+		const tiny = new MemoryReplayStore(1, () => T);
+		expect(await tiny.claim("only", "", 60_000, "someone")).toBe("claimed");
+	});
+
 	it("counts each client id apart, ids that differ only in their last character too", async () => {
 		const store = new MemoryReplayStore(10, () => T);
 		const flooder = `${"x".repeat(63)}1`;
