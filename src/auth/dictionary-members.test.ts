@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decimalParameters, parseDictionaryWithNames } from "./dictionary-members.ts";
+import { decimalParameters, parseDictionaryWithNames, repeatedParameters } from "./dictionary-members.ts";
 
 const namesOf = (field: string) => parseDictionaryWithNames(field)?.names ?? null;
 
@@ -42,5 +42,14 @@ describe("decimalParameters", () => {
 		expect(decimalParameters('sig1=("@method");created=1;expires=2;keyid="a"')).toEqual(new Set());
 		expect(decimalParameters('sig1=("@method");tag="a;created=1.0\\";x=2.0";created=3')).toEqual(new Set());
 		expect(decimalParameters('sig1=("@method";x=1.5);keyid=tok.en')).toEqual(new Set(["x"]));
+	});
+});
+
+describe("repeatedParameters", () => {
+	it("names each parameter written twice or more, and no other, strings skipped", () => {
+		expect(repeatedParameters('sig1=("@method");created=1;keyid="a";created=2;nonce="b";nonce="c";nonce="d"')).toEqual(new Set(["created", "nonce"]));
+		expect(repeatedParameters('sig1=("@method");created=1;expires=2;keyid="a"')).toEqual(new Set());
+		expect(repeatedParameters('sig1=("@method");tag="x;created=1";created=3')).toEqual(new Set());
+		expect(repeatedParameters('sig1=("@method");created=1; created=1')).toEqual(new Set(["created"]));
 	});
 });

@@ -73,13 +73,33 @@ function topLevelMembers(field: string): string[] {
  * Strings are skipped (a `tag` may hold any text).
  */
 export function decimalParameters(field: string): Set<string> {
+	return new Set([...withoutStrings(field).matchAll(/;\s*([a-z*][a-z0-9_.*-]*)=-?[0-9]+\./g)].map((match) => match[1]!));
+}
+
+/**
+ * The names of the parameters a field writes more than once (`;created=1;created=2`). The
+ * library keeps the last, so the client's signature base (with both, or the first) is not
+ * the one rebuilt here: refused by name, as a fault of the field, rather than as a bad
+ * signature. Strings are skipped; use it where parameters can only stand in one place.
+ */
+export function repeatedParameters(field: string): Set<string> {
+	const seen = new Set<string>();
+	const repeated = new Set<string>();
+	for (const [, name] of withoutStrings(field).matchAll(/;\s*([a-z*][a-z0-9_.*-]*)/g)) {
+		if (seen.has(name!)) repeated.add(name!);
+		seen.add(name!);
+	}
+	return repeated;
+}
+
+/** The field with each string's content left out (a mark in its place, so text on both sides never joins). */
+function withoutStrings(field: string): string {
 	let text = "";
 	let last = -1;
 	for (const i of outsideStrings(field)) {
-		// A string between two kept characters leaves a mark, so text on both sides never joins.
 		if (i !== last + 1) text += '""';
 		text += field[i];
 		last = i;
 	}
-	return new Set([...text.matchAll(/;\s*([a-z*][a-z0-9_.*-]*)=-?[0-9]+\./g)].map((match) => match[1]!));
+	return text;
 }

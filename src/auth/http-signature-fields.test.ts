@@ -124,6 +124,8 @@ describe("parseSignatureFields: the profile of docs/design.md, Scheme v2", () =>
 		["alg as a token", { input: input(COVERED, `${PARAMS};alg=hmac-sha256`) }, 'invalid_signature_input: alg must be "hmac-sha256"'],
 		["expires as a string", { input: input(COVERED, `${PARAMS};expires="1"`) }, 'invalid_signature_input: expires must be integer seconds since the epoch'],
 		["expires as a decimal", { input: input(COVERED, `${PARAMS};expires=1.5`) }, 'invalid_signature_input: expires must be integer seconds since the epoch'],
+		["created twice (the library keeps the last)", { input: input(COVERED, `${PARAMS};created=1764158401`) }, 'invalid_signature_input: created must appear once'],
+		["a tag twice", { input: input(COVERED, `${PARAMS};tag="a";tag="b"`) }, 'invalid_signature_input: tag must appear once'],
 		["tag as an integer", { input: input(COVERED, `${PARAMS};tag=1`) }, 'invalid_signature_input: tag must be a string'],
 		["tag bare (true)", { input: input(COVERED, `${PARAMS};tag`) }, 'invalid_signature_input: tag must be a string'],
 

@@ -5,7 +5,7 @@
  * the field and the rule, never the value.
  */
 import type { BareItem, InnerList, Item } from "structured-headers";
-import { decimalParameters, parseDictionaryWithNames } from "./dictionary-members.ts";
+import { decimalParameters, parseDictionaryWithNames, repeatedParameters } from "./dictionary-members.ts";
 import { signatureParams } from "./http-signature-base.ts";
 import { CLIENT_ID_PATTERN, CLIENT_ID_RULE } from "./grammar.ts";
 import { refuse, type Refusal } from "./signature-auth.ts";
@@ -91,6 +91,8 @@ export function parseSignatureFields(request: FieldsRequest): { ok: true; fields
 
 	const params = member[1];
 	for (const name of params.keys()) if (!PARAMETERS.has(name)) return invalid(INPUT, "parameters must be created, keyid, nonce, alg, expires or tag");
+	const [repeated] = repeatedParameters(inputField);
+	if (repeated !== undefined) return invalid(repeated, "must appear once");
 	const created = params.get("created");
 	const keyid = params.get("keyid");
 	const nonce = params.get("nonce");

@@ -198,10 +198,16 @@ describe("v2 field fuzzing", () => {
 			"invalid_signature_input: Signature-Input must name covered headers in lowercase",
 			"invalid_signature_input: Signature-Input must not name a label twice",
 			"invalid_signature_input: Signature-Input parameters must be created, keyid, nonce, alg, expires or tag",
+			"invalid_signature_input: alg must appear once",
 			"invalid_signature_input: alg must be \"hmac-sha256\"",
+			"invalid_signature_input: created must appear once",
 			"invalid_signature_input: created must be integer seconds since the epoch",
+			"invalid_signature_input: expires must appear once",
+			"invalid_signature_input: keyid must appear once",
 			"invalid_signature_input: keyid must be a string: the client id",
+			"invalid_signature_input: nonce must appear once",
 			"invalid_signature_input: nonce must be 16 to 64 characters of A-Z a-z 0-9 _ -",
+			"invalid_signature_input: tag must appear once",
 			"missing_headers: Content-Digest is missing (required on a POST)",
 		]);
 	});
