@@ -39,19 +39,30 @@ describe.skipIf(!available("redis-server", "redis-server"))("npm run bench (a sh
 		const table = formatReport(report);
 		expect(table).toMatch(/\| upstash-1k \| gateway-upstash \| \d+ \| \d+\.\d\d \(floor-buffering-1k\) \| \d+ \|/);
 		// No goal's scenarios both ran: every goal says so, none prints a ratio.
-		expect(checkGoals(report).map((goal) => goal.ratio)).toEqual([null, null, null, null, null, null]);
+		expect(checkGoals(report).map((goal) => goal.ratio)).toEqual([null, null, null, null, null, null, null, null]);
 		expect(table).toContain("| 1 KiB POST: CPU per forwarded request at most 1.10 x the buffering floor (memory-1k / floor-buffering-1k) | - | not measured (needs memory-1k and floor-buffering-1k) |");
 	});
 
 	it("computes each goal from the two rows of one run, and prints - for a figure not measured", () => {
 		const row = (name: string, cpuUsPerRequest: number | null, requestsPerSec: number) =>
 			({ name, target: name.startsWith("floor-") ? "floor-buffering" : "gateway-memory", cpuUsPerRequest, requestsPerSec }) as never;
-		const goals = checkGoals({ scenarios: [row("memory-1k", 660, 900), row("floor-buffering-1k", 600, 1000), row("floor-streaming-1k", null, 1200)] });
+		const goals = checkGoals({
+			scenarios: [
+				row("memory-1k", 660, 900),
+				row("floor-buffering-1k", 600, 1000),
+				row("floor-streaming-1k", null, 1200),
+				row("memory-ndjson-native", 7000, 50),
+				row("floor-streaming-ndjson", 5000, 55),
+			],
+		});
 		expect(goals.map(({ ratio, met }) => [ratio === null ? null : Number(ratio.toFixed(3)), met])).toEqual([
 			[1.1, true],
 			[0.75, false],
 			[null, null],
+			// The default's stream row did not run; the native one (ORIGIN_IDLE_MS=disabled) did.
 			[null, null],
+			[null, null],
+			[1.4, false],
 			[null, null],
 			[null, null],
 		]);
