@@ -4,7 +4,7 @@ import { MemoryLimitedStore } from "../limits/memory-store.ts";
 import type { LimitPolicy } from "../limits/policy.ts";
 import type { HeldSlot, LimitedClaim, LimitedClaimRequest, LimitedClaimStore } from "../limits/store.ts";
 import { CircuitBreaker } from "./breaker.ts";
-import { EPOCH, recordingEvents, ScriptedStore, silent, ts } from "./guard-fixtures.ts";
+import { EPOCH, recordingEvents, ScriptedStore, silent, ts } from "../../test/fixtures/replay-guard.ts";
 import { ReplayGuard } from "./guard.ts";
 import { MemoryReplayStore } from "./memory.ts";
 import { ReplayStoreError } from "./store.ts";

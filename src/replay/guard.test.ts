@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { EPOCH, guard, recordingLog, ScriptedStore, ts } from "./guard-fixtures.ts";
+import { EPOCH, guard, recordingLog, ScriptedStore, ts } from "../../test/fixtures/replay-guard.ts";
 import { ReplayStoreError, type ClaimOutcome } from "./store.ts";
 
 describe("ReplayGuard: the claim", () => {

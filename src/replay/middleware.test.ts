@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { describe, expect, it } from "vitest";
 import type { VerifiedVariables } from "../auth/verified.ts";
-import { recordingLog } from "./guard-fixtures.ts";
+import { recordingLog } from "../../test/fixtures/replay-guard.ts";
 import type { ReplayDecision } from "./guard.ts";
 import { replayProtection } from "./middleware.ts";
 

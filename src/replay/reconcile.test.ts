@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { EPOCH, guard, recordingLog, ScriptedStore, silent, ts } from "./guard-fixtures.ts";
+import { EPOCH, guard, recordingLog, ScriptedStore, silent, ts } from "../../test/fixtures/replay-guard.ts";
 import { claimValue } from "./guard.ts";
 import { MemoryReplayStore } from "./memory.ts";
 import { WriteBacks } from "./reconcile.ts";
