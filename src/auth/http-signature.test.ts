@@ -90,29 +90,28 @@ describe("scheme v2 test vectors (independent implementation)", () => {
 		expect(await verifySignature(keyring, "someone-else", signature, utf8(vector.signature_base))).toEqual({ ok: false, reason: "unknown_client" });
 	});
 
-	it.each(named)("%s: the client signer reproduces the fields", async (_name, vector) => {
-		const { member } = memberOf(vector.headers["signature-input"]!);
-		const components = member[0].map(([name]) => name as string);
-		const params = member[1];
+	it.each(named)("%s: the client signer, given the vector's inputs, reproduces the fields", async (_name, vector) => {
+		const { covered, keyid, created, nonce, expires, alg } = vector.inputs;
 		const url = new URL(vector.target, "https://unused.test");
 		const coveredHeaders = Object.fromEntries(
-			components.filter((name) => !name.startsWith("@") && name !== "content-digest").map((name) => [name, vector.headers[name]!]),
+			covered.filter((name) => !name.startsWith("@") && name !== "content-digest").map((name) => [name, vector.headers[name]!]),
 		);
 		const { headers, body } = await signRequest({
 			scheme: "v2",
-			clientId: params.get("keyid") as string,
+			clientId: keyid,
 			secret: vector.secret,
 			method: vector.method,
 			path: url.pathname,
 			query: url.search,
 			body: vector.body,
-			created: params.get("created") as number,
-			nonce: params.get("nonce") as string,
-			expires: params.get("expires") as number | undefined,
-			alg: params.has("alg"),
-			authority: components.includes("@authority") ? vector.headers.host : undefined,
+			created,
+			nonce,
+			expires,
+			alg: alg === "hmac-sha256",
+			authority: covered.includes("@authority") ? vector.headers.host : undefined,
 			coveredHeaders,
 		});
+		expect(vector.inputs.label).toBe("sig1");
 		expect(headers["Signature-Input"]).toBe(vector.headers["signature-input"]);
 		expect(headers.Signature).toBe(vector.headers.signature);
 		expect(headers["Content-Digest"]).toBe(vector.headers["content-digest"]);

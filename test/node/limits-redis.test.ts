@@ -7,11 +7,15 @@ import type { LimitPolicy } from "../../src/limits/policy.ts";
 import { RedisLimitStore, type LimitRedis } from "../../src/limits/redis-store.ts";
 import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1 } from "../../src/limits/script.ts";
 import { LimitScriptModel } from "../fixtures/limit-redis-model.ts";
+import { DAY_MS, nextUtcMidnight, utcDay } from "../fixtures/instants.ts";
 import { seededRandom } from "../fixtures/random.ts";
 import { available } from "./helpers/services.ts";
 
 const TOKEN = "limits-test-token";
-const T0 = Date.UTC(2026, 11, 2, 12, 0, 0);
+/** Noon UTC of a day to come: Redis judges the day counter's expiry by its own clock. */
+const DAY0 = nextUtcMidnight();
+const T0 = DAY0 + DAY_MS / 2;
+const DAY0_KEY = utcDay(DAY0);
 const LEASE_MS = 660_000;
 const policy = (p: Partial<LimitPolicy>): LimitPolicy => ({ rpm: null, rpd: null, concurrent: null, label: "", ...p });
 
@@ -101,17 +105,17 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		expect(((await redisCommand("GET", `${prefix}a`)) as Buffer).toString()).toBe("svc:1:iso:1");
 		expect(await redisCommand("PTTL", `${prefix}a`)).toBeGreaterThan(299_000);
 		expect(await redisCommand("ZCARD", `${prefix}limit:rpm:svc`)).toBe(1);
-		expect(((await redisCommand("GET", `${prefix}limit:rpd:svc:2026-12-02`)) as Buffer).toString()).toBe("1");
+		expect(((await redisCommand("GET", `${prefix}limit:rpd:svc:${DAY0_KEY}`)) as Buffer).toString()).toBe("1");
 		expect(await redisCommand("ZSCORE", `${prefix}limit:inflight:svc`, "svc:1:iso:1")).toEqual(Buffer.from(String(T0 + LEASE_MS)));
 
 		expect(await claim(limits, "a", "svc:1:iso:2")).toEqual({ outcome: "duplicate", found: "svc:1:iso:1" });
 		expect(await redisCommand("ZCARD", `${prefix}limit:rpm:svc`)).toBe(1);
-		expect(((await redisCommand("GET", `${prefix}limit:rpd:svc:2026-12-02`)) as Buffer).toString()).toBe("1");
+		expect(((await redisCommand("GET", `${prefix}limit:rpd:svc:${DAY0_KEY}`)) as Buffer).toString()).toBe("1");
 
 		expect((await claim(limits, "b")).outcome).toBe("claimed");
 		expect(await claim(limits, "c")).toMatchObject({ outcome: "limited", limit: "rpm", retryAfterMs: 60_000 });
 		expect(await redisCommand("EXISTS", `${prefix}c`)).toBe(0);
-		expect(((await redisCommand("GET", `${prefix}limit:rpd:svc:2026-12-02`)) as Buffer).toString()).toBe("2");
+		expect(((await redisCommand("GET", `${prefix}limit:rpd:svc:${DAY0_KEY}`)) as Buffer).toString()).toBe("2");
 	});
 
 	it("rpm is a sliding 60 s window, to the millisecond", async () => {
@@ -130,12 +134,12 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 	it("rpd counts per UTC day, its counter expiring an hour after the day ends", async () => {
 		const { claim, clock, prefix } = store();
 		const rpd1 = policy({ rpd: 1 });
-		clock.now = Date.UTC(2026, 11, 2, 23, 59, 59, 999);
+		clock.now = DAY0 + DAY_MS - 1;
 		expect((await claim(rpd1)).outcome).toBe("claimed");
 		expect(await claim(rpd1)).toMatchObject({ outcome: "limited", limit: "rpd", retryAfterMs: 1 });
-		const expiry = (await redisCommand("PEXPIRETIME", `${prefix}limit:rpd:svc:2026-12-02`)) as number;
-		expect(expiry).toBe(Date.UTC(2026, 11, 3, 1));
-		clock.now = Date.UTC(2026, 11, 3);
+		const expiry = (await redisCommand("PEXPIRETIME", `${prefix}limit:rpd:svc:${DAY0_KEY}`)) as number;
+		expect(expiry).toBe(DAY0 + DAY_MS + 3_600_000);
+		clock.now = DAY0 + DAY_MS;
 		expect(await claim(rpd1)).toMatchObject({ outcome: "claimed", state: { rpd: { remaining: 0, resetMs: 86_400_000 } } });
 	});
 

@@ -2,17 +2,21 @@ import { describe, expect, it } from "vitest";
 import { RespConnection } from "../../scripts/lib/resp.ts";
 import { signed } from "./helpers/gateway.ts";
 import { available } from "./helpers/services.ts";
+import { until } from "./helpers/until.ts";
 import { useUpstashStack } from "./helpers/stack.ts";
 
 const TOKEN = "replay-test-token";
 
-/** Waits until `condition` holds, checking every 50 ms, for at most 5 s (then fails naming what it waited for). */
-async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
-	for (let i = 0; i < 100; i++) {
-		if (await condition()) return;
-		await new Promise((resolve) => setTimeout(resolve, 50));
-	}
-	throw new Error(`timed out waiting for ${what}`);
+/**
+ * The breaker's cool-down in the outage tests: long enough that a loaded machine reads it
+ * open after a dozen requests; the tests then wait for half-open, never sleep a fixed time.
+ */
+const COOLDOWN_MS = "4000";
+
+/** The replay breaker's state as /healthz gives it. */
+async function breakerOf(gateway: { fetch(path: string): Promise<Response> }): Promise<string> {
+	const health = (await (await gateway.fetch("/healthz")).json()) as { replay: { breaker: string } };
+	return health.replay.breaker;
 }
 
 describe.skipIf(!available("redis-server", "redis-server"))("replay protection against a real Redis behind the local Upstash server", () => {
@@ -97,9 +101,9 @@ describe.skipIf(!available("redis-server", "redis-server"))("replay protection a
 		expect(metrics).toMatch(/\nagent_replay_outage_replays_total 0\n/);
 	});
 
-	it("outage and recovery (cool-down 1 s): A accepted before is 409 during the outage; B accepted during it is 409 after recovery, through either of two gateways", async () => {
+	it("outage and recovery (through the cool-down): A accepted before is 409 during the outage; B accepted during it is 409 after recovery, through either of two gateways", async () => {
 		const prefix = `outage:${crypto.randomUUID()}:`;
-		const bindings = { REDIS_REPLAY_PREFIX: prefix, REPLAY_BREAKER_COOLDOWN_MS: "1000", REPLAY_BREAKER_FAILURES: "3" };
+		const bindings = { REDIS_REPLAY_PREFIX: prefix, REPLAY_BREAKER_COOLDOWN_MS: COOLDOWN_MS, REPLAY_BREAKER_FAILURES: "3" };
 		const [one, two] = await Promise.all([stack.gateway(bindings), stack.gateway(bindings)]);
 		const a = await signed({ body: '{"messages":[{"role":"user","content":"A"}]}' });
 		expect((await one!.fetch(a.path, a.init)).status).toBe(200);
@@ -116,7 +120,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("replay protection a
 		expect(await (await one!.fetch("/healthz")).json()).toMatchObject({ replay: { breaker: "open" } });
 
 		stack.upstash.faults.mode = "none";
-		await new Promise((resolve) => setTimeout(resolve, 1_050));
+		await until(async () => (await breakerOf(one!)) === "half_open", "the breaker's cool-down", 10_000);
 		const probe = await signed({ body: '{"probe":1}' });
 		expect((await one!.fetch(probe.path, probe.init)).status).toBe(200);
 		const keyOfB = prefix + b.init.headers["X-Signature"]!;
@@ -149,7 +153,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("replay protection a
 	});
 
 	it("Upstash down: the memory fallback keeps serving and catches a replay within the isolate; the cool-down spares a call per request; recovery", async () => {
-		const gw = await stack.gateway({ REPLAY_BREAKER_FAILURES: "3", REPLAY_BREAKER_COOLDOWN_MS: "1000" });
+		const gw = await stack.gateway({ REPLAY_BREAKER_FAILURES: "3", REPLAY_BREAKER_COOLDOWN_MS: COOLDOWN_MS });
 		stack.upstash.faults.mode = "http500";
 		stack.upstash.resetStats();
 		const statuses: number[] = [];
@@ -166,7 +170,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("replay protection a
 		expect(await (await gw.fetch("/healthz")).json()).toMatchObject({ status: "degraded", replay: { breaker: "open" } });
 
 		stack.upstash.faults.mode = "none";
-		await new Promise((resolve) => setTimeout(resolve, 1_050));
+		await until(async () => (await breakerOf(gw)) === "half_open", "the breaker's cool-down", 10_000);
 		stack.upstash.resetStats();
 		const after = await signed();
 		expect((await gw.fetch(after.path, after.init)).status).toBe(200);
@@ -188,7 +192,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("replay protection a
 		} finally {
 			await stack.restartUpstash();
 		}
-		await new Promise((resolve) => setTimeout(resolve, 350));
+		await until(async () => (await breakerOf(gw)) !== "open", "the breaker's cool-down");
 		const request = await signed({ body: "{}" });
 		expect((await gw.fetch(request.path, request.init)).status).toBe(200);
 	});
