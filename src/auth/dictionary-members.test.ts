@@ -40,6 +40,8 @@ describe("decimalParameters", () => {
 	it("names each parameter written as a decimal, whatever its sign or digits, and no other", () => {
 		expect(decimalParameters('sig1=("@method");created=1.0;expires=-2.500;keyid="a";nonce="b"')).toEqual(new Set(["created", "expires"]));
 		expect(decimalParameters('sig1=("@method");created=1;expires=2;keyid="a"')).toEqual(new Set());
+		// RFC 8941 allows spaces after a parameter's ";".
+		expect(decimalParameters('sig1=("@method");  created=1.0; keyid="a"')).toEqual(new Set(["created"]));
 		expect(decimalParameters('sig1=("@method");tag="a;created=1.0\\";x=2.0";created=3')).toEqual(new Set());
 		expect(decimalParameters('sig1=("@method";x=1.5);keyid=tok.en')).toEqual(new Set(["x"]));
 	});

@@ -24,6 +24,13 @@ const INPUT = "Signature-Input";
 const SIGNATURE = "Signature";
 const DIGEST = "Content-Digest";
 const SECONDS_RULE = "must be integer seconds since the epoch";
+/** The longest parameter name a refusal quotes (a key is only `a-z 0-9 _ - . *`, so it can hold no secret). */
+const NAME_SHOWN = 32;
+
+/** A parameter name as a refusal names it: quoted, and cut short when long. */
+function parameterName(name: string): string {
+	return name.length > NAME_SHOWN ? `"${name.slice(0, NAME_SHOWN)}..."` : `"${name}"`;
+}
 
 /** The one `Signature-Input` member, checked against the profile. */
 export interface SignatureInput {
@@ -90,7 +97,7 @@ export function parseSignatureFields(request: FieldsRequest): { ok: true; fields
 	if (isPost && !components.includes("content-digest")) return invalid(INPUT, 'must cover "content-digest" on a POST');
 
 	const params = member[1];
-	for (const name of params.keys()) if (!PARAMETERS.has(name)) return invalid(INPUT, "parameters must be created, keyid, nonce, alg, expires or tag");
+	for (const name of params.keys()) if (!PARAMETERS.has(name)) return invalid(`${INPUT} parameter ${parameterName(name)}`, "is not one of created, keyid, nonce, alg, expires or tag");
 	const [repeated] = repeatedParameters(inputField);
 	if (repeated !== undefined) return invalid(repeated, "must appear once");
 	const created = params.get("created");

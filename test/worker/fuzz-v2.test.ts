@@ -158,7 +158,7 @@ describe("v2 field fuzzing", () => {
 					if (typeof body.code !== "string" || typeof body.detail !== "string") failures.push(`#${index}: not the error shape`);
 					else {
 						codes.add(body.code);
-						details.add(`${body.code}: ${body.detail}`);
+						details.add(`${body.code}: ${withoutParameterName(body.detail, input, failures, index)}`);
 					}
 				}),
 			);
@@ -169,7 +169,7 @@ describe("v2 field fuzzing", () => {
 		expect(h.redis.calls).toHaveLength(0);
 		// Every refusal before the signature was reached, and the signature check itself.
 		expect([...codes].sort()).toEqual(["bad_signature", "invalid_client_id", "invalid_path", "invalid_signature_input", "missing_headers"]);
-		// Every answer names a field and its rule from a fixed set: nothing the client sent is quoted.
+		// Every answer names a field and its rule from a fixed set: nothing the client sent is quoted but an unknown parameter's name.
 		expect([...details].sort()).toEqual([
 			"bad_signature: Signature must be 32 bytes (an HMAC-SHA256)",
 			"bad_signature: The request signature is not valid.",
@@ -197,7 +197,7 @@ describe("v2 field fuzzing", () => {
 			"invalid_signature_input: Signature-Input must list components as strings",
 			"invalid_signature_input: Signature-Input must name covered headers in lowercase",
 			"invalid_signature_input: Signature-Input must not name a label twice",
-			"invalid_signature_input: Signature-Input parameters must be created, keyid, nonce, alg, expires or tag",
+			"invalid_signature_input: Signature-Input parameter <name> is not one of created, keyid, nonce, alg, expires or tag",
 			"invalid_signature_input: alg must appear once",
 			"invalid_signature_input: alg must be \"hmac-sha256\"",
 			"invalid_signature_input: created must appear once",
@@ -212,3 +212,15 @@ describe("v2 field fuzzing", () => {
 		]);
 	});
 });
+
+/**
+ * The one detail that names something the client sent, an unknown parameter's name, with the
+ * name taken out; the name must be one the field holds (a parameter's, never a value).
+ */
+function withoutParameterName(detail: string, input: string, failures: string[], index: number): string {
+	const named = /^Signature-Input parameter "([a-z*][a-z0-9_.*-]{0,31})(\.\.\.)?" is not one of /.exec(detail);
+	if (named === null) return detail;
+	const [, name, cut] = named;
+	if (!new RegExp(`;\\s*${name!.replace(/[.*]/g, "\\$&")}${cut === undefined ? "(=|;|$)" : ""}`).test(input)) failures.push(`#${index}: names "${name}", not a parameter of ${input}`);
+	return detail.replace(`"${name}${cut ?? ""}"`, "<name>");
+}
