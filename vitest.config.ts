@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
@@ -6,6 +7,10 @@ import { defineConfig } from "vitest/config";
 // server, Prometheus, several gateways through Miniflare's API).
 export default defineConfig({
 	test: {
+		// Vitest's default is one worker less than the cores: one file at a time on a 2-core
+		// machine, while most Node test files spend their time waiting on the processes they
+		// started (redis-server, workerd, Prometheus). Three files at once halves the suite there.
+		maxWorkers: Math.max(3, availableParallelism()),
 		projects: [
 			{
 				plugins: [
