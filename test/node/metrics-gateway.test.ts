@@ -8,6 +8,7 @@ import { freePort } from "../../scripts/lib/processes.ts";
 import { parseExposition, valueOf } from "../fixtures/exposition.ts";
 import { signed, startGateway, type RunningGateway } from "./helpers/gateway.ts";
 import { available } from "./helpers/services.ts";
+import { until } from "./helpers/until.ts";
 
 const TOKEN = "scrape-token";
 const auth = { headers: { Authorization: `Bearer ${TOKEN}` } };
@@ -50,11 +51,14 @@ describe("metrics summed across isolates through the Durable Object", () => {
 		gateway = await startGateway({ ORIGIN_URL: origin.url, METRICS_TOKEN: TOKEN, METRICS_FLUSH_MS: "200" }, { isolates: 2 });
 		await mixedTraffic(gateway, 0, 3);
 		await mixedTraffic(gateway, 1, 2);
-		// No further request: the other isolate's last events still arrive within one flush interval.
-		await new Promise((resolve) => setTimeout(resolve, 400));
-		const response = await gateway.fetch("/metrics", auth, 0);
-		expect(response.status).toBe(200);
-		text = await response.text();
+		// No further request: the other isolate's last events (its clock refusal is the last) still
+		// arrive with a flush of their own, which the scrape through isolate 0 waits for.
+		const scrape = async () => {
+			const response = await gateway.fetch("/metrics", auth, 0);
+			expect(response.status).toBe(200);
+			return response.text();
+		};
+		await until(async () => valueOf(parseExposition((text = await scrape())), "agent_chat_requests_total", { auth: "fail", mode: "clock_skew" }) === 2, "isolate 1's flush");
 	});
 	afterAll(async () => {
 		await gateway?.close();
