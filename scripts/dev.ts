@@ -2,10 +2,9 @@
 // memory replay store (unless .dev.vars points at Upstash) and a local Durable Object.
 //   npm run dev -- [--port 8787] [--origin-port 8788]
 import { spawn, type ChildProcess } from "node:child_process";
-import { copyFileSync, existsSync } from "node:fs";
 import { listenFailure, parseOptions, portOption, runMain } from "./lib/cli.ts";
 import { readDevVars } from "./lib/dev-vars.ts";
-import { ensureDevKeyringKey } from "./lib/keyring-key.ts";
+import { prepareDevVars } from "./lib/keyring-key.ts";
 import { startDemoOrigin, type DemoOrigin } from "./lib/demo-origin.ts";
 import { portOpen } from "./lib/processes.ts";
 
@@ -39,11 +38,10 @@ async function main(): Promise<number> {
 		return 1;
 	}
 
-	if (!existsSync(".dev.vars")) {
-		copyFileSync(".dev.vars.example", ".dev.vars");
-		console.log("created .dev.vars from .dev.vars.example");
-	}
-	if (ensureDevKeyringKey(".dev.vars")) console.log("added a fresh KEYRING_KEY to .dev.vars (the keyring's key: npm run keys)");
+	// .dev.vars holds HMAC_SECRET and KEYRING_KEY: mode 0600, whoever made it.
+	const devVars = prepareDevVars(".dev.vars", ".dev.vars.example");
+	if (devVars.created) console.log("created .dev.vars from .dev.vars.example");
+	if (devVars.keyAdded) console.log("added a fresh KEYRING_KEY to .dev.vars (the keyring's key: npm run keys)");
 	const originUrl = readDevVars()?.get("ORIGIN_URL");
 	try {
 		origin = await startDemoOrigin({ port: originPort });

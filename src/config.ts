@@ -82,7 +82,7 @@ export function loadConfig(env: Env): Config {
 /** What production runs with but should not: one sentence each. */
 function productionWarnings(config: Config): string[] {
 	const warnings: string[] = [];
-	if (config.auth.sharedSecrets.length === 0 && config.auth.clientSecrets.size === 0 && config.keyring.key === null) {
+	if (config.auth.sharedSecrets.length === 0 && config.auth.clientSecrets.size === 0 && config.keyring.keys.length === 0) {
 		warnings.push("no HMAC secret (HMAC_SECRET or HMAC_CLIENTS): every signed request gets 500 config_error");
 	}
 	if (config.metrics.tokens.length === 0) {

@@ -5,7 +5,6 @@
  * cannot be written.
  */
 import type { ErrorCode } from "./errors.ts";
-import type { KeyringEvents } from "./keyring/events.ts";
 
 /** Failure `mode`s of `agent_chat_requests_total{auth="fail"}`: the answer's code, or `unknown_client`. */
 export const AUTH_FAILURES = [
@@ -48,8 +47,11 @@ export interface AuthEvents {
 	outcome(...outcome: AuthOutcome): void;
 	/** Absolute clock skew of a request whose signature verified. */
 	skew(milliseconds: number): void;
-	/** Which secret of a rotation list verified (0 is the newest). */
-	secretSlot(slot: number): void;
+	/**
+	 * Which secret of a rotation list verified (0 is the newest), for the verified client id
+	 * (a metric label only where the operator listed the id as one).
+	 */
+	secretSlot(slot: number, clientId: string): void;
 	/** A request whose signature, clock and body passed, by scheme (before its replay claim). */
 	scheme(scheme: SignatureScheme): void;
 }
@@ -98,6 +100,21 @@ export interface LimitEvents {
 	 * it as a label (`"label": true` in `CLIENT_LIMITS`), else "": never caller input otherwise.
 	 */
 	limitRefused(limit: Limit, label: string): void;
+}
+
+/**
+ * What a keyring lookup reports (the `result` label of `agent_keyring_lookups_total`;
+ * docs/design.md, "Keyring"). Each lookup counts one of `hit` (the keyring has a record for the
+ * id, from the isolate's cache or from KV), `miss` (it has none), `undecryptable` (a record that
+ * does not open: refused), `throttled` (too many unknown ids this second: 503) or `no_key` (a
+ * record, and no `KEYRING_KEY` to open it: 503); each KV read counts `kv_read`, and a failed one
+ * also `kv_error`. A lookup KV failed for and nothing was known of: `kv_error` only.
+ */
+export const KEYRING_LOOKUP_RESULTS = ["hit", "miss", "kv_read", "kv_error", "undecryptable", "throttled", "no_key"] as const;
+export type KeyringLookupEvent = (typeof KEYRING_LOOKUP_RESULTS)[number];
+
+export interface KeyringEvents {
+	keyringLookup(result: KeyringLookupEvent): void;
 }
 
 /** Every event the request path reports. */

@@ -56,8 +56,8 @@ export function createGateway(config: Config, env: Env, deps: GatewayDependencie
 		deps.upstash ?? (settings.upstash === null ? null : createUpstashClient({ ...settings.upstash, timeoutMs: settings.timeoutMs }));
 	const memory = new MemoryReplayStore(settings.memoryMaxKeys, now);
 	const keyring = keyringKeySource(config.keyring, env.KEYRING, new Keyring(config.auth), { events, log: deps.log, now });
-	// Keyring records may carry limits too (docs/design.md, "Keyring"): with the keyring on, a client may have some.
-	const records = "limitsFor" in keyring ? (keyring as RecordLimits) : null;
+	// Keyring records may carry limits too (docs/design.md, "Keyring"): with records that open, a client may have some.
+	const records = "limitsFor" in keyring && config.keyring.keys.length > 0 ? (keyring as RecordLimits) : null;
 	const limits =
 		config.limits === null && records === null
 			? null

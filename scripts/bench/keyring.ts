@@ -12,7 +12,7 @@ import { createHash, createHmac } from "node:crypto";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { RECORD_VERSION, recordKey } from "../../src/keyring/record.ts";
-import { generateKeyringKey, importKeyringKey, decodeKeyringKey, sealSecrets } from "../../src/keyring/sealing.ts";
+import { generateKeyringKey, importKeyringKey, decodeKeyringKey, sealRecord } from "../../src/keyring/sealing.ts";
 
 export const KEYRING_SCENARIOS = ["hmac-clients", "keyring-1", "keyring-10k"] as const;
 export type KeyringScenarioName = (typeof KEYRING_SCENARIOS)[number];
@@ -101,7 +101,7 @@ async function setup(name: KeyringScenarioName, manyClients: number): Promise<Se
 	const at = new Date().toISOString();
 	for (let i = 0; i < count; i++) {
 		const id = `client-${i}`;
-		const record = { v: RECORD_VERSION, id, secrets: await sealSecrets(key, id, [secretOf(i)]), disabled: false, createdAt: at, updatedAt: at };
+		const record = { v: RECORD_VERSION, id, sealed: await sealRecord(key, id, { secrets: [secretOf(i)], disabled: false, revoked: false, createdAt: at, updatedAt: at }) };
 		values.set(recordKey(id), JSON.stringify(record));
 	}
 	const kv = mapNamespace(values);

@@ -27,10 +27,16 @@ export async function startGateway(
 		inspectorPort?: number;
 		/** Bind `KEYRING` to this local KV namespace id (kept under `persistTo`, as wrangler keeps it under `<dir>/v3`). */
 		keyringNamespace?: string;
+		/**
+		 * Per Worker (`gateway-0`, `gateway-1`, ...; as many as `isolates` where given): bindings over
+		 * the common ones, and a KEYRING namespace of its own, so one workerd runs differently
+		 * configured gateways side by side (versions of a deployment during a rollout).
+		 */
+		workers?: readonly { bindings?: Record<string, string>; keyringNamespace?: string }[];
 	},
 ): Promise<RunningGateway> {
 	const { scriptPath } = options;
-	const isolates = options.isolates ?? 1;
+	const isolates = options.isolates ?? options.workers?.length ?? 1;
 	const logs: { level: string; message: string }[] = [];
 	// Miniflare 5 takes a new option shape; the v4 shape below is converted by Miniflare itself.
 	const mf = new Miniflare(
@@ -51,8 +57,10 @@ export async function startGateway(
 			scriptPath,
 			modules: true,
 			compatibilityDate: "2026-11-01",
-			bindings: { ENVIRONMENT: "test", ...bindings },
-			...(options.keyringNamespace === undefined ? {} : { kvNamespaces: { KEYRING: options.keyringNamespace } }),
+			bindings: { ENVIRONMENT: "test", ...bindings, ...options.workers?.[i]?.bindings },
+			...((options.workers?.[i]?.keyringNamespace ?? options.keyringNamespace) === undefined
+				? {}
+				: { kvNamespaces: { KEYRING: (options.workers?.[i]?.keyringNamespace ?? options.keyringNamespace)! } }),
 			...(options.metricsAggregator === false ? {} : {
 				durableObjects: {
 					METRICS_AGGREGATOR: { className: "MetricsAggregator", useSQLite: true, ...(i === 0 ? {} : { scriptName: "gateway-0" }) },

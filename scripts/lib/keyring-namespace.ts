@@ -1,17 +1,21 @@
 // Where `npm run keys` reads and writes keyring records: the local namespace that `npm run dev`
-// (wrangler dev) reads, through Miniflare's API with wrangler's own persistence layout, or a
-// deployed namespace through wrangler (`wrangler kv ... --remote`).
+// (wrangler dev) reads, in its files (keyring-local-files.ts) or, where they are not there yet,
+// through Miniflare's API with wrangler's own persistence layout; or a deployed namespace
+// through wrangler (`wrangler kv ... --remote`).
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { openLocalFiles } from "./keyring-local-files.ts";
 
 /** The few KV operations the admin CLI needs; values are the records' JSON text. */
 export interface AdminNamespace {
 	/** Values of `keys` (null for a key it does not hold), in order. */
 	getMany(keys: readonly string[]): Promise<(string | null)[]>;
 	put(key: string, value: string): Promise<void>;
+	/** Several values at once (one wrangler command for a deployment). */
+	putMany(entries: readonly { key: string; value: string }[]): Promise<void>;
 	delete(key: string): Promise<void>;
 	/** Every key starting with `prefix`. */
 	list(prefix: string): Promise<string[]>;
@@ -50,10 +54,16 @@ export function keyringNamespaceId(wranglerToml: string, env: string | null = nu
 }
 
 /**
- * The local namespace, opened as wrangler opens it for `wrangler kv key put --local`: the
- * same persistence root (`<persistTo>/v3`) and namespace id, so `npm run dev` sees every change.
+ * The local namespace, as wrangler opens it for `wrangler kv key put --local`: the same
+ * persistence root (`<persistTo>/v3`) and namespace id, so `npm run dev` sees every change. In
+ * its files when they are there (no workerd to start: a tenth of the time), else through Miniflare.
  */
 export async function openLocalNamespace(options: { persistTo: string; namespaceId: string }): Promise<AdminNamespace> {
+	return (await openLocalFiles({ persistTo: resolve(options.persistTo), namespaceId: options.namespaceId })) ?? openMiniflareNamespace(options);
+}
+
+/** The local namespace through Miniflare's API (workerd started for it): what creates its files. */
+export async function openMiniflareNamespace(options: { persistTo: string; namespaceId: string }): Promise<AdminNamespace> {
 	// Loaded here: check-config reads wrangler.toml through this module and needs no workerd.
 	const { convertV4MiniflareOptions, Miniflare } = await import("miniflare");
 	const mf = new Miniflare(
@@ -67,6 +77,9 @@ export async function openLocalNamespace(options: { persistTo: string; namespace
 	return {
 		getMany: (keys) => Promise.all(keys.map((key) => kv.get(key, "text"))),
 		put: (key, value) => kv.put(key, value),
+		async putMany(entries) {
+			for (const { key, value } of entries) await kv.put(key, value);
+		},
 		delete: (key) => kv.delete(key),
 		async list(prefix) {
 			const names: string[] = [];
@@ -91,7 +104,7 @@ export class WranglerError extends Error {
  * A namespace through wrangler's CLI: `target` selects it as wrangler takes it
  * (`["--remote", "--env", "production"]`, or `["--local", "--persist-to", dir]`).
  */
-export function wranglerNamespace(target: readonly string[], options: { cwd?: string } = {}): AdminNamespace {
+export function wranglerNamespace(target: readonly string[], options: { cwd?: string; env?: Record<string, string | undefined> } = {}): AdminNamespace {
 	const wranglerBin = wranglerBinPath();
 	const scratch = mkdtempSync(join(tmpdir(), "keyring-"));
 	const run = (args: readonly string[]) =>
@@ -99,7 +112,7 @@ export function wranglerNamespace(target: readonly string[], options: { cwd?: st
 			execFile(
 				process.execPath,
 				[wranglerBin, "kv", ...args, "--binding", KEYRING_BINDING, ...target],
-				{ cwd: options.cwd, env: { ...process.env, WRANGLER_SEND_METRICS: "false" }, maxBuffer: 256 * 1024 * 1024 },
+				{ cwd: options.cwd, env: { ...(options.env ?? process.env), WRANGLER_SEND_METRICS: "false" }, maxBuffer: 256 * 1024 * 1024 },
 				(error, stdout, stderr) => {
 					if (error === null) return done(stdout);
 					const last = `${stderr}\n${stdout}`.split("\n").map((l) => l.trim()).filter((l) => l !== "" && !/^[▲✘]?\s*$/.test(l)).at(-1);
@@ -120,6 +133,16 @@ export function wranglerNamespace(target: readonly string[], options: { cwd?: st
 			writeFileSync(file, value, { mode: 0o600 });
 			try {
 				await run(["key", "put", key, "--path", file]);
+			} finally {
+				rmSync(file, { force: true });
+			}
+		},
+		async putMany(entries) {
+			if (entries.length === 0) return;
+			const file = join(scratch, "values.json");
+			writeFileSync(file, JSON.stringify(entries), { mode: 0o600 });
+			try {
+				await run(["bulk", "put", file]);
 			} finally {
 				rmSync(file, { force: true });
 			}

@@ -86,6 +86,15 @@ describe("Keyring", () => {
 		expect(await verify(keyring, "alicia", shared)).toEqual({ ok: true, slot: 0 });
 	});
 
+	it("never serves the lowercase of a registered id that has capitals with the shared secret either", async () => {
+		const keyring = new Keyring({ sharedSecrets: ["shared-secret"], clientSecrets: new Map([["Alice", ["alice-secret"]]]) });
+		for (const borrowed of ["alice", "ALICE", "aLICE"]) {
+			expect(await keyring.keysFor(borrowed), borrowed).toEqual({ status: "unknown" });
+			expect(await verify(keyring, borrowed, await sign("shared-secret"))).toEqual({ ok: false, reason: "unknown_client" });
+		}
+		expect(await verify(keyring, "Alice", await sign("alice-secret"))).toEqual({ ok: true, slot: 0 });
+	});
+
 	it("answers unknown for a client with no secret at all, and is configured by either kind of secret", async () => {
 		const onlyClients = new Keyring({ sharedSecrets: [], clientSecrets: new Map([["alpha", ["alpha-secret"]]]) });
 		expect(onlyClients.configured).toBe(true);

@@ -74,7 +74,8 @@ export type KeyLookup =
  *   except for letter case (the shared secret never serves it);
  * - answers `unavailable` instead of throwing when it cannot tell (the request gets 503
  *   `keyring_unavailable`);
- * - keeps imported `CryptoKey`s and lookups cached as it sees fit: it is asked once per request.
+ * - keeps imported `CryptoKey`s and lookups cached as it sees fit: it is asked once per request,
+ *   and, where it caches, may offer `keysAgain` for a signature that failed against its cache.
  *
  * @example
  * ```ts
@@ -86,6 +87,12 @@ export interface KeySource {
 	/** False when no secret is configured at all: every signed request answers 500 `config_error`. */
 	readonly configured: boolean;
 	keysFor(clientId: string): Promise<KeyLookup>;
+	/**
+	 * After a signature failed against `keysFor`'s answer: the client's keys read anew when the
+	 * source may hold newer ones than it cached (a secret rotated or added since), or null when
+	 * it has nothing newer (or may not read now). A new secret then works at once.
+	 */
+	keysAgain?(clientId: string): Promise<KeyLookup | null>;
 }
 
 export type KeyVerdict = { ok: true; /** Position of the key that verified: 0 is the newest. */ slot: number } | { ok: false; reason: "bad_signature" | "unknown_client" | "unavailable" };
@@ -95,11 +102,20 @@ let dummyKey: Promise<CryptoKey> | undefined;
 /**
  * Verifies `signature` over `data` with the client's keys (`crypto.subtle.verify`, constant
  * time). An unknown client is verified once against a random key, so it takes the same time
- * as a known client whose signature does not verify.
+ * as a known client whose signature does not verify. A failure is checked once more against
+ * the source's newer keys, when it has some (`keysAgain`).
  */
 export async function verifySignature(source: KeySource, clientId: string, signature: BufferSource, data: BufferSource): Promise<KeyVerdict> {
 	const lookup = await source.keysFor(clientId);
 	if (lookup.status === "unavailable") return { ok: false, reason: "unavailable" };
+	const verdict = await verifyWith(lookup, signature, data);
+	if (verdict.ok || source.keysAgain === undefined) return verdict;
+	const again = await source.keysAgain(clientId);
+	// Only keys that may verify change the answer: anything else keeps the first refusal.
+	return again?.status === "found" ? verifyWith(again, signature, data) : verdict;
+}
+
+async function verifyWith(lookup: Exclude<KeyLookup, { status: "unavailable" }>, signature: BufferSource, data: BufferSource): Promise<KeyVerdict> {
 	if (lookup.status === "unknown" || lookup.keys.length === 0) {
 		dummyKey ??= crypto.subtle.importKey("raw", crypto.getRandomValues(new Uint8Array(32)), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
 		await hmacVerify(await dummyKey, signature, data);

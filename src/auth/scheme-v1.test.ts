@@ -49,7 +49,7 @@ describe("schemeV1: a plain verifier", () => {
 				body: new TextEncoder().encode("hello"),
 				replay: { id: request.headers["X-Signature"], signedAt: String(NOW) },
 			},
-			signed: { slot: 0, skewMs: 7 },
+			signed: { slot: 0, skewMs: 7, clientId: "svc" },
 		});
 	});
 
@@ -133,7 +133,7 @@ describe("schemeV1 clock skew", () => {
 			field: "X-Timestamp",
 			rule: "must be within 300000 ms of the server time (see X-Server-Time)",
 			headers: { "X-Server-Time": String(NOW) },
-			signed: { slot: 0, skewMs: 300_001 },
+			signed: { slot: 0, skewMs: 300_001, clientId: "svc" },
 		});
 		const early = await signed("/agent/chat", "x", { timestamp: NOW + 300_001 });
 		expect(await v1(new Request(early.url, { method: "POST", headers: early.headers, body: "x" }), keyring, NOW)).toMatchObject({ code: "clock_skew" });

@@ -53,7 +53,7 @@ export const schemeV1 = (limits: SchemeLimits): SignatureScheme =>
 		if (!verdict.ok) return keyRefusal(verdict);
 
 		const skewMs = Math.abs(now - Number(timestamp));
-		const signed = { slot: verdict.slot, skewMs };
+		const signed = { slot: verdict.slot, skewMs, clientId };
 		if (skewMs > limits.maxSkewMs) {
 			// Seconds instead of milliseconds: the most common client mistake, named as such.
 			const looksLikeSeconds = Math.abs(now - Number(timestamp) * 1000) <= limits.maxSkewMs;

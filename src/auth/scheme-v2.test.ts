@@ -32,7 +32,7 @@ describe("schemeV2: a plain verifier", () => {
 				body: new TextEncoder().encode(BODY),
 				replay: { id: "v2:web-app:nonce-0123456789abcdef", signedAt: String(NOW) },
 			},
-			signed: { slot: 0, skewMs: 1500 },
+			signed: { slot: 0, skewMs: 1500, clientId: "web-app" },
 		});
 	});
 
@@ -104,7 +104,7 @@ describe("schemeV2: a plain verifier", () => {
 			code: "body_not_allowed",
 			field: "body",
 			rule: "must be empty on a GET",
-			signed: { slot: 0, skewMs: 0 },
+			signed: { slot: 0, skewMs: 0, clientId: "web-app" },
 		});
 	});
 
@@ -131,7 +131,7 @@ describe("schemeV2: a plain verifier", () => {
 			field: "created",
 			rule: "must be within 300 s of the server time (see X-Server-Time)",
 			headers: { "X-Server-Time": String(NOW) },
-			signed: { slot: 0, skewMs },
+			signed: { slot: 0, skewMs, clientId: "web-app" },
 		});
 		expect(await v2(await signed({ created: CREATED - 301 }), keyring, NOW)).toEqual(skewRefusal(301_000));
 		expect(await v2(await signed({ created: CREATED + 301 }), keyring, NOW)).toEqual(skewRefusal(301_000));
@@ -149,7 +149,7 @@ describe("schemeV2: a plain verifier", () => {
 			field: "expires",
 			rule: "has passed (see X-Server-Time)",
 			headers: { "X-Server-Time": String(NOW) },
-			signed: { slot: 0, skewMs: 100_000 },
+			signed: { slot: 0, skewMs: 100_000, clientId: "web-app" },
 		});
 		expect((await v2(await signed({ created: CREATED - 100, expires: CREATED }), keyring, NOW)).ok).toBe(true);
 		expect((await v2(await signed({ created: CREATED - 100, expires: CREATED }), keyring, NOW + 1)).ok).toBe(false);
@@ -170,7 +170,7 @@ describe("schemeV2: a plain verifier", () => {
 			code: "digest_mismatch",
 			field: "Content-Digest",
 			rule: "must hold the sha-256 of the body as received",
-			signed: { slot: 0, skewMs: 0 },
+			signed: { slot: 0, skewMs: 0, clientId: "web-app" },
 		};
 		expect(await v2(new Request(original.url, { method: "POST", headers: original.headers, body: '{"messages":[1]}' }), keyring, NOW)).toEqual(mismatch);
 		// The body stripped in transit: an empty body is checked against the digest too.
@@ -222,6 +222,6 @@ describe("schemeV2: a plain verifier", () => {
 		const headers = new Headers(good.headers);
 		headers.delete("content-length");
 		const result = await small(new Request(good.url, { method: "POST", headers, body: stream }), keyring, NOW);
-		expect(result).toEqual({ ok: false, code: "body_too_large", field: "body", rule: "must be at most 1000 bytes", signed: { slot: 0, skewMs: 0 } });
+		expect(result).toEqual({ ok: false, code: "body_too_large", field: "body", rule: "must be at most 1000 bytes", signed: { slot: 0, skewMs: 0, clientId: "web-app" } });
 	});
 });

@@ -50,7 +50,7 @@ export const schemeV2 = (limits: SchemeLimits): SignatureScheme =>
 
 		// The clock, after the signature (as v1), so only signed requests reach the histogram.
 		const skewMs = Math.abs(now - input.created * 1000);
-		const signed = { slot: verdict.slot, skewMs };
+		const signed = { slot: verdict.slot, skewMs, clientId: input.keyid };
 		if (skewMs > limits.maxSkewMs) {
 			const looksLikeMilliseconds = Math.abs(now - input.created) <= limits.maxSkewMs;
 			const rule = looksLikeMilliseconds

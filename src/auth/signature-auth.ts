@@ -72,7 +72,7 @@ export const signatureAuth = (options: SignatureAuthOptions): MiddlewareHandler<
 
 		const result = await verifiers[scheme](request, keys, now());
 		if (result.signed !== undefined) {
-			events.secretSlot(result.signed.slot);
+			events.secretSlot(result.signed.slot, result.signed.clientId);
 			events.skew(result.signed.skewMs);
 		}
 		if (!result.ok) {
@@ -95,6 +95,8 @@ export interface SignedFacts {
 	slot: number;
 	/** `abs(now - signed time)` in milliseconds. */
 	skewMs: number;
+	/** The client id the signature verified for. */
+	clientId: string;
 }
 
 export interface Verified {

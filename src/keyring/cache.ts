@@ -5,7 +5,7 @@
  * `stale()`: the last known record serves while KV fails.
  */
 export class ExpiringCache<V> {
-	private readonly entries = new Map<string, { value: V; expiresAt: number }>();
+	private readonly entries = new Map<string, { value: V; storedAt: number; expiresAt: number }>();
 	private readonly maxEntries: number;
 	private readonly now: () => number;
 
@@ -30,13 +30,20 @@ export class ExpiringCache<V> {
 		return this.entries.get(key)?.value;
 	}
 
+	/** Milliseconds since the entry was set, expired or not; undefined without one. */
+	age(key: string): number | undefined {
+		const entry = this.entries.get(key);
+		return entry === undefined ? undefined : this.now() - entry.storedAt;
+	}
+
 	set(key: string, value: V, ttlMs: number): void {
 		this.entries.delete(key);
 		if (this.entries.size >= this.maxEntries) {
 			const oldest = this.entries.keys().next();
 			if (oldest.done !== true) this.entries.delete(oldest.value);
 		}
-		this.entries.set(key, { value, expiresAt: this.now() + ttlMs });
+		const now = this.now();
+		this.entries.set(key, { value, storedAt: now, expiresAt: now + ttlMs });
 	}
 
 	delete(key: string): void {

@@ -23,11 +23,11 @@ describe("KeyringKeySource", () => {
 		expect(await absent.keysFor("anyone")).toMatchObject({ status: "found" });
 	});
 
-	it.each(["disabled", "case_variant", "undecryptable"] as const)("refuses a %s record as unknown, never with the shared secret", async (reason) => {
+	it.each(["disabled", "revoked", "case_variant", "undecryptable"] as const)("refuses a %s record as unknown, never with the shared secret", async (reason) => {
 		expect(await sourceAnswering({ kind: "refused", reason }).keysFor("anyone")).toEqual({ status: "unknown" });
 	});
 
-	it.each(["kv_error", "throttled"] as const)("answers unavailable (503) when the keyring cannot tell (%s)", async (reason) => {
+	it.each(["kv_error", "throttled", "no_key"] as const)("answers unavailable (503) when the keyring cannot tell (%s)", async (reason) => {
 		expect(await sourceAnswering({ kind: "unavailable", reason }).keysFor("anyone")).toEqual({ status: "unavailable" });
 	});
 
@@ -41,20 +41,29 @@ describe("keyringKeySource", () => {
 	const settings = { cacheMs: 30_000, maxEntries: 10, timeoutMs: 1000 };
 	const kv = { get: async () => null } as unknown as Pick<KVNamespace, "get">;
 
-	it("is the environment's keys alone without KEYRING_KEY, or without the binding", () => {
-		expect(keyringKeySource({ ...settings, key: null }, kv, environment, deps)).toBe(environment);
-		expect(keyringKeySource({ ...settings, key: new Uint8Array(32) }, undefined, environment, deps)).toBe(environment);
+	it("is the environment's keys alone without the binding", () => {
+		expect(keyringKeySource({ ...settings, keys: [new Uint8Array(32)] }, undefined, environment, deps)).toBe(environment);
 	});
 
-	it("puts the keyring in front with both", () => {
-		expect(keyringKeySource({ ...settings, key: new Uint8Array(32) }, kv, environment, deps)).toBeInstanceOf(KeyringKeySource);
+	it("puts the keyring in front with the binding, even without KEYRING_KEY (its records then refuse their ids)", async () => {
+		const withKey = keyringKeySource({ ...settings, keys: [new Uint8Array(32)] }, kv, environment, deps);
+		expect(withKey).toBeInstanceOf(KeyringKeySource);
+		expect(withKey.configured).toBe(true);
+		const record = { get: async () => ({ v: 2, id: "alice", sealed: "c2VhbGVk" }) } as unknown as Pick<KVNamespace, "get">;
+		const keyless = keyringKeySource({ ...settings, keys: [] }, record, environment, deps);
+		expect(keyless).toBeInstanceOf(KeyringKeySource);
+		expect(await keyless.keysFor("alice")).toEqual({ status: "unavailable" });
+		// Without a key the keyring verifies nothing: only the environment's secrets make it configured.
+		const empty = new Keyring({ sharedSecrets: [], clientSecrets: new Map() });
+		expect(keyringKeySource({ ...settings, keys: [] }, kv, empty, deps).configured).toBe(false);
+		expect(keyringKeySource({ ...settings, keys: [] }, kv, environment, deps).configured).toBe(true);
 	});
 
 	it("reads KV with the isolate's cache period as its cacheTtl, in seconds, never under KV's 30", async () => {
 		const cacheTtls: unknown[] = [];
 		const recording = { get: async (_key: string, options: { cacheTtl?: number }) => (cacheTtls.push(options.cacheTtl), null) } as unknown as Pick<KVNamespace, "get">;
-		await keyringKeySource({ ...settings, cacheMs: 45_500, key: new Uint8Array(32) }, recording, environment, deps).keysFor("someone");
-		await keyringKeySource({ ...settings, cacheMs: 1_000, key: new Uint8Array(32) }, recording, environment, deps).keysFor("someone");
+		await keyringKeySource({ ...settings, cacheMs: 45_500, keys: [new Uint8Array(32)] }, recording, environment, deps).keysFor("someone");
+		await keyringKeySource({ ...settings, cacheMs: 1_000, keys: [new Uint8Array(32)] }, recording, environment, deps).keysFor("someone");
 		expect(cacheTtls).toEqual([46, 30]);
 	});
 });

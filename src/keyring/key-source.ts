@@ -1,33 +1,38 @@
 import type { KeyLookup, KeySource } from "../auth/crypto.ts";
 import type { KeyringConfig } from "../config.ts";
+import type { KeyringEvents } from "../events.ts";
 import type { Logger } from "../log.ts";
-import type { KeyringEvents } from "./events.ts";
-import { KeyringLookup } from "./lookup.ts";
+import { KeyringLookup, type KeyringLookupResult } from "./lookup.ts";
 import { importKeyringKey } from "./sealing.ts";
 import { KV_MIN_CACHE_TTL_SECONDS, KvKeyringStore } from "./store.ts";
 
 /**
  * The keyring in KV in front of the environment's secrets (docs/design.md, "Keyring"): an id
  * the keyring names is decided by its record alone (its keys, or refused when disabled,
- * another case of a registered id, or undecryptable: never a shared secret); an id it does
- * not name goes to `HMAC_CLIENTS`/`HMAC_SECRET`; an id it cannot tell about (KV failing, never
- * seen) is `unavailable`: 503, never a pass.
+ * revoked, another case of a registered id, or undecryptable: never a shared secret); an id it
+ * does not name goes to `HMAC_CLIENTS`/`HMAC_SECRET`; an id it cannot tell about (KV failing,
+ * never seen, a record and no `KEYRING_KEY`) is `unavailable`: 503, never a pass.
  *
  * @example
  * ```ts
- * const keys = new KeyringKeySource(new KeyringLookup({ store, key, cacheMs: 30_000, maxEntries: 10_000, events, log }), new Keyring(config.auth));
+ * const keys = new KeyringKeySource(new KeyringLookup({ store, keys, cacheMs: 30_000, maxEntries: 10_000, events, log }), new Keyring(config.auth));
  * const verdict = await verifySignature(keys, "alice", signature, data);
  * ```
  */
 export class KeyringKeySource implements KeySource {
-	/** The keyring may hold any client: never "no secret configured". */
-	readonly configured = true;
-	private readonly keyring: Pick<KeyringLookup, "lookup"> & Partial<Pick<KeyringLookup, "cachedClient">>;
+	/**
+	 * With `KEYRING_KEY`, the keyring may hold any client: never "no secret configured".
+	 * Without it, only the environment's secrets can verify.
+	 */
+	readonly configured: boolean;
+	private readonly keyring: Pick<KeyringLookup, "lookup"> & Partial<Pick<KeyringLookup, "cachedClient" | "reread">>;
 	private readonly fallback: KeySource;
 
-	constructor(keyring: Pick<KeyringLookup, "lookup"> & Partial<Pick<KeyringLookup, "cachedClient">>, fallback: KeySource) {
+	/** `opens`: false when `KEYRING_KEY` is not set (records are found, never opened). */
+	constructor(keyring: Pick<KeyringLookup, "lookup"> & Partial<Pick<KeyringLookup, "cachedClient" | "reread">>, fallback: KeySource, opens = true) {
 		this.keyring = keyring;
 		this.fallback = fallback;
+		this.configured = opens || fallback.configured;
 	}
 
 	/**
@@ -39,7 +44,16 @@ export class KeyringKeySource implements KeySource {
 	}
 
 	async keysFor(clientId: string): Promise<KeyLookup> {
-		const result = await this.keyring.lookup(clientId);
+		return this.keysOf(clientId, await this.keyring.lookup(clientId));
+	}
+
+	/** After a failed signature: the keys of the record read again, or null when nothing changed (or it may not be read now). */
+	async keysAgain(clientId: string): Promise<KeyLookup | null> {
+		const result = (await this.keyring.reread?.(clientId)) ?? null;
+		return result === null ? null : this.keysOf(clientId, result);
+	}
+
+	private async keysOf(clientId: string, result: KeyringLookupResult): Promise<KeyLookup> {
 		switch (result.kind) {
 			case "found":
 				return { status: "found", keys: await result.client.keys };
@@ -54,9 +68,10 @@ export class KeyringKeySource implements KeySource {
 }
 
 /**
- * The gateway's key source for `config`: the environment's keys alone while the keyring is
- * off (no `KEYRING_KEY`), else the keyring in `kv` in front of them. KV's own `cacheTtl` is the
- * isolate's cache period, at least KV's minimum of 30 s.
+ * The gateway's key source for `config`: the environment's keys alone without the `KEYRING`
+ * binding, else the keyring in `kv` in front of them, even without `KEYRING_KEY` (then an id
+ * with a record is refused, 503: a lost key never hands keyring ids to the shared secret). KV's
+ * own `cacheTtl` is the isolate's cache period, at least KV's minimum of 30 s.
  */
 export function keyringKeySource(
 	config: KeyringConfig,
@@ -64,14 +79,14 @@ export function keyringKeySource(
 	environment: KeySource,
 	deps: { events: KeyringEvents; log: Logger; now?: () => number },
 ): KeySource {
-	if (config.key === null || kv === undefined) return environment;
+	if (kv === undefined) return environment;
 	const store = new KvKeyringStore(kv, {
 		cacheTtlSeconds: Math.max(KV_MIN_CACHE_TTL_SECONDS, Math.ceil(config.cacheMs / 1000)),
 		timeoutMs: config.timeoutMs,
 	});
 	const lookup = new KeyringLookup({
 		store,
-		key: importKeyringKey(config.key),
+		keys: config.keys.length === 0 ? null : Promise.all(config.keys.map(importKeyringKey)),
 		cacheMs: config.cacheMs,
 		maxEntries: config.maxEntries,
 		joinTimeoutMs: config.timeoutMs + 100,
@@ -79,5 +94,5 @@ export function keyringKeySource(
 		log: deps.log,
 		now: deps.now,
 	});
-	return new KeyringKeySource(lookup, environment);
+	return new KeyringKeySource(lookup, environment, config.keys.length > 0);
 }

@@ -26,7 +26,7 @@ async function setup(overrides: Partial<KeyringLookupOptions> = {}) {
 	const events = new RecordedEvents();
 	const log = recordingLogger();
 	const clock = { now: 1_763_000_000_000 };
-	const lookup = new KeyringLookup({ store, key, cacheMs: 30_000, maxEntries: 100, events, log, now: () => clock.now, ...overrides });
+	const lookup = new KeyringLookup({ store, keys: [key], cacheMs: 30_000, maxEntries: 100, events, log, now: () => clock.now, ...overrides });
 	return { key, store, events, log, clock, lookup };
 }
 
@@ -129,10 +129,10 @@ describe("KeyringLookup", () => {
 		// Moved without rewriting the id.
 		store.inner.records.set(recordKey("carol"), alice);
 		const tampered = await sealedRecord(key, "tampered", ["s"]);
-		const bytes = Uint8Array.from(atob(tampered.secrets), (c) => c.charCodeAt(0));
+		const bytes = Uint8Array.from(atob(tampered.sealed), (c) => c.charCodeAt(0));
 		bytes[20]! ^= 1;
-		store.inner.put({ ...tampered, secrets: btoa(String.fromCharCode(...bytes)) });
-		store.inner.records.set(recordKey("junk"), { v: 1, id: "junk" });
+		store.inner.put({ ...tampered, sealed: btoa(String.fromCharCode(...bytes)) });
+		store.inner.records.set(recordKey("junk"), { v: 2, id: "junk" });
 		for (const id of ["wrong-key", "bob", "carol", "tampered", "junk"]) {
 			expect(await lookup.lookup(id), id).toEqual({ kind: "refused", reason: "undecryptable" });
 			expect(await lookup.lookup(id), id).toEqual({ kind: "refused", reason: "undecryptable" });
@@ -140,7 +140,7 @@ describe("KeyringLookup", () => {
 		expect(store.reads).toHaveLength(5);
 		expect(events.of("undecryptable")).toBe(10);
 		expect(log.lines.filter((line) => line.level === "error").map((line) => line.fields.clientId)).toEqual(["wrong-key", "bob", "carol", "tampered", "junk"]);
-		expect(JSON.stringify(log.lines)).not.toContain(alice.secrets);
+		expect(JSON.stringify(log.lines)).not.toContain(alice.sealed);
 	});
 
 	it("serves the last known record while KV fails, and reads KV once per period, not per request", async () => {
@@ -233,9 +233,149 @@ describe("KeyringLookup", () => {
 		for (let i = 0; i < 20; i++) expect(await lookup.lookup(`client-${i}`)).toMatchObject({ kind: "found" });
 	});
 
+	it("reads a known client again when its entry expired, even with the budget of unknown ids spent", async () => {
+		const { key, store, lookup, clock } = await setup({ unknownReadsPerSecond: 5 });
+		store.inner.put(await sealedRecord(key, "alice", ["s"]));
+		store.inner.put(await sealedRecord(key, "off", ["s"], { disabled: true }));
+		await lookup.lookup("alice");
+		await lookup.lookup("gone");
+		await lookup.lookup("off");
+		clock.now += 30_000;
+		for (let i = 0; i < 100; i++) await lookup.lookup(`random-${i}`);
+		store.reads.length = 0;
+		expect(await lookup.lookup("alice")).toMatchObject({ kind: "found" });
+		expect(await lookup.lookup("gone")).toEqual({ kind: "absent" });
+		expect(await lookup.lookup("off")).toEqual({ kind: "refused", reason: "disabled" });
+		expect(store.reads).toEqual(["alice", "gone", "off"]);
+	});
+
+	it("throttles a flood of random ids while KV fails: a failed read spends the budget too", async () => {
+		const { store, lookup, events } = await setup({ unknownReadsPerSecond: 5 });
+		store.failing = "error";
+		const results = [];
+		for (let i = 0; i < 100; i++) results.push(await lookup.lookup(`random-${i}`));
+		expect(store.reads).toHaveLength(5);
+		expect(results.slice(0, 5).every((r) => r.kind === "unavailable" && r.reason === "kv_error")).toBe(true);
+		expect(results.slice(5).every((r) => r.kind === "unavailable" && r.reason === "throttled")).toBe(true);
+		expect([events.of("kv_error"), events.of("throttled")]).toEqual([5, 95]);
+	});
+
+	it("refuses a revoked id (a tombstone) whatever happens next, never as absent", async () => {
+		const { key, store, lookup, events } = await setup();
+		store.inner.put(await sealedRecord(key, "gone", [], { revoked: true }));
+		expect(await lookup.lookup("gone")).toEqual({ kind: "refused", reason: "revoked" });
+		expect(await lookup.lookup("Gone")).toEqual({ kind: "refused", reason: "case_variant" });
+		expect(events.of("hit")).toBe(2);
+	});
+
+	it("refuses a record edited without the key: a field added, a field of the first format, a record of the first format", async () => {
+		const { key, store, lookup, log } = await setup();
+		const off = await sealedRecord(key, "off", ["s"], { disabled: true });
+		store.inner.records.set(recordKey("off"), { ...off, disabled: false });
+		store.inner.records.set(recordKey("limited"), { ...(await sealedRecord(key, "limited", ["s"], { limits: { rpm: 2 } })), limits: {} });
+		store.inner.records.set(recordKey("first"), { v: 1, id: "first", secrets: off.sealed, disabled: false, createdAt: "t", updatedAt: "t" });
+		for (const id of ["off", "limited", "first"]) expect(await lookup.lookup(id), id).toEqual({ kind: "refused", reason: "undecryptable" });
+		expect(log.lines.map((line) => line.fields.why)).toEqual(["malformed", "malformed", "old_format"]);
+		expect(log.lines[2]!.message).toContain("npm run keys -- rekey");
+	});
+
+	it("opens a record sealed under the old key while KEYRING_KEY holds two (new first)", async () => {
+		const [fresh, old] = [await freshKey(), await freshKey()];
+		const { store, lookup } = await setup({ keys: [fresh, old] });
+		store.inner.put(await sealedRecord(old, "under-old", ["o"]));
+		store.inner.put(await sealedRecord(fresh, "under-new", ["n"]));
+		expect(await lookup.lookup("under-old")).toMatchObject({ kind: "found", client: { secrets: ["o"] } });
+		expect(await lookup.lookup("under-new")).toMatchObject({ kind: "found", client: { secrets: ["n"] } });
+	});
+
+	describe("without KEYRING_KEY (the binding set, the key lost)", () => {
+		it("refuses an id that has a record, whatever the record (503 no_key), cached; an id without one is absent", async () => {
+			const { key, store, lookup, events, log, clock } = await setup({ keys: null });
+			store.inner.put(await sealedRecord(key, "alice", ["s"]));
+			store.inner.put(await sealedRecord(key, "off", ["s"], { disabled: true }));
+			store.inner.records.set(recordKey("junk"), "junk");
+			for (const id of ["alice", "off", "junk", "alice"]) expect(await lookup.lookup(id), id).toEqual({ kind: "unavailable", reason: "no_key" });
+			expect(await lookup.lookup("nobody")).toEqual({ kind: "absent" });
+			expect(store.reads).toEqual(["alice", "off", "junk", "nobody"]);
+			expect(events.of("no_key")).toBe(4);
+			// Logged as a configuration fault, at most once a minute (each cache period reads again).
+			expect(log.lines.filter((l) => l.level === "error")).toHaveLength(1);
+			expect(log.lines[0]!.message).toContain("KEYRING_KEY is not");
+			clock.now += 30_000;
+			await lookup.lookup("alice");
+			expect(log.lines).toHaveLength(1);
+			clock.now += 30_000;
+			await lookup.lookup("alice");
+			expect(log.lines).toHaveLength(2);
+		});
+	});
+
+	describe("re-reading after a failed signature", () => {
+		it("finds a rotated record's new secret at once, from the second after the last read", async () => {
+			const { key, store, lookup, clock } = await setup();
+			store.inner.put(await sealedRecord(key, "alice", ["one"]));
+			const before = await lookup.lookup("alice");
+			store.inner.put(await sealedRecord(key, "alice", ["two", "one"]));
+			clock.now += 999;
+			expect(await lookup.reread("alice")).toBeNull();
+			clock.now += 1;
+			expect(await lookup.reread("alice")).toMatchObject({ kind: "found", client: { secrets: ["two", "one"] } });
+			expect(await lookup.lookup("alice")).toMatchObject({ client: { secrets: ["two", "one"] } });
+			expect(before).toMatchObject({ client: { secrets: ["one"] } });
+			// At most once a second per id.
+			expect(await lookup.reread("alice")).toBeNull();
+			expect(store.reads).toEqual(["alice", "alice"]);
+		});
+
+		it("finds an added client that was cached as a miss, and says null when nothing changed", async () => {
+			const { key, store, lookup, clock } = await setup();
+			expect(await lookup.lookup("new")).toEqual({ kind: "absent" });
+			clock.now += 1_000;
+			expect(await lookup.reread("new")).toBeNull();
+			store.inner.put(await sealedRecord(key, "new", ["s"]));
+			clock.now += 1_000;
+			expect(await lookup.reread("new")).toMatchObject({ kind: "found" });
+			store.inner.put(await sealedRecord(key, "unchanged", ["s"]));
+			const first = await lookup.lookup("unchanged");
+			clock.now += 1_000;
+			expect(await lookup.reread("unchanged")).toBeNull();
+			// The same record read again keeps its decision: no decryption, the same keys.
+			clock.now += 30_000;
+			expect(await lookup.lookup("unchanged")).toBe(first);
+		});
+
+		it("reads nothing for an id it never looked up, and spends the budget of reads that may serve no client", async () => {
+			const { key, store, lookup, clock } = await setup({ unknownReadsPerSecond: 3 });
+			expect(await lookup.reread("never")).toBeNull();
+			store.inner.put(await sealedRecord(key, "alice", ["s"]));
+			for (const id of ["a", "b", "alice"]) await lookup.lookup(id);
+			clock.now += 1_000;
+			expect(await lookup.reread("a")).toBeNull();
+			expect(await lookup.reread("b")).toBeNull();
+			expect(await lookup.reread("alice")).toBeNull();
+			expect(store.reads).toEqual(["a", "b", "alice", "a", "b", "alice"]);
+			// The budget of this second is spent: no fourth re-read.
+			await lookup.lookup("c").catch(() => null);
+			expect(await lookup.lookup("d")).toEqual({ kind: "unavailable", reason: "throttled" });
+			clock.now += 1_000;
+			expect(await lookup.reread("a")).toBeNull();
+			expect(store.reads.at(-1)).toBe("a");
+		});
+
+		it("keeps the last known answer when KV fails meanwhile: nothing new", async () => {
+			const { key, store, lookup, clock } = await setup();
+			store.inner.put(await sealedRecord(key, "alice", ["s"]));
+			await lookup.lookup("alice");
+			store.failing = "error";
+			clock.now += 1_000;
+			expect(await lookup.reread("alice")).toBeNull();
+			expect(await lookup.lookup("alice")).toMatchObject({ kind: "found" });
+		});
+	});
+
 	it("refuses options that cannot work, when built", async () => {
 		const { key, store } = await setup();
-		const base = { store, key, maxEntries: 10, events: new RecordedEvents(), log: recordingLogger() };
+		const base = { store, keys: [key], maxEntries: 10, events: new RecordedEvents(), log: recordingLogger() };
 		expect(() => new KeyringLookup({ ...base, cacheMs: 0 })).toThrow(/cacheMs/);
 		expect(() => new KeyringLookup({ ...base, cacheMs: 1, unknownReadsPerSecond: 0 })).toThrow(/unknownReadsPerSecond/);
 		expect(() => new KeyringLookup({ ...base, cacheMs: 1, maxEntries: 0 })).toThrow(/maxEntries/);

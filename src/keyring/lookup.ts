@@ -1,47 +1,29 @@
+import type { KeyringEvents } from "../events.ts";
 import type { Logger } from "../log.ts";
 import { LogThrottle } from "../log.ts";
 import { ExpiringCache } from "./cache.ts";
-import type { KeyringEvents } from "./events.ts";
-import type { StoredRecord } from "./record.ts";
-import { KeyringDecryptError, openSecrets } from "./sealing.ts";
+import { ABSENT, RecordOpener, type Decided, type KeyringClient, type KeyringLookupResult } from "./opener.ts";
+import { ReadBudget } from "./read-budget.ts";
 import { KeyringStoreError, type KeyringStore } from "./store.ts";
 
-/** A keyring record that verifies: its secrets, newest first, and what else it carries. */
-export interface KeyringClient {
-	clientId: string;
-	/** Newest first. */
-	secrets: readonly string[];
-	/** HMAC-SHA256 verify keys of `secrets`, imported once per cached record. */
-	keys: Promise<CryptoKey[]>;
-	/** The client's limits as stored (the `CLIENT_LIMITS` entry format), if any. */
-	limits?: Record<string, unknown>;
-}
+export type { KeyringClient, KeyringLookupResult, KeyringRefusal } from "./opener.ts";
 
-/** Why a named id must not verify: refused like an unknown client, never served by a shared secret. */
-export type KeyringRefusal = "disabled" | "case_variant" | "undecryptable";
-
-export type KeyringLookupResult =
-	| { kind: "found"; client: KeyringClient }
-	/** The keyring does not name this id: the secrets of the environment decide. */
-	| { kind: "absent" }
-	| { kind: "refused"; reason: KeyringRefusal }
-	/** Nothing known of this id and KV cannot answer now (or too many unknown ids): 503, never a pass. */
-	| { kind: "unavailable"; reason: "kv_error" | "throttled" };
-
-type Known = Extract<KeyringLookupResult, { kind: "found" | "refused" }>;
+/** A failed signature re-reads its id at most this often per isolate (docs/design.md, "Keyring"). */
+export const REREAD_INTERVAL_MS = 1_000;
 
 export interface KeyringLookupOptions {
 	store: KeyringStore;
-	/** `KEYRING_KEY`, imported for AES-GCM. */
-	key: CryptoKey | Promise<CryptoKey>;
+	/** `KEYRING_KEY`'s keys, imported for AES-GCM (new first); null when it is not set: every record refuses its id (503). */
+	keys: readonly CryptoKey[] | Promise<readonly CryptoKey[]> | null;
 	/** How long this isolate trusts what it read, hits and misses alike. @default 30000 (`KEYRING_CACHE_MS`) */
 	cacheMs: number;
 	/** Records kept per isolate; misses are kept apart, as many, so a flood of unknown ids cannot evict a client. */
 	maxEntries: number;
 	/**
-	 * KV reads per second per isolate that may find no record a client can use (none, another case of an id, a disabled one) or fail: beyond this, an id
-	 * this isolate knows nothing of gets 503 for the rest of the second, so a flood of random
-	 * ids is not a flood of KV reads. Known ids are not affected. @default 100
+	 * KV reads per second per isolate that may serve no client (`ReadBudget`): beyond this, an id
+	 * this isolate knows nothing of gets 503 for the rest of the second, and a failed signature
+	 * is not re-read, so a flood of random ids is not a flood of KV reads. Known ids are read
+	 * again when their entry expires, whatever the budget. @default 100
 	 */
 	unknownReadsPerSecond?: number;
 	/** How long a request waits for a read of the same id that another request started, before it reads itself (the store's own budget, and a margin). @default 1100 */
@@ -52,41 +34,49 @@ export interface KeyringLookupOptions {
 	now?: () => number;
 }
 
+/** A cached decision, with the sealed text it was made from (null for a miss or a value that is not a record). */
+interface Entry {
+	decided: Decided;
+	sealed: string | null;
+}
+
 /**
  * One isolate's view of the keyring (docs/design.md, "Keyring"): records and misses cached
  * for `cacheMs`, one KV read per id per period however many requests ask at once, the last
- * known record served while KV fails, and 503 for an id never seen.
+ * known record served while KV fails, 503 for an id never seen, and a re-read after a failed
+ * signature so that a new secret works at once.
  *
  * @example
  * ```ts
  * const keyring = new KeyringLookup({ store: new KvKeyringStore(env.KEYRING, { cacheTtlSeconds: 30, timeoutMs: 1000 }),
- *   key: importKeyringKey(bytes), cacheMs: 30_000, maxEntries: 10_000, events, log });
+ *   keys: importKeyringKeys(config.keys), cacheMs: 30_000, maxEntries: 10_000, events, log });
  * const result = await keyring.lookup("alice"); // { kind: "found", client: { secrets, keys, ... } }
  * ```
  */
 export class KeyringLookup {
-	private readonly records: ExpiringCache<Known>;
-	private readonly misses: ExpiringCache<true>;
+	private readonly records: ExpiringCache<Entry>;
+	private readonly misses: ExpiringCache<Entry>;
 	private readonly inFlight = new Map<string, Promise<KeyringLookupResult>>();
-	private readonly throttle: LogThrottle;
+	private readonly kvLog: LogThrottle;
+	private readonly opener: RecordOpener;
+	private readonly budget: ReadBudget;
 	private readonly options: KeyringLookupOptions;
 	private readonly now: () => number;
-	private readonly unknownReadsPerSecond: number;
 	private readonly joinTimeoutMs: number;
-	private budgetWindow = 0;
-	private unknownReads = 0;
 
 	constructor(options: KeyringLookupOptions) {
 		if (!(options.cacheMs > 0)) throw new Error("KeyringLookup: cacheMs must be positive");
-		this.unknownReadsPerSecond = options.unknownReadsPerSecond ?? 100;
-		if (!(this.unknownReadsPerSecond > 0)) throw new Error("KeyringLookup: unknownReadsPerSecond must be positive");
+		const perSecond = options.unknownReadsPerSecond ?? 100;
+		if (!(perSecond > 0)) throw new Error("KeyringLookup: unknownReadsPerSecond must be positive");
 		this.joinTimeoutMs = options.joinTimeoutMs ?? 1_100;
 		if (!(this.joinTimeoutMs > 0)) throw new Error("KeyringLookup: joinTimeoutMs must be positive");
 		this.options = options;
 		this.now = options.now ?? Date.now;
 		this.records = new ExpiringCache(options.maxEntries, this.now);
 		this.misses = new ExpiringCache(options.maxEntries, this.now);
-		this.throttle = new LogThrottle(10_000, this.now);
+		this.kvLog = new LogThrottle(10_000, this.now);
+		this.budget = new ReadBudget(perSecond, this.now);
+		this.opener = new RecordOpener(options.keys === null ? null : Promise.resolve(options.keys), options.log, this.now);
 	}
 
 	/**
@@ -94,20 +84,38 @@ export class KeyringLookup {
 	 * counted): what a request verified against just now, for what else its record carries.
 	 */
 	cachedClient(clientId: string): KeyringClient | undefined {
-		const known = this.records.stale(clientId);
+		const known = this.records.stale(clientId)?.decided;
 		return known?.kind === "found" ? known.client : undefined;
 	}
 
 	lookup(clientId: string): Promise<KeyringLookupResult> {
-		const cached = this.records.fresh(clientId) ?? (this.misses.fresh(clientId) === undefined ? undefined : ABSENT);
+		const cached = (this.records.fresh(clientId) ?? this.misses.fresh(clientId))?.decided;
 		if (cached !== undefined) {
 			this.count(cached);
 			return Promise.resolve(cached);
 		}
-		// Requests for one id at once share one read.
+		return this.shared(clientId);
+	}
+
+	/**
+	 * After a signature failed against what this isolate knows of `clientId`: KV read again, when
+	 * the last read of the id is at least `REREAD_INTERVAL_MS` old and the budget of reads that
+	 * may serve no client allows. The new decision, or null when there is nothing new.
+	 */
+	async reread(clientId: string): Promise<KeyringLookupResult | null> {
+		const age = this.records.age(clientId) ?? this.misses.age(clientId);
+		if (age === undefined || age < REREAD_INTERVAL_MS || !this.budget.admits()) return null;
+		this.budget.spend();
+		const before = this.last(clientId);
+		const after = await this.shared(clientId, true);
+		return after === before ? null : after;
+	}
+
+	/** Requests for one id at once share one read. `budgetSpent`: a re-read, which paid for itself. */
+	private shared(clientId: string, budgetSpent = false): Promise<KeyringLookupResult> {
 		const pending = this.inFlight.get(clientId);
 		if (pending !== undefined) return this.join(clientId, pending);
-		const read: Promise<KeyringLookupResult> = this.read(clientId).finally(() => {
+		const read: Promise<KeyringLookupResult> = this.read(clientId, budgetSpent).finally(() => {
 			if (this.inFlight.get(clientId) === read) this.inFlight.delete(clientId);
 		});
 		this.inFlight.set(clientId, read);
@@ -139,80 +147,56 @@ export class KeyringLookup {
 		return this.lookup(clientId);
 	}
 
-	private async read(clientId: string): Promise<KeyringLookupResult> {
-		const { events, cacheMs } = this.options;
-		const last = this.records.stale(clientId) ?? (this.misses.stale(clientId) === undefined ? undefined : ABSENT);
-		if (last === undefined && !this.admitUnknownRead()) {
+	private async read(clientId: string, budgetSpent: boolean): Promise<KeyringLookupResult> {
+		const { events, cacheMs, store } = this.options;
+		const last = this.records.stale(clientId) ?? this.misses.stale(clientId);
+		if (last === undefined && !this.budget.admits()) {
 			events.keyringLookup("throttled");
 			return THROTTLED;
 		}
 		events.keyringLookup("kv_read");
-		let result: KeyringLookupResult;
+		let entry: Entry;
 		try {
-			const read = await this.options.store.read(clientId);
-			result =
-				read.kind === "absent" ? ABSENT
-				: read.kind === "malformed" ? this.unreadable(clientId, "malformed")
-				: await this.open(clientId, read.record);
+			const read = await store.read(clientId);
+			const sealed = read.kind === "record" ? read.record.sealed : null;
+			// An unchanged record keeps its decision (no decryption, no key import); a miss is always
+			// ABSENT; a record without the key is decided again, so the fault is logged while it lasts.
+			const unchanged = sealed !== null && last?.sealed === sealed && last.decided.kind !== "unavailable";
+			entry = unchanged ? last : { decided: await this.opener.decide(clientId, read), sealed };
 		} catch (error) {
 			if (!(error instanceof KeyringStoreError)) throw error;
 			events.keyringLookup("kv_error");
-			if (this.throttle.admit(`kv:${error.reason}`) !== null) {
+			if (this.kvLog.admit(`kv:${error.reason}`) !== null) {
 				this.options.log.warn("keyring read failed; serving the last known records", { reason: error.reason });
 			}
 			if (last === undefined) {
-				this.spendUnknownRead();
+				if (!budgetSpent) this.budget.spend();
 				return KV_UNAVAILABLE;
 			}
 			// The last known answer serves for another period: an outage is not a KV read per request.
 			this.remember(clientId, last, cacheMs);
-			this.count(last);
-			return last;
+			this.count(last.decided);
+			return last.decided;
 		}
-		// A refusal (another case of a registered id, a disabled or unreadable record) serves no client
-		// either: without this, a flood of case variants of one known id was a KV read each, unthrottled.
-		if (result.kind !== "found") this.spendUnknownRead();
-		this.remember(clientId, result, cacheMs);
-		this.count(result);
-		return result;
+		// A refusal (another case of a registered id, a disabled, revoked or unreadable record) serves no
+		// client either: without this, a flood of case variants of one known id was a KV read each, unthrottled.
+		if (!budgetSpent && entry.decided.kind !== "found") this.budget.spend();
+		this.remember(clientId, entry, cacheMs);
+		this.count(entry.decided);
+		return entry.decided;
 	}
 
-	private async open(clientId: string, record: StoredRecord): Promise<Known> {
-		// One KV key holds every case of an id; only the exact id is this record's client.
-		if (record.id !== clientId) {
-			if (record.id.toLowerCase() === clientId.toLowerCase()) return { kind: "refused", reason: "case_variant" };
-			return this.unreadable(clientId, "moved");
-		}
-		if (record.disabled) return { kind: "refused", reason: "disabled" };
-		let secrets: string[];
-		try {
-			secrets = await openSecrets(await this.options.key, clientId, record.secrets);
-		} catch (error) {
-			if (error instanceof KeyringDecryptError) return this.unreadable(clientId, "decrypt");
-			throw error;
-		}
-		const keys = Promise.all(secrets.map(importVerifyKey));
-		return {
-			kind: "found",
-			client: { clientId, secrets, keys, ...(record.limits === undefined ? {} : { limits: record.limits }) },
-		};
+	private last(clientId: string): Decided | undefined {
+		return (this.records.stale(clientId) ?? this.misses.stale(clientId))?.decided;
 	}
 
-	/** A record that does not open (wrong key, moved, changed, or not a record): logged, refused as unknown. */
-	private unreadable(clientId: string, why: "malformed" | "moved" | "decrypt"): Known {
-		if (this.throttle.admit(`unreadable:${clientId}`) !== null) {
-			this.options.log.error("keyring record refused: it does not decrypt for its id under KEYRING_KEY", { clientId, why });
-		}
-		return UNDECRYPTABLE;
-	}
-
-	private remember(clientId: string, result: KeyringLookupResult, ttlMs: number): void {
-		if (result.kind === "absent") {
+	private remember(clientId: string, entry: Entry, ttlMs: number): void {
+		if (entry.decided === ABSENT) {
 			this.records.delete(clientId);
-			this.misses.set(clientId, true, ttlMs);
-		} else if (result.kind !== "unavailable") {
+			this.misses.set(clientId, entry, ttlMs);
+		} else {
 			this.misses.delete(clientId);
-			this.records.set(clientId, result, ttlMs);
+			this.records.set(clientId, entry, ttlMs);
 		}
 	}
 
@@ -220,28 +204,10 @@ export class KeyringLookup {
 		const { events } = this.options;
 		if (result.kind === "absent") events.keyringLookup("miss");
 		else if (result.kind === "refused" && result.reason === "undecryptable") events.keyringLookup("undecryptable");
+		else if (result.kind === "unavailable" && result.reason === "no_key") events.keyringLookup("no_key");
 		else if (result.kind !== "unavailable") events.keyringLookup("hit");
 	}
-
-	private admitUnknownRead(): boolean {
-		const window = Math.floor(this.now() / 1000);
-		if (window !== this.budgetWindow) {
-			this.budgetWindow = window;
-			this.unknownReads = 0;
-		}
-		return this.unknownReads < this.unknownReadsPerSecond;
-	}
-
-	private spendUnknownRead(): void {
-		if (this.admitUnknownRead()) this.unknownReads++;
-	}
 }
 
-const ABSENT: KeyringLookupResult = Object.freeze({ kind: "absent" });
-const UNDECRYPTABLE: Known = Object.freeze({ kind: "refused", reason: "undecryptable" });
 const THROTTLED: KeyringLookupResult = Object.freeze({ kind: "unavailable", reason: "throttled" });
 const KV_UNAVAILABLE: KeyringLookupResult = Object.freeze({ kind: "unavailable", reason: "kv_error" });
-
-function importVerifyKey(secret: string): Promise<CryptoKey> {
-	return crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
-}

@@ -11,6 +11,7 @@ const OPTIONS = { cacheTtlSeconds: 30, timeoutMs: 1000 };
 describe("KvKeyringStore, on Miniflare's KV (the KEYRING binding of wrangler.toml)", () => {
 	it("reads a record by its lowercased key, and says absent for an id it does not hold", async () => {
 		const record = await sealedRecord(await freshKey(), "Store-Alice", ["s"], { limits: { rpm: 60 } });
+		expect(Object.keys(record)).toEqual(["v", "id", "sealed"]);
 		await env.KEYRING!.put("client:store-alice", JSON.stringify(record));
 		const store = new KvKeyringStore(env.KEYRING!, OPTIONS);
 		expect(await store.read("Store-Alice")).toEqual({ kind: "record", record });
@@ -25,15 +26,18 @@ describe("KvKeyringStore, on Miniflare's KV (the KEYRING binding of wrangler.tom
 		for (const [id, value] of [
 			["m-text", "not json {"],
 			["m-array", "[]"],
-			["m-later", JSON.stringify({ ...good, id: "m-later", v: 2 })],
-			["m-no-secrets", JSON.stringify({ ...good, id: "m-no-secrets", secrets: "" })],
+			["m-later", JSON.stringify({ ...good, id: "m-later", v: 3 })],
+			["m-no-sealed", JSON.stringify({ ...good, id: "m-no-sealed", sealed: "" })],
 			["m-bad-id", JSON.stringify({ ...good, id: "m bad" })],
-			["m-disabled-text", JSON.stringify({ ...good, id: "m-disabled-text", disabled: "false" })],
-			["m-limits-list", JSON.stringify({ ...good, id: "m-limits-list", limits: [1] })],
+			// Anything added beside the sealed text is an edit made without the key.
+			["m-disabled", JSON.stringify({ ...good, id: "m-disabled", disabled: false })],
+			["m-limits", JSON.stringify({ ...good, id: "m-limits", limits: {} })],
 		] as const) {
 			await env.KEYRING!.put(recordKey(id), value);
-			expect(await store.read(id), id).toEqual({ kind: "malformed" });
+			expect(await store.read(id), id).toEqual({ kind: "malformed", why: "malformed" });
 		}
+		await env.KEYRING!.put(recordKey("m-first"), JSON.stringify({ v: 1, id: "m-first", secrets: "c2VhbGVk", disabled: false, createdAt: "t", updatedAt: "t" }));
+		expect(await store.read("m-first")).toEqual({ kind: "malformed", why: "old_format" });
 	});
 
 	it("asks KV with cacheTtl and type json", async () => {
@@ -83,9 +87,9 @@ describe("MemoryKeyringStore", () => {
 		const store = new MemoryKeyringStore();
 		const record = await sealedRecord(await freshKey(), "Carol", ["s"]);
 		store.put(record);
-		store.records.set("client:junk", { v: 1 });
+		store.records.set("client:junk", { v: 2 });
 		expect(await store.read("CAROL")).toEqual({ kind: "record", record });
 		expect(await store.read("dave")).toEqual({ kind: "absent" });
-		expect(await store.read("junk")).toEqual({ kind: "malformed" });
+		expect(await store.read("junk")).toEqual({ kind: "malformed", why: "malformed" });
 	});
 });

@@ -1,7 +1,10 @@
 import { parseStoredRecord, recordKey, type StoredRecord } from "./record.ts";
 
-/** What a read found: a record, nothing, or a value that is not a record (logged, refused). */
-export type StoreRead = { kind: "record"; record: StoredRecord } | { kind: "absent" } | { kind: "malformed" };
+/**
+ * What a read found: a record, nothing, or a value that is not a record of this format
+ * (logged, refused): `old_format` for one of the first format, which sealed only the secrets.
+ */
+export type StoreRead = { kind: "record"; record: StoredRecord } | { kind: "absent" } | { kind: "malformed"; why: "malformed" | "old_format" };
 
 /** Where keyring records live: Workers KV in the Worker, a Map in tests. */
 export interface KeyringStore {
@@ -72,14 +75,12 @@ export class KvKeyringStore implements KeyringStore {
 		} catch (error) {
 			if (error instanceof KeyringStoreError) throw error;
 			// A value that is not JSON is a bad record, not a failing store.
-			if (error instanceof SyntaxError) return { kind: "malformed" };
+			if (error instanceof SyntaxError) return MALFORMED;
 			throw new KeyringStoreError("error", "the keyring read failed", { cause: error });
 		} finally {
 			if (timer !== null) clearTimeout(timer);
 		}
-		if (value === null) return { kind: "absent" };
-		const record = parseStoredRecord(value);
-		return record === null ? { kind: "malformed" } : { kind: "record", record };
+		return value === null ? { kind: "absent" } : readValue(value);
 	}
 }
 
@@ -93,8 +94,15 @@ export class MemoryKeyringStore implements KeyringStore {
 
 	async read(clientId: string): Promise<StoreRead> {
 		const value = this.records.get(recordKey(clientId));
-		if (value === undefined) return { kind: "absent" };
-		const record = parseStoredRecord(value);
-		return record === null ? { kind: "malformed" } : { kind: "record", record };
+		return value === undefined ? { kind: "absent" } : readValue(value);
 	}
+}
+
+const MALFORMED: StoreRead = Object.freeze({ kind: "malformed", why: "malformed" });
+const OLD_FORMAT: StoreRead = Object.freeze({ kind: "malformed", why: "old_format" });
+
+function readValue(value: unknown): StoreRead {
+	const record = parseStoredRecord(value);
+	if (record !== null) return { kind: "record", record };
+	return (value as { v?: unknown } | null)?.v === 1 ? OLD_FORMAT : MALFORMED;
 }

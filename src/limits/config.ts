@@ -153,3 +153,6 @@ function limitValue(value: unknown, field: keyof typeof MAX_VALUE, problems: Lim
 	}
 	return value;
 }
+
+/** The fields an entry may have, in the order the rules name them (the keys CLI's help lists them). */
+export const LIMIT_FIELDS: readonly string[] = [...FIELDS];

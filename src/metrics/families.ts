@@ -15,8 +15,8 @@ export const authSkew = histogram(
 /** The gateway's own families, in base units. */
 export const secretSlots = counter(
 	"agent_auth_secret_slot_total",
-	"Signatures verified, by position of the secret in its rotation list (0 is the newest).",
-	["slot"],
+	"Signatures verified, by position of the secret in its rotation list (0 is the newest); client only for ids CLIENT_LIMITS lists with \"label\": true.",
+	["client", "slot"],
 );
 export const authSchemes = counter(
 	"agent_auth_scheme_total",

@@ -18,9 +18,21 @@ describe("GatewayMetrics", () => {
 
 	it("counts secret slots 0 to 2 each under its own label, and ignores a slot beyond", () => {
 		const metrics = new GatewayMetrics();
-		for (const slot of [0, 1, 1, 2, 2, 2, 3]) metrics.secretSlot(slot);
-		expect(family(metrics, "agent_auth_secret_slot_total")).toEqual({ '["0"]': 1, '["1"]': 2, '["2"]': 3 });
-		expect(Object.keys(metrics.primed.agent_auth_secret_slot_total!).sort()).toEqual(['["0"]', '["1"]', '["2"]']);
+		for (const slot of [0, 1, 1, 2, 2, 2, 3]) metrics.secretSlot(slot, "someone");
+		expect(family(metrics, "agent_auth_secret_slot_total")).toEqual({ '["","0"]': 1, '["","1"]': 2, '["","2"]': 3 });
+		expect(Object.keys(metrics.primed.agent_auth_secret_slot_total!).sort()).toEqual(['["","0"]', '["","1"]', '["","2"]']);
+	});
+
+	it("labels the secret slots of the client ids the operator listed, and only those (primed too)", () => {
+		const metrics = new GatewayMetrics(gatewayRegistry, ["mobile", "batch"]);
+		metrics.secretSlot(1, "mobile");
+		metrics.secretSlot(1, "mobile");
+		metrics.secretSlot(0, "batch");
+		metrics.secretSlot(1, "Mobile");
+		metrics.secretSlot(1, "web");
+		expect(family(metrics, "agent_auth_secret_slot_total")).toEqual({ '["mobile","1"]': 2, '["batch","0"]': 1, '["","1"]': 2 });
+		expect(Object.keys(metrics.primed.agent_auth_secret_slot_total!)).toHaveLength(9);
+		expect(Object.keys(metrics.primed.agent_auth_secret_slot_total!)).toContain('["batch","2"]');
 	});
 
 	it("has README's families, in its order, each with its type and (sorted) labels (a counter stays a counter for rate())", () => {
@@ -28,7 +40,7 @@ describe("GatewayMetrics", () => {
 			"agent_chat_requests_total counter auth,mode",
 			"agent_chat_replay_attempts_total counter ",
 			"agent_auth_skew_milliseconds histogram ",
-			"agent_auth_secret_slot_total counter slot",
+			"agent_auth_secret_slot_total counter client,slot",
 			"agent_auth_scheme_total counter scheme",
 			"agent_replay_store_calls_total counter outcome,store",
 			"agent_replay_store_duration_seconds histogram store",

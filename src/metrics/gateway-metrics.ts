@@ -4,6 +4,7 @@
 import {
 	AUTH_FAILURES,
 	FALLBACK_REASONS,
+	KEYRING_LOOKUP_RESULTS,
 	LIMITS,
 	ORIGIN_OUTCOMES,
 	SIGNATURE_SCHEMES,
@@ -14,12 +15,12 @@ import {
 	type FallbackReason,
 	type Limit,
 	type GatewayEvents,
+	type KeyringLookupEvent,
 	type OriginOutcome,
 	type SignatureScheme,
 	type StoreCallOutcome,
 	type StoreName,
 } from "../events.ts";
-import { KEYRING_LOOKUP_RESULTS, type KeyringLookupEvent } from "../keyring/events.ts";
 import type { MetricDefinition } from "./definitions.ts";
 import * as families from "./families.ts";
 import type { Registry, SeriesHandle } from "./registry.ts";
@@ -47,7 +48,8 @@ export class GatewayMetrics implements GatewayEvents {
 	private readonly fallbacks = new Map<string, SeriesHandle>();
 	private readonly origins = new Map<string, SeriesHandle>();
 	private readonly flushes = new Map<string, SeriesHandle>();
-	private readonly slots: SeriesHandle[] = [];
+	/** By `client` label ("" for every id not listed), each a handle per slot. */
+	private readonly slots = new Map<string, SeriesHandle[]>();
 	private readonly schemes = new Map<string, SeriesHandle>();
 	private readonly refusals = new Map<string, SeriesHandle>();
 	private readonly keyringResults = new Map<string, SeriesHandle>();
@@ -61,8 +63,11 @@ export class GatewayMetrics implements GatewayEvents {
 
 	readonly registry: Registry;
 
-	/** `limitLabels`: the client ids the operator listed as labels of the limit refusals (primed too). */
-	constructor(registry: Registry = families.gatewayRegistry, limitLabels: readonly string[] = []) {
+	/**
+	 * `clientLabels`: the client ids the operator listed as labels (`"label": true` in
+	 * `CLIENT_LIMITS`), of the limit refusals and the secret slots (primed too).
+	 */
+	constructor(registry: Registry = families.gatewayRegistry, clientLabels: readonly string[] = []) {
 		this.registry = registry;
 		const all: SeriesHandle[] = [];
 		const resolve = (map: Map<string, SeriesHandle>, key: string, handle: SeriesHandle) => {
@@ -77,15 +82,15 @@ export class GatewayMetrics implements GatewayEvents {
 		for (const reason of FALLBACK_REASONS) resolve(this.fallbacks, reason, registry.series(families.replayFallbacks, { reason }));
 		for (const outcome of ORIGIN_OUTCOMES) resolve(this.origins, outcome, registry.series(families.originResponses, { outcome }));
 		for (const scheme of SIGNATURE_SCHEMES) resolve(this.schemes, scheme, registry.series(families.authSchemes, { scheme }));
-		for (const client of ["", ...limitLabels]) {
+		for (const client of ["", ...clientLabels]) {
 			for (const limit of LIMITS) resolve(this.refusals, `${client}/${limit}`, registry.series(families.limitRefusals, { client, limit }));
 		}
 		for (const outcome of FLUSH_OUTCOMES) resolve(this.flushes, outcome, registry.series(families.metricsFlushes, { outcome }));
 		for (const result of KEYRING_LOOKUP_RESULTS) resolve(this.keyringResults, result, registry.series(families.keyringLookups, { result }));
-		for (let slot = 0; slot < MAX_SLOTS; slot++) {
-			const handle = registry.series(families.secretSlots, { slot: String(slot) });
-			this.slots.push(handle);
-			all.push(handle);
+		for (const client of ["", ...clientLabels]) {
+			const handles = Array.from({ length: MAX_SLOTS }, (_, slot) => registry.series(families.secretSlots, { client, slot: String(slot) }));
+			this.slots.set(client, handles);
+			all.push(...handles);
 		}
 		this.replayAttemptsSeries = registry.series(families.replayAttempts);
 		this.skewSeries = registry.series(families.authSkew);
@@ -104,8 +109,9 @@ export class GatewayMetrics implements GatewayEvents {
 		this.recorder.observe(this.skewSeries, milliseconds);
 	}
 
-	secretSlot(slot: number): void {
-		const handle = this.slots[slot];
+	secretSlot(slot: number, clientId: string): void {
+		// An id the operator did not list counts without a label: never caller input as a label.
+		const handle = (this.slots.get(clientId) ?? this.slots.get(""))![slot];
 		if (handle !== undefined) this.recorder.inc(handle);
 	}
 

@@ -1,22 +1,36 @@
-import { execFile } from "node:child_process";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseDotenv } from "../../scripts/lib/dev-vars.ts";
 import { KeyringAdmin } from "../../scripts/lib/keyring-admin.ts";
-import { ensureDevKeyringKey } from "../../scripts/lib/keyring-key.ts";
-import { openLocalNamespace, readLocalNamespaceId, wranglerBinPath, wranglerNamespace } from "../../scripts/lib/keyring-namespace.ts";
-import { decodeKeyringKey, generateKeyringKey } from "../../src/keyring/sealing.ts";
+import { runKeys } from "../../scripts/lib/keyring-cli.ts";
+import { ensureDevKeyringKey, prepareDevVars } from "../../scripts/lib/keyring-key.ts";
+import { kvObjectFileName } from "../../scripts/lib/keyring-local-files.ts";
+import { openLocalNamespace, openMiniflareNamespace, readLocalNamespaceId, wranglerNamespace } from "../../scripts/lib/keyring-namespace.ts";
+import { recordKey } from "../../src/keyring/record.ts";
+import { decodeKeyringKey, decodeKeyringKeys, generateKeyringKey, importKeyringKey, openRecord, sealRecord } from "../../src/keyring/sealing.ts";
+import { LIMIT_FIELDS } from "../../src/limits/config.ts";
 import { runCli, type CliResult } from "./helpers/cli.ts";
 
+// `npm run keys` in a folder of its own (a copy of wrangler.toml, its own .wrangler/state). Most
+// tests run the command in this process (scripts/lib/keyring-cli.ts, what scripts/keys.ts runs);
+// the last describe runs the real `node scripts/keys.ts` for what only a process shows.
 const REPO = resolve(import.meta.dirname, "../..");
 const KEYRING_KEY = generateKeyringKey();
 let folder: string;
 
-/** `npm run keys -- args` in a folder of its own (a copy of wrangler.toml, its own .wrangler/state). */
-function keys(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-	return runCli("keys", args, { cwd: folder, env: { KEYRING_KEY, HMAC_CLIENTS: "", ...env }, timeoutMs: 60_000 });
+/** `npm run keys -- args`, in this process, with KEYRING_KEY set unless `env` says otherwise. */
+async function keys(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+	const out: string[] = [];
+	const err: string[] = [];
+	const code = await runKeys(args, {
+		env: { KEYRING_KEY, HMAC_CLIENTS: "", ...env },
+		cwd: folder,
+		stdout: (text) => out.push(`${text}\n`),
+		stderr: (text) => err.push(`${text}\n`),
+	});
+	return { code, signal: null, stdout: out.join(""), stderr: err.join("") };
 }
 
 async function json<T = Record<string, unknown>>(args: string[], env: Record<string, string> = {}): Promise<T> {
@@ -26,14 +40,17 @@ async function json<T = Record<string, unknown>>(args: string[], env: Record<str
 	return JSON.parse(result.stdout) as T;
 }
 
-/** What `wrangler kv key list --local` sees in the CLI's folder: the namespace npm run dev reads. */
-function wranglerList(): Promise<string[]> {
-	const bin = wranglerBinPath();
-	return new Promise((done, fail) =>
-		execFile(process.execPath, [bin, "kv", "key", "list", "--binding", "KEYRING", "--local"], { cwd: folder, env: { ...process.env, WRANGLER_SEND_METRICS: "false" } }, (error, stdout) =>
-			error === null ? done((JSON.parse(stdout) as { name: string }[]).map((k) => k.name)) : fail(error),
-		),
-	);
+const state = () => join(folder, ".wrangler/state");
+const cryptoKeys = (text = KEYRING_KEY) => Promise.all(decodeKeyringKeys(text)!.map(importKeyringKey));
+
+/** The local namespace of the CLI's folder, opened as the CLI opens it, with an admin holding `keyText`. */
+async function withLocal<T>(use: (namespace: Awaited<ReturnType<typeof openLocalNamespace>>, admin: KeyringAdmin) => Promise<T>, keyText = KEYRING_KEY): Promise<T> {
+	const namespace = await openLocalNamespace({ persistTo: state(), namespaceId: readLocalNamespaceId(folder) });
+	try {
+		return await use(namespace, new KeyringAdmin(namespace, await cryptoKeys(keyText)));
+	} finally {
+		await namespace.close();
+	}
 }
 
 beforeAll(() => {
@@ -43,10 +60,11 @@ beforeAll(() => {
 afterAll(() => rmSync(folder, { recursive: true, force: true }));
 
 describe("npm run keys, against the local namespace", () => {
-	it("add prints a fresh 256-bit secret once; show and list never print it; wrangler sees the record where npm run dev reads", async () => {
-		const added = await json<{ id: string; secret: string }>(["add", "alice"]);
+	it("add prints a fresh 256-bit secret once; show and list never print it; KV holds one sealed value per client", async () => {
+		const added = await json<{ id: string; secret: string; effect: string }>(["add", "alice"]);
 		expect(added.id).toBe("alice");
 		expect(added.secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+		expect(added.effect).toMatch(/^takes effect at once/);
 		const again = await json<{ secret: string }>(["add", "bob"]);
 		expect(again.secret).not.toBe(added.secret);
 
@@ -59,19 +77,22 @@ describe("npm run keys, against the local namespace", () => {
 		const listedJson = await json<{ clients: { id: string; secrets: number }[] }>(["list"]);
 		expect(listedJson.clients.map((c) => [c.id, c.secrets])).toEqual([["alice", 1], ["bob", 1]]);
 		expect(JSON.stringify(listedJson)).not.toContain(added.secret);
-		expect(await wranglerList()).toEqual(["client:alice", "client:bob"]);
-		// KV holds ciphertext only.
-		const [value] = await withLocal((admin) => admin.getMany(["client:alice"]));
+		// KV holds the id and one sealed text: nothing else of the record can be read or changed without the key.
+		const [value] = await withLocal((namespace) => namespace.getMany(["client:alice"]));
+		const record = JSON.parse(value!) as Record<string, unknown>;
+		expect(Object.keys(record)).toEqual(["v", "id", "sealed"]);
 		expect(value).not.toContain(added.secret);
+		expect((await openRecord(await cryptoKeys(), "alice", String(record.sealed))).content.secrets).toEqual([added.secret]);
 	});
 
-	it("the human output of add names the secret once and says it is shown once", async () => {
+	it("the human output of add names the secret once, says it is shown once and when it takes effect", async () => {
 		const result = await keys(["add", "carol"]);
 		expect(result.code).toBe(0);
 		const secret = /^secret: (\S+)$/m.exec(result.stdout)?.[1];
 		expect(secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
 		expect(result.stdout.split(secret!).length).toBe(2);
 		expect(result.stdout).toContain("shown once");
+		expect(result.stdout).toContain("takes effect at once");
 	});
 
 	it("rotate puts a new secret first and keeps the old until revoke --old; a fourth secret is refused", async () => {
@@ -80,23 +101,45 @@ describe("npm run keys, against the local namespace", () => {
 		expect((await json<{ secrets: number }>(["show", "rot"])).secrets).toBe(2);
 		await json(["rotate", "rot"]);
 		const full = await keys(["rotate", "rot"]);
-		expect(full.stderr.trim()).toBe("keys rotate: client rot already holds 3 secrets: run revoke rot --old first");
+		expect(full.stderr.trim()).toBe("keys rotate: client rot already holds 3 secrets, the most a client has: run revoke rot --old first");
 		expect(full.code).toBe(1);
-		expect(await json(["revoke", "rot", "--old"])).toEqual({ id: "rot", dropped: 2 });
+		const dropped = await json<{ id: string; dropped: number; effect: string }>(["revoke", "rot", "--old"]);
+		expect([dropped.id, dropped.dropped]).toEqual(["rot", 2]);
+		expect(dropped.effect).toMatch(/^takes effect within KEYRING_CACHE_MS/);
 		expect((await json<{ secrets: number }>(["show", "rot"])).secrets).toBe(1);
 		expect(first.secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
 	});
 
-	it("disable and enable flip the flag; revoke removes the client", async () => {
+	it("disable and enable flip the flag; revoke leaves a tombstone that forget removes; add registers a revoked id anew", async () => {
 		await json(["add", "dis"]);
-		expect(await json(["disable", "dis"])).toEqual({ id: "dis", disabled: true });
+		expect(await json(["disable", "dis"])).toMatchObject({ id: "dis", disabled: true });
 		expect((await keys(["show", "dis"])).stdout).toMatch(/^dis: DISABLED/);
-		expect(await json(["enable", "dis"])).toEqual({ id: "dis", disabled: false });
-		expect(await json(["revoke", "dis"])).toEqual({ id: "dis", revoked: true });
+		expect(await json(["enable", "dis"])).toMatchObject({ id: "dis", disabled: false });
+		const revoked = await keys(["revoke", "dis"]);
+		expect(revoked.stdout).toContain("revoked dis: its tombstone refuses it whatever signs it, the shared secret too (forget dis removes the tombstone)");
+		expect(await json(["show", "dis"])).toMatchObject({ id: "dis", secrets: 0, revoked: true });
+		expect((await keys(["show", "dis"])).stdout).toMatch(/^dis: REVOKED \(a tombstone\), created /);
+		for (const [args, line] of [
+			[["rotate", "dis"], "keys rotate: client dis is revoked: add dis registers it anew, forget dis removes its tombstone"],
+			[["enable", "dis"], "keys enable: client dis is revoked: add dis registers it anew, forget dis removes its tombstone"],
+			[["limits", "dis", "{}"], "keys limits: client dis is revoked: add dis registers it anew, forget dis removes its tombstone"],
+			[["revoke", "dis"], "keys revoke: client dis is already revoked (forget dis removes its tombstone)"],
+			[["forget", "alice"], "keys forget: client alice is not revoked: forget removes only a tombstone (revoke alice first)"],
+		] as const) {
+			const refused = await keys([...args]);
+			expect(refused.stderr.trim()).toBe(line);
+			expect(refused.code).toBe(1);
+		}
+		const forgotten = await keys(["forget", "dis"]);
+		expect(forgotten.stdout).toContain("forgot dis: the keyring no longer names it, so HMAC_CLIENTS, then HMAC_SECRET, serve it where they are set");
 		const gone = await keys(["show", "dis"]);
 		expect(gone.stderr.trim()).toBe("keys show: no client dis in the keyring");
 		expect(gone.code).toBe(1);
-		expect(await wranglerList()).not.toContain("client:dis");
+		expect(await withLocal((namespace) => namespace.list("client:"))).not.toContain("client:dis");
+		await json(["revoke", "bob"]);
+		const anew = await json<{ secret: string }>(["add", "bob"]);
+		expect(await json(["show", "bob"])).toMatchObject({ secrets: 1, revoked: false });
+		expect(anew.secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
 	});
 
 	it("refuses a second client whose id differs only in case, and an id outside the grammar", async () => {
@@ -108,31 +151,53 @@ describe("npm run keys, against the local namespace", () => {
 		const bad = await keys(["add", "white space"]);
 		expect(bad.stderr.trim()).toBe("keys add: a client id is 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'");
 		expect(bad.code).toBe(1);
+		const existing = await keys(["add", "alice"]);
+		expect(existing.stderr.trim()).toBe("keys add: client alice already exists (rotate it, change its limits with limits alice, or revoke it first)");
 	});
 
-	it("add --limits stores the limits as given, shown by show", async () => {
+	it("add --limits and limits ID JSON store the limits, checked with CLIENT_LIMITS's own parser; the secrets stay; '{}' removes them", async () => {
 		await json(["add", "limited", "--limits", '{"rpm":60,"concurrent":2}']);
 		expect((await json<{ limits: unknown }>(["show", "limited"])).limits).toEqual({ rpm: 60, concurrent: 2 });
-		const bad = await keys(["add", "limited2", "--limits", "[1]"]);
-		expect(bad.stderr.split("\n")[0]).toBe("keys add: --limits must be a JSON object, e.g. '{\"rpm\":60}'");
-		expect(bad.code).toBe(2);
-		// CLIENT_LIMITS's rules: what the gateway would ignore is refused here, and nothing is stored.
-		const nonsense = await keys(["add", "limited3", "--limits", '{"rpm":0}']);
-		expect(nonsense.stderr.split("\n")[0]).toBe("keys add: --limits: must give rpm as a whole number from 1 to 1000000");
-		expect(nonsense.code).toBe(2);
-		expect((await keys(["show", "limited3"])).code).not.toBe(0);
+		const [before] = await withLocal((_, admin) => admin.list().then((l) => l.clients.filter((c) => c.id === "limited")));
+		const changed = await json<{ id: string; limits: unknown; effect: string }>(["limits", "limited", '{"rpd":5000}']);
+		expect([changed.id, changed.limits]).toEqual(["limited", { rpd: 5000 }]);
+		expect(changed.effect).toMatch(/^takes effect within KEYRING_CACHE_MS/);
+		const after = await json<{ limits: unknown; secrets: number; createdAt: string }>(["show", "limited"]);
+		expect([after.limits, after.secrets, after.createdAt]).toEqual([{ rpd: 5000 }, 1, before!.createdAt]);
+		// The same secret opens: limits do not hand out a new one.
+		const opened = async () => withLocal(async (namespace) => (await openRecord(await cryptoKeys(), "limited", JSON.parse((await namespace.getMany([recordKey("limited")]))[0]!).sealed)).content.secrets);
+		const secrets = await opened();
+		expect(await json(["limits", "limited", "{}"])).toMatchObject({ limits: {} });
+		expect(await json<Record<string, unknown>>(["show", "limited"])).not.toHaveProperty("limits");
+		expect(await opened()).toEqual(secrets);
+
+		for (const [args, line] of [
+			[["add", "limited2", "--limits", "[1]"], "keys add: --limits must be a JSON object, e.g. '{\"rpm\":60}'"],
+			[["add", "limited3", "--limits", '{"rpm":0}'], "keys add: --limits: must give rpm as a whole number from 1 to 1000000"],
+			[["add", "limited4", "--limits", '{"rpm":1,"bogus":1}'], "keys add: --limits: has an entry with a field other than rpm, rpd, concurrent and label"],
+			[["add", "limited5", "--limits", '{"label":true}'], "keys add: --limits: label belongs to CLIENT_LIMITS alone: a record never makes its id a metric label"],
+			[["limits", "limited", '{"rpd":-1}'], "keys limits: limits: must give rpd as a whole number from 1 to 1000000000"],
+			[["limits", "limited"], "keys limits: limits needs the limits as JSON, e.g. '{\"rpm\":60}' ('{}' removes them)"],
+		] as const) {
+			const refused = await keys([...args]);
+			expect(refused.stderr.split("\n")[0]).toBe(line);
+			expect(refused.code).toBe(2);
+		}
+		// Nothing was stored for a refused add.
+		expect((await keys(["show", "limited3"])).code).toBe(1);
+		expect((await json<{ limits?: unknown }>(["show", "limited"])).limits).toBeUndefined();
 	});
 
 	it("migrate moves HMAC_CLIENTS in with one command, secrets unchanged, and leaves ids already there", async () => {
 		const file = join(folder, "clients.json");
 		writeFileSync(file, JSON.stringify({ "mig-a": "secret-a-of-32-characters-long!!", "mig-b": ["new-b-secret", "old-b-secret"], alice: "x" }));
-		expect(await json(["migrate", "--file", file])).toEqual({ added: ["mig-a", "mig-b"], skipped: ["alice"] });
+		expect(await json(["migrate", "--file", "clients.json"])).toMatchObject({ added: ["mig-a", "mig-b"], skipped: ["alice"] });
 		expect((await json<{ secrets: number }>(["show", "mig-b"])).secrets).toBe(2);
 		// The same secrets: the record opens to them.
-		const opened = await withLocal(async (_, admin) => admin.rotate("mig-a"));
-		expect(opened).toMatch(/^[A-Za-z0-9_-]{43}$/);
+		const opened = await withLocal(async (namespace) => openRecord(await cryptoKeys(), "mig-b", JSON.parse((await namespace.getMany([recordKey("mig-b")]))[0]!).sealed));
+		expect(opened.content.secrets).toEqual(["new-b-secret", "old-b-secret"]);
 		// From the environment too.
-		expect(await json(["migrate"], { HMAC_CLIENTS: JSON.stringify({ "mig-env": "s" }) })).toEqual({ added: ["mig-env"], skipped: [] });
+		expect(await json(["migrate"], { HMAC_CLIENTS: JSON.stringify({ "mig-env": "s" }) })).toMatchObject({ added: ["mig-env"], skipped: [] });
 		// What --remote asks of a deployment: no secret under 32 characters, and nothing written then.
 		await expect(withLocal((_, admin) => admin.migrate(JSON.stringify({ "mig-long": "l".repeat(32), "mig-short": "s".repeat(31) }), { minSecretLength: 32 }))).rejects.toThrow(
 			"HMAC_CLIENTS has a secret shorter than 32 characters, which production refuses: rotate it first",
@@ -154,20 +219,56 @@ describe("npm run keys, against the local namespace", () => {
 		expect(missing.stderr.trim()).toBe("keys add: KEYRING_KEY is not set (in the environment, or in .dev.vars for the local namespace)");
 		expect(missing.code).toBe(1);
 		const bad = await keys(["add", "badkey"], { KEYRING_KEY: "c2VjcmV0LXZhbHVl" });
-		expect(bad.stderr.trim()).toBe("keys: KEYRING_KEY from the environment must be 32 bytes in base64 (openssl rand -base64 32)");
+		expect(bad.stderr.trim()).toBe("keys: KEYRING_KEY from the environment must be 32 bytes in base64 (openssl rand -base64 32), or two such keys (new,old) while it is rotated");
+		expect(bad.stderr).not.toContain("c2VjcmV0LXZhbHVl");
 		expect(bad.code).toBe(1);
-		// Under another key, the secrets do not open: said, never a crash.
+		// Under another key, nothing of a record opens: said, never a crash.
 		const other = await keys(["show", "alice"], { KEYRING_KEY: generateKeyringKey() });
-		expect(other.stdout).toMatch(/^alice: enabled, secrets do not open under this KEYRING_KEY/);
+		expect(other.stdout).toMatch(/^alice: sealed, and it does not open under this KEYRING_KEY/);
 		const rotate = await keys(["rotate", "alice"], { KEYRING_KEY: generateKeyringKey() });
-		expect(rotate.stderr.trim()).toBe("keys rotate: the secrets of alice do not decrypt under this KEYRING_KEY (another key, or a changed record)");
+		expect(rotate.stderr.trim()).toBe("keys rotate: the record of alice does not open under this KEYRING_KEY (another key, or a record changed without it)");
+	});
+
+	it("rekey: with KEYRING_KEY new,old, re-seals every record under the new key, upgrades the first format, and reports what opens under neither", async () => {
+		const persistTo = join(folder, "rekey-state");
+		const oldText = KEYRING_KEY;
+		const newText = generateKeyringKey();
+		await json(["add", "rk-a", "--persist-to", persistTo, "--limits", '{"rpm":7}']);
+		await json(["add", "rk-b", "--persist-to", persistTo]);
+		await json(["disable", "rk-b", "--persist-to", persistTo]);
+		// A record of the first format (only its secrets sealed), and one under a key neither holds.
+		const namespace = await openLocalNamespace({ persistTo, namespaceId: readLocalNamespaceId(folder) });
+		const [oldKey] = await cryptoKeys(oldText);
+		const legacySecrets = await sealLegacy(oldKey!, "rk-first", ["first-secret"]);
+		await namespace.put(recordKey("rk-first"), JSON.stringify({ v: 1, id: "rk-first", secrets: legacySecrets, limits: { rpd: 9 }, disabled: false, createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-02T00:00:00.000Z" }));
+		const stranger = await importKeyringKey(decodeKeyringKey(generateKeyringKey())!);
+		await namespace.put(recordKey("rk-lost"), JSON.stringify({ v: 2, id: "rk-lost", sealed: await sealRecord(stranger, "rk-lost", { secrets: ["s"], disabled: false, revoked: false, createdAt: "t", updatedAt: "t" }) }));
+		await namespace.close();
+
+		const both = `${newText},${oldText}`;
+		const report = await keys(["rekey", "--persist-to", persistTo, "--json"], { KEYRING_KEY: both });
+		expect(JSON.parse(report.stdout)).toMatchObject({ resealed: ["rk-a", "rk-b"], upgraded: ["rk-first"], current: 0, unreadable: ["client:rk-lost"] });
+		expect(report.code).toBe(1);
+		// Under the new key alone now, everything kept (limits, the flag, the first format's fields and secrets).
+		const shown = (id: string) => json<Record<string, unknown>>(["show", id, "--persist-to", persistTo], { KEYRING_KEY: newText });
+		expect(await shown("rk-a")).toMatchObject({ secrets: 1, limits: { rpm: 7 }, disabled: false });
+		expect(await shown("rk-b")).toMatchObject({ secrets: 1, disabled: true });
+		expect(await shown("rk-first")).toMatchObject({ secrets: 1, limits: { rpd: 9 }, createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-02T00:00:00.000Z" });
+		const first = await new KeyringAdmin(await openLocalNamespace({ persistTo, namespaceId: readLocalNamespaceId(folder) }), await cryptoKeys(newText)).show("rk-first");
+		expect(first.secrets).toBe(1);
+		// Once more: nothing left to do but the stranger.
+		expect(JSON.parse((await keys(["rekey", "--persist-to", persistTo, "--json"], { KEYRING_KEY: both })).stdout)).toMatchObject({ resealed: [], upgraded: [], current: 3 });
+		const human = await keys(["rekey", "--persist-to", persistTo], { KEYRING_KEY: both });
+		expect(human.stdout).toContain("left 1 that open under neither key: client:rk-lost");
+		expect(human.stdout).toContain("clients see no change");
+		// The gateway's refusal of a first-format record names the way out; list says so too.
+		expect((await keys(["list", "--persist-to", persistTo], { KEYRING_KEY: both })).stdout).toContain("rk-lost: sealed, and it does not open under this KEYRING_KEY");
 	});
 
 	it("--persist-to selects another local state folder, as wrangler takes it", async () => {
-		const other = join(folder, "other-state");
-		await json(["add", "elsewhere", "--persist-to", other]);
+		await json(["add", "elsewhere", "--persist-to", "other-state"]);
 		expect((await keys(["show", "elsewhere"])).code).toBe(1);
-		expect((await json<{ id: string }>(["show", "elsewhere", "--persist-to", other])).id).toBe("elsewhere");
+		expect((await json<{ id: string }>(["show", "elsewhere", "--persist-to", join(folder, "other-state")])).id).toBe("elsewhere");
 	});
 
 	it.each([
@@ -179,61 +280,95 @@ describe("npm run keys, against the local namespace", () => {
 		[["show", "x", "--env", "staging"], "keys show: --env goes with --remote (locally, the namespace is wrangler.toml's top-level one)"],
 		[["show", "x", "--remote", "--persist-to", "d"], "keys show: --persist-to is for the local namespace, not with --remote"],
 		[["list", "--old"], "keys list: Unknown option '--old'"],
+		[["rotate", "x", "--limits", "{}"], "keys rotate: Unknown option '--limits'"],
+		[["forget"], "keys forget: forget needs a client id"],
 	])("%j: one line and the usage, exit 2", async (args, line) => {
 		const result = await keys(args);
 		expect(result.stderr.split("\n")[0]).toBe(line);
 		expect(result.stderr).toMatch(/usage: npm run keys -- /);
-		expect(result.stderr).not.toMatch(/^\s+at /m);
+		expect(result.stdout).toBe("");
 		expect(result.code).toBe(2);
 	});
 
-	it("--help names every command; COMMAND --help describes it, exit 0", async () => {
+	it("with --json, an error is {\"error\": ...} on stdout too, for a refused operation (1) and a usage error (2)", async () => {
+		const refused = await keys(["show", "nobody", "--json"]);
+		expect(JSON.parse(refused.stdout)).toEqual({ error: "no client nobody in the keyring" });
+		expect(refused.code).toBe(1);
+		const usage = await keys(["add", "--json"]);
+		expect(JSON.parse(usage.stdout)).toEqual({ error: "add needs a client id" });
+		expect(usage.code).toBe(2);
+		const badKey = await keys(["list", "--json"], { KEYRING_KEY: "short" });
+		expect(JSON.parse(badKey.stdout).error).toMatch(/^KEYRING_KEY from the environment must be 32 bytes/);
+	});
+
+	it("--help names every command; COMMAND --help describes it: add and limits the fields of --limits, rotate the three-secret cap", async () => {
 		const help = await keys(["--help"]);
 		expect(help.code).toBe(0);
-		for (const command of ["add", "rotate", "revoke", "disable", "enable", "show", "list", "migrate"]) expect(help.stdout).toContain(`  ${command} `);
+		for (const command of ["add", "rotate", "revoke", "forget", "disable", "enable", "limits", "show", "list", "migrate", "rekey"]) expect(help.stdout).toContain(`  ${command} `);
 		const add = await keys(["add", "--help"]);
 		expect(add.stdout).toMatch(/^usage: npm run keys -- add ID \[--limits JSON\] \[options\]/);
+		// The fields come from the gateway's own parser (src/limits/config.ts): a new one shows without a change here.
+		for (const field of LIMIT_FIELDS.filter((f) => f !== "label")) expect(add.stdout).toContain(field);
+		expect(add.stdout).toMatch(/--limits JSON +the client's limits: one CLIENT_LIMITS entry, any of rpm, rpd, concurrent/);
 		expect(add.code).toBe(0);
+		expect((await keys(["limits", "--help"])).stdout).toContain("--limits JSON");
+		expect((await keys(["rotate", "--help"])).stdout).toContain("at most 3 secrets");
+		expect((await keys(["rekey", "--help"])).stdout).toContain("new,old");
 	});
 });
 
-describe("the wrangler-backed namespace (what --remote uses), driven against local storage", () => {
-	it("writes, lists, reads and deletes records that the Miniflare-backed namespace sees", async () => {
-		const state = join(folder, "wrangler-state");
-		const key = await crypto.subtle.importKey("raw", Uint8Array.from(atob(KEYRING_KEY), (c) => c.charCodeAt(0)), "AES-GCM", false, ["encrypt", "decrypt"]);
-		const viaWrangler = wranglerNamespace(["--local", "--persist-to", state], { cwd: folder });
+describe("the namespace: in its files, through Miniflare, through wrangler (what --remote uses)", () => {
+	it("finds the namespace's database by workerd's object id, and writes what Miniflare reads", async () => {
+		const namespaceId = readLocalNamespaceId(folder);
+		expect(statSync(join(state(), "v3/kv/miniflare-KVNamespaceObject", kvObjectFileName(namespaceId))).isFile()).toBe(true);
+		const viaMiniflare = await openMiniflareNamespace({ persistTo: state(), namespaceId });
 		try {
-			const admin = new KeyringAdmin(viaWrangler, key);
-			const secret = await admin.add("remote-a");
-			await admin.add("remote-b");
-			await admin.revoke("remote-b");
-			expect((await admin.list()).clients.map((c) => c.id)).toEqual(["remote-a"]);
-			const local = await openLocalNamespace({ persistTo: state, namespaceId: readLocalNamespaceId(folder) });
-			try {
-				const seen = await new KeyringAdmin(local, key).show("remote-a");
-				expect(seen.secrets).toBe(1);
-				expect(JSON.stringify(await local.getMany(["client:remote-a"]))).not.toContain(secret);
-			} finally {
-				await local.close();
-			}
+			expect(JSON.parse((await viaMiniflare.getMany([recordKey("alice")]))[0]!).id).toBe("alice");
+			await viaMiniflare.put("client:from-miniflare", "{}");
+		} finally {
+			await viaMiniflare.close();
+		}
+		expect(await withLocal((namespace) => namespace.getMany(["client:from-miniflare"]))).toEqual(["{}"]);
+		await withLocal((namespace) => namespace.delete("client:from-miniflare"));
+	});
+
+	it("wrangler kv --local sees what the CLI wrote, and writes (bulk too), lists and deletes records the CLI reads", async () => {
+		const viaWrangler = wranglerNamespace(["--local", "--persist-to", state()], { cwd: folder });
+		try {
+			expect(await viaWrangler.list("client:")).toEqual(expect.arrayContaining(["client:alice", "client:rot", "client:mig-b"]));
+			const admin = new KeyringAdmin(viaWrangler, await cryptoKeys());
+			// migrate reads in bulk and writes in bulk (one wrangler command each).
+			expect(await admin.migrate(JSON.stringify({ "remote-a": "remote-a-secret", "remote-b": "remote-b-secret" }))).toEqual({ added: ["remote-a", "remote-b"], skipped: [] });
+			await viaWrangler.delete(recordKey("remote-b"));
 		} finally {
 			await viaWrangler.close();
 		}
+		expect(await withLocal(async (_, admin) => (await admin.show("remote-a")).secrets)).toBe(1);
+		expect((await keys(["show", "remote-b"])).code).toBe(1);
 	});
 });
 
-async function withLocal<T>(use: (namespace: Awaited<ReturnType<typeof openLocalNamespace>>, admin: KeyringAdmin) => Promise<T>): Promise<T> {
-	const namespace = await openLocalNamespace({ persistTo: join(folder, ".wrangler/state"), namespaceId: readLocalNamespaceId(folder) });
-	const key = await crypto.subtle.importKey("raw", Uint8Array.from(atob(KEYRING_KEY), (c) => c.charCodeAt(0)), "AES-GCM", false, ["encrypt", "decrypt"]);
-	try {
-		return await use(namespace, new KeyringAdmin(namespace, key));
-	} finally {
-		await namespace.close();
-	}
-}
+describe("scripts/keys.ts, the process npm run keys starts", () => {
+	const spawnKeys = (args: string[], env: Record<string, string> = {}) => runCli("keys", args, { cwd: folder, env: { KEYRING_KEY, HMAC_CLIENTS: "", ...env }, timeoutMs: 60_000 });
 
+	it("exits 0 with its output, 1 with {\"error\"} for a refused operation, 2 with the usage, never a stack trace", async () => {
+		const [added, refused, usage] = await Promise.all([
+			spawnKeys(["add", "spawned", "--json"]),
+			spawnKeys(["show", "nobody", "--json"]),
+			spawnKeys(["add", "x", "--bogus"]),
+		]);
+		expect(JSON.parse(added.stdout)).toMatchObject({ id: "spawned" });
+		expect([added.code, added.stderr]).toEqual([0, ""]);
+		expect(JSON.parse(refused.stdout)).toEqual({ error: "no client nobody in the keyring" });
+		expect(refused.stderr).toBe("keys show: no client nobody in the keyring\n");
+		expect(refused.code).toBe(1);
+		expect(usage.stderr).toMatch(/^keys add: Unknown option '--bogus'\nusage: npm run keys -- add /);
+		expect(usage.code).toBe(2);
+		for (const result of [added, refused, usage]) expect(result.stderr).not.toMatch(/^\s+at |ExperimentalWarning/m);
+	});
+});
 
-describe("npm run dev's KEYRING_KEY in .dev.vars", () => {
+describe("npm run dev's .dev.vars", () => {
 	it("adds a fresh key once to a .dev.vars without one, keeps the file's lines, and never replaces a key", () => {
 		const path = join(folder, "dev-vars-test");
 		writeFileSync(path, "ENVIRONMENT=development\nHMAC_SECRET=dev-secret");
@@ -249,4 +384,46 @@ describe("npm run dev's KEYRING_KEY in .dev.vars", () => {
 		ensureDevKeyringKey(other);
 		expect(parseDotenv(readFileSync(other, "utf8")).get("KEYRING_KEY")).not.toBe(settings.get("KEYRING_KEY"));
 	});
+
+	it("is mode 0600 whoever made it: created from the example, given a key, or found 0644", () => {
+		const example = join(folder, "example-vars");
+		writeFileSync(example, "HMAC_SECRET=dev-secret\n", { mode: 0o644 });
+		const created = join(folder, "created-vars");
+		expect(prepareDevVars(created, example)).toEqual({ created: true, keyAdded: true });
+		expect(statSync(created).mode & 0o777).toBe(0o600);
+		const found = join(folder, "found-vars");
+		writeFileSync(found, `KEYRING_KEY=${generateKeyringKey()}\n`, { mode: 0o644 });
+		expect(prepareDevVars(found, example)).toEqual({ created: false, keyAdded: false });
+		expect(statSync(found).mode & 0o777).toBe(0o600);
+		const keyless = join(folder, "keyless-vars");
+		writeFileSync(keyless, "HMAC_SECRET=x\n", { mode: 0o644 });
+		expect(ensureDevKeyringKey(keyless)).toBe(true);
+		expect(statSync(keyless).mode & 0o777).toBe(0o600);
+	});
+
+	it("the files docs/deploy.md has operators create beside the repository are ignored by git; the repository's own files are not", async () => {
+		const { execFileSync } = await import("node:child_process");
+		const ignored = (path: string) => {
+			try {
+				execFileSync("git", ["check-ignore", "-q", "--no-index", path], { cwd: REPO });
+				return true;
+			} catch {
+				return false;
+			}
+		};
+		const deploy = readFileSync(join(REPO, "docs/deploy.md"), "utf8");
+		for (const file of ["keyring-key.production", "hmac-clients.production.json", "production.env", ".dev.vars"]) {
+			expect(deploy.includes(file) || file === ".dev.vars", file).toBe(true);
+			expect(ignored(file), file).toBe(true);
+		}
+		for (const file of ["keyring-key.staging", "hmac-clients.staging.json", "staging.env"]) expect(ignored(file), file).toBe(true);
+		for (const file of ["scripts/lib/keyring-key.ts", ".dev.vars.example", "wrangler.toml"]) expect(ignored(file), file).toBe(false);
+	});
 });
+
+/** A first-format record's sealed secrets: the JSON list of them, AES-256-GCM under `key` with the id as additional data. */
+async function sealLegacy(key: CryptoKey, id: string, secrets: string[]): Promise<string> {
+	const iv = crypto.getRandomValues(new Uint8Array(12));
+	const ct = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: new TextEncoder().encode(id) }, key, new TextEncoder().encode(JSON.stringify(secrets))));
+	return btoa(String.fromCharCode(...iv, ...ct));
+}

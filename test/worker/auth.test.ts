@@ -291,6 +291,15 @@ describe("per-client secrets and rotation", () => {
 		expect(sampleValue(text, "agent_chat_requests_total", { auth: "fail", mode: "bad_signature" })).toBe(1);
 	});
 
+	it("never serves the lowercase of a registered id that has capitals with the shared secret: 403, as any other spelling", async () => {
+		const h = harness({ HMAC_SECRET: SECRET, HMAC_CLIENTS: JSON.stringify({ Alice: NEW_SECRET }) });
+		for (const [i, borrowed] of ["alice", "ALICE"].entries()) {
+			expect((await h.fetch(await signedRequest({ clientId: borrowed, secret: SECRET, timestamp: NOW + i }))).status, borrowed).toBe(403);
+		}
+		expect((await h.fetch(await signedRequest({ clientId: "Alice", secret: NEW_SECRET, timestamp: NOW + 2 }))).status).toBe(200);
+		expect(h.origin.requests.map((r) => r.headers.get("x-client-id"))).toEqual(["Alice"]);
+	});
+
 	it("accepts E2E_SESSION_HMAC_SECRET as an alias of HMAC_SECRET", async () => {
 		const h = harness({ HMAC_SECRET: "", E2E_SESSION_HMAC_SECRET: SECRET });
 		expect((await h.fetch(await signedRequest())).status).toBe(200);

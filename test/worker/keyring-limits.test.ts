@@ -1,8 +1,9 @@
 import { env as bindings } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Env } from "../../src/env.ts";
-import { RECORD_VERSION, recordKey, type StoredRecord } from "../../src/keyring/record.ts";
-import { decodeKeyringKey, generateKeyringKey, importKeyringKey, sealSecrets } from "../../src/keyring/sealing.ts";
+import { recordKey } from "../../src/keyring/record.ts";
+import { decodeKeyringKey, generateKeyringKey, importKeyringKey } from "../../src/keyring/sealing.ts";
+import { sealedRecord } from "../fixtures/keyring.ts";
 import { signedInit } from "../fixtures/signed.ts";
 import { errorBody, harness, type Harness } from "./harness.ts";
 
@@ -15,14 +16,12 @@ const SECRET = "a-keyring-client-secret-of-32-chars!";
 let unique = 0;
 
 async function put(id: string, limits: Record<string, unknown> | undefined): Promise<void> {
-	const at = "2026-12-02T00:00:00.000Z";
-	const record = { v: RECORD_VERSION, id, secrets: await sealSecrets(key, id, [SECRET]), disabled: false, createdAt: at, updatedAt: at, ...(limits === undefined ? {} : { limits }) };
-	await kv.put(recordKey(id), JSON.stringify(record as StoredRecord));
+	await kv.put(recordKey(id), JSON.stringify(await sealedRecord(key, id, [SECRET], limits === undefined ? {} : { limits })));
 }
 
-async function send(h: Harness, clientId: string): Promise<Response> {
+async function send(h: Harness, clientId: string, options: { wait?: boolean } = {}): Promise<Response> {
 	const { path, init } = await signedInit({ clientId, secret: SECRET, timestamp: h.clock.now, body: JSON.stringify({ n: unique++ }) }, { clientId, secret: SECRET, timestamp: h.clock.now });
-	return h.fetch(new Request(`https://gateway.test${path}`, init));
+	return h.fetch(new Request(`https://gateway.test${path}`, init), options);
 }
 
 function keyringHarness(overrides: Partial<Record<keyof Env, string>> = {}): Harness {
@@ -72,5 +71,27 @@ describe("limits from keyring records", () => {
 		const warned = h.logs.filter((line) => line.message.startsWith("a keyring record's limits break the CLIENT_LIMITS rules"));
 		expect(warned).toHaveLength(1);
 		expect(JSON.stringify(warned)).not.toContain("sixty");
+	});
+
+	it("a record whose only limit is concurrent gets that limit, in place of CLIENT_LIMITS's default", async () => {
+		const id = `kl-conc-${crypto.randomUUID().slice(0, 8)}`;
+		await put(id, { concurrent: 1 });
+		const h = keyringHarness({ CLIENT_LIMITS: JSON.stringify({ "*": { rpm: 1000 } }) });
+		// The slot is held while the answer is on its way: read it, then let the release run.
+		const answer = await send(h, id, { wait: false });
+		expect(answer.status).toBe(200);
+		expect(answer.headers.get("ratelimit-policy")).toBe('"concurrent";q=1;qu="concurrent-requests"');
+		await answer.text();
+		await h.settle();
+	});
+
+	it("a client whose id has capitals gets its record's limits", async () => {
+		const id = `KL-Caps-${crypto.randomUUID().slice(0, 8)}`;
+		await put(id, { rpm: 1 });
+		const h = keyringHarness();
+		const first = await send(h, id);
+		expect(first.status).toBe(200);
+		expect(first.headers.get("ratelimit-policy")).toBe('"rpm";q=1;w=60');
+		expect((await send(h, id)).status).toBe(429);
 	});
 });

@@ -5,7 +5,7 @@ import type { GatewayEvents } from "../../src/events.ts";
 import { createWorker } from "../../src/worker.ts";
 import type { Logger } from "../../src/log.ts";
 import type { ReplayRedis } from "../../src/replay/upstash.ts";
-import { errorBody, FakeOrigin, harness, ORIGIN, sampleValue, SECRET, signedRequest } from "./harness.ts";
+import { CLIENT_ID, errorBody, FakeOrigin, harness, ORIGIN, sampleValue, SECRET, signedRequest } from "./harness.ts";
 
 const NOW = 1_763_000_000_000;
 const silent: Logger = { info() {}, warn() {}, error() {} };
@@ -117,7 +117,7 @@ describe("one gateway per env object", () => {
 		expect(sorted(seen.splice(0))).toEqual(
 			sorted([
 				["skew", 0],
-				["secretSlot", 0],
+				["secretSlot", 0, CLIENT_ID],
 				["scheme", "v1"],
 				["storeCall", "memory", "claimed", expect.any(Number)],
 				["outcome", "ok", "real"],
@@ -128,7 +128,7 @@ describe("one gateway per env object", () => {
 		expect(sorted(seen.splice(0))).toEqual(
 			sorted([
 				["skew", 0],
-				["secretSlot", 0],
+				["secretSlot", 0, CLIENT_ID],
 				["scheme", "v1"],
 				["storeCall", "memory", "duplicate", expect.any(Number)],
 				["replayAttempt"],
