@@ -59,11 +59,11 @@ describe("keyringKeySource", () => {
 		expect(keyringKeySource({ ...settings, keys: [] }, kv, environment, deps).configured).toBe(true);
 	});
 
-	it("reads KV with the isolate's cache period as its cacheTtl, in seconds, never under KV's 30", async () => {
+	it("reads KV with KV's smallest cacheTtl (30 s), whatever the isolate's cache period: a re-read finds a new secret", async () => {
 		const cacheTtls: unknown[] = [];
 		const recording = { get: async (_key: string, options: { cacheTtl?: number }) => (cacheTtls.push(options.cacheTtl), null) } as unknown as Pick<KVNamespace, "get">;
 		await keyringKeySource({ ...settings, cacheMs: 45_500, keys: [new Uint8Array(32)] }, recording, environment, deps).keysFor("someone");
 		await keyringKeySource({ ...settings, cacheMs: 1_000, keys: [new Uint8Array(32)] }, recording, environment, deps).keysFor("someone");
-		expect(cacheTtls).toEqual([46, 30]);
+		expect(cacheTtls).toEqual([30, 30]);
 	});
 });

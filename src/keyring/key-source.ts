@@ -71,7 +71,8 @@ export class KeyringKeySource implements KeySource {
  * The gateway's key source for `config`: the environment's keys alone without the `KEYRING`
  * binding, else the keyring in `kv` in front of them, even without `KEYRING_KEY` (then an id
  * with a record is refused, 503: a lost key never hands keyring ids to the shared secret). KV's
- * own `cacheTtl` is the isolate's cache period, at least KV's minimum of 30 s.
+ * own `cacheTtl` is its minimum, 30 s, whatever the isolate's cache period: a read after a
+ * failed signature must find a new secret, not a location's copy as old as the isolate's.
  */
 export function keyringKeySource(
 	config: KeyringConfig,
@@ -81,7 +82,7 @@ export function keyringKeySource(
 ): KeySource {
 	if (kv === undefined) return environment;
 	const store = new KvKeyringStore(kv, {
-		cacheTtlSeconds: Math.max(KV_MIN_CACHE_TTL_SECONDS, Math.ceil(config.cacheMs / 1000)),
+		cacheTtlSeconds: KV_MIN_CACHE_TTL_SECONDS,
 		timeoutMs: config.timeoutMs,
 	});
 	const lookup = new KeyringLookup({

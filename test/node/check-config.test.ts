@@ -10,8 +10,11 @@ const directory = mkdtempSync(join(tmpdir(), "check-config-"));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));
 
 const SECRET = "a-production-secret-of-40-characters-!!!";
+/** A KEYRING_KEY (32 bytes of base64): wrangler.toml binds KEYRING, and the binding without the key is a warning. */
+const KEYRING_KEY = "a2V5cmluZy1rZXktb2YtdGhpcnR5LXR3by1ieXRlcyE=";
 /** Everything production wants, so only what a test adds is reported. */
 const COMPLETE = [
+	`KEYRING_KEY=${KEYRING_KEY}`,
 	"ORIGIN_URL=https://origin.example.com",
 	`HMAC_SECRET=${SECRET}`,
 	"METRICS_TOKEN=m",
@@ -89,7 +92,7 @@ describe("npm run check-config", () => {
 	});
 
 	it("a production file without METRICS_TOKEN, ORIGIN_TOKEN or Upstash: ok, with warnings, exit 0; with --strict, exit 1", async () => {
-		const path = file(["ORIGIN_URL=https://origin.example.com", `HMAC_SECRET=${SECRET}`]);
+		const path = file(["ORIGIN_URL=https://origin.example.com", `HMAC_SECRET=${SECRET}`, `KEYRING_KEY=${KEYRING_KEY}`]);
 		const plain = await run(path);
 		expect(reportOf(plain.output, path)).toEqual([
 			"ok, with warnings (production)",
@@ -151,14 +154,15 @@ describe("npm run check-config", () => {
 				'name = "y"',
 			].join("\n"),
 		);
-		const secrets = file(COMPLETE.filter((line) => !line.startsWith("ORIGIN_URL=")));
+		// This wrangler.toml binds no KEYRING: no key either.
+		const secrets = file(COMPLETE.filter((line) => !line.startsWith("ORIGIN_URL=") && !line.startsWith("KEYRING_KEY=")));
 		const staging = await run("--config", toml, "--env", "staging", secrets);
 		expect(staging.stdout).toBe(`${secrets}: ok (staging)\n`);
 		expect(staging.code).toBe(0);
 		const topLevel = await run("--config", toml, secrets);
 		expect(reportOf(topLevel.output, secrets)).toEqual(["invalid (production)", "- ORIGIN_URL is required", "- HMAC_MAX_SKEW_MS is not a whole number"]);
 		// An environment without vars gets none: the top-level ENVIRONMENT is not inherited either.
-		const empty = await run("--config", toml, "--env=empty", file(COMPLETE));
+		const empty = await run("--config", toml, "--env=empty", file(COMPLETE.filter((line) => !line.startsWith("KEYRING_KEY="))));
 		expect(empty.stdout).toContain("ok (production)");
 		expect(empty.code).toBe(0);
 	});

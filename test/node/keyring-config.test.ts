@@ -48,7 +48,7 @@ describe("npm run check-config with KEYRING_KEY", () => {
 		const bad = settingsFile([...PRODUCTION, "KEYRING_KEY=not-a-key-value"]);
 		const result = await runCli("check-config", ["--env", "production", good, bad]);
 		expect(result.stdout).toBe(`${good}: ok (production)\n`);
-		expect(result.stderr).toBe(`${bad}: invalid (production)\n  - KEYRING_KEY must be 32 bytes in base64 (openssl rand -base64 32)\n`);
+		expect(result.stderr).toBe(`${bad}: invalid (production)\n  - KEYRING_KEY must be 32 bytes in base64 (openssl rand -base64 32), or two such keys (new,old) while it is rotated\n`);
 		expect(result.code).toBe(1);
 	});
 
@@ -59,5 +59,23 @@ describe("npm run check-config with KEYRING_KEY", () => {
 		const result = await runCli("check-config", ["--config", config, file]);
 		expect(result.stderr).toContain("KEYRING_KEY is set but the Worker has no KEYRING binding (a KV namespace)");
 		expect(result.code).toBe(1);
+	});
+});
+
+describe("npm run check-config with the KEYRING binding and no KEYRING_KEY", () => {
+	it("warns (the keyring is still read, and an id with a record is refused: 503), so --strict fails; a key, or new,old, is ok", async () => {
+		const keyless = settingsFile(PRODUCTION);
+		const rotating = settingsFile([...PRODUCTION, `KEYRING_KEY=${generateKeyringKey()},${generateKeyringKey()}`]);
+		const plain = await runCli("check-config", ["--env", "production", keyless, rotating]);
+		expect(plain.stdout).toBe(
+			`${keyless}: ok, with warnings (production)\n  warning: the KEYRING binding is set but KEYRING_KEY is not: every client id that has a keyring record is refused (503 keyring_unavailable); set the key, or remove the binding where no keyring is used\n` +
+				`${rotating}: ok (production)\n`,
+		);
+		expect(plain.code).toBe(0);
+		expect((await runCli("check-config", ["--strict", "--env", "production", keyless])).code).toBe(1);
+		// Without the binding: no keyring, nothing to warn of.
+		const config = join(directory, "no-keyring-either.toml");
+		writeFileSync(config, '[vars]\nENVIRONMENT = "production"\n');
+		expect((await runCli("check-config", ["--strict", "--config", config, keyless])).stdout).toBe(`${keyless}: ok (production)\n`);
 	});
 });
