@@ -1,5 +1,5 @@
 // The local KV namespace of `npm run dev`, read and written in its own files, without starting
-// workerd (README, "Where a keys run's time goes"). Miniflare keeps a KV namespace as a Durable
+// workerd (docs/design.md, "Keyring": the admin CLI). Miniflare keeps a KV namespace as a Durable
 // Object's SQLite database (`_mf_entries`: key, blob id, expiration, metadata) and one file per
 // value under `kv/<namespace id>/blobs/`, as wrangler's `kv key put --local` leaves it. This
 // module writes exactly that, in a transaction, and is used only when it finds that layout: a
