@@ -92,7 +92,7 @@ describe("KeyringLookup", () => {
 		void abandoned;
 	});
 
-	it("sees a new record, a revocation and a rotation only after the cache period", async () => {
+	it("lookup alone sees a new record, a revocation and a rotation only after the cache period (a failed signature reads again: below)", async () => {
 		const { key, store, lookup, clock } = await setup();
 		expect(await lookup.lookup("alice")).toEqual({ kind: "absent" });
 		store.inner.put(await sealedRecord(key, "alice", ["one"]));
