@@ -7,8 +7,9 @@ import { runCli } from "./helpers/cli.ts";
 const directory = mkdtempSync(join(tmpdir(), "limits-cli-"));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));
 
-/** Everything production wants (per-client secrets, Upstash), so only CLIENT_LIMITS is reported. */
+/** Everything production wants (per-client secrets, Upstash, the key of wrangler.toml's KEYRING binding), so only CLIENT_LIMITS is reported. */
 const COMPLETE = [
+	"KEYRING_KEY=a2V5cmluZy1rZXktb2YtdGhpcnR5LXR3by1ieXRlcyE=",
 	"ORIGIN_URL=https://origin.example.com",
 	`HMAC_CLIENTS={"svc": "a-production-secret-of-40-characters-!!!"}`,
 	"METRICS_TOKEN=m",
