@@ -1,8 +1,8 @@
 /**
- * What the request path reports as it decides: authentication, replay protection and
- * forwarding. The metrics implement these interfaces and know nothing else of the request
- * path; their label values come from the arrays here, so an outcome without a series
- * cannot be written.
+ * What the request path reports as it decides: authentication and the keyring, replay
+ * protection, limits and forwarding. The metrics implement these interfaces and know nothing
+ * else of the request path; their label values come from the arrays here, so an outcome
+ * without a series cannot be written.
  */
 import type { ErrorCode } from "./errors.ts";
 
