@@ -128,6 +128,17 @@ describe("the repository standing alone", () => {
 		expect(cited.filter((citation) => !headings.has(citation.slice(citation.indexOf(": ") + 2)))).toEqual([]);
 		expect(stale).toEqual([]);
 	});
+
+	it("the metrics take their label values from src/events.ts, as docs/design.md says: they import no other part of the gateway", () => {
+		const shared = new Set(["../events.ts", "../log.ts", "../env.ts"]);
+		const foreign: string[] = [];
+		for (const name of readdirSync("src/metrics").filter((file) => file.endsWith(".ts") && !file.endsWith(".test.ts"))) {
+			for (const match of readFileSync(join("src/metrics", name), "utf8").matchAll(/from "(\.\.\/[^"]+)"/g)) {
+				if (!shared.has(match[1]!)) foreign.push(`${name}: ${match[1]}`);
+			}
+		}
+		expect(foreign).toEqual([]);
+	});
 });
 
 describe("docs/protocol.md: the worked examples are what the code signs and the gateway accepts", () => {
