@@ -23,8 +23,8 @@ export interface LimitPolicy {
 	/** The `client` label of this client's refusals: its id when the operator listed it, else "". */
 	readonly label: string;
 	/**
-	 * Its token budget (`daily_tokens`, `monthly_tokens`, `token_hold`; docs/design.md, "Token
-	 * budgets"), absent when it has none: src/limits/config.ts reads it with the other fields.
+	 * Its token budget (`daily_tokens`, `monthly_tokens`, `token_hold`), absent when it has none:
+	 * src/limits/config.ts reads it with the other fields (docs/design.md, "Token budgets").
 	 */
 	readonly budget?: TokenBudget;
 }
