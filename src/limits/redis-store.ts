@@ -1,12 +1,18 @@
 import { ReplayStoreError } from "../replay/store.ts";
-import { utcDay, type LimitName } from "./policy.ts";
-import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, limitKeys, SCRIPT_VERDICTS } from "./script.ts";
+import { MINUTE_MS, utcDay, type LimitName } from "./policy.ts";
+import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, limitKeys, refusedValue, SCRIPT_VERDICTS } from "./script.ts";
 import type { HeldSlot, LimitedClaim, LimitedClaimRequest, LimitedClaimStore, LimitState } from "./store.ts";
+
+/**
+ * Which time budget a command gets: a claim's (`REPLAY_TIMEOUT_MS`), or a confirmation's (at
+ * least a second: it runs only after a claim ran out of time; docs/design.md, "Replay protection").
+ */
+export type Patience = "claim" | "confirm";
 
 /** The commands the limits need: the script (by hash, then whole), and `ZREM` to free a slot. */
 export interface LimitRedis {
-	evalsha(sha1: string, keys: string[], args: (string | number)[]): Promise<unknown>;
-	eval(script: string, keys: string[], args: (string | number)[]): Promise<unknown>;
+	evalsha(sha1: string, keys: string[], args: (string | number)[], patience?: Patience): Promise<unknown>;
+	eval(script: string, keys: string[], args: (string | number)[], patience?: Patience): Promise<unknown>;
 	zrem(key: string, member: string): Promise<unknown>;
 }
 
@@ -56,17 +62,22 @@ export class RedisLimitStore implements LimitedClaimStore {
 		this.now = options.now ?? Date.now;
 	}
 
-	async claim(request: LimitedClaimRequest): Promise<LimitedClaim> {
+	/**
+	 * With `confirming`, this is the second run of a claim whose first timed out: it gets a
+	 * confirmation's budget, and finding the claim's own value (its first run landed) is the
+	 * claim, finding its own refusal the refusal.
+	 */
+	async claim(request: LimitedClaimRequest, confirming = false): Promise<LimitedClaim> {
 		const { policy, clientId } = request;
 		const now = this.now();
 		const { day, endsInMs } = utcDay(now);
 		const keys = limitKeys(this.options.prefix, clientId, day);
 		// The replay value names this claim uniquely (isolate and counter): it is its entry's id, and its slot's.
 		const args = [request.value, request.ttlMs, now, policy.rpm ?? 0, policy.rpd ?? 0, policy.concurrent ?? 0, now + endsInMs + DAY_KEY_SLACK_MS, this.options.leaseMs];
-		const reply = await this.run([request.key, keys.rpm, keys.rpd, keys.inFlight], args);
+		const reply = await this.run([request.key, keys.rpm, keys.rpd, keys.inFlight], args, confirming ? "confirm" : "claim");
 		const [verdictNumber, retryAfterMs, rpmLeft, rpmResetMs, rpdLeft, concurrentLeft, found] = reply;
 		const verdict = SCRIPT_VERDICTS[verdictNumber];
-		if (verdict === "duplicate") return { outcome: "duplicate", found };
+		if (verdict === "duplicate") return confirming ? this.confirmed(request, found, endsInMs) : { outcome: "duplicate", found };
 		const state: LimitState = {
 			rpm: rpmLeft < 0 ? null : { remaining: rpmLeft, resetMs: rpmResetMs },
 			rpd: rpdLeft < 0 ? null : { remaining: rpdLeft, resetMs: endsInMs },
@@ -81,21 +92,37 @@ export class RedisLimitStore implements LimitedClaimStore {
 		return { outcome: "limited", limit, retryAfterMs: retry, state };
 	}
 
+	/** A confirming run found `found` under the key: this claim's own (its first run landed), its own refusal, or another's. */
+	private confirmed(request: LimitedClaimRequest, found: string | undefined, dayEndsInMs: number): LimitedClaim {
+		const unknown: LimitState = { rpm: null, rpd: null, concurrent: null };
+		if (found === request.value) {
+			const slot = request.policy.concurrent === null ? null : { clientId: request.clientId, id: request.value, store: this.name };
+			return { outcome: "claimed", state: unknown, slot };
+		}
+		for (const limit of ["rpd", "rpm", "concurrent"] as const) {
+			if (found !== refusedValue(request.value, limit)) continue;
+			// What was left is not known any more: the longest wait that limit can ask.
+			const retryAfterMs = limit === "rpd" ? dayEndsInMs : limit === "rpm" ? MINUTE_MS : CONCURRENT_RETRY_MS;
+			return { outcome: "limited", limit, retryAfterMs, state: unknown };
+		}
+		return { outcome: "duplicate", found };
+	}
+
 	async release(slot: HeldSlot): Promise<void> {
 		const { inFlight } = limitKeys(this.options.prefix, slot.clientId, "");
 		await this.call(() => this.redis.zrem(inFlight, slot.id));
 	}
 
-	private async run(keys: string[], args: (string | number)[]): Promise<ScriptReply> {
+	private async run(keys: string[], args: (string | number)[], patience: Patience): Promise<ScriptReply> {
 		const reply = await this.call(async () => {
-			if (!this.scriptCached) return this.redis.eval(LIMITED_CLAIM_SCRIPT, keys, args);
+			if (!this.scriptCached) return this.redis.eval(LIMITED_CLAIM_SCRIPT, keys, args, patience);
 			try {
-				return await this.redis.evalsha(LIMITED_CLAIM_SHA1, keys, args);
+				return await this.redis.evalsha(LIMITED_CLAIM_SHA1, keys, args, patience);
 			} catch (error) {
 				// Redis names this one error only by its text (`NOSCRIPT ...`): flushed, or a new primary.
 				if (!(error instanceof Error && /NOSCRIPT/i.test(error.message))) throw error;
 				this.scriptCached = false;
-				return await this.redis.eval(LIMITED_CLAIM_SCRIPT, keys, args);
+				return await this.redis.eval(LIMITED_CLAIM_SCRIPT, keys, args, patience);
 			}
 		});
 		if (!isScriptReply(reply)) throw new ReplayStoreError("error", "Upstash answered the limits script with an unexpected result");

@@ -27,7 +27,10 @@ export type LimitedClaim =
 	 * store tells (so a claim whose first answer was lost can recognise its own).
 	 */
 	| { outcome: "duplicate"; found?: string }
-	/** A limit was reached: the replay key is not claimed, so the same request may come back. */
+	/**
+	 * A limit was reached: nothing spent, and the replay key claimed all the same, so the same
+	 * bytes are never executed later (the client signs anew after `retryAfterMs`).
+	 */
 	| { outcome: "limited"; limit: LimitName; retryAfterMs: number; state: LimitState };
 
 /** What a claim under limits was granted: what is left, and the slot it holds (or null). */
@@ -54,7 +57,11 @@ export interface LimitedClaimRequest {
  */
 export interface LimitedClaimStore {
 	readonly name: StoreName;
-	claim(request: LimitedClaimRequest): Promise<LimitedClaim>;
+	/**
+	 * `confirming`: the second run of a claim whose first timed out (Upstash only): its own
+	 * value found there is the claim, its own refusal the refusal.
+	 */
+	claim(request: LimitedClaimRequest, confirming?: boolean): Promise<LimitedClaim>;
 	/** Frees a slot when its answer ended. Throws `ReplayStoreError` on failure (the lease then frees it). */
 	release(slot: HeldSlot): Promise<void>;
 }

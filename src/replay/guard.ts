@@ -162,17 +162,17 @@ export class ReplayGuard {
 	/** An answer from Upstash, weighed against what this isolate decided while it was on its way. */
 	private settle(id: string, claim: Claim, answer: Answer): ReplayDecision {
 		const outcome = outcomeOf(answer);
-		// Refused by a limit: the key was not claimed, so nothing is recorded (it may come back).
-		if (outcome === "limited") return { status: "limited", store: "upstash", refusal: answer as LimitRefusal };
 		const now = this.now();
+		// Upstash holds the key now, whatever the answer: a refusal claims it too.
 		this.decisions.record(id, now + claim.ttlMs, now);
 		if (outcome === "duplicate") return this.replay("upstash", claim);
 		if (this.options.memory.has(id)) {
-			// A copy fell back to memory while this SET was on its way and was accepted: this one
+			// A copy fell back to memory while this call was on its way and was accepted: this one
 			// is the replay. Upstash holds the key now, so there is nothing to write back.
 			this.writeBacks.settled(id);
 			return this.replay("upstash", claim);
 		}
+		if (outcome === "limited") return { status: "limited", store: "upstash", refusal: answer as LimitRefusal };
 		return { status: "claimed", store: "upstash", fallback: null, ...grantOf(answer) };
 	}
 
@@ -182,11 +182,12 @@ export class ReplayGuard {
 		if (primary !== null && this.decisions.has(id, this.now())) return this.replay("upstash", claim, true);
 		const answer = await this.call<Answer>(memory, () => claimInMemory(memory, limits?.memory, id, claim));
 		const outcome = isAnswer(answer) ? outcomeOf(answer) : answer;
-		if (outcome === "limited") return { status: "limited", store: "memory", refusal: answer as LimitRefusal };
 		if (outcome === "duplicate") return this.replay("memory", claim);
-		if (outcome === "claimed") {
-			// Written back unless a copy's Upstash OK landed meanwhile: Upstash holds the key then.
+		if (outcome === "claimed" || outcome === "limited") {
+			// The key is claimed in memory (a refusal claims it too): written back unless a copy's
+			// Upstash answer landed meanwhile, since Upstash holds the key then.
 			if (primary !== null && !this.decisions.has(id, this.now())) this.writeBacks.add(id, claim);
+			if (outcome === "limited") return { status: "limited", store: "memory", refusal: answer as LimitRefusal };
 			return { status: "claimed", store: "memory", fallback, ...grantOf(answer as Answer) };
 		}
 		const suppressed = this.throttle.admit("refused");

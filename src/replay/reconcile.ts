@@ -105,8 +105,8 @@ export class WriteBacks {
 		const value = this.options.valueOf({ clientId, timestamp, counter });
 		const found = await store.claimOrRead!({ key: this.options.prefix + replayId, value, ttlMs });
 		if (this.pending.get(id) === packed) this.pending.delete(id);
-		// Written, or this claim's own SET that timed out but landed: nothing got through.
-		if (found === null || found === value) return;
+		// Written, or this claim's own call that timed out but landed (a claim, or its refusal): nothing got through.
+		if (found === null || found === value || found.startsWith(`${value}:refused:`)) return;
 		this.options.events.outageReplay();
 		const suppressed = this.throttle.admit("outage_replay");
 		if (suppressed !== null) {

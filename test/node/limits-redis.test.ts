@@ -93,8 +93,8 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		expect(Object.fromEntries(upstash.stats.commands)).toEqual({ evalsha: 2, eval: 1 });
 	});
 
-	it("a replay spends nothing and returns the value found; a refusal claims nothing; a claim writes key, log, counter and slot", async () => {
-		const { claim, prefix } = store();
+	it("a replay spends nothing and returns the value found; a refusal spends nothing and claims the key under its own refused value; a claim writes key, log, counter and slot", async () => {
+		const { claim, prefix, limits: limitsStore } = store();
 		const limits = policy({ rpm: 2, rpd: 100, concurrent: 5 });
 		const first = await claim(limits, "a", "svc:1:iso:1");
 		expect(first).toEqual({
@@ -113,9 +113,17 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		expect(((await redisCommand("GET", `${prefix}limit:rpd:svc:${DAY0_KEY}`)) as Buffer).toString()).toBe("1");
 
 		expect((await claim(limits, "b")).outcome).toBe("claimed");
-		expect(await claim(limits, "c")).toMatchObject({ outcome: "limited", limit: "rpm", retryAfterMs: 60_000 });
-		expect(await redisCommand("EXISTS", `${prefix}c`)).toBe(0);
+		expect(await claim(limits, "c", "svc:1:iso:3")).toMatchObject({ outcome: "limited", limit: "rpm", retryAfterMs: 60_000 });
+		expect(((await redisCommand("GET", `${prefix}c`)) as Buffer).toString()).toBe("svc:1:iso:3:refused:rpm");
+		expect(await redisCommand("PTTL", `${prefix}c`)).toBeGreaterThan(299_000);
 		expect(((await redisCommand("GET", `${prefix}limit:rpd:svc:${DAY0_KEY}`)) as Buffer).toString()).toBe("2");
+		expect(await redisCommand("ZCARD", `${prefix}limit:rpm:svc`)).toBe(2);
+		// The same bytes again: a replay, spending nothing; a confirming run of that claim reads its own refusal.
+		expect(await claim(limits, "c", "svc:1:iso:4")).toEqual({ outcome: "duplicate", found: "svc:1:iso:3:refused:rpm" });
+		expect(await limitsStore.claim({ key: `${prefix}c`, value: "svc:1:iso:3", ttlMs: 300_000, clientId: "svc", policy: limits }, true)).toMatchObject({
+			outcome: "limited",
+			limit: "rpm",
+		});
 	});
 
 	it("rpm is a sliding 60 s window, to the millisecond", async () => {
