@@ -67,6 +67,33 @@ return {0, 0, rpmLeft, windowResetMs, rpdLeft, concurrentLeft}
 /** SHA-1 of the script, for `EVALSHA` (a test recomputes it, so the two cannot drift apart). */
 export const LIMITED_CLAIM_SHA1 = "0f61377af2c2f9ae0cbb600c826576c8fb34e4e0";
 
+/**
+ * A memory claim's write-back under a limit policy (docs/design.md, "Per-client limits"): its
+ * replay key with `SET NX PX GET`, and the quota it spent in this isolate's memory during an
+ * outage added to the client's counters (they are additive), unless the key holds the claim's
+ * own value (its first run landed: the quota was spent in Redis then).
+ *
+ * KEYS: 1 the replay key, 2 the `rpm` log, 3 the `rpd` counter of the day it was spent.
+ * ARGV: 1 the claim's value, 2 its remaining expiry (ms), 3 when it was spent (ms), 4 rpm spent
+ *       (1 or 0), 5 rpd spent (1 or 0), 6 the day counter's expiry (epoch ms), 7 now (ms).
+ * Returns the value found under the key, or nil when it was free (and is now written).
+ */
+export const WRITE_BACK_SCRIPT = `local found = redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2], "GET")
+if found == ARGV[1] then return found end
+if ARGV[4] == "1" and tonumber(ARGV[3]) > tonumber(ARGV[7]) - 60000 then
+  redis.call("ZADD", KEYS[2], ARGV[3], ARGV[1])
+  redis.call("PEXPIRE", KEYS[2], 60000)
+end
+if ARGV[5] == "1" then
+  redis.call("INCR", KEYS[3])
+  redis.call("PEXPIREAT", KEYS[3], ARGV[6])
+end
+return found
+`;
+
+/** SHA-1 of the write-back script (a test recomputes it). */
+export const WRITE_BACK_SHA1 = "01ad42aa49444d9179f5d5e92202a56f7617e14f";
+
 /** The value a refusal leaves under the replay key: the claim's own, and the limit that refused it. */
 export function refusedValue(value: string, limit: string): string {
 	return `${value}:refused:${limit}`;

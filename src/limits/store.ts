@@ -1,4 +1,6 @@
 import type { StoreName } from "../events.ts";
+import type { Spend } from "../replay/pending-claim.ts";
+import type { StoredClaim } from "../replay/store.ts";
 import type { LimitName, LimitPolicy } from "./policy.ts";
 
 /** What is left of each limit the client has, after this request (null: that limit is not set). */
@@ -51,6 +53,12 @@ export interface LimitedClaimRequest {
 	policy: LimitPolicy;
 }
 
+/** A memory claim written back with the quota it spent in memory (docs/design.md, "Per-client limits"). */
+export interface SpentClaim extends StoredClaim {
+	clientId: string;
+	spend: Spend;
+}
+
 /**
  * A store that claims a replay key and spends a client's quota in one step: Upstash (one
  * Lua script) or this isolate's memory. Throws `ReplayStoreError` when it cannot tell.
@@ -62,6 +70,11 @@ export interface LimitedClaimStore {
 	 * value found there is the claim, its own refusal the refusal.
 	 */
 	claim(request: LimitedClaimRequest, confirming?: boolean): Promise<LimitedClaim>;
-	/** Frees a slot when its answer ended. Throws `ReplayStoreError` on failure (the lease then frees it). */
+	/** Frees a slot when its answer ended. Throws `ReplayStoreError` on failure (kept, and written back later). */
 	release(slot: HeldSlot): Promise<void>;
+	/**
+	 * Writes a memory claim back with the quota it spent in memory (Upstash only): `null` when
+	 * the key was free, else the value found there. Throws `ReplayStoreError` when it cannot tell.
+	 */
+	writeBack?(claim: SpentClaim): Promise<string | null>;
 }
