@@ -17,7 +17,8 @@ export type ReplayDecision =
 	| { status: "replay"; store: StoreName; cached?: true }
 	/** A limit was reached (docs/design.md, "Per-client limits"): nothing spent, the key claimed all the same. */
 	| { status: "limited"; store: StoreName; refusal: LimitRefusal }
-	| { status: "unavailable"; store: StoreName; reason: StoreFailureReason | "breaker_open" };
+	/** `budget`: the client has a token budget, refused while Upstash fails (docs/design.md, "Token budgets"). */
+	| { status: "unavailable"; store: StoreName; reason: StoreFailureReason | "breaker_open"; budget?: true };
 
 export interface ReplayGuardOptions {
 	/** Upstash, or null when it is not configured or `disabled`. */
@@ -27,6 +28,8 @@ export interface ReplayGuardOptions {
 	memory: MemoryReplayStore;
 	breaker: CircuitBreaker;
 	failMode: "memory" | "closed";
+	/** `BUDGET_FAIL_MODE`: while Upstash fails, budgets are refused (`closed`) or kept per isolate (`memory`). @default "closed" */
+	budgetFailMode?: "memory" | "closed";
 	prefix: string;
 	ttlSeconds: number;
 	maxSkewMs: number;

@@ -86,11 +86,12 @@ export class ReplayGuard {
 	}
 
 	/** With a `policy`, the claim also checks and spends the client's limits, in the same step. */
-	async claim(replayId: string, clientId: string, timestamp: string, policy: LimitPolicy | null = null): Promise<ReplayDecision> {
+	/** With a token budget in `policy`, `tokenHold` is the hold asked for (`token_hold`, or the client's smaller `X-Token-Limit`). */
+	async claim(replayId: string, clientId: string, timestamp: string, policy: LimitPolicy | null = null, tokenHold: number | null = null): Promise<ReplayDecision> {
 		const now = this.now();
 		const key = this.options.prefix + replayId;
 		const id = await keyDigest(key);
-		const claim = { key, clientId, timestamp, counter: ++this.counter, ttlMs: this.ttlMs(Number(timestamp), now), policy };
+		const claim = { key, clientId, timestamp, counter: ++this.counter, ttlMs: this.ttlMs(Number(timestamp), now), policy, tokenHold };
 		const { primary, breaker, memory } = this.options;
 		if (primary === null) return this.claimInMemory(id, claim, null);
 
@@ -113,6 +114,8 @@ export class ReplayGuard {
 		}
 		this.lastDegradedAt = now;
 		if (this.options.failMode === "closed") return { status: "unavailable", store: "upstash", reason: fallback };
+		// Budgets are refused while Upstash fails, whatever the fail mode, unless the operator opted into per-isolate budgets.
+		if (policy?.budget !== undefined && this.options.budgetFailMode !== "memory") return { status: "unavailable", store: "upstash", reason: fallback, budget: true };
 		this.options.events.fallback(fallback);
 		return this.claimInMemory(id, claim, fallback);
 	}
@@ -244,6 +247,7 @@ interface Claim {
 	counter: number;
 	ttlMs: number;
 	policy: LimitPolicy | null;
+	tokenHold: number | null;
 }
 
 /** The value a claim stores: `clientId:timestamp:isolateId:counter`, naming this one claim among all. */
@@ -269,5 +273,7 @@ function outcomeOf(answer: Answer): ClaimOutcome | "limited" {
 
 /** What a limited claim leaves the client, when it was claimed. */
 function grantOf(answer: Answer): { limits?: LimitGrant } {
-	return typeof answer === "string" || answer.outcome !== "claimed" ? {} : { limits: { state: answer.state, slot: answer.slot } };
+	if (typeof answer === "string" || answer.outcome !== "claimed") return {};
+	const { state, slot, reservation, expiredTokens } = answer;
+	return { limits: { state, slot, ...(reservation === undefined ? {} : { reservation }), ...(expiredTokens === undefined ? {} : { expiredTokens }) } };
 }

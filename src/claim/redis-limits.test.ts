@@ -115,7 +115,7 @@ describe("RedisLimitStore", () => {
 		["a string", "OK"],
 		["five numbers", [0, 0, 1, 1, 1]],
 		["a fraction", [0, 0.5, 1, 1, 1, 1]],
-		["an unknown verdict", [5, 0, 1, 1, 1, 1]],
+		["an unknown verdict", [7, 0, 1, 1, 1, 1]],
 		["a replay without the value found", [1, 0, -1, 0, -1, -1]],
 		["a claim with a seventh element", [0, 0, 1, 1, 1, 1, "x"]],
 	])("an unexpected reply (%s) is a store failure", async (_, reply) => {
