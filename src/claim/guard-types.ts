@@ -1,5 +1,6 @@
 // The replay guard's options and its verdict (src/claim/guard.ts): types only.
 import type { FallbackReason, ReplayEvents, StoreFailureReason, StoreName } from "../events.ts";
+import type { LimitPolicy } from "../limits/policy.ts";
 import type { Logger } from "../log.ts";
 import type { CircuitBreaker } from "./breaker.ts";
 import type { MemoryReplayStore } from "./memory.ts";
@@ -47,4 +48,15 @@ export interface ReplayGuardOptions {
 	 * @default half the memory store's bound
 	 */
 	decisionsMaxKeys?: number;
+}
+
+/** One claim on its way: its key, who made it, and how long it must live. */
+export interface Claim {
+	key: string;
+	clientId: string;
+	timestamp: string;
+	counter: number;
+	ttlMs: number;
+	policy: LimitPolicy | null;
+	tokenHold: number | null;
 }

@@ -1,6 +1,7 @@
 import type { StoreFailureReason } from "../events.ts";
 import type { LimitPolicy } from "../limits/policy.ts";
 import type { MemoryReplayStore } from "./memory.ts";
+import type { Spend } from "./pending-claim.ts";
 import { reservationNonce } from "./redis-budget.ts";
 import type { ClaimOutcome, LimitedClaim, LimitedClaimRequest, LimitedClaimStore } from "./store.ts";
 
@@ -46,4 +47,10 @@ function limitedRequest(key: string, value: string, claim: { ttlMs: number; clie
 	const request: LimitedClaimRequest = { key, value, ttlMs, clientId, policy };
 	if (policy.budget !== undefined) request.budget = { hold: Math.min(tokenHold ?? policy.budget.hold, policy.budget.hold), nonce: reservationNonce() };
 	return request;
+}
+
+/** The quota a memory claim under `policy` spent at `now`, to be added to Upstash's counters; none without `rpm` or `rpd`. */
+export function spendOf(policy: LimitPolicy | null, now: number): Spend | undefined {
+	if (policy === null || (policy.rpm === null && policy.rpd === null)) return undefined;
+	return { at: now, rpm: policy.rpm !== null, rpd: policy.rpd !== null };
 }

@@ -1,5 +1,5 @@
-// The token budget's part of the limits script's call, and of a settle (docs/design.md, "Token
-// budgets"): which keys and arguments it sends, and how a reservation's id names its windows.
+// The token budget's part of the limits script's call, and of a settle: which keys and
+// arguments it sends, and how a reservation's id names its windows (docs/design.md, "Token budgets").
 import { CLIENT_ID_PATTERN } from "../auth/grammar.ts";
 import { utcDay, utcMonth, type LimitState } from "../limits/policy.ts";
 import { budgetKeys } from "./script.ts";
