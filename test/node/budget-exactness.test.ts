@@ -169,12 +169,17 @@ describe.skipIf(!available("redis-server", "redis-server"))("token budgets, exac
 		let heldTotal = 0;
 		let expiredTotal = 0;
 		let settledTotal = 0;
+		let overrunTotal = 0;
 		for (const gateway of gateways) {
 			const metrics = parseExposition(await (await gateway.fetch("/metrics", METRICS)).text());
 			heldTotal += valueOf(metrics, "agent_tokens_total", { kind: "held" });
 			expiredTotal += valueOf(metrics, "agent_tokens_total", { kind: "expired" });
 			settledTotal += valueOf(metrics, "agent_tokens_total", { kind: "settled" });
+			overrunTotal += valueOf(metrics, "agent_tokens_total", { kind: "overrun" });
 		}
+		// Reported above the hold: counted at the hold, the excess an overrun.
+		const reported = origin.served.filter((entry) => entry.mode === "header" || entry.mode === "route");
+		expect(overrunTotal).toBe(reported.reduce((sum, entry) => sum + Math.max(0, entry.tokens - entry.hold), 0));
 		const unreported = origin.served.filter((entry) => entry.mode === "never" || entry.mode === "died");
 		expect(expiredTotal).toBe(unreported.reduce((sum, entry) => sum + entry.hold, 0));
 		expect(heldTotal).toBe(origin.served.reduce((sum, entry) => sum + entry.hold, 0));

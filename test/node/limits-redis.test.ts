@@ -199,6 +199,15 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		expect(next).toMatchObject({ outcome: "claimed", expiredTokens: 90, reservation: { hold: 35 }, state: { dailyTokens: { remaining: 0 } } });
 		expect(await redisCommand("HMGET", window, "used", "held")).toEqual([Buffer.from("215"), Buffer.from("35")]);
 		expect(await limits.settle(third.reservation!.id, 1)).toEqual({ status: "unknown" });
+
+		// A month's budget spent refuses until the month ends (it lasts longer than the day's, so it is the one named).
+		const monthly = policy({ budget: { daily: 1_000, monthly: 30, hold: 100 } });
+		const monthClaim = () =>
+			limits.claim({ key: `${prefix}m${++n}`, value: `m:${n}`, ttlMs: 300_000, clientId: "monthly", policy: monthly, budget: { hold: 100, nonce: String(n).padStart(32, "0") } });
+		expect(await monthClaim()).toMatchObject({ outcome: "claimed", reservation: { hold: 30 }, state: { monthlyTokens: { remaining: 0 }, dailyTokens: { remaining: 970 } } });
+		const now = clock.now;
+		const monthEnds = Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth() + 1, 1) - now;
+		expect(await monthClaim()).toMatchObject({ outcome: "limited", limit: "monthly_tokens", retryAfterMs: monthEnds });
 	});
 
 	it("rpm is a sliding 60 s window, to the millisecond", async () => {
