@@ -7,6 +7,9 @@
 import type { ErrorCode } from "./errors.ts";
 import type { KeyringEvents } from "./keyring/events.ts";
 
+// The keyring's results live beside its lookup; the metrics read every label value from here.
+export { KEYRING_LOOKUP_RESULTS, type KeyringLookupEvent } from "./keyring/events.ts";
+
 /** Failure `mode`s of `agent_chat_requests_total{auth="fail"}`: the answer's code, or `unknown_client`. */
 export const AUTH_FAILURES = [
 	"missing_headers",

@@ -4,6 +4,7 @@
 import {
 	AUTH_FAILURES,
 	FALLBACK_REASONS,
+	KEYRING_LOOKUP_RESULTS,
 	LIMITS,
 	ORIGIN_OUTCOMES,
 	SIGNATURE_SCHEMES,
@@ -15,13 +16,13 @@ import {
 	type FallbackReason,
 	type Limit,
 	type GatewayEvents,
+	type KeyringLookupEvent,
 	type OriginOutcome,
 	type SignatureScheme,
 	type StoreCallOutcome,
 	type StoreName,
 	type TokenKind,
 } from "../events.ts";
-import { KEYRING_LOOKUP_RESULTS, type KeyringLookupEvent } from "../keyring/events.ts";
 import type { MetricDefinition } from "./definitions.ts";
 import * as families from "./families.ts";
 import type { Registry, SeriesHandle } from "./registry.ts";
