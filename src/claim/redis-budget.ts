@@ -5,7 +5,6 @@ import { utcDay, utcMonth, type LimitState } from "../limits/policy.ts";
 import { budgetKeys } from "./script.ts";
 import type { LimitedClaimRequest, SettleResult } from "./store.ts";
 
-const DAY_MS = 86_400_000;
 /** A window outlives its end by the longest lease and this much, so a late report or a sweep still finds it. */
 const WINDOW_SLACK_MS = 3_600_000;
 /** `<client id>:<YYYY-MM-DD or ->:<YYYY-MM or ->:<nonce>`: the windows a reservation holds in. */
@@ -15,8 +14,7 @@ const RESERVATION_ID = /^([^:]{1,64}):(\d{4}-\d{2}-\d{2}|-):(\d{4}-\d{2}|-):([0-
 export function budgetCall(prefix: string, request: LimitedClaimRequest, now: number, leaseMs: number): { id: string; keys: string[]; args: (string | number)[] } {
 	const { policy, clientId } = request;
 	const budget = policy.budget!;
-	const { day, endsInMs: dayEndsInMs } = utcDay(now);
-	const previousDay = utcDay(now - DAY_MS).day;
+	const { day, previous: previousDay, endsInMs: dayEndsInMs } = utcDay(now);
 	const { month, previous: previousMonth, endsInMs: monthEndsInMs } = utcMonth(now);
 	const keys = budgetKeys(prefix, clientId);
 	const id = `${clientId}:${budget.daily === null ? "-" : day}:${budget.monthly === null ? "-" : month}:${request.budget!.nonce}`;
