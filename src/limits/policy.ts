@@ -167,16 +167,17 @@ export function utcDay(now: number): { day: string; previous: string; endsInMs: 
 	return { day: lastDay.name, previous: lastDay.previous, endsInMs: (number + 1) * DAY_MS - now };
 }
 
-/** The last month's name. */
-let lastMonth = { number: Number.NaN, name: "", previous: "", endsAt: 0 };
+/** The last month's name, kept with the day it was asked for (a month changes only with a day). */
+let lastMonth = { day: Number.NaN, name: "", previous: "", endsAt: 0 };
 
 /** The UTC calendar month of `now` as `YYYY-MM`, the one before it, and the milliseconds until it ends. */
 export function utcMonth(now: number): { month: string; previous: string; endsInMs: number } {
-	const date = new Date(now);
-	const number = date.getUTCFullYear() * 12 + date.getUTCMonth();
-	if (number !== lastMonth.number) {
+	const day = Math.floor(now / DAY_MS);
+	if (day !== lastMonth.day) {
+		const date = new Date(now);
+		const number = date.getUTCFullYear() * 12 + date.getUTCMonth();
 		const name = (n: number) => `${Math.floor(n / 12)}-${String((n % 12) + 1).padStart(2, "0")}`;
-		lastMonth = { number, name: name(number), previous: name(number - 1), endsAt: Date.UTC(Math.floor((number + 1) / 12), (number + 1) % 12, 1) };
+		lastMonth = { day, name: name(number), previous: name(number - 1), endsAt: Date.UTC(Math.floor((number + 1) / 12), (number + 1) % 12, 1) };
 	}
 	return { month: lastMonth.name, previous: lastMonth.previous, endsInMs: lastMonth.endsAt - now };
 }
