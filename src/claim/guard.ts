@@ -112,9 +112,9 @@ export class ReplayGuard {
 			fallback = outcome === "timeout" ? "timeout" : "error";
 		}
 		this.lastDegradedAt = now;
-		if (this.options.failMode === "closed") return { status: "unavailable", store: "upstash", reason: fallback };
 		// Budgets are refused while Upstash fails, whatever the fail mode, unless the operator opted into per-isolate budgets.
 		if (policy?.budget !== undefined && this.options.budgetFailMode !== "memory") return { status: "unavailable", store: "upstash", reason: fallback, budget: true };
+		if (this.options.failMode === "closed") return { status: "unavailable", store: "upstash", reason: fallback };
 		this.options.events.fallback(fallback);
 		return this.claimInMemory(id, claim, fallback);
 	}

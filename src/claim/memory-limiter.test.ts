@@ -128,4 +128,25 @@ describe("MemoryLimiter", () => {
 		expect(() => new MemoryLimiter({ leaseMs: 0 })).toThrow("leaseMs must be positive");
 		expect(() => new MemoryLimiter({ leaseMs: 1, maxClients: 0 })).toThrow("maxClients must be a positive integer");
 	});
+
+	it("a budget in memory: each hold charged whole, the hold cut to what is left, then refused until the window ends; a client with tokens spent this month stays live", () => {
+		const limiter = new MemoryLimiter({ leaseMs: 1_000, maxClients: 2 });
+		const budgeted = policy({ budget: { daily: null, monthly: 250, hold: 100 } });
+		const holds = [0, 1, 2].map(() => limiter.take("svc", budgeted, T0, 100)).map(({ take }) => take?.hold);
+		expect(holds).toEqual([100, 100, 50]);
+		const monthEnds = Date.UTC(2027, 0, 1) - T0;
+		expect(limiter.take("svc", budgeted, T0, 100).claim).toMatchObject({ outcome: "limited", limit: "monthly_tokens", retryAfterMs: monthEnds, state: { monthlyTokens: { remaining: 0 } } });
+		// Idle for days, still live: forgetting it would give it its month again.
+		limiter.take("other", policy({ rpm: 1 }), T0);
+		const later = T0 + 5 * 86_400_000;
+		expect(() => limiter.take("third", policy({ rpm: 1 }), later)).not.toThrow();
+		expect(() => limiter.take("fourth", policy({ rpm: 1 }), later)).toThrow(ReplayStoreError);
+		expect(limiter.take("svc", budgeted, later, 100).claim.outcome).toBe("limited");
+		// A refund gives the hold back.
+		const daily = policy({ budget: { daily: 100, monthly: null, hold: 100 } });
+		const fresh = new MemoryLimiter({ leaseMs: 1_000 });
+		const { take } = fresh.take("svc", daily, T0, 100);
+		fresh.refund(take!);
+		expect(fresh.take("svc", daily, T0, 100).take?.hold).toBe(100);
+	});
 });

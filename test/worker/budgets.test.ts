@@ -26,6 +26,14 @@ describe("token budgets, the whole Worker in workerd", () => {
 		expect((await h.fetch(await fresh(h, { clientId: "other" }))).status).toBe(200);
 		expect(h.origin.requests).toHaveLength(1);
 		expect(await sampleValue(await scrape(h), "agent_chat_requests_total", { auth: "fail", mode: "budget_unavailable" })).toBe(1);
+		// REPLAY_FAIL_MODE=closed says the same to a budgeted client: it is the budget that cannot be checked.
+		const closed = harness(BUDGET({ daily_tokens: 1_000 }, { REPLAY_FAIL_MODE: "closed" }));
+		down(closed);
+		const answers = [await closed.fetch(await fresh(closed)), await closed.fetch(await fresh(closed, { clientId: "other" }))];
+		expect(await Promise.all(answers.map(async (answer) => [answer.status, (await errorBody(answer)).code]))).toEqual([
+			[503, "budget_unavailable"],
+			[503, "replay_store_unavailable"],
+		]);
 	});
 
 	it("BUDGET_FAIL_MODE=memory: each isolate keeps the budget alone, charging each hold whole; spent, 429 token_budget_exhausted until the day ends", async () => {
