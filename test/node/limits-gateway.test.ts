@@ -125,6 +125,36 @@ describe.skipIf(!available("redis-server", "redis-server"))("per-client limits: 
 		await accepted.arrayBuffer();
 	});
 
+	it("a short Upstash outage while a stream holds the client's one slot: its failed release is sent again once Upstash answers, not left to a 16-minute lease", async () => {
+		const prefix = `outage-release:${crypto.randomUUID()}:`;
+		const gateway = await stack.gateway({ REDIS_REPLAY_PREFIX: prefix, REPLAY_TIMEOUT_MS: "1000", CLIENT_LIMITS: LIMITS({ [CLIENT_ID]: { concurrent: 1 } }) });
+		const inFlight = `${prefix}limit:inflight:${CLIENT_ID}`;
+		const stream = await fresh({ method: "GET", path: "/agent/stream" });
+		const streaming = await gateway.fetch(`${stream.path}?tokens=4&interval_ms=250`, stream.init);
+		expect(streaming.status).toBe(200);
+		expect(await redisCommand("ZCARD", inFlight)).toBe(1);
+		// Upstash fails while the stream runs: its release at the end fails too.
+		stack.upstash.faults.mode = "http500";
+		expect(await streaming.text()).toContain('"done"');
+		await new Promise((resolve) => setTimeout(resolve, 300));
+		expect(await redisCommand("ZCARD", inFlight)).toBe(1);
+		stack.upstash.faults.mode = "none";
+		// The first claim Upstash answers sends the release in its background (that claim may be the one refusal, Retry-After 1 s).
+		const statuses: number[] = [];
+		for (let i = 0; i < 5 && statuses.at(-1) !== 200; i++) {
+			const request = await fresh();
+			const answer = await gateway.fetch(request.path, request.init);
+			await answer.arrayBuffer();
+			statuses.push(answer.status);
+			if (answer.status === 429) expect(answer.headers.get("retry-after")).toBe("1");
+			await new Promise((resolve) => setTimeout(resolve, 200));
+		}
+		expect(statuses.at(-1)).toBe(200);
+		expect(statuses.length).toBeLessThanOrEqual(2);
+		for (let i = 0; i < 50 && (await redisCommand("ZCARD", inFlight)) !== 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+		expect(await redisCommand("ZCARD", inFlight)).toBe(0);
+	});
+
 	it("the sign CLI surfaces Retry-After on a 429", async () => {
 		const gateway = await stack.gateway({ CLIENT_LIMITS: LIMITS({ "cli-limited": { rpm: 1 } }) });
 		const sign = () => runCli("sign", ["--send", "--url", gateway.url, "--client-id", "cli-limited"], { env: { HMAC_SECRET: SECRET }, cwd: directory });
