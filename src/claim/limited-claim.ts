@@ -1,9 +1,8 @@
 import type { StoreFailureReason } from "../events.ts";
 import type { LimitPolicy } from "../limits/policy.ts";
 import type { MemoryReplayStore } from "./memory.ts";
-import type { Spend } from "./pending-claim.ts";
 import { reservationNonce } from "./redis-budget.ts";
-import type { ClaimOutcome, LimitedClaim, LimitedClaimRequest, LimitedClaimStore } from "./store.ts";
+import type { ClaimOutcome, LimitedClaim, LimitedClaimRequest, LimitedClaimStore, Spend } from "./store.ts";
 
 /**
  * A store's answer to the replay guard (docs/design.md, "Per-client limits"): a plain claim's,

@@ -1,4 +1,6 @@
 import { ownCopy } from "./memory.ts";
+import type { Spend } from "./store.ts";
+
 
 /** A claim made in memory during an outage, as its write-back rebuilds its key and value. */
 export interface PendingClaim {
@@ -15,12 +17,6 @@ export interface PendingClaim {
 	spend?: Spend;
 }
 
-/** Quota a memory claim spent: one unit of `rpm` and/or `rpd` at `at` (epoch ms). */
-export interface Spend {
-	at: number;
-	rpm: boolean;
-	rpd: boolean;
-}
 
 /**
  * A waiting claim as one flat string: an outage can queue as many as the memory store holds,

@@ -1,8 +1,8 @@
 import type { ReplayEvents } from "../events.ts";
 import { LogThrottle, type Logger } from "../log.ts";
 import type { MemoryReplayStore } from "./memory.ts";
-import { packClaim, unpackClaim, type Spend } from "./pending-claim.ts";
-import { ReplayStoreError, type HeldSlot, type LimitedClaimStore, type ReplayStore } from "./store.ts";
+import { packClaim, unpackClaim } from "./pending-claim.ts";
+import { ReplayStoreError, type HeldSlot, type LimitedClaimStore, type ReplayStore, type Spend } from "./store.ts";
 
 /**
  * Claims written back per run: each is one subrequest of the request that runs it, so with

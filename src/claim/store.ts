@@ -1,6 +1,5 @@
 import type { StoreFailureReason, StoreName } from "../events.ts";
 import type { LimitName, LimitPolicy, LimitState } from "../limits/policy.ts";
-import type { Spend } from "./pending-claim.ts";
 
 /** What a store says about one claim: the key was free and is now ours, or it was taken. */
 export type ClaimOutcome = "claimed" | "duplicate";
@@ -104,6 +103,13 @@ export interface LimitedClaimRequest {
 	 * `X-Token-Limit`), and the reservation's nonce (kept, so a confirming run names the same one).
 	 */
 	budget?: { hold: number; nonce: string };
+}
+
+/** Quota a memory claim spent: one unit of `rpm` and/or `rpd` at `at` (epoch ms). */
+export interface Spend {
+	at: number;
+	rpm: boolean;
+	rpd: boolean;
 }
 
 /** A memory claim written back with the quota it spent in memory (docs/design.md, "Per-client limits"). */
