@@ -29,6 +29,10 @@ export const AUTH_FAILURES = [
 	"rate_limited",
 	"daily_quota_exhausted",
 	"too_many_in_flight",
+	// docs/design.md, "Token budgets": a verified request refused by its budget, or while budgets cannot be checked.
+	"token_budget_exhausted",
+	"budget_unavailable",
+	"invalid_token_limit",
 ] as const satisfies readonly (ErrorCode | "unknown_client")[];
 export type AuthFailure = (typeof AUTH_FAILURES)[number];
 
@@ -90,8 +94,8 @@ export interface OriginEvents {
 	streamCut(reason: "idle" | "deadline"): void;
 }
 
-/** docs/design.md, "Per-client limits": the limits that can refuse a request. */
-export const LIMITS = ["rpm", "rpd", "concurrent"] as const;
+/** docs/design.md, "Per-client limits" and "Token budgets": the limits that can refuse a request. */
+export const LIMITS = ["rpm", "rpd", "concurrent", "daily_tokens", "monthly_tokens"] as const;
 export type Limit = (typeof LIMITS)[number];
 
 export interface LimitEvents {
@@ -117,5 +121,18 @@ export interface KeyringEvents {
 	keyringLookup(result: KeyringLookupEvent): void;
 }
 
+/**
+ * docs/design.md, "Token budgets": tokens `held` when a request is reserved, `settled` (what the
+ * origin reported, at most the hold), `expired` (a hold charged whole at its lease's end),
+ * `overrun` (reported above the hold).
+ */
+export const TOKEN_KINDS = ["held", "settled", "expired", "overrun"] as const;
+export type TokenKind = (typeof TOKEN_KINDS)[number];
+
+export interface BudgetEvents {
+	/** `count` tokens of `kind` (the `kind` label of `agent_tokens_total`). */
+	tokens(kind: TokenKind, count: number): void;
+}
+
 /** Every event the request path reports. */
-export type GatewayEvents = AuthEvents & ReplayEvents & OriginEvents & KeyringEvents & LimitEvents;
+export type GatewayEvents = AuthEvents & ReplayEvents & OriginEvents & KeyringEvents & LimitEvents & BudgetEvents;

@@ -35,7 +35,10 @@ export const replayFallbacks = counter(
 	"Claims made in isolate memory because Upstash failed, timed out or was skipped by the open breaker.",
 	["reason"],
 );
-export const replayBreakerOpened = counter("agent_replay_breaker_opened_total", "Times the Upstash circuit breaker opened.");
+export const replayBreakerOpened = counter(
+	"agent_replay_breaker_opened_total",
+	"Times an isolate's Upstash circuit breaker opened: once per outage (failures while it is open, and a failed probe, open nothing new).",
+);
 export const replayOutageReplays = counter(
 	"agent_replay_outage_replays_total",
 	"Claims made in isolate memory during an Upstash outage that found their key already claimed by another when written back: replays that got through.",
@@ -54,6 +57,11 @@ export const limitRefusals = counter(
 	"agent_limit_refusals_total",
 	"Verified requests refused by a per-client limit (429), by limit; client only for ids CLIENT_LIMITS lists with \"label\": true.",
 	["client", "limit"],
+);
+export const tokens = counter(
+	"agent_tokens_total",
+	"Token budget tokens by kind: held at the way in, settled (reported by the origin, at most the hold), expired (a hold charged whole at its lease's end), overrun (reported above the hold).",
+	["kind"],
 );
 export const metricsFlushes = counter("agent_metrics_flushes_total", "Deltas sent to the metrics aggregator, by outcome.", ["outcome"]);
 export const keyringLookups = counter(
@@ -81,6 +89,7 @@ export const gatewayRegistry = new Registry([
 	originDuration,
 	originResponses,
 	limitRefusals,
+	tokens,
 	metricsFlushes,
 	metricsAggregated,
 	keyringLookups,

@@ -11,6 +11,7 @@ import {
 	STORE_CALL_OUTCOMES,
 	STORE_NAMES,
 	TEST_MODES,
+	TOKEN_KINDS,
 	type AuthOutcome,
 	type FallbackReason,
 	type Limit,
@@ -20,6 +21,7 @@ import {
 	type SignatureScheme,
 	type StoreCallOutcome,
 	type StoreName,
+	type TokenKind,
 } from "../events.ts";
 import type { MetricDefinition } from "./definitions.ts";
 import * as families from "./families.ts";
@@ -53,6 +55,7 @@ export class GatewayMetrics implements GatewayEvents {
 	private readonly schemes = new Map<string, SeriesHandle>();
 	private readonly refusals = new Map<string, SeriesHandle>();
 	private readonly keyringResults = new Map<string, SeriesHandle>();
+	private readonly tokenKinds = new Map<string, SeriesHandle>();
 	private readonly replayAttemptsSeries: SeriesHandle;
 	private readonly skewSeries: SeriesHandle;
 	private readonly breakerOpenedSeries: SeriesHandle;
@@ -85,6 +88,7 @@ export class GatewayMetrics implements GatewayEvents {
 		for (const client of ["", ...clientLabels]) {
 			for (const limit of LIMITS) resolve(this.refusals, `${client}/${limit}`, registry.series(families.limitRefusals, { client, limit }));
 		}
+		for (const kind of TOKEN_KINDS) resolve(this.tokenKinds, kind, registry.series(families.tokens, { kind }));
 		for (const outcome of FLUSH_OUTCOMES) resolve(this.flushes, outcome, registry.series(families.metricsFlushes, { outcome }));
 		for (const result of KEYRING_LOOKUP_RESULTS) resolve(this.keyringResults, result, registry.series(families.keyringLookups, { result }));
 		for (const client of ["", ...clientLabels]) {
@@ -152,6 +156,10 @@ export class GatewayMetrics implements GatewayEvents {
 	limitRefused(limit: Limit, label: string): void {
 		// A label the configuration did not list (it cannot happen) counts without one.
 		this.recorder.inc(this.refusals.get(`${label}/${limit}`) ?? this.refusals.get(`/${limit}`)!);
+	}
+
+	tokens(kind: TokenKind, count: number): void {
+		this.recorder.inc(this.tokenKinds.get(kind)!, count);
 	}
 
 	flush(outcome: FlushOutcome): void {

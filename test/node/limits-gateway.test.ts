@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { RespConnection } from "../../scripts/lib/resp.ts";
+import { parseExposition, valueOf } from "../fixtures/exposition.ts";
 import { runCli } from "./helpers/cli.ts";
 import { CLIENT_ID, SECRET, signed } from "./helpers/gateway.ts";
 import { available } from "./helpers/services.ts";
@@ -56,6 +57,37 @@ describe.skipIf(!available("redis-server", "redis-server"))("per-client limits: 
 		}
 	});
 
+	it("Upstash slow (~590 ms, past the 200 ms budget): 400 at once over two processes, rpm=50; each timed-out run is confirmed with a second's budget, and only a counted fallback can add to Redis's exact 50", async () => {
+		const prefix = `slow:${crypto.randomUUID()}:`;
+		// The default REPLAY_TIMEOUT_MS (200): each script call times out, and its confirming run gets at least a second.
+		const bindings = { REDIS_REPLAY_PREFIX: prefix, METRICS_TOKEN: "slow-metrics", REPLAY_BREAKER_FAILURES: "1000", CLIENT_LIMITS: LIMITS({ [CLIENT_ID]: { rpm: 50 } }) };
+		const [a, b] = await Promise.all([stack.gateway(bindings), stack.gateway(bindings)]);
+		const requests = await Promise.all(Array.from({ length: 400 }, () => fresh()));
+		stack.upstash.faults.delayMs = 590;
+		const answers = await Promise.all(requests.map((request, i) => (i % 2 === 0 ? a! : b!).fetch(request.path, request.init)));
+		await Promise.all(answers.map((response) => response.arrayBuffer()));
+		stack.upstash.faults.delayMs = 0;
+		const accepted = answers.filter((response) => response.status === 200).length;
+		expect(answers.filter((response) => response.status !== 200 && response.status !== 429)).toEqual([]);
+		let fellBack = 0;
+		let timedOut = 0;
+		for (const gateway of [a!, b!]) {
+			const metrics = parseExposition(await (await gateway.fetch("/metrics", { headers: { Authorization: "Bearer slow-metrics" } })).text());
+			fellBack += ["error", "timeout", "breaker_open"].reduce((sum, reason) => sum + valueOf(metrics, "agent_replay_fallbacks_total", { reason }), 0);
+			timedOut += valueOf(metrics, "agent_replay_store_calls_total", { store: "upstash", outcome: "timeout" });
+		}
+		// Each fallback is a confirming run that timed out too; the others were first runs.
+		const firstRunsTimedOut = timedOut - fellBack;
+		console.log(`slow Upstash, 400 at once, rpm=50: 200: ${accepted}, 429: ${400 - accepted}; first runs timed out: ${firstRunsTimedOut}, confirmations that timed out too (memory fallbacks): ${fellBack}`);
+		expect(await redisCommand("ZCARD", `${prefix}limit:rpm:${CLIENT_ID}`)).toBe(50);
+		// Exactly Redis's 50, but for claims that fell back to an isolate's memory (counted, alerted on): none on a quiet machine.
+		expect(Math.abs(accepted - 50)).toBeLessThanOrEqual(fellBack);
+		// The race is real (runs outlasted the budget), and confirmations answered: with a claim's 200 ms budget none could
+		// (every answer takes 590 ms). On a quiet machine all 400 do; a loaded one starves some past their second.
+		expect(firstRunsTimedOut).toBeGreaterThan(100);
+		expect(fellBack).toBeLessThan(firstRunsTimedOut);
+	});
+
 	it("a slot held by a dead isolate blocks until its lease ends; a live one's lease is ORIGIN_TIMEOUT_MS + ORIGIN_STREAM_MAX_MS, and it is released when its stream ends", async () => {
 		const prefix = `lease:${crypto.randomUUID()}:`;
 		const gateway = await stack.gateway({
@@ -91,6 +123,36 @@ describe.skipIf(!available("redis-server", "redis-server"))("per-client limits: 
 		const accepted = await gateway.fetch(after.path, after.init);
 		expect(accepted.status).toBe(200);
 		await accepted.arrayBuffer();
+	});
+
+	it("a short Upstash outage while a stream holds the client's one slot: its failed release is sent again once Upstash answers, not left to a 16-minute lease", async () => {
+		const prefix = `outage-release:${crypto.randomUUID()}:`;
+		const gateway = await stack.gateway({ REDIS_REPLAY_PREFIX: prefix, REPLAY_TIMEOUT_MS: "1000", CLIENT_LIMITS: LIMITS({ [CLIENT_ID]: { concurrent: 1 } }) });
+		const inFlight = `${prefix}limit:inflight:${CLIENT_ID}`;
+		const stream = await fresh({ method: "GET", path: "/agent/stream" });
+		const streaming = await gateway.fetch(`${stream.path}?tokens=4&interval_ms=250`, stream.init);
+		expect(streaming.status).toBe(200);
+		expect(await redisCommand("ZCARD", inFlight)).toBe(1);
+		// Upstash fails while the stream runs: its release at the end fails too.
+		stack.upstash.faults.mode = "http500";
+		expect(await streaming.text()).toContain('"done"');
+		await new Promise((resolve) => setTimeout(resolve, 300));
+		expect(await redisCommand("ZCARD", inFlight)).toBe(1);
+		stack.upstash.faults.mode = "none";
+		// The first claim Upstash answers sends the release in its background (that claim may be the one refusal, Retry-After 1 s).
+		const statuses: number[] = [];
+		for (let i = 0; i < 5 && statuses.at(-1) !== 200; i++) {
+			const request = await fresh();
+			const answer = await gateway.fetch(request.path, request.init);
+			await answer.arrayBuffer();
+			statuses.push(answer.status);
+			if (answer.status === 429) expect(answer.headers.get("retry-after")).toBe("1");
+			await new Promise((resolve) => setTimeout(resolve, 200));
+		}
+		expect(statuses.at(-1)).toBe(200);
+		expect(statuses.length).toBeLessThanOrEqual(2);
+		for (let i = 0; i < 50 && (await redisCommand("ZCARD", inFlight)) !== 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+		expect(await redisCommand("ZCARD", inFlight)).toBe(0);
 	});
 
 	it("the sign CLI surfaces Retry-After on a 429", async () => {

@@ -1,11 +1,13 @@
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { Redis } from "@upstash/redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startRedisServer, type RedisProcess } from "../../scripts/lib/processes.ts";
-import { RespConnection } from "../../scripts/lib/resp.ts";
+import { RespConnection, RespError } from "../../scripts/lib/resp.ts";
 import { startUpstashServer, type UpstashServer } from "../../scripts/lib/upstash-server.ts";
 import type { LimitPolicy } from "../../src/limits/policy.ts";
-import { RedisLimitStore, type LimitRedis } from "../../src/limits/redis-store.ts";
-import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1 } from "../../src/limits/script.ts";
+import { RedisLimitStore, type LimitRedis } from "../../src/claim/redis-limits.ts";
+import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, WRITE_BACK_SCRIPT, WRITE_BACK_SHA1 } from "../../src/claim/script.ts";
 import { LimitScriptModel } from "../fixtures/limit-redis-model.ts";
 import { DAY_MS, nextUtcMidnight, utcDay } from "../fixtures/instants.ts";
 import { seededRandom } from "../fixtures/random.ts";
@@ -93,8 +95,8 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		expect(Object.fromEntries(upstash.stats.commands)).toEqual({ evalsha: 2, eval: 1 });
 	});
 
-	it("a replay spends nothing and returns the value found; a refusal claims nothing; a claim writes key, log, counter and slot", async () => {
-		const { claim, prefix } = store();
+	it("a replay spends nothing and returns the value found; a refusal spends nothing and claims the key under its own refused value; a claim writes key, log, counter and slot", async () => {
+		const { claim, prefix, limits: limitsStore } = store();
 		const limits = policy({ rpm: 2, rpd: 100, concurrent: 5 });
 		const first = await claim(limits, "a", "svc:1:iso:1");
 		expect(first).toEqual({
@@ -113,9 +115,141 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		expect(((await redisCommand("GET", `${prefix}limit:rpd:svc:${DAY0_KEY}`)) as Buffer).toString()).toBe("1");
 
 		expect((await claim(limits, "b")).outcome).toBe("claimed");
-		expect(await claim(limits, "c")).toMatchObject({ outcome: "limited", limit: "rpm", retryAfterMs: 60_000 });
-		expect(await redisCommand("EXISTS", `${prefix}c`)).toBe(0);
+		expect(await claim(limits, "c", "svc:1:iso:3")).toMatchObject({ outcome: "limited", limit: "rpm", retryAfterMs: 60_000 });
+		expect(((await redisCommand("GET", `${prefix}c`)) as Buffer).toString()).toBe("svc:1:iso:3:refused:rpm");
+		expect(await redisCommand("PTTL", `${prefix}c`)).toBeGreaterThan(299_000);
 		expect(((await redisCommand("GET", `${prefix}limit:rpd:svc:${DAY0_KEY}`)) as Buffer).toString()).toBe("2");
+		expect(await redisCommand("ZCARD", `${prefix}limit:rpm:svc`)).toBe(2);
+		// The same bytes again: a replay, spending nothing; a confirming run of that claim reads its own refusal.
+		expect(await claim(limits, "c", "svc:1:iso:4")).toEqual({ outcome: "duplicate", found: "svc:1:iso:3:refused:rpm" });
+		expect(await limitsStore.claim({ key: `${prefix}c`, value: "svc:1:iso:3", ttlMs: 300_000, clientId: "svc", policy: limits }, true)).toMatchObject({
+			outcome: "limited",
+			limit: "rpm",
+		});
+	});
+
+	it("a memory claim's write-back: its key SET NX, its spend added (rpd of its own day, rpm while in the window), unless its own value is there", async () => {
+		const { limits, prefix, claim } = store();
+		const spend = { at: T0 - 1_000, rpm: true, rpd: true };
+		const writeBack = (key: string, value: string, at = spend) => limits.writeBack({ key: prefix + key, value, ttlMs: 300_000, clientId: "svc", spend: at });
+		expect(await writeBack("w1", "svc:1:iso:1")).toBeNull();
+		expect(((await redisCommand("GET", `${prefix}w1`)) as Buffer).toString()).toBe("svc:1:iso:1");
+		expect(((await redisCommand("GET", `${prefix}limit:rpd:svc:${DAY0_KEY}`)) as Buffer).toString()).toBe("1");
+		expect(await redisCommand("ZSCORE", `${prefix}limit:rpm:svc`, "svc:1:iso:1")).toEqual(Buffer.from(String(T0 - 1_000)));
+		// Its own value there (its first run landed and spent): nothing added.
+		await redisCommand("SET", `${prefix}w2`, "svc:1:iso:2");
+		expect(await writeBack("w2", "svc:1:iso:2")).toBe("svc:1:iso:2");
+		// Another's value (a replay that got through), or its own refusal: spent all the same.
+		await redisCommand("SET", `${prefix}w3`, "svc:1:iso:3:refused:rpm");
+		expect(await writeBack("w3", "svc:1:iso:3")).toBe("svc:1:iso:3:refused:rpm");
+		await redisCommand("SET", `${prefix}w4`, "svc:1:other:9");
+		expect(await writeBack("w4", "svc:1:iso:4")).toBe("svc:1:other:9");
+		expect(((await redisCommand("GET", `${prefix}limit:rpd:svc:${DAY0_KEY}`)) as Buffer).toString()).toBe("3");
+		expect(await redisCommand("ZCARD", `${prefix}limit:rpm:svc`)).toBe(3);
+		// Spent over a minute ago: not in the rpm window any more; the day still counts it.
+		expect(await writeBack("w5", "svc:1:iso:5", { at: T0 - 60_000, rpm: true, rpd: true })).toBeNull();
+		expect(await redisCommand("ZCARD", `${prefix}limit:rpm:svc`)).toBe(3);
+		expect(((await redisCommand("GET", `${prefix}limit:rpd:svc:${DAY0_KEY}`)) as Buffer).toString()).toBe("4");
+		expect(await redisCommand("PEXPIRETIME", `${prefix}limit:rpd:svc:${DAY0_KEY}`)).toBe(DAY0 + DAY_MS + 3_600_000);
+		// The claim script sees them: rpd 5 leaves one.
+		expect(await claim(policy({ rpd: 5 }))).toMatchObject({ outcome: "claimed", state: { rpd: { remaining: 0 } } });
+		// The model the workerd tests use does the same.
+		const model = new LimitScriptModel(new Map([["w2", "svc:1:iso:2"]]));
+		const keys = ["w2", "rpm", "rpd"];
+		const args = ["svc:1:iso:2", 300_000, T0, 1, 1, T0 + DAY_MS, T0];
+		expect(model.eval(WRITE_BACK_SCRIPT, keys, args)).toBe("svc:1:iso:2");
+		expect(model.count("rpd")).toBe(0);
+		expect(model.evalsha(WRITE_BACK_SHA1, ["w6", "rpm", "rpd"], ["v6", 300_000, T0, 1, 1, T0 + DAY_MS, T0])).toBeNull();
+		expect([model.count("rpd"), model.count("rpm")]).toEqual([1, 1]);
+	});
+
+	it("a token budget: the hold is the least of token_hold, X-Token-Limit and what is left; refused when nothing is left (key claimed); settled once; an expired hold charged whole by the next claim", async () => {
+		const { limits, prefix, clock } = store();
+		const budgeted = policy({ budget: { daily: 250, monthly: 1_000, hold: 100 } });
+		let n = 0;
+		const reserve = (hold = 100) =>
+			limits.claim({ key: `${prefix}b${++n}`, value: `svc:${T0}:iso:${n}`, ttlMs: 300_000, clientId: "svc", policy: budgeted, budget: { hold, nonce: String(n).padStart(32, "0") } });
+		const first = await reserve(60);
+		expect(first).toMatchObject({ outcome: "claimed", reservation: { hold: 60, store: "upstash" }, state: { dailyTokens: { remaining: 190 }, monthlyTokens: { remaining: 940 } } });
+		if (first.outcome !== "claimed") throw new Error("not claimed");
+		expect(first.reservation!.id).toBe(`svc:${DAY0_KEY}:${DAY0_KEY.slice(0, 7)}:${"1".padStart(32, "0")}`);
+		const window = `${prefix}limit:svc:tokens:day:${DAY0_KEY}`;
+		expect(await redisCommand("HGET", window, "held")).toEqual(Buffer.from("60"));
+		const second = await reserve();
+		const third = await reserve();
+		// 250 a day: 60 + 100 held, so the third holds what is left, 90; then nothing is left.
+		expect(third).toMatchObject({ outcome: "claimed", reservation: { hold: 90 }, state: { dailyTokens: { remaining: 0 } } });
+		const refused = await reserve();
+		expect(refused).toMatchObject({ outcome: "limited", limit: "daily_tokens", retryAfterMs: DAY_MS / 2, state: { dailyTokens: { remaining: 0 } } });
+		expect(((await redisCommand("GET", `${prefix}b4`)) as Buffer).toString()).toBe(`svc:${T0}:iso:4:refused:daily_tokens`);
+
+		// Settled: the hold leaves, what was spent (at most the hold) is used; a second report changes nothing.
+		expect(await limits.settle(first.reservation!.id, 25)).toEqual({ status: "settled", hold: 60, counted: 25 });
+		expect(await limits.settle(first.reservation!.id, 5)).toEqual({ status: "already_settled" });
+		expect(await redisCommand("HMGET", window, "used", "held")).toEqual([Buffer.from("25"), Buffer.from("190")]);
+		if (second.outcome !== "claimed") throw new Error("not claimed");
+		expect(await limits.settle(second.reservation!.id, 500)).toEqual({ status: "settled", hold: 100, counted: 100 });
+		for (const foreign of [`other:${DAY0_KEY}:-:${"1".padStart(32, "0")}`, `svc:${DAY0_KEY}:-:${"9".padStart(32, "0")}`, "svc:x:y:z", ""]) {
+			expect(await limits.settle(foreign, 1)).toEqual({ status: "unknown" });
+		}
+		expect(await redisCommand("HMGET", window, "used", "held")).toEqual([Buffer.from("125"), Buffer.from("90")]);
+		// The third is never reported: once its lease ends a report is refused, and the next claim charges its whole hold.
+		clock.now = T0 + LEASE_MS + 60_000;
+		if (third.outcome !== "claimed") throw new Error("not claimed");
+		expect(await limits.settle(third.reservation!.id, 1)).toEqual({ status: "expired" });
+		const next = await reserve();
+		expect(next).toMatchObject({ outcome: "claimed", expiredTokens: 90, reservation: { hold: 35 }, state: { dailyTokens: { remaining: 0 } } });
+		expect(await redisCommand("HMGET", window, "used", "held")).toEqual([Buffer.from("215"), Buffer.from("35")]);
+		expect(await limits.settle(third.reservation!.id, 1)).toEqual({ status: "unknown" });
+
+		// A month's budget spent refuses until the month ends (it lasts longer than the day's, so it is the one named).
+		const monthly = policy({ budget: { daily: 1_000, monthly: 30, hold: 100 } });
+		const monthClaim = () =>
+			limits.claim({ key: `${prefix}m${++n}`, value: `m:${n}`, ttlMs: 300_000, clientId: "monthly", policy: monthly, budget: { hold: 100, nonce: String(n).padStart(32, "0") } });
+		expect(await monthClaim()).toMatchObject({ outcome: "claimed", reservation: { hold: 30 }, state: { monthlyTokens: { remaining: 0 }, dailyTokens: { remaining: 970 } } });
+		const now = clock.now;
+		const monthEnds = Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth() + 1, 1) - now;
+		expect(await monthClaim()).toMatchObject({ outcome: "limited", limit: "monthly_tokens", retryAfterMs: monthEnds });
+	});
+
+	it("the ACL users docs/deploy.md gives run every script: the limits', the write-back's, and with budgets the settle's", async () => {
+		const deploy = readFileSync(resolve(import.meta.dirname, "../../docs/deploy.md"), "utf8");
+		const lines = [...deploy.matchAll(/^ {3}ACL SETUSER gateway on >a-long-random-password (.+)$/gm)].map((match) => match[1]!.split(" "));
+		expect(lines).toHaveLength(3);
+		const budget = policy({ rpm: 5, rpd: 5, concurrent: 2, budget: { daily: 1_000, monthly: 10_000, hold: 10 } });
+		for (const [index, rules] of lines.entries()) {
+			const user = `acl-${index}-${crypto.randomUUID().slice(0, 8)}`;
+			await redisCommand("ACL", "SETUSER", user, "on", ">pw", ...rules.map((rule) => rule.replace("hmac:replay:*", "acl:*")));
+			const connection = await RespConnection.connect(redisServer.port);
+			const as = { evalsha: async () => Promise.reject(new Error("NOSCRIPT")), zrem: async (key: string, member: string) => (await connection.send([["ZREM", key, member]]))[0] } as unknown as LimitRedis;
+			as.eval = async (script: string, keys: string[], args: (string | number)[]) => {
+				const [reply] = await connection.send([["EVAL", script, String(keys.length), ...keys, ...args.map(String)]]);
+				if (reply instanceof RespError) throw new Error(reply.message);
+				return reply;
+			};
+			try {
+				expect(await connection.send([["AUTH", user, "pw"]])).toEqual(["OK"]);
+				const limits = new RedisLimitStore(as, { prefix: `acl:${user}:`, leaseMs: LEASE_MS, now: () => T0 });
+				const claim = (n: number, limitsOf: LimitPolicy) =>
+					limits.claim({ key: `acl:${user}:k${n}`, value: `v${n}`, ttlMs: 300_000, clientId: "svc", policy: limitsOf, budget: { hold: 10, nonce: String(n).padStart(32, "0") } });
+				if (index === 0) {
+					// SET alone: the plain claim; the script is refused, a store failure.
+					await expect(claim(1, policy({ rpm: 5 }))).rejects.toThrow();
+					continue;
+				}
+				expect((await claim(1, policy({ rpm: 5, rpd: 5, concurrent: 2 }))).outcome).toBe("claimed");
+				expect(await limits.writeBack({ key: `acl:${user}:w`, value: "w", ttlMs: 1_000, clientId: "svc", spend: { at: T0, rpm: true, rpd: true } })).toBeNull();
+				if (index === 1) {
+					await expect(claim(2, budget)).rejects.toThrow();
+					continue;
+				}
+				const claimed = await claim(2, budget);
+				if (claimed.outcome !== "claimed") throw new Error("not claimed");
+				expect(await limits.settle(claimed.reservation!.id, 3)).toEqual({ status: "settled", hold: 10, counted: 3 });
+			} finally {
+				connection.close();
+			}
+		}
 	});
 
 	it("rpm is a sliding 60 s window, to the millisecond", async () => {
