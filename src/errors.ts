@@ -29,6 +29,8 @@ export const ERRORS = {
 	rate_limited: { status: 429, detail: "This client sent more requests in the last 60 seconds than it may; sign anew after Retry-After." },
 	daily_quota_exhausted: { status: 429, detail: "This client used its requests for this UTC day; sign anew after Retry-After." },
 	too_many_in_flight: { status: 429, detail: "This client has as many requests in flight as it may; sign anew after Retry-After." },
+	token_budget_exhausted: { status: 429, detail: "This client used its token budget for this window; sign anew after Retry-After." },
+	budget_unavailable: { status: 503, detail: "Token budgets cannot be checked right now; try again shortly." },
 	not_found: { status: 404, detail: "No such route." },
 	method_not_allowed: { status: 405, detail: "Agent routes take GET or POST." },
 	unauthorized: { status: 401, detail: "A valid metrics bearer token is required." },
