@@ -22,7 +22,25 @@ export interface LimitPolicy {
 	readonly concurrent: number | null;
 	/** The `client` label of this client's refusals: its id when the operator listed it, else "". */
 	readonly label: string;
+	/**
+	 * Its token budget (`daily_tokens`, `monthly_tokens`, `token_hold`), absent when it has none:
+	 * src/limits/config.ts reads it with the other fields (docs/design.md, "Token budgets").
+	 */
+	readonly budget?: TokenBudget;
 }
+
+/** A client's LLM tokens per UTC day and per UTC calendar month, reserved before the origin is called. */
+export interface TokenBudget {
+	/** `daily_tokens`: at most this many tokens used and held per UTC day; null when not set. */
+	readonly daily: number | null;
+	/** `monthly_tokens`: per UTC calendar month; null when not set. */
+	readonly monthly: number | null;
+	/** `token_hold`: the most one request may hold (and spend). @default 4096 */
+	readonly hold: number;
+}
+
+/** `token_hold` where an entry gives none. */
+export const DEFAULT_TOKEN_HOLD = 4096;
 
 /**
  * The limits of every client: an id's own entry, else the `"*"` default. An entry replaces the
@@ -58,7 +76,7 @@ export class ClientLimits {
 }
 
 function hasLimit(policy: LimitPolicy): boolean {
-	return policy.rpm !== null || policy.rpd !== null || policy.concurrent !== null;
+	return policy.rpm !== null || policy.rpd !== null || policy.concurrent !== null || policy.budget !== undefined;
 }
 
 /** The last day's name, so a request does not format a date (one per isolate per day). */

@@ -35,7 +35,10 @@ export const replayFallbacks = counter(
 	"Claims made in isolate memory because Upstash failed, timed out or was skipped by the open breaker.",
 	["reason"],
 );
-export const replayBreakerOpened = counter("agent_replay_breaker_opened_total", "Times the Upstash circuit breaker opened.");
+export const replayBreakerOpened = counter(
+	"agent_replay_breaker_opened_total",
+	"Times an isolate's Upstash circuit breaker opened: once per outage (failures while it is open, and a failed probe, open nothing new).",
+);
 export const replayOutageReplays = counter(
 	"agent_replay_outage_replays_total",
 	"Claims made in isolate memory during an Upstash outage that found their key already claimed by another when written back: replays that got through.",

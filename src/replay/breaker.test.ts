@@ -41,6 +41,39 @@ describe("CircuitBreaker", () => {
 		expect(breaker.tryAcquire()).toBe(true);
 	});
 
+	it("one outage opens it once: calls that went out before it opened fail after, and neither count an opening nor restart the cool-down", () => {
+		const clock = { now: T };
+		const breaker = new CircuitBreaker({ failureThreshold: 3, cooldownMs: 1000, now: () => clock.now });
+		for (let i = 0; i < 10; i++) expect(breaker.tryAcquire()).toBe(true);
+		const openings: boolean[] = [];
+		for (let i = 0; i < 10; i++) {
+			openings.push(breaker.recordFailure());
+			clock.now += 50;
+		}
+		expect(openings).toEqual([false, false, true, false, false, false, false, false, false, false]);
+		// Opened at the third failure (T + 100): the seven later ones moved nothing.
+		clock.now = T + 100 + 999;
+		expect(breaker.state).toBe("open");
+		clock.now = T + 100 + 1000;
+		expect(breaker.state).toBe("half_open");
+		expect(breaker.tryAcquire()).toBe(true);
+		// The probe fails: open again for a cool-down, and not counted as another opening.
+		expect(breaker.recordFailure()).toBe(false);
+		expect(breaker.state).toBe("open");
+		clock.now += 999;
+		expect(breaker.recordFailure()).toBe(false);
+		clock.now += 1;
+		expect(breaker.state).toBe("half_open");
+		// A late failure of a call from before does not close the door on the probe: it still goes out.
+		expect(breaker.recordFailure()).toBe(false);
+		expect(breaker.tryAcquire()).toBe(true);
+		breaker.recordSuccess();
+		expect(breaker.state).toBe("closed");
+		// A new outage is a new opening.
+		for (let i = 0; i < 2; i++) expect(breaker.recordFailure()).toBe(false);
+		expect(breaker.recordFailure()).toBe(true);
+	});
+
 	it("a success resets the count of consecutive failures", () => {
 		const breaker = new CircuitBreaker({ failureThreshold: 2, cooldownMs: 1000, now: () => T });
 		breaker.recordFailure();

@@ -10,7 +10,9 @@ export interface CircuitBreakerOptions {
 
 /**
  * Stops calling a failing dependency for a cool-down, so an outage does not cost every
- * request a timeout; then lets exactly one probe through, whose success closes it.
+ * request a timeout; then lets exactly one probe through, whose success closes it. One outage
+ * opens it once: the failures of calls that went out before it opened change nothing (nor the
+ * cool-down), and a failed probe keeps it open for another cool-down without a new opening.
  */
 export class CircuitBreaker {
 	private failures = 0;
@@ -46,9 +48,20 @@ export class CircuitBreaker {
 		this.probing = false;
 	}
 
-	recordFailure(): void {
-		this.failures++;
-		this.probing = false;
-		if (this.failures >= this.options.failureThreshold) this.openedAt = this.now();
+	/** Counts a failed call; true when this failure opened the breaker (closed to open). */
+	recordFailure(): boolean {
+		const state = this.state;
+		if (state === "closed") {
+			this.failures++;
+			if (this.failures < this.options.failureThreshold) return false;
+			this.openedAt = this.now();
+			return true;
+		}
+		// Half-open: the probe failed, another cool-down. Open: a call that went out before it opened.
+		if (state === "half_open" && this.probing) {
+			this.probing = false;
+			this.openedAt = this.now();
+		}
+		return false;
 	}
 }

@@ -59,6 +59,25 @@ describe("ReplayGuard: the claim", () => {
 		expect(replay.degraded).toBe(false);
 	});
 
+	it("a burst of claims in flight when Upstash fails opens the breaker once: agent_replay_breaker_opened_total counts outages, not failures", async () => {
+		let failAll: () => void = () => {};
+		const failed = new Promise<void>((resolve) => (failAll = resolve));
+		const store = new ScriptedStore(() => failed.then(() => Promise.reject(new ReplayStoreError("error", "down"))));
+		store.readFails = new ReplayStoreError("error", "down");
+		const { replay, clock, opened } = guard(store);
+		const burst = Array.from({ length: 30 }, (_, i) => replay.claim(`burst-${i}`, "c", ts));
+		failAll();
+		expect((await Promise.all(burst)).every((decision) => decision.status === "claimed" && decision.store === "memory")).toBe(true);
+		expect(store.calls).toBe(30);
+		expect(opened()).toBe(1);
+		// The cool-down runs from the opening, not from the last of the 30 failures: a failed probe after it opens nothing new.
+		clock.now = EPOCH + 5_000;
+		await replay.claim("probe", "c", ts);
+		expect(store.calls).toBe(31);
+		expect(opened()).toBe(1);
+		expect(replay.breakerState).toBe("open");
+	});
+
 	it("names each claim in its value: client id, timestamp, isolate id and a counter", async () => {
 		const store = new ScriptedStore(() => Promise.resolve("claimed"));
 		const { replay } = guard(store);

@@ -106,8 +106,7 @@ export class ReplayGuard {
 				this.logConnected();
 				return this.settle(id, claim, outcome);
 			}
-			breaker.recordFailure();
-			if (breaker.state === "open") this.options.events.breakerOpened();
+			if (breaker.recordFailure()) this.options.events.breakerOpened();
 			this.connected = false;
 			fallback = outcome === "timeout" ? "timeout" : "error";
 		}
