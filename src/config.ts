@@ -10,7 +10,7 @@ import type { ClientLimits } from "./limits/policy.ts";
 
 export { PRODUCTION_LIMITS } from "./config/auth.ts";
 export type { AuthConfig, KeyringConfig, MetricsConfig, OriginConfig, ReplayConfig };
-export type { ReplayFailMode } from "./config/replay.ts";
+export type { BudgetFailMode, ReplayFailMode } from "./config/replay.ts";
 
 /**
  * Every setting of the gateway, read once per isolate from `env` and validated

@@ -26,6 +26,7 @@ export interface Env {
 	REDIS_REPLAY_TTL?: string;
 	REPLAY_TIMEOUT_MS?: string;
 	REPLAY_FAIL_MODE?: string;
+	BUDGET_FAIL_MODE?: string;
 	REPLAY_BREAKER_FAILURES?: string;
 	REPLAY_BREAKER_COOLDOWN_MS?: string;
 	REPLAY_MEMORY_MAX_KEYS?: string;

@@ -2,6 +2,8 @@ import type { SettingReader } from "./reader.ts";
 import { isHttpUrl, isPlainHttpBeyondLoopback } from "./urls.ts";
 
 export type ReplayFailMode = "memory" | "closed";
+/** What token budgets do while Upstash fails: refuse (503 `budget_unavailable`), or count per isolate (inexact). */
+export type BudgetFailMode = "closed" | "memory";
 
 export interface ReplayConfig {
 	/** Null when Upstash is not configured or is `disabled`: the memory store is used. */
@@ -16,6 +18,8 @@ export interface ReplayConfig {
 	timeoutMs: number;
 	/** `REPLAY_FAIL_MODE`, `memory` when unset. */
 	failMode: ReplayFailMode;
+	/** `BUDGET_FAIL_MODE`, `closed` when unset, whatever `REPLAY_FAIL_MODE` says (docs/design.md, "Token budgets"). */
+	budgetFailMode: BudgetFailMode;
 	/** `REPLAY_BREAKER_FAILURES`, 3 when unset. */
 	breakerFailures: number;
 	/** `REPLAY_BREAKER_COOLDOWN_MS`, 5000 when unset. */
@@ -43,6 +47,7 @@ export function readReplay(read: SettingReader): ReplayConfig {
 		ttlSeconds: read.integer("REDIS_REPLAY_TTL", 300, { min: 1 }),
 		timeoutMs: read.integer("REPLAY_TIMEOUT_MS", 200, { min: 1, max: 30_000 }),
 		failMode: readFailMode(read),
+		budgetFailMode: readBudgetFailMode(read),
 		breakerFailures: read.integer("REPLAY_BREAKER_FAILURES", 3, { min: 1 }),
 		breakerCooldownMs: read.integer("REPLAY_BREAKER_COOLDOWN_MS", 5_000, { min: 1 }),
 		memoryMaxKeys: read.integer("REPLAY_MEMORY_MAX_KEYS", 100_000, { min: 1 }),
@@ -54,4 +59,11 @@ function readFailMode(read: SettingReader): ReplayFailMode {
 	if (value === "memory" || value === "closed") return value;
 	read.problem("REPLAY_FAIL_MODE must be memory or closed");
 	return "memory";
+}
+
+function readBudgetFailMode(read: SettingReader): BudgetFailMode {
+	const value = read.string("BUDGET_FAIL_MODE") ?? "closed";
+	if (value === "closed" || value === "memory") return value;
+	read.problem("BUDGET_FAIL_MODE must be closed or memory");
+	return "closed";
 }

@@ -22,10 +22,21 @@ describe("the defaults of unset settings (docs/design.md, \"Configuration\")", (
 			ttlSeconds: 300,
 			timeoutMs: 200,
 			failMode: "memory",
+			budgetFailMode: "closed",
 			breakerFailures: 3,
 			breakerCooldownMs: 5_000,
 			memoryMaxKeys: 100_000,
 		});
+	});
+
+	it("BUDGET_FAIL_MODE: closed unless memory is asked for, whatever REPLAY_FAIL_MODE says; any other word is a problem", () => {
+		expect(readReplay(new SettingReader({ REPLAY_FAIL_MODE: "memory" })).budgetFailMode).toBe("closed");
+		expect(readReplay(new SettingReader({ BUDGET_FAIL_MODE: "memory", REPLAY_FAIL_MODE: "closed" })).budgetFailMode).toBe("memory");
+		for (const value of ["open", "Memory", "isolate"]) {
+			const read = new SettingReader({ BUDGET_FAIL_MODE: value });
+			expect(readReplay(read).budgetFailMode, value).toBe("closed");
+			expect(read.problems, value).toEqual(["BUDGET_FAIL_MODE must be closed or memory"]);
+		}
 	});
 
 	it("origin: 60 s for the headers, 15 min in all, 30 s between a stream's chunks", () => {

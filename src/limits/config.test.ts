@@ -2,6 +2,8 @@ import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../config.ts";
 import type { Env } from "../env.ts";
 import { readClientLimits } from "./config.ts";
+import type { Logger } from "../log.ts";
+import { LimitPolicies } from "./policies.ts";
 
 /** A production configuration with Upstash and per-client secrets only: limits add no warning to it. */
 const BASE: Env = {
@@ -56,6 +58,30 @@ describe("CLIENT_LIMITS", () => {
 		expect(read('{"*": {"concurrent": 1}}').limits!.anyConcurrent).toBe(true);
 	});
 
+	it("token budgets (docs/design.md, \"Token budgets\"): daily, monthly, a hold of 4096 unless given; none without the fields", () => {
+		const { limits, problems } = read(
+			'{"*": {"rpm": 60}, "agent": {"daily_tokens": 200000, "monthly_tokens": 5000000}, "small": {"monthly_tokens": 9000, "token_hold": 512}, "day": {"daily_tokens": 1}}',
+		);
+		expect(problems).toEqual([]);
+		expect(limits!.policyFor("agent")).toEqual({ rpm: null, rpd: null, concurrent: null, label: "", budget: { daily: 200_000, monthly: 5_000_000, hold: 4096 } });
+		expect(limits!.policyFor("small")!.budget).toEqual({ daily: null, monthly: 9000, hold: 512 });
+		expect(limits!.policyFor("day")!.budget).toEqual({ daily: 1, monthly: null, hold: 4096 });
+		expect(limits!.policyFor("anyone")).not.toHaveProperty("budget");
+		// A budget alone is a limit: the client is not exempt.
+		expect(read('{"agent": {"daily_tokens": 10}}').limits!.policyFor("agent")).not.toBeNull();
+	});
+
+	it("a keyring record's budget is read with the same rules; a record with a budget alone is limited", () => {
+		const log: Logger = { warn: () => {}, error: () => {}, info: () => {} };
+		const records = new Map<string, Record<string, unknown>>([
+			["budgeted", { daily_tokens: 700, token_hold: 64 }],
+			["broken", { daily_tokens: -1 }],
+		]);
+		const policies = new LimitPolicies(read('{"*": {"rpm": 60}}').limits, { limitsFor: (id) => records.get(id) }, log);
+		expect(policies.policyFor("budgeted")).toEqual({ rpm: null, rpd: null, concurrent: null, label: "", budget: { daily: 700, monthly: null, hold: 64 } });
+		expect(policies.policyFor("broken")).toEqual({ rpm: 60, rpd: null, concurrent: null, label: "" });
+	});
+
 	it("ids like __proto__ are plain ids", () => {
 		const { limits } = read('{"__proto__": {"rpm": 5}, "constructor": {"rpd": 7}}');
 		expect(limits!.policyFor("__proto__")).toMatchObject({ rpm: 5 });
@@ -70,7 +96,14 @@ describe("CLIENT_LIMITS", () => {
 		["an id twice", '{"svc": {"rpm": 1}, "svc": {"rpm": 2}}', "CLIENT_LIMITS names the same client id twice"],
 		["an id outside the grammar", '{"bad id!": {"rpm": 1}}', "CLIENT_LIMITS has a client id outside the client id grammar"],
 		["an entry that is a number", '{"svc": 60}', "CLIENT_LIMITS must map each id to an object of limits"],
-		["an unknown field", '{"svc": {"rpm": 1, "burst": 2}}', "CLIENT_LIMITS has an entry with a field other than rpm, rpd, concurrent and label"],
+		["an unknown field", '{"svc": {"rpm": 1, "burst": 2}}', "CLIENT_LIMITS has an entry with a field other than rpm, rpd, concurrent, daily_tokens, monthly_tokens, token_hold and label"],
+		["a token field misspelt", '{"svc": {"daily_token": 5000}}', "CLIENT_LIMITS has an entry with a field other than rpm, rpd, concurrent, daily_tokens, monthly_tokens, token_hold and label"],
+		["a zero budget", '{"svc": {"daily_tokens": 0}}', "CLIENT_LIMITS must give daily_tokens as a whole number from 1 to 1000000000000000"],
+		["a budget as a string", '{"svc": {"monthly_tokens": "5000"}}', "CLIENT_LIMITS must give monthly_tokens as a whole number from 1 to 1000000000000000"],
+		["a budget over the hard bound", '{"*": {"monthly_tokens": 1000000000000001}}', "CLIENT_LIMITS must give monthly_tokens as a whole number from 1 to 1000000000000000"],
+		["a fractional hold", '{"svc": {"daily_tokens": 5000, "token_hold": 2.5}}', "CLIENT_LIMITS must give token_hold as a whole number from 1 to 1000000000"],
+		["a zero hold", '{"svc": {"daily_tokens": 5000, "token_hold": 0}}', "CLIENT_LIMITS must give token_hold as a whole number from 1 to 1000000000"],
+		["a hold and no budget", '{"svc": {"rpm": 5, "token_hold": 512}}', "CLIENT_LIMITS has a token_hold without daily_tokens or monthly_tokens"],
 		["a zero", '{"svc": {"rpm": 0}}', "CLIENT_LIMITS must give rpm as a whole number from 1 to 1000000"],
 		["a fraction", '{"svc": {"rpd": 1.5}}', "CLIENT_LIMITS must give rpd as a whole number from 1 to 1000000000"],
 		["a string", '{"svc": {"concurrent": "4"}}', "CLIENT_LIMITS must give concurrent as a whole number from 1 to 100000"],
@@ -96,6 +129,7 @@ describe("CLIENT_LIMITS", () => {
 	const STRICT: [string, string, string][] = [
 		["an rpm over 10000", '{"svc": {"rpm": 10001}}', "CLIENT_LIMITS has an rpm over 10000"],
 		["a concurrent over 1000", '{"*": {"concurrent": 1001}}', "CLIENT_LIMITS has a concurrent over 1000"],
+		["a token_hold over 1000000", '{"svc": {"rpm": 5}, "big": {"daily_tokens": 9000000, "token_hold": 1000001}}', "CLIENT_LIMITS has a token_hold over 1000000"],
 		[
 			"more than 50 labelled clients",
 			JSON.stringify(Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`c${i}`, { rpm: 1, label: true }]))),
@@ -111,10 +145,20 @@ describe("CLIENT_LIMITS", () => {
 	});
 
 	it("takes the production bounds themselves", () => {
-		const labelled = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`c${i}`, { rpm: 10_000, concurrent: 1_000, label: true }]));
+		const labelled = Object.fromEntries(
+			Array.from({ length: 50 }, (_, i) => [`c${i}`, { rpm: 10_000, concurrent: 1_000, daily_tokens: 1e15, monthly_tokens: 1e15, token_hold: 1_000_000, label: true }]),
+		);
 		const config = loadConfig({ ...BASE, CLIENT_LIMITS: JSON.stringify(labelled) });
 		expect(config.warnings).toEqual([]);
 		expect(config.limits!.labelledClients).toHaveLength(50);
+	});
+
+	it("production warns of BUDGET_FAIL_MODE=memory (per-isolate budgets are inexact), with or without CLIENT_LIMITS", () => {
+		const warning = "BUDGET_FAIL_MODE=memory: while Upstash fails, each isolate keeps token budgets alone, so a client can spend its budget once in every isolate";
+		expect(loadConfig({ ...BASE, BUDGET_FAIL_MODE: "memory" }).warnings).toEqual([warning]);
+		expect(loadConfig({ ...BASE, BUDGET_FAIL_MODE: "memory", CLIENT_LIMITS: '{"*": {"daily_tokens": 9}}' }).warnings).toEqual([warning]);
+		expect(loadConfig({ ...BASE, BUDGET_FAIL_MODE: "closed", CLIENT_LIMITS: '{"*": {"daily_tokens": 9}}' }).warnings).toEqual([]);
+		expect(problemsOf({ ...BASE, BUDGET_FAIL_MODE: "open" })).toEqual(["BUDGET_FAIL_MODE must be closed or memory"]);
 	});
 
 	it("production warns when limits are enforced per isolate, or a shared secret lets a caller pick its client id", () => {

@@ -3,19 +3,30 @@ import type { AuthConfig } from "../config/auth.ts";
 import type { ReplayConfig } from "../config/replay.ts";
 import { topLevelKeys } from "../config/json-keys.ts";
 import type { SettingReader } from "../config/reader.ts";
-import { ClientLimits, type LimitPolicy } from "./policy.ts";
+import { ClientLimits, DEFAULT_TOKEN_HOLD, type LimitPolicy, type TokenBudget } from "./policy.ts";
 
 /** The variable this file reads. */
 export const CLIENT_LIMITS = "CLIENT_LIMITS";
 
-/** Hard bounds in every environment: beyond them a value is a typo, not a plan. */
-const MAX_VALUE = { rpm: 1_000_000, rpd: 1_000_000_000, concurrent: 100_000 } as const;
+/**
+ * Hard bounds in every environment: beyond them a value is a typo, not a plan. Token amounts stay
+ * below 2^53 with every hold added, so the Lua script's numbers count them exactly.
+ */
+const MAX_VALUE = {
+	rpm: 1_000_000,
+	rpd: 1_000_000_000,
+	concurrent: 100_000,
+	daily_tokens: 1_000_000_000_000_000,
+	monthly_tokens: 1_000_000_000_000_000,
+	token_hold: 1_000_000_000,
+} as const;
 /**
  * Production's bounds; development and test take more, with a warning. The `rpm` window keeps
- * one entry per accepted request in Redis, and each listed label is a series per limit.
+ * one entry per accepted request in Redis, each listed label is a series per limit, and no one
+ * request spends a million tokens (the largest context windows hold about that).
  */
-export const LIMITS_PRODUCTION_BOUNDS = { rpm: 10_000, concurrent: 1_000, labelledClients: 50 } as const;
-const FIELDS = new Set(["rpm", "rpd", "concurrent", "label"]);
+export const LIMITS_PRODUCTION_BOUNDS = { rpm: 10_000, concurrent: 1_000, tokenHold: 1_000_000, labelledClients: 50 } as const;
+const FIELDS = new Set(["rpm", "rpd", "concurrent", "daily_tokens", "monthly_tokens", "token_hold", "label"]);
 
 /**
  * Where `readClientLimits` reports: `problem` refuses the configuration everywhere, `strict`
@@ -36,8 +47,9 @@ export function readLimits(read: SettingReader): ClientLimits | null {
 
 /**
  * Reads `CLIENT_LIMITS`: `{"*": {...}, "<client id>": {...}}`, each entry any of `rpm`, `rpd`,
- * `concurrent` (positive whole numbers) and `label` (true: the id becomes a metric label).
- * Unset or blank: null (no limits, no cost).
+ * `concurrent`, the token budget's `daily_tokens`, `monthly_tokens` and `token_hold` (positive
+ * whole numbers) and `label` (true: the id becomes a metric label). Unset or blank: null (no
+ * limits, no cost).
  *
  * @example
  * ```ts
@@ -96,6 +108,12 @@ export function readClientLimits(raw: unknown, problems: LimitsProblems): Client
 			break;
 		}
 	}
+	for (const policy of entries.values()) {
+		if ((policy.budget?.hold ?? 0) > LIMITS_PRODUCTION_BOUNDS.tokenHold) {
+			problems.strict(`${CLIENT_LIMITS} has a token_hold over ${LIMITS_PRODUCTION_BOUNDS.tokenHold}`);
+			break;
+		}
+	}
 	if (limits.labelledClients.length > LIMITS_PRODUCTION_BOUNDS.labelledClients) {
 		problems.strict(`${CLIENT_LIMITS} lists more than ${LIMITS_PRODUCTION_BOUNDS.labelledClients} clients as labels`);
 	}
@@ -103,9 +121,13 @@ export function readClientLimits(raw: unknown, problems: LimitsProblems): Client
 }
 
 /** What production runs with but weakens the limits: one sentence each, never a value. */
-export function limitsWarnings(config: { limits: unknown; replay: Pick<ReplayConfig, "upstash">; auth: Pick<AuthConfig, "sharedSecrets"> }): string[] {
-	if (config.limits === null) return [];
+export function limitsWarnings(config: { limits: unknown; replay: Pick<ReplayConfig, "upstash" | "budgetFailMode">; auth: Pick<AuthConfig, "sharedSecrets"> }): string[] {
 	const warnings: string[] = [];
+	// Keyring records may carry budgets without CLIENT_LIMITS: the opt-in is worth a line either way.
+	if (config.replay.budgetFailMode === "memory") {
+		warnings.push("BUDGET_FAIL_MODE=memory: while Upstash fails, each isolate keeps token budgets alone, so a client can spend its budget once in every isolate");
+	}
+	if (config.limits === null) return warnings;
 	if (config.replay.upstash === null) {
 		warnings.push(`${CLIENT_LIMITS} is enforced per isolate (no Upstash): a client gets its limits once in every isolate`);
 	}
@@ -125,13 +147,14 @@ export function readEntry(id: string, entry: unknown, problems: LimitsProblems):
 	}
 	const fields = entry as Record<string, unknown>;
 	if (Object.keys(fields).some((field) => !FIELDS.has(field))) {
-		problems.problem(`${CLIENT_LIMITS} has an entry with a field other than rpm, rpd, concurrent and label`);
+		problems.problem(`${CLIENT_LIMITS} has an entry with a field other than rpm, rpd, concurrent, daily_tokens, monthly_tokens, token_hold and label`);
 		return null;
 	}
 	const rpm = limitValue(fields.rpm, "rpm", problems);
 	const rpd = limitValue(fields.rpd, "rpd", problems);
 	const concurrent = limitValue(fields.concurrent, "concurrent", problems);
-	if (rpm === false || rpd === false || concurrent === false) return null;
+	const budget = readBudget(fields, problems);
+	if (rpm === false || rpd === false || concurrent === false || budget === false) return null;
 	if (fields.label !== undefined && typeof fields.label !== "boolean") {
 		problems.problem(`${CLIENT_LIMITS} has a label that is not true or false`);
 		return null;
@@ -141,7 +164,25 @@ export function readEntry(id: string, entry: unknown, problems: LimitsProblems):
 		problems.problem(`${CLIENT_LIMITS} cannot label the "*" entry: only listed client ids become labels`);
 		return null;
 	}
-	return { rpm, rpd, concurrent, label: fields.label === true ? id : "" };
+	const policy = { rpm, rpd, concurrent, label: fields.label === true ? id : "" };
+	return budget === null ? policy : { ...policy, budget };
+}
+
+/**
+ * The token budget of an entry (docs/design.md, "Token budgets"): null without `daily_tokens` and
+ * `monthly_tokens`, false when refused. A `token_hold` alone limits nothing: refused as a mistake.
+ */
+function readBudget(fields: Record<string, unknown>, problems: LimitsProblems): TokenBudget | null | false {
+	const daily = limitValue(fields.daily_tokens, "daily_tokens", problems);
+	const monthly = limitValue(fields.monthly_tokens, "monthly_tokens", problems);
+	const hold = limitValue(fields.token_hold, "token_hold", problems);
+	if (daily === false || monthly === false || hold === false) return false;
+	if (daily === null && monthly === null) {
+		if (hold === null) return null;
+		problems.problem(`${CLIENT_LIMITS} has a token_hold without daily_tokens or monthly_tokens`);
+		return false;
+	}
+	return { daily, monthly, hold: hold ?? DEFAULT_TOKEN_HOLD };
 }
 
 /** A positive whole number up to the field's hard bound, null when absent, false when refused. */

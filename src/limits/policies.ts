@@ -45,7 +45,7 @@ export class LimitPolicies {
 			// Production's bounds are CLIENT_LIMITS's concern; a record is refused only for what no environment takes.
 			const read = readEntry("record", limits, { problem: () => {}, strict: () => {} });
 			if (read === null) policy = INVALID;
-			else if (read.rpm === null && read.rpd === null && read.concurrent === null) policy = null;
+			else if (read.rpm === null && read.rpd === null && read.concurrent === null && read.budget === undefined) policy = null;
 			else policy = { ...read, label: "" };
 			this.parsed.set(limits, policy);
 		}

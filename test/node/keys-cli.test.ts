@@ -123,6 +123,17 @@ describe("npm run keys, against the local namespace", () => {
 		expect((await keys(["show", "limited3"])).code).not.toBe(0);
 	});
 
+	it("add --limits takes a token budget by the same rules as CLIENT_LIMITS, naming the field it refuses", async () => {
+		await json(["add", "budgeted", "--limits", '{"daily_tokens":200000,"token_hold":512}']);
+		expect((await json<{ limits: unknown }>(["show", "budgeted"])).limits).toEqual({ daily_tokens: 200000, token_hold: 512 });
+		const zero = await keys(["add", "budgeted2", "--limits", '{"monthly_tokens":0}']);
+		expect(zero.stderr.split("\n")[0]).toBe("keys add: --limits: must give monthly_tokens as a whole number from 1 to 1000000000000000");
+		expect(zero.code).toBe(2);
+		const holdAlone = await keys(["add", "budgeted3", "--limits", '{"token_hold":512}']);
+		expect(holdAlone.stderr.split("\n")[0]).toBe("keys add: --limits: has a token_hold without daily_tokens or monthly_tokens");
+		expect((await keys(["show", "budgeted3"])).code).not.toBe(0);
+	});
+
 	it("migrate moves HMAC_CLIENTS in with one command, secrets unchanged, and leaves ids already there", async () => {
 		const file = join(folder, "clients.json");
 		writeFileSync(file, JSON.stringify({ "mig-a": "secret-a-of-32-characters-long!!", "mig-b": ["new-b-secret", "old-b-secret"], alice: "x" }));

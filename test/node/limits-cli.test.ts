@@ -51,6 +51,32 @@ describe("npm run check-config knows CLIENT_LIMITS", () => {
 	});
 });
 
+describe("npm run check-config knows token budgets and BUDGET_FAIL_MODE", () => {
+	it("takes a budget, and refuses a hold without one or a bad BUDGET_FAIL_MODE, naming each", async () => {
+		const sound = settings('CLIENT_LIMITS={"*": {"daily_tokens": 200000, "monthly_tokens": 5000000, "token_hold": 8192}}');
+		const ok = await runCli("check-config", [sound]);
+		expect(ok.stdout.trim()).toBe(`${sound}: ok (production)`);
+		expect(ok.code).toBe(0);
+		const broken = settings('CLIENT_LIMITS={"agent": {"token_hold": 512}}', "BUDGET_FAIL_MODE=open");
+		const refused = await runCli("check-config", [broken]);
+		expect(refused.stderr).toContain(`${broken}: invalid (production)`);
+		expect(refused.stderr).toContain("  - BUDGET_FAIL_MODE must be closed or memory");
+		expect(refused.stderr).toContain("  - CLIENT_LIMITS has a token_hold without daily_tokens or monthly_tokens");
+		expect(refused.code).toBe(1);
+	});
+
+	it("BUDGET_FAIL_MODE=memory is ok with a warning (--strict: not ok); a hold over a million is production's refusal", async () => {
+		const memory = settings("BUDGET_FAIL_MODE=memory");
+		const warned = await runCli("check-config", [memory]);
+		expect(warned.stdout).toContain("warning: BUDGET_FAIL_MODE=memory: while Upstash fails, each isolate keeps token budgets alone");
+		expect(warned.code).toBe(0);
+		expect((await runCli("check-config", ["--strict", memory])).code).toBe(1);
+		const line = 'CLIENT_LIMITS={"agent": {"daily_tokens": 90000000, "token_hold": 2000000}}';
+		expect((await runCli("check-config", [settings(line)])).stderr).toContain("CLIENT_LIMITS has a token_hold over 1000000");
+		expect((await runCli("check-config", [settings(line, "ENVIRONMENT=development")])).code).toBe(0);
+	});
+});
+
 describe("the client package", () => {
 	it("exports rateLimitInfo() as built for consumers (dist/)", async () => {
 		const built = "../../dist/client/index.js";
