@@ -117,6 +117,21 @@ describe("npm run smoke against a local gateway (memory store)", () => {
 		}
 	});
 
+	it.each(["v1", "v2"])("--path with a query (%s): sent, and signed as the scheme signs it", async (scheme) => {
+		const { code, output } = await smoke(gateway.url, ["--expect-stub", "allowed", "--scheme", scheme, "--path", "/agent/chat?spend=3"]);
+		expect(output).toContain("PASS  a signed request gives 200");
+		expect(code).toBe(0);
+	});
+
+	it.each([
+		[["--budget-client-id", "not an id"], "smoke: --budget-client-id must be a client id"],
+		[["--budget-client-id", "b", "--token-limit", "0"], "smoke: --token-limit must be a whole number from 1"],
+	])("%j: a usage error", async (args, line) => {
+		const { code, output } = await smoke(gateway.url, args);
+		expect(output.split("\n")[0]).toBe(line);
+		expect(code).toBe(2);
+	});
+
 	it("refuses to run without a secret (usage error, exit 2)", async () => {
 		const { code, output } = await smoke(gateway.url, [], { SMOKE_HMAC_SECRET: "" });
 		expect(output).toContain("smoke: set SMOKE_HMAC_SECRET");
