@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDemoOrigin, type DemoOrigin } from "../../scripts/lib/demo-origin.ts";
 import { parseDotenv } from "../../scripts/lib/dev-vars.ts";
 import { canonicalString, sha256Hex, signRequest } from "../../src/client/index.ts";
+import { ERRORS, type ErrorCode } from "../../src/errors.ts";
 import type { HmacV2Vectors, HmacVector } from "../fixtures/hmac-vectors.ts";
 import { runCli } from "./helpers/cli.ts";
 import { startGateway, type RunningGateway } from "./helpers/gateway.ts";
@@ -86,6 +87,21 @@ describe("the commands in the docs", () => {
 		expect(problems(block("npx wrangler tail; npm run sign -- --send # wrangler in a comment"))).toEqual([]);
 		expect(problems(block("npx no-such-tool"))).toHaveLength(1);
 		expect(codeBlocks("x.md", "text\n   ```sh\n   npm run dev\n   ```\n").map((b) => b.text)).toEqual(["   npm run dev"]);
+	});
+});
+
+describe("docs/protocol.md, section 8: the error table is the catalogue", () => {
+	const section = readFileSync("docs/protocol.md", "utf8").split("## 8. Errors, and how to retry")[1]!.split("\n## ")[0]!;
+	const rows = [...section.matchAll(/^\| (\d{3}) \| ([^|]+) \|/gm)].flatMap(([, status, codes]) => [...codes!.matchAll(/`([a-z_]+)`/g)].map((code) => [code[1]!, Number(status)] as const));
+
+	it("every code in the table has the status the gateway answers it with", () => {
+		expect(rows.length).toBeGreaterThanOrEqual(20);
+		expect(rows.filter(([code, status]) => ERRORS[code as ErrorCode]?.status !== status)).toEqual([]);
+	});
+
+	it("every code a client can get is in the table (the operator's metrics 401 and the gateway's own 500 aside)", () => {
+		const listed = new Set(rows.map(([code]) => code));
+		expect(Object.keys(ERRORS).filter((code) => !listed.has(code) && code !== "unauthorized" && code !== "internal_error")).toEqual([]);
 	});
 });
 
