@@ -60,7 +60,7 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 			events,
 			log: deps.log,
 			now: deps.now,
-			...(gateway.limits === null ? {} : { limits: { policies: gateway.limits.policies, release: gateway.limits.release, events } }),
+			...(gateway.limits === null ? {} : { limits: { policies: gateway.limits.policies, release: (slot) => replay.release(slot), events } }),
 		}),
 		forwardToOrigin({
 			originUrl: config.origin.url,

@@ -62,7 +62,7 @@ export function createGateway(config: Config, env: Env, deps: GatewayDependencie
 		config.limits === null && records === null
 			? null
 			: {
-					...createLimitStores({ redis: limitRedisOf(upstash), memory, prefix: settings.prefix, origin: config.origin, log: deps.log, now }),
+					...createLimitStores({ redis: limitRedisOf(upstash), memory, prefix: settings.prefix, origin: config.origin, now }),
 					policies: new LimitPolicies(config.limits, records, deps.log, now),
 				};
 	const replay = new ReplayGuard({

@@ -11,17 +11,11 @@ import type { LimitedClaim, LimitedClaimRequest, LimitedClaimStore } from "./sto
  */
 export type Answer = ClaimOutcome | LimitedClaim;
 
-/** A confirming run that found this claim's own value: the first run landed, its quota spent and its slot held. */
-export function confirmedClaim(answer: LimitedClaim, request: { value: string; clientId: string; policy: LimitPolicy }): LimitedClaim {
-	if (answer.outcome !== "duplicate" || answer.found !== request.value) return answer;
-	const slot = request.policy.concurrent === null ? null : { clientId: request.clientId, id: request.value, store: "upstash" as const };
-	return { outcome: "claimed", state: { rpm: null, rpd: null, concurrent: null }, slot };
-}
-
 /**
- * The limits script once; a timeout is confirmed by running it again, which finds this
- * claim's own value when the first run landed. `call` times the command and turns a failure
- * into its reason.
+ * The limits script once; a timeout is confirmed by running it again with a confirmation's
+ * budget (at least a second, as the plain claim's `SET NX GET`), which finds this claim's own
+ * value (or its own refusal) when the first run landed. `call` times the command and turns a
+ * failure into its reason.
  */
 export async function claimUnderLimits(
 	store: LimitedClaimStore,
@@ -31,7 +25,7 @@ export async function claimUnderLimits(
 ): Promise<LimitedClaim | StoreFailureReason> {
 	const request: LimitedClaimRequest = { key: claim.key, value, ttlMs: claim.ttlMs, clientId: claim.clientId, policy: claim.policy };
 	const first = await call(store, () => store.claim(request));
-	return first === "timeout" ? call(store, async () => confirmedClaim(await store.claim(request), request)) : first;
+	return first === "timeout" ? call(store, () => store.claim(request, true)) : first;
 }
 
 /** A claim in this isolate's memory: the plain one, or, under a limit policy, with the limits in memory. */

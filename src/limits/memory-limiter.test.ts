@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { ReplayStoreError } from "../replay/store.ts";
 import { MemoryLimiter } from "./memory-limiter.ts";
 import type { LimitPolicy } from "./policy.ts";
 
@@ -76,15 +77,51 @@ describe("MemoryLimiter", () => {
 		expect(limiter.take("svc", all, T0 + 1).claim.outcome).toBe("claimed");
 	});
 
-	it("is bounded in clients: idle ones go first, then the oldest", () => {
+	it("is bounded in clients: full, it drops the clients whose counters hold nothing live, and refuses rather than forget a live one", () => {
 		const limiter = new MemoryLimiter({ leaseMs: 1_000, maxClients: 2 });
 		limiter.take("a", policy({ rpm: 1 }), T0);
-		limiter.take("b", policy({ rpm: 1 }), T0);
-		limiter.take("c", policy({ rpm: 1 }), T0);
+		limiter.take("b", policy({ rpm: 1 }), T0 + 10);
+		expect(() => limiter.take("c", policy({ rpm: 1 }), T0 + 59_999)).toThrow(ReplayStoreError);
 		expect(limiter.size).toBe(2);
-		// "a", the oldest, was dropped: it starts afresh.
-		expect(limiter.take("a", policy({ rpm: 1 }), T0).claim.outcome).toBe("claimed");
-		expect(limiter.take("c", policy({ rpm: 1 }), T0).claim.outcome).toBe("limited");
+		// "a" and "b" are refused still: nothing of theirs was forgotten.
+		expect(limiter.take("a", policy({ rpm: 1 }), T0 + 59_999).claim.outcome).toBe("limited");
+		// At T0 + 60 s "a"'s minute ended: it is dropped, "c" takes its place; "b" is still live.
+		expect(limiter.take("c", policy({ rpm: 1 }), T0 + 60_000).claim.outcome).toBe("claimed");
+		expect(limiter.take("b", policy({ rpm: 1 }), T0 + 60_000).claim.outcome).toBe("limited");
+		expect(limiter.size).toBe(2);
+	});
+
+	it("full, it keeps a client idle for a minute whose day's count is live: carol's rpd does not start again", () => {
+		const limiter = new MemoryLimiter({ leaseMs: 1_000, maxClients: 3 });
+		const rpd5 = policy({ rpd: 5 });
+		expect(outcomes(limiter, "carol", rpd5, [T0, T0, T0, T0, T0, T0])).toEqual(["claimed", "claimed", "claimed", "claimed", "claimed", "rpd"]);
+		limiter.take("x1", policy({ rpm: 1 }), T0);
+		limiter.take("x2", policy({ rpm: 1 }), T0);
+		// An hour later: x1 and x2 are idle (their minutes ended), carol is not (her day has not).
+		const later = T0 + 3_600_000;
+		for (let i = 0; i < 20; i++) limiter.take(`other-${i}`, policy({ rpm: 1 }), later + i * 61_000);
+		expect(limiter.take("carol", rpd5, later + 20 * 61_000).claim).toMatchObject({ outcome: "limited", limit: "rpd" });
+		// A new day: carol's count ends with it, and her place can be taken.
+		const nextDay = Date.UTC(2026, 11, 3, 0, 1, 0);
+		expect(outcomes(limiter, "y", policy({ rpm: 3 }), [nextDay, nextDay])).toEqual(["claimed", "claimed"]);
+		expect(limiter.take("z1", policy({ rpm: 1 }), nextDay).claim.outcome).toBe("claimed");
+		expect(limiter.take("z2", policy({ rpm: 1 }), nextDay).claim.outcome).toBe("claimed");
+		expect(limiter.size).toBe(3);
+		expect(() => limiter.take("z3", policy({ rpm: 1 }), nextDay)).toThrow(ReplayStoreError);
+	});
+
+	it("full of clients whose slots are in flight, it refuses; a release or a lease's end makes room", () => {
+		const limiter = new MemoryLimiter({ leaseMs: 10_000, maxClients: 2 });
+		const one = policy({ concurrent: 1 });
+		const a = limiter.take("a", one, T0).claim;
+		limiter.take("b", one, T0);
+		expect(() => limiter.take("c", one, T0 + 1)).toThrow(ReplayStoreError);
+		if (a.outcome !== "claimed" || a.slot === null) throw new Error("no slot");
+		limiter.release("a", a.slot.id);
+		expect(limiter.take("c", one, T0 + 2).claim.outcome).toBe("claimed");
+		expect(() => limiter.take("d", one, T0 + 9_999)).toThrow(ReplayStoreError);
+		// "b"'s slot was never released: its lease ends at T0 + 10 s.
+		expect(limiter.take("d", one, T0 + 10_000).claim.outcome).toBe("claimed");
 	});
 
 	it("refuses bad options when built", () => {

@@ -1,3 +1,4 @@
+import { ReplayStoreError } from "../replay/store.ts";
 import { MINUTE_MS, utcDay, type LimitPolicy } from "./policy.ts";
 import type { LimitedClaim, LimitState } from "./store.ts";
 
@@ -6,6 +7,8 @@ interface ClientUsage {
 	/** Times of the requests accepted in the last 60 s, oldest first. */
 	minute: number[];
 	day: string;
+	/** When `day` ends (epoch ms): until then a count spent in it is live. */
+	dayEndsAt: number;
 	today: number;
 	/** Slots in flight: id to lease end. */
 	inFlight: Map<string, number>;
@@ -14,7 +17,11 @@ interface ClientUsage {
 export interface MemoryLimiterOptions {
 	/** How long a slot stays held if its release never comes. */
 	leaseMs: number;
-	/** Clients tracked at once; beyond it, idle ones go first, then the oldest. @default 10000 */
+	/**
+	 * Clients tracked at once. Full, it drops the clients whose counters hold nothing any more;
+	 * full of live counters, it refuses (a `full` store error: 503), since forgetting a live
+	 * counter would give its client its quota again. @default 10000
+	 */
 	maxClients?: number;
 }
 
@@ -32,12 +39,16 @@ const CONCURRENT_RETRY_MS = 1_000;
  * The limits in one isolate's memory, with the script's rules (src/limits/script.ts): the
  * limiter with no Upstash at all, and each isolate's own during an outage. It only sees this
  * isolate's requests. Bounded in clients: with a shared secret a caller can make up client ids.
+ * It never forgets a live counter to make room (docs/design.md, "Per-client limits"), as the
+ * memory replay store never evicts a live key.
  */
 export class MemoryLimiter {
 	private readonly clients = new Map<string, ClientUsage>();
 	private readonly leaseMs: number;
 	private readonly maxClients: number;
 	private slots = 0;
+	/** No client's counters end before this time, so a sweep before it frees nothing. */
+	private nextUsefulSweep = Number.NEGATIVE_INFINITY;
 
 	constructor(options: MemoryLimiterOptions) {
 		if (!(options.leaseMs > 0)) throw new Error("MemoryLimiter: leaseMs must be positive");
@@ -57,6 +68,7 @@ export class MemoryLimiter {
 		const { day, endsInMs } = utcDay(now);
 		if (usage.day !== day) {
 			usage.day = day;
+			usage.dayEndsAt = now + endsInMs;
 			usage.today = 0;
 		}
 		const rpdLeft = policy.rpd === null ? null : policy.rpd - usage.today;
@@ -97,6 +109,8 @@ export class MemoryLimiter {
 			state.concurrent = { remaining: policy.concurrent - usage.inFlight.size };
 		}
 		const slot = slotId === null ? null : { clientId, id: slotId, store: "memory" as const };
+		// Only a new client can end before the bound; an old one's end only moves later.
+		this.nextUsefulSweep = Math.min(this.nextUsefulSweep, idleFrom(usage));
 		return { claim: { outcome: "claimed", state, slot }, take: { clientId, at: now, day, slotId } };
 	}
 
@@ -108,33 +122,51 @@ export class MemoryLimiter {
 		if (index !== -1) usage.minute.splice(index, 1);
 		if (usage.day === take.day && usage.today > 0) usage.today--;
 		if (take.slotId !== null) usage.inFlight.delete(take.slotId);
+		this.nextUsefulSweep = Math.min(this.nextUsefulSweep, idleFrom(usage));
 	}
 
 	/** Frees a slot when its answer ended. */
 	release(clientId: string, slotId: string): void {
-		this.clients.get(clientId)?.inFlight.delete(slotId);
+		const usage = this.clients.get(clientId);
+		if (usage === undefined || !usage.inFlight.delete(slotId)) return;
+		// Its client may hold nothing live any more: the next sweep may drop it.
+		this.nextUsefulSweep = Math.min(this.nextUsefulSweep, idleFrom(usage));
 	}
 
 	private usage(clientId: string, now: number): ClientUsage {
 		let usage = this.clients.get(clientId);
 		if (usage !== undefined) return usage;
-		if (this.clients.size >= this.maxClients) this.evict(now);
-		usage = { minute: [], day: "", today: 0, inFlight: new Map() };
+		if (this.clients.size >= this.maxClients) {
+			this.dropIdle(now);
+			if (this.clients.size >= this.maxClients) throw new ReplayStoreError("full", "memory limiter is full of live counters");
+		}
+		usage = { minute: [], day: "", dayEndsAt: Number.NEGATIVE_INFINITY, today: 0, inFlight: new Map() };
 		this.clients.set(clientId, usage);
 		return usage;
 	}
 
-	/** Drops clients with nothing in the window and nothing in flight; if none, the oldest tracked. */
-	private evict(now: number): void {
+	/**
+	 * Drops the clients whose counters hold nothing live: nothing in the last 60 s, no slot in
+	 * flight, nothing spent in a day that has not ended. Does nothing before the first can end.
+	 */
+	private dropIdle(now: number): void {
+		if (now < this.nextUsefulSweep) return;
+		let earliest = Number.POSITIVE_INFINITY;
 		for (const [id, usage] of this.clients) {
-			dropBefore(usage.minute, now - MINUTE_MS);
-			for (const [slot, leaseEnd] of usage.inFlight) if (leaseEnd <= now) usage.inFlight.delete(slot);
-			if (usage.minute.length === 0 && usage.inFlight.size === 0 && usage.day !== utcDay(now).day) this.clients.delete(id);
+			const idleAt = idleFrom(usage);
+			if (idleAt <= now) this.clients.delete(id);
+			else if (idleAt < earliest) earliest = idleAt;
 		}
-		if (this.clients.size < this.maxClients) return;
-		const oldest = this.clients.keys().next();
-		if (oldest.done !== true) this.clients.delete(oldest.value);
+		this.nextUsefulSweep = earliest;
 	}
+}
+
+/** When a client's counters stop holding anything (epoch ms): its last minute entry leaves, its last lease ends, its day ends. */
+function idleFrom(usage: ClientUsage): number {
+	let idleAt = usage.minute.length === 0 ? Number.NEGATIVE_INFINITY : usage.minute[usage.minute.length - 1]! + MINUTE_MS;
+	for (const leaseEnd of usage.inFlight.values()) if (leaseEnd > idleAt) idleAt = leaseEnd;
+	if (usage.today > 0 && usage.dayEndsAt > idleAt) idleAt = usage.dayEndsAt;
+	return idleAt;
 }
 
 function limited(limit: "rpm" | "rpd" | "concurrent", retryAfterMs: number, state: LimitState): LimitedClaim {

@@ -25,13 +25,33 @@ describe("MemoryLimitedStore: the replay claim and the limits in one isolate", (
 		expect((await claim("b", two)).outcome).toBe("claimed");
 	});
 
-	it("a refused request claims nothing: the same key is accepted once the window has room", async () => {
+	it("a refused request spends nothing and claims its key all the same: once the window has room, the same key is a replay", async () => {
 		const { claim, clock, replay } = setup();
 		expect((await claim("a")).outcome).toBe("claimed");
 		expect(await claim("b")).toMatchObject({ outcome: "limited", limit: "rpm", retryAfterMs: 60_000 });
-		expect(replay.has("b")).toBe(false);
+		expect(replay.has("b")).toBe(true);
 		clock.now += 60_000;
-		expect((await claim("b")).outcome).toBe("claimed");
+		expect(await claim("b")).toEqual({ outcome: "duplicate" });
+		// The refusal spent nothing: the next minute's one request is there.
+		expect((await claim("c")).outcome).toBe("claimed");
+	});
+
+	it("a refusal that finds the memory store full is a store error (503): refused either way, and its bytes never accepted later", async () => {
+		const { claim, clock } = setup(1);
+		expect((await claim("a")).outcome).toBe("claimed");
+		await expect(claim("b")).rejects.toBeInstanceOf(ReplayStoreError);
+		clock.now += 60_000;
+		// "a" is still live (300 s), so "b" is refused again rather than taken in without its key.
+		await expect(claim("b")).rejects.toBeInstanceOf(ReplayStoreError);
+	});
+
+	it("the limiter full of live counters is a store error (503) too, and claims nothing", async () => {
+		const clock = { now: T0 };
+		const replay = new MemoryReplayStore(100, () => clock.now);
+		const store = new MemoryLimitedStore(replay, new MemoryLimiter({ leaseMs: 1_000, maxClients: 1 }), () => clock.now);
+		expect((await store.claim({ key: "a", value: "v", ttlMs: 300_000, clientId: "carol", policy: RPM1 })).outcome).toBe("claimed");
+		await expect(store.claim({ key: "b", value: "v", ttlMs: 300_000, clientId: "dave", policy: RPM1 })).rejects.toMatchObject({ reason: "full" });
+		expect(replay.has("b")).toBe(false);
 	});
 
 	it("a full memory store refunds the spend and says so (a store error: 503, not 429)", async () => {
@@ -59,6 +79,6 @@ describe("MemoryLimitedStore: the replay claim and the limits in one isolate", (
 		expect((await claim("b", one)).outcome).toBe("limited");
 		if (first.outcome !== "claimed" || first.slot === null) throw new Error("no slot");
 		await store.release(first.slot);
-		expect((await claim("b", one)).outcome).toBe("claimed");
+		expect((await claim("c", one)).outcome).toBe("claimed");
 	});
 });

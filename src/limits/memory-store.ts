@@ -4,8 +4,8 @@ import type { HeldSlot, LimitedClaim, LimitedClaimRequest, LimitedClaimStore } f
 
 /**
  * The replay claim and the limits in this isolate's memory, in the script's order: a replay
- * spends nothing, a refusal claims nothing. Atomic within the isolate: nothing awaits between
- * the replay check, the spend and the claim.
+ * spends nothing, a refusal spends nothing and claims the key all the same. Atomic within the
+ * isolate: nothing awaits between the replay check, the spend and the claim.
  */
 export class MemoryLimitedStore implements LimitedClaimStore {
 	readonly name = "memory" as const;
@@ -23,7 +23,11 @@ export class MemoryLimitedStore implements LimitedClaimStore {
 	async claim(request: LimitedClaimRequest): Promise<LimitedClaim> {
 		if (this.replay.has(request.key)) return { outcome: "duplicate" };
 		const { claim, take } = this.limiter.take(request.clientId, request.policy, this.now());
-		if (take === null) return claim;
+		if (take === null) {
+			// Refused: its bytes must never be executed later. A full store throws (503): refused either way.
+			await this.replay.claim(request.key, request.value, request.ttlMs, request.clientId);
+			return claim;
+		}
 		// The memory store's claim runs synchronously up to its answer: no other request slips in.
 		const pending = this.replay.claim(request.key, request.value, request.ttlMs, request.clientId);
 		let outcome: Awaited<typeof pending>;

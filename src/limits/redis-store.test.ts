@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ReplayStoreError } from "../replay/store.ts";
 import type { LimitPolicy } from "./policy.ts";
-import { RedisLimitStore, type LimitRedis } from "./redis-store.ts";
+import { RedisLimitStore, type LimitRedis, type Patience } from "./redis-store.ts";
 import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1 } from "./script.ts";
 
 const NOW = Date.UTC(2026, 11, 2, 23, 59, 0);
@@ -10,6 +10,8 @@ const POLICY: LimitPolicy = { rpm: 60, rpd: 1000, concurrent: 4, label: "" };
 /** A fake that records every call and answers each from `answer` (or throws what it returns as an Error). */
 class FakeLimitRedis implements LimitRedis {
 	readonly calls: { command: string; first: string; keys?: string[]; args?: (string | number)[] }[] = [];
+	/** The time budget each script command asked for. */
+	readonly patience: (string | undefined)[] = [];
 	answer: (command: string) => unknown = () => [0, 0, 59, 60_000, 999, 3];
 
 	private reply(command: string): Promise<unknown> {
@@ -17,13 +19,15 @@ class FakeLimitRedis implements LimitRedis {
 		return result instanceof Error ? Promise.reject(result) : Promise.resolve(result);
 	}
 
-	evalsha(sha1: string, keys: string[], args: (string | number)[]) {
+	evalsha(sha1: string, keys: string[], args: (string | number)[], patience?: Patience) {
 		this.calls.push({ command: "evalsha", first: sha1, keys, args });
+		this.patience.push(patience);
 		return this.reply("evalsha");
 	}
 
-	eval(script: string, keys: string[], args: (string | number)[]) {
+	eval(script: string, keys: string[], args: (string | number)[], patience?: Patience) {
 		this.calls.push({ command: "eval", first: script, keys, args });
+		this.patience.push(patience);
 		return this.reply("eval");
 	}
 
@@ -36,7 +40,7 @@ class FakeLimitRedis implements LimitRedis {
 function setup() {
 	const redis = new FakeLimitRedis();
 	const store = new RedisLimitStore(redis, { prefix: "p:", leaseMs: 660_000, now: () => NOW });
-	const claim = (policy = POLICY) => store.claim({ key: "p:abc", value: "svc:1:iso:7", ttlMs: 300_000, clientId: "svc", policy });
+	const claim = (policy = POLICY, confirming = false) => store.claim({ key: "p:abc", value: "svc:1:iso:7", ttlMs: 300_000, clientId: "svc", policy }, confirming);
 	return { redis, store, claim };
 }
 
@@ -154,6 +158,35 @@ describe("RedisLimitStore", () => {
 		const { redis, claim } = setup();
 		redis.answer = () => [verdict, 12_345, 0, 12_345, 0, 0];
 		expect(await claim()).toMatchObject({ outcome: "limited", limit, retryAfterMs });
+	});
+
+	it("a claim asks for a claim's budget; a confirming run for a confirmation's (at least a second, like the plain claim's SET NX GET)", async () => {
+		const { redis, claim } = setup();
+		await claim();
+		await claim(POLICY, true);
+		await claim();
+		expect(redis.patience).toEqual(["claim", "confirm", "claim"]);
+	});
+
+	it("a confirming run: its own value is the claim (its slot held), its own refusal the refusal, another's value a replay", async () => {
+		const { redis, claim } = setup();
+		const found = (value: string) => () => [1, 0, -1, 0, -1, -1, value];
+		redis.answer = found("svc:1:iso:7");
+		const unknown = { rpm: null, rpd: null, concurrent: null };
+		expect(await claim(POLICY, true)).toEqual({ outcome: "claimed", state: unknown, slot: { clientId: "svc", id: "svc:1:iso:7", store: "upstash" } });
+		expect(await claim({ ...POLICY, concurrent: null }, true)).toEqual({ outcome: "claimed", state: unknown, slot: null });
+		// What was left is not known: the longest wait of that limit (rpd: the day's end, 60 s here).
+		for (const [limit, retryAfterMs] of [["rpd", 60_000], ["rpm", 60_000], ["concurrent", 1_000]] as const) {
+			redis.answer = found(`svc:1:iso:7:refused:${limit}`);
+			expect(await claim(POLICY, true)).toEqual({ outcome: "limited", limit, retryAfterMs, state: unknown });
+		}
+		for (const another of ["svc:1:iso:77", "svc:1:iso:7:refused:", "svc:1:iso:7:refused:rpd:x", "svc:1:iso-b:7"]) {
+			redis.answer = found(another);
+			expect(await claim(POLICY, true)).toEqual({ outcome: "duplicate", found: another });
+		}
+		// A first run never takes the value found for its own: it cannot have run before.
+		redis.answer = found("svc:1:iso:7");
+		expect(await claim()).toEqual({ outcome: "duplicate", found: "svc:1:iso:7" });
 	});
 
 	it("release: one ZREM of the slot from the client's in-flight set", async () => {

@@ -1,12 +1,18 @@
 import { ReplayStoreError } from "../replay/store.ts";
-import { utcDay, type LimitName } from "./policy.ts";
-import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, limitKeys, SCRIPT_VERDICTS } from "./script.ts";
-import type { HeldSlot, LimitedClaim, LimitedClaimRequest, LimitedClaimStore, LimitState } from "./store.ts";
+import { MINUTE_MS, utcDay, type LimitName } from "./policy.ts";
+import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, limitKeys, refusedValue, SCRIPT_VERDICTS, WRITE_BACK_SCRIPT, WRITE_BACK_SHA1 } from "./script.ts";
+import type { HeldSlot, LimitedClaim, LimitedClaimRequest, LimitedClaimStore, LimitState, SpentClaim } from "./store.ts";
+
+/**
+ * Which time budget a command gets: a claim's (`REPLAY_TIMEOUT_MS`), or a confirmation's (at
+ * least a second: it runs only after a claim ran out of time; docs/design.md, "Replay protection").
+ */
+export type Patience = "claim" | "confirm";
 
 /** The commands the limits need: the script (by hash, then whole), and `ZREM` to free a slot. */
 export interface LimitRedis {
-	evalsha(sha1: string, keys: string[], args: (string | number)[]): Promise<unknown>;
-	eval(script: string, keys: string[], args: (string | number)[]): Promise<unknown>;
+	evalsha(sha1: string, keys: string[], args: (string | number)[], patience?: Patience): Promise<unknown>;
+	eval(script: string, keys: string[], args: (string | number)[], patience?: Patience): Promise<unknown>;
 	zrem(key: string, member: string): Promise<unknown>;
 }
 
@@ -29,6 +35,20 @@ function isScriptReply(reply: unknown): reply is ScriptReply {
 	return reply[0] === 1 ? reply.length === 7 && typeof reply[6] === "string" : reply.length === 6;
 }
 
+interface Script<Reply> {
+	name: string;
+	source: string;
+	sha1: string;
+	valid: (reply: unknown) => reply is Reply;
+}
+const CLAIM: Script<ScriptReply> = { name: "limits", source: LIMITED_CLAIM_SCRIPT, sha1: LIMITED_CLAIM_SHA1, valid: isScriptReply };
+const WRITE_BACK: Script<string | null> = {
+	name: "write-back",
+	source: WRITE_BACK_SCRIPT,
+	sha1: WRITE_BACK_SHA1,
+	valid: (reply): reply is string | null => reply === null || typeof reply === "string",
+};
+
 /** The day counter outlives its UTC day by this much, so an isolate whose clock lags still finds it. */
 const DAY_KEY_SLACK_MS = 3_600_000;
 const CONCURRENT_RETRY_MS = 1_000;
@@ -46,8 +66,8 @@ export class RedisLimitStore implements LimitedClaimStore {
 	private readonly redis: LimitRedis;
 	private readonly options: RedisLimitStoreOptions;
 	private readonly now: () => number;
-	/** Whether Redis ran the script for this isolate (so it has it cached) since the last `NOSCRIPT`. */
-	private scriptCached = false;
+	/** The scripts Redis ran for this isolate (so it has them cached) since their last `NOSCRIPT`. */
+	private readonly scriptsCached = new Set<string>();
 
 	constructor(redis: LimitRedis, options: RedisLimitStoreOptions) {
 		if (!(options.leaseMs > 0)) throw new Error("RedisLimitStore: leaseMs must be positive");
@@ -56,17 +76,22 @@ export class RedisLimitStore implements LimitedClaimStore {
 		this.now = options.now ?? Date.now;
 	}
 
-	async claim(request: LimitedClaimRequest): Promise<LimitedClaim> {
+	/**
+	 * With `confirming`, this is the second run of a claim whose first timed out: it gets a
+	 * confirmation's budget, and finding the claim's own value (its first run landed) is the
+	 * claim, finding its own refusal the refusal.
+	 */
+	async claim(request: LimitedClaimRequest, confirming = false): Promise<LimitedClaim> {
 		const { policy, clientId } = request;
 		const now = this.now();
 		const { day, endsInMs } = utcDay(now);
 		const keys = limitKeys(this.options.prefix, clientId, day);
 		// The replay value names this claim uniquely (isolate and counter): it is its entry's id, and its slot's.
 		const args = [request.value, request.ttlMs, now, policy.rpm ?? 0, policy.rpd ?? 0, policy.concurrent ?? 0, now + endsInMs + DAY_KEY_SLACK_MS, this.options.leaseMs];
-		const reply = await this.run([request.key, keys.rpm, keys.rpd, keys.inFlight], args);
+		const reply = await this.run(CLAIM, [request.key, keys.rpm, keys.rpd, keys.inFlight], args, confirming ? "confirm" : "claim");
 		const [verdictNumber, retryAfterMs, rpmLeft, rpmResetMs, rpdLeft, concurrentLeft, found] = reply;
 		const verdict = SCRIPT_VERDICTS[verdictNumber];
-		if (verdict === "duplicate") return { outcome: "duplicate", found };
+		if (verdict === "duplicate") return confirming ? this.confirmed(request, found, endsInMs) : { outcome: "duplicate", found };
 		const state: LimitState = {
 			rpm: rpmLeft < 0 ? null : { remaining: rpmLeft, resetMs: rpmResetMs },
 			rpd: rpdLeft < 0 ? null : { remaining: rpdLeft, resetMs: endsInMs },
@@ -81,25 +106,54 @@ export class RedisLimitStore implements LimitedClaimStore {
 		return { outcome: "limited", limit, retryAfterMs: retry, state };
 	}
 
+	/** A confirming run found `found` under the key: this claim's own (its first run landed), its own refusal, or another's. */
+	private confirmed(request: LimitedClaimRequest, found: string | undefined, dayEndsInMs: number): LimitedClaim {
+		const unknown: LimitState = { rpm: null, rpd: null, concurrent: null };
+		if (found === request.value) {
+			const slot = request.policy.concurrent === null ? null : { clientId: request.clientId, id: request.value, store: this.name };
+			return { outcome: "claimed", state: unknown, slot };
+		}
+		for (const limit of ["rpd", "rpm", "concurrent"] as const) {
+			if (found !== refusedValue(request.value, limit)) continue;
+			// What was left is not known any more: the longest wait that limit can ask.
+			const retryAfterMs = limit === "rpd" ? dayEndsInMs : limit === "rpm" ? MINUTE_MS : CONCURRENT_RETRY_MS;
+			return { outcome: "limited", limit, retryAfterMs, state: unknown };
+		}
+		return { outcome: "duplicate", found };
+	}
+
+	/**
+	 * Writes a memory claim back with the quota it spent (one script): its key `SET NX GET`,
+	 * its spend added unless its own value is there. Returns the value found, or null.
+	 */
+	async writeBack(claim: SpentClaim): Promise<string | null> {
+		const { spend } = claim;
+		const { day, endsInMs } = utcDay(spend.at);
+		const keys = limitKeys(this.options.prefix, claim.clientId, day);
+		const args = [claim.value, claim.ttlMs, spend.at, spend.rpm ? 1 : 0, spend.rpd ? 1 : 0, spend.at + endsInMs + DAY_KEY_SLACK_MS, this.now()];
+		return this.run(WRITE_BACK, [claim.key, keys.rpm, keys.rpd], args, "confirm");
+	}
+
 	async release(slot: HeldSlot): Promise<void> {
 		const { inFlight } = limitKeys(this.options.prefix, slot.clientId, "");
 		await this.call(() => this.redis.zrem(inFlight, slot.id));
 	}
 
-	private async run(keys: string[], args: (string | number)[]): Promise<ScriptReply> {
+	/** One script, by hash once Redis ran it for this isolate, else whole (`EVAL`, which caches it); an unexpected reply is a store failure. */
+	private async run<Reply>(script: Script<Reply>, keys: string[], args: (string | number)[], patience: Patience): Promise<Reply> {
 		const reply = await this.call(async () => {
-			if (!this.scriptCached) return this.redis.eval(LIMITED_CLAIM_SCRIPT, keys, args);
+			if (!this.scriptsCached.has(script.sha1)) return this.redis.eval(script.source, keys, args, patience);
 			try {
-				return await this.redis.evalsha(LIMITED_CLAIM_SHA1, keys, args);
+				return await this.redis.evalsha(script.sha1, keys, args, patience);
 			} catch (error) {
 				// Redis names this one error only by its text (`NOSCRIPT ...`): flushed, or a new primary.
 				if (!(error instanceof Error && /NOSCRIPT/i.test(error.message))) throw error;
-				this.scriptCached = false;
-				return await this.redis.eval(LIMITED_CLAIM_SCRIPT, keys, args);
+				this.scriptsCached.delete(script.sha1);
+				return await this.redis.eval(script.source, keys, args, patience);
 			}
 		});
-		if (!isScriptReply(reply)) throw new ReplayStoreError("error", "Upstash answered the limits script with an unexpected result");
-		this.scriptCached = true;
+		if (!script.valid(reply)) throw new ReplayStoreError("error", `Upstash answered the ${script.name} script with an unexpected result`);
+		this.scriptsCached.add(script.sha1);
 		return reply;
 	}
 

@@ -7,8 +7,8 @@ import type { LimitState } from "./store.ts";
 /**
  * The 429 of a request refused by a limit: its code (`rate_limited`, `daily_quota_exhausted`,
  * `too_many_in_flight`), `Retry-After` in seconds and the RateLimit header fields. The replay
- * key was not claimed, so the same signed request may be sent again after `Retry-After`
- * while its timestamp is still in the window.
+ * key was claimed all the same: the same bytes are a replay (409) later, so the client signs
+ * anew after `Retry-After`, and whoever copied them cannot have them executed.
  */
 export function limitRefusal(limit: LimitName, retryAfterMs: number, policy: LimitPolicy, state: LimitState): HTTPException {
 	const headers: Record<string, string> = {

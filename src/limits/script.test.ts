@@ -1,11 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, limitKeys } from "./script.ts";
+import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, limitKeys, WRITE_BACK_SCRIPT, WRITE_BACK_SHA1 } from "./script.ts";
 
 describe("the limits script", () => {
-	it("EVALSHA's hash is the SHA-1 of the script as sent", async () => {
-		const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(LIMITED_CLAIM_SCRIPT));
+	it.each([
+		["claim", LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1],
+		["write-back", WRITE_BACK_SCRIPT, WRITE_BACK_SHA1],
+	])("EVALSHA's hash is the SHA-1 of the %s script as sent", async (_, script, sha1) => {
+		const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(script));
 		const hex = [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
-		expect(LIMITED_CLAIM_SHA1).toBe(hex);
+		expect(sha1).toBe(hex);
 	});
 
 	it("keeps every key under the replay prefix, apart from any replay key (hex, or v2:...)", () => {

@@ -1,4 +1,6 @@
 import type { StoreName } from "../events.ts";
+import type { Spend } from "../replay/pending-claim.ts";
+import type { StoredClaim } from "../replay/store.ts";
 import type { LimitName, LimitPolicy } from "./policy.ts";
 
 /** What is left of each limit the client has, after this request (null: that limit is not set). */
@@ -27,7 +29,10 @@ export type LimitedClaim =
 	 * store tells (so a claim whose first answer was lost can recognise its own).
 	 */
 	| { outcome: "duplicate"; found?: string }
-	/** A limit was reached: the replay key is not claimed, so the same request may come back. */
+	/**
+	 * A limit was reached: nothing spent, and the replay key claimed all the same, so the same
+	 * bytes are never executed later (the client signs anew after `retryAfterMs`).
+	 */
 	| { outcome: "limited"; limit: LimitName; retryAfterMs: number; state: LimitState };
 
 /** What a claim under limits was granted: what is left, and the slot it holds (or null). */
@@ -48,13 +53,28 @@ export interface LimitedClaimRequest {
 	policy: LimitPolicy;
 }
 
+/** A memory claim written back with the quota it spent in memory (docs/design.md, "Per-client limits"). */
+export interface SpentClaim extends StoredClaim {
+	clientId: string;
+	spend: Spend;
+}
+
 /**
  * A store that claims a replay key and spends a client's quota in one step: Upstash (one
  * Lua script) or this isolate's memory. Throws `ReplayStoreError` when it cannot tell.
  */
 export interface LimitedClaimStore {
 	readonly name: StoreName;
-	claim(request: LimitedClaimRequest): Promise<LimitedClaim>;
-	/** Frees a slot when its answer ended. Throws `ReplayStoreError` on failure (the lease then frees it). */
+	/**
+	 * `confirming`: the second run of a claim whose first timed out (Upstash only): its own
+	 * value found there is the claim, its own refusal the refusal.
+	 */
+	claim(request: LimitedClaimRequest, confirming?: boolean): Promise<LimitedClaim>;
+	/** Frees a slot when its answer ended. Throws `ReplayStoreError` on failure (kept, and written back later). */
 	release(slot: HeldSlot): Promise<void>;
+	/**
+	 * Writes a memory claim back with the quota it spent in memory (Upstash only): `null` when
+	 * the key was free, else the value found there. Throws `ReplayStoreError` when it cannot tell.
+	 */
+	writeBack?(claim: SpentClaim): Promise<string | null>;
 }

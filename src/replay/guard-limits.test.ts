@@ -16,11 +16,14 @@ const NONE = { rpm: null, rpd: null, concurrent: null };
 class ScriptedLimits implements LimitedClaimStore {
 	readonly name = "upstash" as const;
 	readonly requests: LimitedClaimRequest[] = [];
+	/** Whether each run was a confirmation. */
+	readonly confirming: boolean[] = [];
 	readonly released: HeldSlot[] = [];
 	next: (request: LimitedClaimRequest) => Promise<LimitedClaim> = async () => ({ outcome: "claimed", state: NONE, slot: null });
 
-	claim(request: LimitedClaimRequest): Promise<LimitedClaim> {
+	claim(request: LimitedClaimRequest, confirming = false): Promise<LimitedClaim> {
 		this.requests.push(request);
+		this.confirming.push(confirming);
 		return this.next(request);
 	}
 
@@ -75,39 +78,52 @@ describe("ReplayGuard with a limit policy", () => {
 		expect(calls).toEqual(["upstash:claimed"]);
 	});
 
-	it("a refusal is not remembered as a decision: the same request goes to the script again later", async () => {
+	it("a refusal claims the key in Upstash: the same request is a replay afterwards, known to this isolate without a call", async () => {
 		const { replay, limited, calls } = setup();
 		limited.next = async () => ({ outcome: "limited", limit: "rpm", retryAfterMs: 500, state: NONE });
 		const refusal = { outcome: "limited", limit: "rpm", retryAfterMs: 500, state: NONE };
 		expect(await replay.claim("a", "svc", ts, RPM2)).toEqual({ status: "limited", store: "upstash", refusal });
 		limited.next = async () => ({ outcome: "claimed", state: NONE, slot: null });
-		expect((await replay.claim("a", "svc", ts, RPM2)).status).toBe("claimed");
-		// Now it is a replay, known to this isolate without asking.
 		expect(await replay.claim("a", "svc", ts, RPM2)).toEqual({ status: "replay", store: "upstash", cached: true });
-		expect(limited.requests).toHaveLength(2);
-		expect(calls).toEqual(["upstash:limited", "upstash:claimed", "replay_attempt"]);
+		expect(limited.requests).toHaveLength(1);
+		expect(calls).toEqual(["upstash:limited", "replay_attempt"]);
 	});
 
-	it("a run that timed out is confirmed by a second: its own value found means claimed (its slot held), another's a replay", async () => {
-		const { replay, limited } = setup();
+	it("a refusal in memory during an outage claims the key there, and it is written back with the claims", async () => {
+		const { replay, limited, plain } = setup();
+		limited.next = () => Promise.reject(new ReplayStoreError("error", "down"));
+		plain.readFails = new ReplayStoreError("error", "down");
+		for (const key of ["a", "b"]) expect((await replay.claim(key, "svc", ts, RPM2)).status).toBe("claimed");
+		expect(await replay.claim("c", "svc", ts, RPM2)).toMatchObject({ status: "limited", store: "memory", refusal: { limit: "rpm" } });
+		expect(await replay.claim("c", "svc", ts, RPM2)).toEqual({ status: "replay", store: "memory", cached: true });
+		expect(replay.pendingReconciliation).toBe(3);
+	});
+
+	it("a run that timed out is run again as a confirmation (its budget, its reading of its own value), and that answer decides", async () => {
+		const { replay, limited, fallbacks } = setup();
 		const concurrent: LimitPolicy = { ...RPM2, concurrent: 1 };
+		const slot = { clientId: "svc", id: `svc:${ts}:iso-1:1`, store: "upstash" as const };
 		let runs = 0;
-		limited.next = async (request) => {
+		limited.next = async () => {
 			if (++runs === 1) throw new ReplayStoreError("timeout", "slow");
-			return { outcome: "duplicate", found: request.value };
+			return { outcome: "claimed", state: NONE, slot };
 		};
-		expect(await replay.claim("a", "svc", ts, concurrent)).toEqual({
-			status: "claimed",
-			store: "upstash",
-			fallback: null,
-			limits: { state: NONE, slot: { clientId: "svc", id: `svc:${ts}:iso-1:1`, store: "upstash" } },
-		});
+		expect(await replay.claim("a", "svc", ts, concurrent)).toEqual({ status: "claimed", store: "upstash", fallback: null, limits: { state: NONE, slot } });
+		expect(limited.confirming).toEqual([false, true]);
+		runs = 0;
+		limited.next = async () => {
+			if (++runs === 1) throw new ReplayStoreError("timeout", "slow");
+			return { outcome: "limited", limit: "rpm", retryAfterMs: 60_000, state: NONE };
+		};
+		expect(await replay.claim("b", "svc", ts, concurrent)).toMatchObject({ status: "limited", store: "upstash", refusal: { limit: "rpm" } });
 		runs = 0;
 		limited.next = async () => {
 			if (++runs === 1) throw new ReplayStoreError("timeout", "slow");
 			return { outcome: "duplicate", found: "someone-else" };
 		};
-		expect((await replay.claim("b", "svc", ts, concurrent)).status).toBe("replay");
+		expect((await replay.claim("c", "svc", ts, concurrent)).status).toBe("replay");
+		expect(limited.confirming).toEqual([false, true, false, true, false, true]);
+		expect(fallbacks).toEqual([]);
 	});
 
 	it("Upstash failing: the limits are this isolate's (memory mode), or 503 (closed)", async () => {

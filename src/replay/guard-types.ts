@@ -16,7 +16,7 @@ import type { ReplayStore } from "./store.ts";
 export type ReplayDecision =
 	| { status: "claimed"; store: StoreName; fallback: FallbackReason | null; limits?: LimitGrant }
 	| { status: "replay"; store: StoreName; cached?: true }
-	/** A limit was reached (docs/design.md, "Per-client limits"): nothing claimed, nothing spent. */
+	/** A limit was reached (docs/design.md, "Per-client limits"): nothing spent, the key claimed all the same. */
 	| { status: "limited"; store: StoreName; refusal: LimitRefusal }
 	| { status: "unavailable"; store: StoreName; reason: StoreFailureReason | "breaker_open" };
 

@@ -1,11 +1,12 @@
 import type { FallbackReason, StoreFailureReason, StoreName } from "../events.ts";
 import { claimInMemory, claimUnderLimits, type Answer } from "../limits/claim-outcomes.ts";
 import type { LimitPolicy } from "../limits/policy.ts";
-import type { LimitGrant, LimitRefusal } from "../limits/store.ts";
+import type { HeldSlot, LimitGrant, LimitRefusal } from "../limits/store.ts";
 import { LogThrottle } from "../log.ts";
 import type { BreakerState } from "./breaker.ts";
 import type { ReplayDecision, ReplayGuardOptions } from "./guard-types.ts";
 import { Decisions, keyDigest } from "./memory.ts";
+import type { Spend } from "./pending-claim.ts";
 import { WriteBacks } from "./reconcile.ts";
 import { ReplayStoreError, type ClaimOutcome, type ReplayStore } from "./store.ts";
 
@@ -51,9 +52,9 @@ export class ReplayGuard {
 		});
 	}
 
-	/** Claims made in memory during an outage and not yet written to Upstash. */
+	/** Claims made in memory during an outage, and slot releases that failed, not yet written to Upstash. */
 	get pendingReconciliation(): number {
-		return this.writeBacks.pending.size;
+		return this.writeBacks.size;
 	}
 
 	/** The store claims go to while all is well. */
@@ -123,9 +124,32 @@ export class ReplayGuard {
 	 * do, Upstash has not answered since its last failure, or a run is under way.
 	 */
 	async reconcile(): Promise<void> {
-		const { primary, breaker } = this.options;
+		const { primary, breaker, limits } = this.options;
 		if (primary === null || !this.connected || breaker.state !== "closed") return;
-		await this.writeBacks.run(primary);
+		await this.writeBacks.run(primary, limits?.primary ?? undefined);
+	}
+
+	/**
+	 * Frees a `concurrent` slot where it is held, when its answer ended. A release Upstash did
+	 * not take is kept and sent again with the write-backs once it answers (docs/design.md,
+	 * "Per-client limits"): a slot never outlives its request.
+	 */
+	async release(slot: HeldSlot): Promise<void> {
+		const { limits } = this.options;
+		const store = slot.store === "upstash" ? limits?.primary : limits?.memory;
+		if (store === undefined || store === null) return;
+		try {
+			await store.release(slot);
+		} catch (error) {
+			this.writeBacks.addRelease(slot);
+			const suppressed = this.throttle.admit("release");
+			if (suppressed !== null) {
+				this.options.log.warn("a concurrent slot was not released: kept, and released when Upstash answers again", {
+					error: error instanceof ReplayStoreError ? error.reason : "error",
+					suppressed,
+				});
+			}
+		}
 	}
 
 	/**
@@ -162,17 +186,17 @@ export class ReplayGuard {
 	/** An answer from Upstash, weighed against what this isolate decided while it was on its way. */
 	private settle(id: string, claim: Claim, answer: Answer): ReplayDecision {
 		const outcome = outcomeOf(answer);
-		// Refused by a limit: the key was not claimed, so nothing is recorded (it may come back).
-		if (outcome === "limited") return { status: "limited", store: "upstash", refusal: answer as LimitRefusal };
 		const now = this.now();
+		// Upstash holds the key now, whatever the answer: a refusal claims it too.
 		this.decisions.record(id, now + claim.ttlMs, now);
 		if (outcome === "duplicate") return this.replay("upstash", claim);
 		if (this.options.memory.has(id)) {
-			// A copy fell back to memory while this SET was on its way and was accepted: this one
+			// A copy fell back to memory while this call was on its way and was accepted: this one
 			// is the replay. Upstash holds the key now, so there is nothing to write back.
 			this.writeBacks.settled(id);
 			return this.replay("upstash", claim);
 		}
+		if (outcome === "limited") return { status: "limited", store: "upstash", refusal: answer as LimitRefusal };
 		return { status: "claimed", store: "upstash", fallback: null, ...grantOf(answer) };
 	}
 
@@ -182,11 +206,13 @@ export class ReplayGuard {
 		if (primary !== null && this.decisions.has(id, this.now())) return this.replay("upstash", claim, true);
 		const answer = await this.call<Answer>(memory, () => claimInMemory(memory, limits?.memory, id, claim));
 		const outcome = isAnswer(answer) ? outcomeOf(answer) : answer;
-		if (outcome === "limited") return { status: "limited", store: "memory", refusal: answer as LimitRefusal };
 		if (outcome === "duplicate") return this.replay("memory", claim);
-		if (outcome === "claimed") {
-			// Written back unless a copy's Upstash OK landed meanwhile: Upstash holds the key then.
-			if (primary !== null && !this.decisions.has(id, this.now())) this.writeBacks.add(id, claim);
+		if (outcome === "claimed" || outcome === "limited") {
+			// The key is claimed in memory (a refusal claims it too): written back, with the quota a
+			// claim spent, unless a copy's Upstash answer landed meanwhile, since Upstash holds the key then.
+			const now = this.now();
+			if (primary !== null && !this.decisions.has(id, now)) this.writeBacks.add(id, claim, outcome === "claimed" ? spendOf(claim.policy, now) : undefined);
+			if (outcome === "limited") return { status: "limited", store: "memory", refusal: answer as LimitRefusal };
 			return { status: "claimed", store: "memory", fallback, ...grantOf(answer as Answer) };
 		}
 		const suppressed = this.throttle.admit("refused");
@@ -223,6 +249,12 @@ interface Claim {
 /** The value a claim stores: `clientId:timestamp:isolateId:counter`, naming this one claim among all. */
 export function claimValue(claim: { clientId: string; timestamp: string; counter: number }, isolateId: string): string {
 	return `${claim.clientId}:${claim.timestamp}:${isolateId}:${claim.counter}`;
+}
+
+/** The quota a memory claim under `policy` spent at `now`, to be added to Upstash's counters; none without `rpm` or `rpd`. */
+function spendOf(policy: LimitPolicy | null, now: number): Spend | undefined {
+	if (policy === null || (policy.rpm === null && policy.rpd === null)) return undefined;
+	return { at: now, rpm: policy.rpm !== null, rpd: policy.rpd !== null };
 }
 
 /** An answer, as opposed to the reason a store could not give one. */

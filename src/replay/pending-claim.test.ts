@@ -32,4 +32,18 @@ describe("a waiting write-back packed as one string", () => {
 		];
 		for (const claim of claims) expect(unpackClaim(packClaim(claim))).toEqual(claim);
 	});
+
+	it("keeps the quota a memory claim spent: which limits, and when, to the millisecond", () => {
+		const at = Date.UTC(2026, 11, 2, 23, 59, 59, 999);
+		const claims: PendingClaim[] = [
+			{ replayId: "a".repeat(64), clientId: "alice", timestamp: "1764000000000", counter: 1, spend: { at, rpm: true, rpd: false } },
+			{ replayId: `v2:${keyid}:${nonce}`, clientId: keyid, timestamp: "17", counter: 2, spend: { at, rpm: false, rpd: true } },
+			{ replayId: "1:2:", clientId: "3:", timestamp: "4:", counter: 3, spend: { at: 0, rpm: true, rpd: true } },
+		];
+		for (const claim of claims) expect(unpackClaim(packClaim(claim))).toEqual(claim);
+		// A claim without a spend costs one separator more, no more.
+		const plain: PendingClaim = { replayId: "a".repeat(64), clientId: "alice", timestamp: "1764000000000", counter: 1 };
+		expect(unpackClaim(packClaim(plain))).toEqual(plain);
+		expect(packClaim(plain)).toBe(`1:13:5::1764000000000alice${"a".repeat(64)}`);
+	});
 });

@@ -131,4 +131,61 @@ describe("write-backs of the claims made in memory during an outage", () => {
 		await writeBacks.run(store);
 		expect(store.sets.map((set) => set.value)).toEqual(["c:0001764000000000:iso:1"]);
 	});
+
+	it("a write-back whose key a twin's Upstash OK settled while the run was on its way is not sent, and counts no replay (no false alert)", async () => {
+		const clock = { now: EPOCH };
+		const memory = new MemoryReplayStore(10, () => clock.now);
+		let outageReplays = 0;
+		const { log, lines } = recordingLog();
+		const writeBacks = new WriteBacks({ memory, prefix: "p:", valueOf: (claim) => claimValue(claim, "iso"), events: { outageReplay: () => outageReplays++ }, log, now: () => clock.now });
+		for (let n = 1; n <= 6; n++) {
+			await memory.claim(`id-${n}`, "", 60_000, `c${n}`);
+			writeBacks.add(`id-${n}`, { key: `p:${n}`, clientId: "c", timestamp: ts, counter: n });
+		}
+		// The first four writes wait; meanwhile a twin of claim 6 was claimed in Upstash by this isolate.
+		let release: () => void = () => {};
+		const held = new Promise<void>((resolve) => (release = resolve));
+		const store = new ScriptedStore(() => Promise.resolve("claimed"));
+		store.existing.set("p:6", `c:${ts}:iso:99`);
+		const claimOrRead = store.claimOrRead.bind(store);
+		store.claimOrRead = async (claim) => {
+			if (store.sets.length < 4) await held;
+			return claimOrRead(claim);
+		};
+		const run = writeBacks.run(store);
+		writeBacks.settled("id-6");
+		release();
+		await run;
+		expect(store.sets.map((set) => set.key)).toEqual(["p:1", "p:2", "p:3", "p:4", "p:5"]);
+		expect(outageReplays).toBe(0);
+		expect(lines).toEqual([]);
+		expect(writeBacks.size).toBe(0);
+	});
+
+	it("a release that failed waits with the claims and is sent first; a failed run keeps it", async () => {
+		const clock = { now: EPOCH };
+		const memory = new MemoryReplayStore(10, () => clock.now);
+		const writeBacks = new WriteBacks({ memory, prefix: "p:", valueOf: (claim) => claimValue(claim, "iso"), events: { outageReplay() {} }, log: silent, now: () => clock.now });
+		await memory.claim("id-1", "", 60_000, "c");
+		writeBacks.add("id-1", { key: "p:1", clientId: "c", timestamp: ts, counter: 1 });
+		const slot = { clientId: "c", id: `c:${ts}:iso:7`, store: "upstash" as const };
+		writeBacks.addRelease(slot);
+		expect(writeBacks.size).toBe(2);
+		const sent: string[] = [];
+		let up = false;
+		const limits = {
+			release: async (held: typeof slot) => {
+				sent.push(`release ${held.id}`);
+				if (!up) throw new Error("down");
+			},
+		};
+		const store = new ScriptedStore(() => Promise.resolve("claimed"));
+		await writeBacks.run(store, limits);
+		expect(writeBacks.size).toBe(1);
+		clock.now += 1_000;
+		up = true;
+		await writeBacks.run(store, limits);
+		expect(sent).toEqual([`release c:${ts}:iso:7`, `release c:${ts}:iso:7`]);
+		expect(writeBacks.size).toBe(0);
+	});
 });

@@ -1,8 +1,9 @@
 import type { ReplayEvents } from "../events.ts";
+import type { HeldSlot, LimitedClaimStore } from "../limits/store.ts";
 import type { Logger } from "../log.ts";
 import { LogThrottle } from "../log.ts";
 import type { MemoryReplayStore } from "./memory.ts";
-import { packClaim, unpackClaim } from "./pending-claim.ts";
+import { packClaim, unpackClaim, type Spend } from "./pending-claim.ts";
 import type { ReplayStore } from "./store.ts";
 
 /**
@@ -14,6 +15,11 @@ const WRITE_BACK_PARALLEL = 4;
 /** After a failed write-back, the next run waits this long. */
 const WRITE_BACK_RETRY_MS = 1_000;
 const LOG_INTERVAL_MS = 10_000;
+/**
+ * Releases kept at most: each is a slot of a request that was in flight in this isolate when
+ * Upstash failed, so far fewer in practice. Beyond it the oldest goes (its lease frees it).
+ */
+const MAX_RELEASES = 10_000;
 
 export interface WriteBacksOptions {
 	/** Where each waiting claim is, with its expiry. */
@@ -35,10 +41,17 @@ export interface WriteBacksOptions {
  * the memory store's bound is theirs too; expired ones are dropped. Each is one flat string
  * (`packClaim`), small since an outage can queue as many as the memory store holds; its
  * expiry is the memory store's (the claim is there, under the same digest, as long as it lives).
+ * A claim that spent quota in memory (under a limit policy) is written back with its spend.
+ *
+ * And the releases of `concurrent` slots held in Upstash that failed (docs/design.md,
+ * "Per-client limits"): a slot never outlives its request, so each is sent again (`ZREM`) with
+ * the claims, before them.
  */
 export class WriteBacks {
-	/** Digest to the packed claim, oldest first; its size is how many wait (the guard's `pendingReconciliation`). */
+	/** Digest to the packed claim, oldest first. */
 	readonly pending = new Map<string, string>();
+	/** Slots whose release failed, oldest first, by client id and slot id. */
+	private readonly releases = new Map<string, HeldSlot>();
 	private readonly options: WriteBacksOptions;
 	private readonly throttle: LogThrottle;
 	private running = false;
@@ -49,14 +62,26 @@ export class WriteBacks {
 		this.throttle = new LogThrottle(LOG_INTERVAL_MS, options.now);
 	}
 
-	/** Queues the memory claim under digest `id` (claim number `counter` of this isolate). */
-	add(id: string, claim: { key: string; clientId: string; timestamp: string; counter: number }): void {
+	/** How many wait: claims and releases (the guard's `pendingReconciliation`). */
+	get size(): number {
+		return this.pending.size + this.releases.size;
+	}
+
+	/** Queues the memory claim under digest `id` (claim number `counter` of this isolate), with the quota it spent in memory. */
+	add(id: string, claim: { key: string; clientId: string; timestamp: string; counter: number }, spend?: Spend): void {
 		for (const oldest of this.pending.keys()) {
 			if (this.options.memory.expiresAt(oldest) !== undefined) break;
 			this.pending.delete(oldest);
 		}
 		const { key, clientId, timestamp, counter } = claim;
-		this.pending.set(id, packClaim({ replayId: key.slice(this.options.prefix.length), clientId, timestamp, counter }));
+		const pending = { replayId: key.slice(this.options.prefix.length), clientId, timestamp, counter };
+		this.pending.set(id, packClaim(spend === undefined ? pending : { ...pending, spend }));
+	}
+
+	/** Keeps a slot whose release failed, to release it once Upstash answers again. */
+	addRelease(slot: HeldSlot): void {
+		if (this.releases.size >= MAX_RELEASES) this.releases.delete(this.releases.keys().next().value!);
+		this.releases.set(`${slot.clientId}\n${slot.id}`, slot);
 	}
 
 	/** Upstash holds `id` now (a copy's `SET` answered OK): nothing to write. */
@@ -65,23 +90,29 @@ export class WriteBacks {
 	}
 
 	/**
-	 * Writes up to 32 claims to `store`, 4 at a time. Resolves at once when a run is under way
-	 * (its I/O belongs to the request that started it, so a second caller does not wait on it)
-	 * or a failed run asked for a pause.
+	 * Sends up to 32 releases and claims to Upstash, 4 at a time, releases first (each frees a
+	 * client's slot): a claim to `store` (`SET NX GET`), or, with the quota it spent, to
+	 * `limits` (one script). Resolves at once when a run is under way (its I/O belongs to the
+	 * request that started it, so a second caller does not wait on it) or a failed run asked
+	 * for a pause.
 	 */
-	async run(store: ReplayStore): Promise<void> {
-		if (store.claimOrRead === undefined || this.pending.size === 0 || this.running) return;
+	async run(store: ReplayStore, limits?: Pick<LimitedClaimStore, "release" | "writeBack">): Promise<void> {
+		if (store.claimOrRead === undefined || this.size === 0 || this.running) return;
 		if (this.options.now() < this.retryAt) return;
 		this.running = true;
 		try {
-			const batch: [string, string][] = [];
+			const batch: (() => Promise<void>)[] = [];
+			for (const [name, slot] of this.releases) {
+				if (limits === undefined || batch.length === WRITE_BACKS_PER_RUN) break;
+				batch.push(() => this.release(limits, name, slot));
+			}
 			for (const [id, claim] of this.pending) {
-				if (this.options.memory.expiresAt(id) === undefined) this.pending.delete(id);
-				else batch.push([id, claim]);
 				if (batch.length === WRITE_BACKS_PER_RUN) break;
+				if (this.options.memory.expiresAt(id) === undefined) this.pending.delete(id);
+				else batch.push(() => this.write(store, limits, id, claim));
 			}
 			for (let i = 0; i < batch.length; i += WRITE_BACK_PARALLEL) {
-				const results = await Promise.allSettled(batch.slice(i, i + WRITE_BACK_PARALLEL).map(([id, claim]) => this.write(store, id, claim)));
+				const results = await Promise.allSettled(batch.slice(i, i + WRITE_BACK_PARALLEL).map((send) => send()));
 				if (results.some((result) => result.status === "rejected")) {
 					this.retryAt = this.options.now() + WRITE_BACK_RETRY_MS;
 					return;
@@ -92,7 +123,12 @@ export class WriteBacks {
 		}
 	}
 
-	private async write(store: ReplayStore, id: string, packed: string): Promise<void> {
+	private async release(limits: Pick<LimitedClaimStore, "release">, name: string, slot: HeldSlot): Promise<void> {
+		await limits.release(slot);
+		if (this.releases.get(name) === slot) this.releases.delete(name);
+	}
+
+	private async write(store: ReplayStore, limits: Pick<LimitedClaimStore, "writeBack"> | undefined, id: string, packed: string): Promise<void> {
 		// Settled meanwhile: a copy's Upstash OK holds the key.
 		if (this.pending.get(id) !== packed) return;
 		const expiresAt = this.options.memory.expiresAt(id);
@@ -101,12 +137,14 @@ export class WriteBacks {
 			return;
 		}
 		const ttlMs = expiresAt - this.options.now();
-		const { replayId, clientId, timestamp, counter } = unpackClaim(packed);
+		const { replayId, clientId, timestamp, counter, spend } = unpackClaim(packed);
 		const value = this.options.valueOf({ clientId, timestamp, counter });
-		const found = await store.claimOrRead!({ key: this.options.prefix + replayId, value, ttlMs });
+		const claim = { key: this.options.prefix + replayId, value, ttlMs };
+		// With the quota it spent in memory, where the limits can take it; else the key alone.
+		const found = spend !== undefined && limits?.writeBack !== undefined ? await limits.writeBack({ ...claim, clientId, spend }) : await store.claimOrRead!(claim);
 		if (this.pending.get(id) === packed) this.pending.delete(id);
-		// Written, or this claim's own SET that timed out but landed: nothing got through.
-		if (found === null || found === value) return;
+		// Written, or this claim's own call that timed out but landed (a claim, or its refusal): nothing got through.
+		if (found === null || found === value || found.startsWith(`${value}:refused:`)) return;
 		this.options.events.outageReplay();
 		const suppressed = this.throttle.admit("outage_replay");
 		if (suppressed !== null) {

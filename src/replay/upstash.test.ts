@@ -71,3 +71,32 @@ describe("createUpstashClient", () => {
 		expect(sent).toHaveLength(2);
 	});
 });
+
+describe("createUpstashClient: two time budgets", () => {
+	it("a claim (SET NX, the limits script) gets REPLAY_TIMEOUT_MS; a confirmation (SET NX GET, the script's confirming run) at least a second", async () => {
+		const sent: [number, string][] = [];
+		const fake = (timeoutMs: number) => ({
+			set: async () => (sent.push([timeoutMs, "set"]), "OK"),
+			evalsha: async () => (sent.push([timeoutMs, "evalsha"]), []),
+			eval: async () => (sent.push([timeoutMs, "eval"]), []),
+			zrem: async () => (sent.push([timeoutMs, "zrem"]), 1),
+		});
+		const client = createUpstashClient({ url: "https://upstash.test", token: "t", timeoutMs: 200, build: fake as never });
+		await client.set("k", "v", { nx: true, px: 1 });
+		await client.set("k", "v", { nx: true, px: 1, get: true });
+		await client.evalsha("sha", [], [], "claim");
+		await client.evalsha("sha", [], [], "confirm");
+		await client.eval("script", [], []);
+		await client.eval("script", [], [], "confirm");
+		await client.zrem("k", "m");
+		expect(sent).toEqual([
+			[200, "set"],
+			[1_000, "set"],
+			[200, "evalsha"],
+			[1_000, "evalsha"],
+			[200, "eval"],
+			[1_000, "eval"],
+			[200, "zrem"],
+		]);
+	});
+});

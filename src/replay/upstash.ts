@@ -10,11 +10,16 @@ export interface ReplayRedis {
 	set(key: string, value: string, options: { nx: true; px: number; get?: true }): Promise<unknown>;
 }
 
+/** The SDK's commands the gateway sends. */
+type UpstashCommands = Pick<Redis, "set" | "evalsha" | "eval" | "zrem">;
+
 export interface UpstashClientOptions {
 	url: string;
 	token: string;
 	/** Budget of one claim, in milliseconds (`REPLAY_TIMEOUT_MS`). */
 	timeoutMs: number;
+	/** Builds the SDK client with one time budget (a test passes a fake). @default the SDK's `Redis` with the settings below */
+	build?: (timeoutMs: number) => UpstashCommands;
 }
 
 /**
@@ -37,24 +42,26 @@ export function confirmTimeoutMs(timeoutMs: number): number {
  * deadline per client, so there are two).
  */
 export function createUpstashClient(options: UpstashClientOptions): ReplayRedis & LimitRedis {
-	const client = (timeoutMs: number) =>
-		new Redis({
-			url: options.url,
-			token: options.token,
-			retry: { retries: 0 },
-			signal: () => AbortSignal.timeout(timeoutMs),
-			enableAutoPipelining: false,
-			automaticDeserialization: false,
-			enableTelemetry: false,
-			readYourWrites: false,
-		});
-	const claims = client(options.timeoutMs);
-	const reads = client(confirmTimeoutMs(options.timeoutMs));
+	const build =
+		options.build ??
+		((timeoutMs: number) =>
+			new Redis({
+				url: options.url,
+				token: options.token,
+				retry: { retries: 0 },
+				signal: () => AbortSignal.timeout(timeoutMs),
+				enableAutoPipelining: false,
+				automaticDeserialization: false,
+				enableTelemetry: false,
+				readYourWrites: false,
+			}));
+	const claims = build(options.timeoutMs);
+	const reads = build(confirmTimeoutMs(options.timeoutMs));
 	return {
 		set: (key, value, setOptions) => (setOptions.get === true ? reads : claims).set(key, value, setOptions),
-		// The limits script (src/limits/redis-store.ts) has a claim's budget; a slot's release too.
-		evalsha: (sha1, keys, args) => claims.evalsha(sha1, keys, args),
-		eval: (script, keys, args) => claims.eval(script, keys, args),
+		// The limits script (src/limits/redis-store.ts) has a claim's budget, its confirming run a confirmation's; a slot's release a claim's.
+		evalsha: (sha1, keys, args, patience) => (patience === "confirm" ? reads : claims).evalsha(sha1, keys, args),
+		eval: (script, keys, args, patience) => (patience === "confirm" ? reads : claims).eval(script, keys, args),
 		zrem: (key, member) => claims.zrem(key, member),
 	};
 }

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { RespConnection } from "../../scripts/lib/resp.ts";
+import { parseExposition, valueOf } from "../fixtures/exposition.ts";
 import { runCli } from "./helpers/cli.ts";
 import { CLIENT_ID, SECRET, signed } from "./helpers/gateway.ts";
 import { available } from "./helpers/services.ts";
@@ -54,6 +55,36 @@ describe.skipIf(!available("redis-server", "redis-server"))("per-client limits: 
 			expect(metrics).toMatch(/agent_replay_fallbacks_total\{reason="timeout"\} 0\n/);
 			expect(metrics).toMatch(/agent_replay_fallbacks_total\{reason="error"\} 0\n/);
 		}
+	});
+
+	it("Upstash slow (~590 ms, past the 200 ms budget): 400 at once over two processes, rpm=50; each timed-out run is confirmed with a second's budget, and only a counted fallback can add to Redis's exact 50", async () => {
+		const prefix = `slow:${crypto.randomUUID()}:`;
+		// The default REPLAY_TIMEOUT_MS (200): each script call times out, and its confirming run gets at least a second.
+		const bindings = { REDIS_REPLAY_PREFIX: prefix, METRICS_TOKEN: "slow-metrics", REPLAY_BREAKER_FAILURES: "1000", CLIENT_LIMITS: LIMITS({ [CLIENT_ID]: { rpm: 50 } }) };
+		const [a, b] = await Promise.all([stack.gateway(bindings), stack.gateway(bindings)]);
+		const requests = await Promise.all(Array.from({ length: 400 }, () => fresh()));
+		stack.upstash.faults.delayMs = 590;
+		const answers = await Promise.all(requests.map((request, i) => (i % 2 === 0 ? a! : b!).fetch(request.path, request.init)));
+		await Promise.all(answers.map((response) => response.arrayBuffer()));
+		stack.upstash.faults.delayMs = 0;
+		const accepted = answers.filter((response) => response.status === 200).length;
+		expect(answers.filter((response) => response.status !== 200 && response.status !== 429)).toEqual([]);
+		let fellBack = 0;
+		let timedOut = 0;
+		for (const gateway of [a!, b!]) {
+			const metrics = parseExposition(await (await gateway.fetch("/metrics", { headers: { Authorization: "Bearer slow-metrics" } })).text());
+			fellBack += ["error", "timeout", "breaker_open"].reduce((sum, reason) => sum + valueOf(metrics, "agent_replay_fallbacks_total", { reason }), 0);
+			timedOut += valueOf(metrics, "agent_replay_store_calls_total", { store: "upstash", outcome: "timeout" });
+		}
+		// Each fallback is a confirming run that timed out too; the others were first runs.
+		const firstRunsTimedOut = timedOut - fellBack;
+		console.log(`slow Upstash, 400 at once, rpm=50: 200: ${accepted}, 429: ${400 - accepted}; first runs timed out: ${firstRunsTimedOut}, confirmations that timed out too (memory fallbacks): ${fellBack}`);
+		expect(await redisCommand("ZCARD", `${prefix}limit:rpm:${CLIENT_ID}`)).toBe(50);
+		// Exactly Redis's 50, but for claims that fell back to an isolate's memory (counted, alerted on): none on a quiet machine.
+		expect(Math.abs(accepted - 50)).toBeLessThanOrEqual(fellBack);
+		// The race is real (runs outlasted the budget), and the confirmations answered: with a claim's 200 ms budget, none would.
+		expect(firstRunsTimedOut).toBeGreaterThan(100);
+		expect(fellBack).toBeLessThan(firstRunsTimedOut / 2);
 	});
 
 	it("a slot held by a dead isolate blocks until its lease ends; a live one's lease is ORIGIN_TIMEOUT_MS + ORIGIN_STREAM_MAX_MS, and it is released when its stream ends", async () => {

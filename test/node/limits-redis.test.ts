@@ -5,7 +5,7 @@ import { RespConnection } from "../../scripts/lib/resp.ts";
 import { startUpstashServer, type UpstashServer } from "../../scripts/lib/upstash-server.ts";
 import type { LimitPolicy } from "../../src/limits/policy.ts";
 import { RedisLimitStore, type LimitRedis } from "../../src/limits/redis-store.ts";
-import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1 } from "../../src/limits/script.ts";
+import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, WRITE_BACK_SCRIPT, WRITE_BACK_SHA1 } from "../../src/limits/script.ts";
 import { LimitScriptModel } from "../fixtures/limit-redis-model.ts";
 import { DAY_MS, nextUtcMidnight, utcDay } from "../fixtures/instants.ts";
 import { seededRandom } from "../fixtures/random.ts";
@@ -93,8 +93,8 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		expect(Object.fromEntries(upstash.stats.commands)).toEqual({ evalsha: 2, eval: 1 });
 	});
 
-	it("a replay spends nothing and returns the value found; a refusal claims nothing; a claim writes key, log, counter and slot", async () => {
-		const { claim, prefix } = store();
+	it("a replay spends nothing and returns the value found; a refusal spends nothing and claims the key under its own refused value; a claim writes key, log, counter and slot", async () => {
+		const { claim, prefix, limits: limitsStore } = store();
 		const limits = policy({ rpm: 2, rpd: 100, concurrent: 5 });
 		const first = await claim(limits, "a", "svc:1:iso:1");
 		expect(first).toEqual({
@@ -113,9 +113,52 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		expect(((await redisCommand("GET", `${prefix}limit:rpd:svc:${DAY0_KEY}`)) as Buffer).toString()).toBe("1");
 
 		expect((await claim(limits, "b")).outcome).toBe("claimed");
-		expect(await claim(limits, "c")).toMatchObject({ outcome: "limited", limit: "rpm", retryAfterMs: 60_000 });
-		expect(await redisCommand("EXISTS", `${prefix}c`)).toBe(0);
+		expect(await claim(limits, "c", "svc:1:iso:3")).toMatchObject({ outcome: "limited", limit: "rpm", retryAfterMs: 60_000 });
+		expect(((await redisCommand("GET", `${prefix}c`)) as Buffer).toString()).toBe("svc:1:iso:3:refused:rpm");
+		expect(await redisCommand("PTTL", `${prefix}c`)).toBeGreaterThan(299_000);
 		expect(((await redisCommand("GET", `${prefix}limit:rpd:svc:${DAY0_KEY}`)) as Buffer).toString()).toBe("2");
+		expect(await redisCommand("ZCARD", `${prefix}limit:rpm:svc`)).toBe(2);
+		// The same bytes again: a replay, spending nothing; a confirming run of that claim reads its own refusal.
+		expect(await claim(limits, "c", "svc:1:iso:4")).toEqual({ outcome: "duplicate", found: "svc:1:iso:3:refused:rpm" });
+		expect(await limitsStore.claim({ key: `${prefix}c`, value: "svc:1:iso:3", ttlMs: 300_000, clientId: "svc", policy: limits }, true)).toMatchObject({
+			outcome: "limited",
+			limit: "rpm",
+		});
+	});
+
+	it("a memory claim's write-back: its key SET NX, its spend added (rpd of its own day, rpm while in the window), unless its own value is there", async () => {
+		const { limits, prefix, claim } = store();
+		const spend = { at: T0 - 1_000, rpm: true, rpd: true };
+		const writeBack = (key: string, value: string, at = spend) => limits.writeBack({ key: prefix + key, value, ttlMs: 300_000, clientId: "svc", spend: at });
+		expect(await writeBack("w1", "svc:1:iso:1")).toBeNull();
+		expect(((await redisCommand("GET", `${prefix}w1`)) as Buffer).toString()).toBe("svc:1:iso:1");
+		expect(((await redisCommand("GET", `${prefix}limit:rpd:svc:${DAY0_KEY}`)) as Buffer).toString()).toBe("1");
+		expect(await redisCommand("ZSCORE", `${prefix}limit:rpm:svc`, "svc:1:iso:1")).toEqual(Buffer.from(String(T0 - 1_000)));
+		// Its own value there (its first run landed and spent): nothing added.
+		await redisCommand("SET", `${prefix}w2`, "svc:1:iso:2");
+		expect(await writeBack("w2", "svc:1:iso:2")).toBe("svc:1:iso:2");
+		// Another's value (a replay that got through), or its own refusal: spent all the same.
+		await redisCommand("SET", `${prefix}w3`, "svc:1:iso:3:refused:rpm");
+		expect(await writeBack("w3", "svc:1:iso:3")).toBe("svc:1:iso:3:refused:rpm");
+		await redisCommand("SET", `${prefix}w4`, "svc:1:other:9");
+		expect(await writeBack("w4", "svc:1:iso:4")).toBe("svc:1:other:9");
+		expect(((await redisCommand("GET", `${prefix}limit:rpd:svc:${DAY0_KEY}`)) as Buffer).toString()).toBe("3");
+		expect(await redisCommand("ZCARD", `${prefix}limit:rpm:svc`)).toBe(3);
+		// Spent over a minute ago: not in the rpm window any more; the day still counts it.
+		expect(await writeBack("w5", "svc:1:iso:5", { at: T0 - 60_000, rpm: true, rpd: true })).toBeNull();
+		expect(await redisCommand("ZCARD", `${prefix}limit:rpm:svc`)).toBe(3);
+		expect(((await redisCommand("GET", `${prefix}limit:rpd:svc:${DAY0_KEY}`)) as Buffer).toString()).toBe("4");
+		expect(await redisCommand("PEXPIRETIME", `${prefix}limit:rpd:svc:${DAY0_KEY}`)).toBe(DAY0 + DAY_MS + 3_600_000);
+		// The claim script sees them: rpd 5 leaves one.
+		expect(await claim(policy({ rpd: 5 }))).toMatchObject({ outcome: "claimed", state: { rpd: { remaining: 0 } } });
+		// The model the workerd tests use does the same.
+		const model = new LimitScriptModel(new Map([["w2", "svc:1:iso:2"]]));
+		const keys = ["w2", "rpm", "rpd"];
+		const args = ["svc:1:iso:2", 300_000, T0, 1, 1, T0 + DAY_MS, T0];
+		expect(model.eval(WRITE_BACK_SCRIPT, keys, args)).toBe("svc:1:iso:2");
+		expect(model.count("rpd")).toBe(0);
+		expect(model.evalsha(WRITE_BACK_SHA1, ["w6", "rpm", "rpd"], ["v6", 300_000, T0, 1, 1, T0 + DAY_MS, T0])).toBeNull();
+		expect([model.count("rpd"), model.count("rpm")]).toEqual([1, 1]);
 	});
 
 	it("rpm is a sliding 60 s window, to the millisecond", async () => {

@@ -57,17 +57,23 @@ describe("per-client limits, the whole Worker in workerd (fake Upstash running a
 		expect(await metric(h, "agent_replay_store_calls_total", { store: "upstash", outcome: "limited" })).toBe(1);
 	});
 
-	it("a refused request claimed nothing: the same signed bytes are accepted after Retry-After, while in the window", async () => {
+	it("a refused request's bytes are dead: its replay key is claimed in Upstash (in the same command), so after Retry-After they are a replay; nothing was spent", async () => {
 		const h = harness(LIMITS({ "*": { rpm: 1 } }));
 		expect((await h.fetch(await fresh(h))).status).toBe(200);
 		const refused = await fresh(h);
 		expect((await h.fetch(refused.clone())).status).toBe(429);
+		expect(h.redis.scriptCalls).toEqual(["eval", "evalsha"]);
+		expect(h.redis.calls).toEqual([]);
+		// Upstash holds the key: another isolate (or whoever copied the bytes) finds it there.
+		const key = `hmac:replay:${refused.headers.get("x-signature")}`;
+		expect(await h.redis.set(key, "another-isolate", { nx: true, px: 1_000 })).toBeNull();
 		h.clock.now += 60_000;
-		expect((await h.fetch(refused.clone())).status).toBe(200);
-		// Now it is claimed: a replay, which spends no quota (the next minute's one request is still there).
-		expect((await h.fetch(refused.clone())).status).toBe(409);
-		h.clock.now += 60_000;
+		const again = await h.fetch(refused.clone());
+		expect(again.status).toBe(409);
+		expect((await errorBody(again)).code).toBe("replay");
+		// The refusal spent nothing: the next minute's one request is there.
 		expect((await h.fetch(await fresh(h))).status).toBe(200);
+		expect(h.origin.requests).toHaveLength(2);
 	});
 
 	it("an id's entry replaces the default as a whole; {} exempts; a listed label names the client in the metric", async () => {
@@ -197,6 +203,77 @@ describe("per-client limits when Upstash fails, or is not there", () => {
 			limits: "enforced per isolate",
 		});
 		expect(await metric(h, "agent_replay_store_calls_total", { store: "memory", outcome: "limited" })).toBe(2);
+	});
+
+	it("a release Upstash did not take is kept and sent again once it answers: the slot does not outlive its request by its lease", async () => {
+		const h = harness(LIMITS({ "svc-test": { concurrent: 1 } }));
+		let finish!: () => void;
+		h.origin.respond = () =>
+			new Response(
+				new ReadableStream({
+					start(controller) {
+						controller.enqueue(new TextEncoder().encode('{"event":1}\n'));
+						finish = () => controller.close();
+					},
+				}),
+				{ headers: { "Content-Type": "application/x-ndjson" } },
+			);
+		const streaming = await h.fetch(await fresh(h), { wait: false });
+		expect(streaming.status).toBe(200);
+		// Upstash fails while the stream runs: the claims fall back to memory, and the release at its end fails.
+		h.redis.scriptAnswer = async () => {
+			throw new Error("Upstash down");
+		};
+		h.origin.respond = () => Response.json({ reply: "ok" });
+		const during = await h.fetch(await fresh(h), { wait: false });
+		expect(during.status).toBe(200);
+		await during.arrayBuffer();
+		finish();
+		await streaming.text();
+		await h.settle();
+		const { inFlight } = limitKeys("hmac:replay:", "svc-test", "");
+		expect(h.redis.script.held(inFlight)).toBe(1);
+		expect(h.logs.filter((line) => line.message.startsWith("a concurrent slot was not released"))).toHaveLength(1);
+
+		// Upstash answers again (the lease has 16 minutes left): the first claim it answers sends the release in its background.
+		h.redis.scriptAnswer = null;
+		h.clock.now += 2_000;
+		const statuses: number[] = [];
+		for (let i = 0; i < 2; i++) {
+			const response = await h.fetch(await fresh(h), { wait: false });
+			statuses.push(response.status);
+			await response.arrayBuffer();
+			await h.settle();
+		}
+		expect(h.redis.script.held(inFlight)).toBe(0);
+		// At most the one claim that raced the release is refused, with its honest Retry-After of 1 s; then the slot is free.
+		expect(statuses).toEqual([429, 200]);
+		// The failed release, the one sent again, and the accepted request's own.
+		expect(h.redis.scriptCalls.filter((call) => call === "zrem")).toHaveLength(3);
+	});
+
+	it("quota spent in memory during an outage is written back with the claims: an outage does not double a client's day", async () => {
+		const h = harness({ ...LIMITS({ "svc-test": { rpd: 3, rpm: 100 } }), REPLAY_BREAKER_FAILURES: "100" });
+		h.clock.now = Date.UTC(2026, 11, 2, 12, 0, 0);
+		h.redis.scriptAnswer = async () => {
+			throw new Error("Upstash down");
+		};
+		const inMemory = [await fresh(h), await fresh(h)];
+		for (const request of inMemory) expect((await h.fetch(request.clone())).status).toBe(200);
+		h.redis.scriptAnswer = null;
+		h.clock.now += 1_000;
+		// Upstash has spent none of the day: it takes this one, and the two memory claims are written back with their spend.
+		expect((await h.fetch(await fresh(h))).status).toBe(200);
+		const keys = limitKeys("hmac:replay:", "svc-test", "2026-12-02");
+		expect(h.redis.script.count(keys.rpd)).toBe(3);
+		expect(h.redis.script.count(keys.rpm)).toBe(3);
+		const refused = await h.fetch(await fresh(h));
+		expect(refused.status).toBe(429);
+		expect((await errorBody(refused)).code).toBe("daily_quota_exhausted");
+		// One write-back command each (the script, not a SET): the key and its spend together.
+		expect(h.redis.calls).toEqual([]);
+		// Both keys are Upstash's now.
+		for (const request of inMemory) expect(await h.redis.set(`hmac:replay:${request.headers.get("x-signature")}`, "x", { nx: true, px: 1 })).toBeNull();
 	});
 
 	it("REPLAY_FAIL_MODE=closed: 503, never 200 and never 429", async () => {
