@@ -9,7 +9,7 @@ import type { Env } from "./env.ts";
 import { errorResponse, gatewayError } from "./errors.ts";
 import type { AuthEvents } from "./events.ts";
 import type { Gateway } from "./gateway.ts";
-import { replayProtection } from "./replay/middleware.ts";
+import { replayProtection } from "./claim/middleware.ts";
 import { forwardToOrigin } from "./routes/forward.ts";
 import { healthRoute } from "./routes/health.ts";
 import { metricsRoute } from "./routes/metrics.ts";

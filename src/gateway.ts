@@ -4,17 +4,20 @@ import type { Config } from "./config.ts";
 import type { Env } from "./env.ts";
 import type { GatewayEvents } from "./events.ts";
 import type { Logger } from "./log.ts";
-import { LimitPolicies, type RecordLimits } from "./limits/policies.ts";
-import { createLimitStores, type LimitStores } from "./limits/stores.ts";
+import { readEntry } from "./limits/config.ts";
+import { LimitPolicies, type RecordLimits } from "./limits/policy.ts";
 import { gatewayRegistry, replayDegraded } from "./metrics/families.ts";
 import { GatewayMetrics } from "./metrics/gateway-metrics.ts";
 import { aggregatorShards, MetricsPipeline } from "./metrics/pipeline.ts";
 import { keyringKeySource } from "./keyring/key-source.ts";
-import { CircuitBreaker } from "./replay/breaker.ts";
-import { ReplayGuard } from "./replay/guard.ts";
-import { MemoryReplayStore } from "./replay/memory.ts";
-import { createUpstashClient, UpstashReplayStore, type ReplayRedis } from "./replay/upstash.ts";
-import type { LimitRedis } from "./limits/redis-store.ts";
+import { CircuitBreaker } from "./claim/breaker.ts";
+import { ReplayGuard } from "./claim/guard.ts";
+import { MemoryReplayStore } from "./claim/memory.ts";
+import { createUpstashClient, UpstashReplayStore, type ReplayRedis } from "./claim/upstash.ts";
+import { MemoryLimitedStore } from "./claim/memory-limited.ts";
+import { MemoryLimiter } from "./claim/memory-limiter.ts";
+import { RedisLimitStore, type LimitRedis } from "./claim/redis-limits.ts";
+import type { LimitedClaimStore } from "./claim/store.ts";
 
 /** What can be swapped in a test: the world outside the Worker. */
 export interface GatewayDependencies {
@@ -38,7 +41,7 @@ export interface Gateway {
 	 * Where claims under a client's limits are made, and each client's policy (`CLIENT_LIMITS`,
 	 * or its keyring record's); null with neither (no limits, no cost).
 	 */
-	limits: (LimitStores & { policies: LimitPolicies }) | null;
+	limits: { primary: LimitedClaimStore | null; memory: LimitedClaimStore; policies: LimitPolicies } | null;
 	metrics: GatewayMetrics;
 	/** Where the request path reports events: the metrics, unless others were injected. */
 	events: GatewayEvents;
@@ -58,13 +61,7 @@ export function createGateway(config: Config, env: Env, deps: GatewayDependencie
 	const keyring = keyringKeySource(config.keyring, env.KEYRING, new Keyring(config.auth), { events, log: deps.log, now });
 	// Keyring records may carry limits too (docs/design.md, "Keyring"): with the keyring on, a client may have some.
 	const records = "limitsFor" in keyring ? (keyring as RecordLimits) : null;
-	const limits =
-		config.limits === null && records === null
-			? null
-			: {
-					...createLimitStores({ redis: limitRedisOf(upstash), memory, prefix: settings.prefix, origin: config.origin, now }),
-					policies: new LimitPolicies(config.limits, records, deps.log, now),
-				};
+	const limits = config.limits === null && records === null ? null : limitStores(limitRedisOf(upstash), memory, config, records, deps.log, now);
 	const replay = new ReplayGuard({
 		primary: upstash === null ? null : new UpstashReplayStore(upstash),
 		memoryOnlyIsNormal: config.isDevelopment,
@@ -100,6 +97,31 @@ export function createGateway(config: Config, env: Env, deps: GatewayDependencie
 		metricsTokens: new BearerTokens(config.metrics.tokens),
 		deps,
 	};
+}
+
+/**
+ * Where claims under a client's limits are made (docs/design.md, "Per-client limits"): the
+ * limits script in Upstash (null without Upstash: the memory limiter is the limiter), and this
+ * isolate's memory; and each client's policy.
+ */
+function limitStores(redis: LimitRedis | null, memory: MemoryReplayStore, config: Config, records: RecordLimits | null, log: Logger, now: () => number) {
+	const leaseMs = slotLeaseMs(config.origin);
+	const prefix = config.replay.prefix;
+	return {
+		primary: redis === null ? null : new RedisLimitStore(redis, { prefix, leaseMs, now }),
+		memory: new MemoryLimitedStore(memory, new MemoryLimiter({ leaseMs }), now),
+		policies: new LimitPolicies(config.limits, records, readEntry, log, now),
+	};
+}
+
+/**
+ * How long a `concurrent` slot is held when its release never comes (an isolate that died):
+ * the wait for the origin's response headers (`ORIGIN_TIMEOUT_MS`) plus the longest answer the
+ * gateway lets run (`ORIGIN_STREAM_MAX_MS`), so a live answer never outlasts its slot
+ * (docs/design.md, "Per-client limits").
+ */
+export function slotLeaseMs(origin: { timeoutMs: number; streamMaxMs: number }): number {
+	return origin.timeoutMs + origin.streamMaxMs;
 }
 
 /** The client's script commands, when it has them (a test's fake may not). */

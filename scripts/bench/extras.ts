@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import autocannon from "autocannon";
 import { GatewayMetrics } from "../../src/metrics/gateway-metrics.ts";
 import { INGEST_VERSION, type IngestPayload } from "../../src/metrics/delivery.ts";
-import { MemoryReplayStore } from "../../src/replay/memory.ts";
+import { MemoryReplayStore } from "../../src/claim/memory.ts";
 import type { RunningGateway } from "../lib/gateway-runner.ts";
 import type { UpstashServer } from "../lib/upstash-server.ts";
 import { percentile, sequentialLatency } from "./load.ts";

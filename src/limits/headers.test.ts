@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { errorBody } from "../../test/worker/harness.ts";
 import { rateLimit, rateLimitPolicy, seconds, setRateLimitHeaders } from "./headers.ts";
 import type { LimitPolicy } from "./policy.ts";
-import { limitRefusal } from "./refusal.ts";
+import { limitRefusal } from "./headers.ts";
 
 const ALL: LimitPolicy = { rpm: 60, rpd: 1000, concurrent: 4, label: "" };
 

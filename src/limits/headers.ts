@@ -1,5 +1,6 @@
-import type { LimitName, LimitPolicy } from "./policy.ts";
-import type { LimitState } from "./store.ts";
+import type { HTTPException } from "hono/http-exception";
+import { gatewayError } from "../errors.ts";
+import type { LimitName, LimitPolicy, LimitState } from "./policy.ts";
 
 /**
  * The RateLimit header fields of draft-ietf-httpapi-ratelimit-headers (-11): one quota policy
@@ -55,3 +56,19 @@ export const REFUSAL_CODES = {
 	rpd: "daily_quota_exhausted",
 	concurrent: "too_many_in_flight",
 } as const satisfies Record<LimitName, string>;
+
+/**
+ * The 429 of a request refused by a limit: its code (`rate_limited`, `daily_quota_exhausted`,
+ * `too_many_in_flight`), `Retry-After` in seconds and the RateLimit header fields. The replay
+ * key was claimed all the same: the same bytes are a replay (409) later, so the client signs
+ * anew after `Retry-After`, and whoever copied them cannot have them executed.
+ */
+export function limitRefusal(limit: LimitName, retryAfterMs: number, policy: LimitPolicy, state: LimitState): HTTPException {
+	const headers: Record<string, string> = {
+		"Retry-After": String(seconds(retryAfterMs)),
+		[RATELIMIT_POLICY]: rateLimitPolicy(policy),
+	};
+	const current = rateLimit(state);
+	if (current !== "") headers[RATELIMIT] = current;
+	return gatewayError(REFUSAL_CODES[limit], { headers });
+}

@@ -4,6 +4,7 @@
  */
 
 import type { Limit } from "../events.ts";
+import { LogThrottle, type Logger } from "../log.ts";
 
 /** `rpm`, `rpd` or `concurrent` (the `limit` label of `agent_limit_refusals_total`). */
 export type LimitName = Limit;
@@ -77,6 +78,76 @@ export class ClientLimits {
 
 function hasLimit(policy: LimitPolicy): boolean {
 	return policy.rpm !== null || policy.rpd !== null || policy.concurrent !== null || policy.budget !== undefined;
+}
+
+/** What is left of each limit the client has, after this request (null: that limit is not set). */
+export interface LimitState {
+	/** Requests left in the 60 s window, and when the oldest one in it leaves (ms from now). */
+	rpm: { remaining: number; resetMs: number } | null;
+	/** Requests left today, and when the UTC day ends (ms from now). */
+	rpd: { remaining: number; resetMs: number } | null;
+	/** Slots left for requests in flight. */
+	concurrent: { remaining: number } | null;
+}
+
+/** `CLIENT_LIMITS`'s reader of one entry (`readEntry` in src/limits/config.ts): its policy, or null when it breaks the rules. */
+export type ReadEntry = (id: string, entry: unknown, problems: { problem(message: string): void; strict(message: string): void }) => LimitPolicy | null;
+
+/** Where a client's record may carry limits of its own: the keyring (docs/design.md, "Keyring"). */
+export interface RecordLimits {
+	/** Asked after the client's signature verified against its record: from the keyring's cache. */
+	limitsFor(clientId: string): Record<string, unknown> | undefined;
+}
+
+const INVALID = Symbol("invalid");
+
+/**
+ * Each verified client's policy (docs/design.md, "Per-client limits"): the limits its keyring
+ * record carries, which replace its `CLIENT_LIMITS` entry as a whole, else its `CLIENT_LIMITS`
+ * entry, else the `"*"` default. A record's limits are read with `CLIENT_LIMITS`'s rules, once
+ * per cached record; a record never makes its id a metric label (labels are fixed when the
+ * isolate starts); a record whose limits break the rules is logged and its id gets
+ * `CLIENT_LIMITS`'s policy.
+ */
+export class LimitPolicies {
+	private readonly configured: ClientLimits | null;
+	private readonly records: RecordLimits | null;
+	private readonly readEntry: ReadEntry;
+	private readonly log: Logger;
+	private readonly throttle: LogThrottle;
+	private readonly parsed = new WeakMap<object, LimitPolicy | null | typeof INVALID>();
+
+	/** `readEntry`: `CLIENT_LIMITS`'s reader of one entry (src/limits/config.ts), for the records' limits. */
+	constructor(configured: ClientLimits | null, records: RecordLimits | null, readEntry: ReadEntry, log: Logger, now: () => number = Date.now) {
+		this.configured = configured;
+		this.records = records;
+		this.readEntry = readEntry;
+		this.log = log;
+		this.throttle = new LogThrottle(10_000, now);
+	}
+
+	/** The policy of a verified client id, or null when it has no limit at all. */
+	policyFor(clientId: string): LimitPolicy | null {
+		const configured = this.configured?.policyFor(clientId) ?? null;
+		const limits = this.records?.limitsFor(clientId);
+		return limits === undefined ? configured : this.fromRecord(limits, configured);
+	}
+
+	private fromRecord(limits: Record<string, unknown>, configured: LimitPolicy | null): LimitPolicy | null {
+		let policy = this.parsed.get(limits);
+		if (policy === undefined) {
+			// Production's bounds are CLIENT_LIMITS's concern; a record is refused only for what no environment takes.
+			const read = this.readEntry("record", limits, { problem: () => {}, strict: () => {} });
+			if (read === null) policy = INVALID;
+			else if (!hasLimit(read)) policy = null;
+			else policy = { ...read, label: "" };
+			this.parsed.set(limits, policy);
+		}
+		if (policy !== INVALID) return policy;
+		const suppressed = this.throttle.admit("invalid");
+		if (suppressed !== null) this.log.warn("a keyring record's limits break the CLIENT_LIMITS rules: CLIENT_LIMITS applies to it", { suppressed });
+		return configured;
+	}
 }
 
 /** The last day's name, so a request does not format a date (one per isolate per day). */

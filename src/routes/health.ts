@@ -1,6 +1,6 @@
 import type { Handler } from "hono";
 import type { BearerTokens } from "../auth/token.ts";
-import type { ReplayGuard } from "../replay/guard.ts";
+import type { ReplayGuard } from "../claim/guard.ts";
 
 export interface HealthRouteOptions {
 	replay: Pick<ReplayGuard, "storeName" | "degraded" | "breakerState">;

@@ -4,8 +4,8 @@ import { startRedisServer, type RedisProcess } from "../../scripts/lib/processes
 import { RespConnection } from "../../scripts/lib/resp.ts";
 import { startUpstashServer, type UpstashServer } from "../../scripts/lib/upstash-server.ts";
 import type { LimitPolicy } from "../../src/limits/policy.ts";
-import { RedisLimitStore, type LimitRedis } from "../../src/limits/redis-store.ts";
-import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, WRITE_BACK_SCRIPT, WRITE_BACK_SHA1 } from "../../src/limits/script.ts";
+import { RedisLimitStore, type LimitRedis } from "../../src/claim/redis-limits.ts";
+import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, WRITE_BACK_SCRIPT, WRITE_BACK_SHA1 } from "../../src/claim/script.ts";
 import { LimitScriptModel } from "../fixtures/limit-redis-model.ts";
 import { DAY_MS, nextUtcMidnight, utcDay } from "../fixtures/instants.ts";
 import { seededRandom } from "../fixtures/random.ts";

@@ -2,7 +2,7 @@ import { Redis } from "@upstash/redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startRedisServer, type RedisProcess } from "../../scripts/lib/processes.ts";
 import { startUpstashServer, type UpstashServer } from "../../scripts/lib/upstash-server.ts";
-import { createUpstashClient, UpstashReplayStore } from "../../src/replay/upstash.ts";
+import { createUpstashClient, UpstashReplayStore } from "../../src/claim/upstash.ts";
 import { available } from "./helpers/services.ts";
 
 const TOKEN = "upstash-test-token";

@@ -5,8 +5,8 @@ import { parseExposition } from "../fixtures/exposition.ts";
 import { signedInit, type SignedInit } from "../fixtures/signed.ts";
 import type { Env } from "../../src/env.ts";
 import type { LogFields, Logger } from "../../src/log.ts";
-import type { LimitRedis } from "../../src/limits/redis-store.ts";
-import type { ReplayRedis } from "../../src/replay/upstash.ts";
+import type { LimitRedis } from "../../src/claim/redis-limits.ts";
+import type { ReplayRedis } from "../../src/claim/upstash.ts";
 import { LimitScriptModel } from "../fixtures/limit-redis-model.ts";
 import { createWorker } from "../../src/worker.ts";
 

@@ -4,7 +4,7 @@ import type { Env } from "../../src/env.ts";
 import type { GatewayEvents } from "../../src/events.ts";
 import { createWorker } from "../../src/worker.ts";
 import type { Logger } from "../../src/log.ts";
-import type { ReplayRedis } from "../../src/replay/upstash.ts";
+import type { ReplayRedis } from "../../src/claim/upstash.ts";
 import { errorBody, FakeOrigin, harness, ORIGIN, sampleValue, SECRET, signedRequest } from "./harness.ts";
 
 const NOW = 1_763_000_000_000;

@@ -4,10 +4,10 @@
 // many more as the decisions hold, which Upstash takes; every key a maximum-length v2 key
 // (`scheme=v2`, whose keyid is the client id), or a v1 key (a 64-character signature) beside
 // a 64-character client id the key does not name (`scheme=v1`).
-import { CircuitBreaker } from "../../../src/replay/breaker.ts";
-import { ReplayGuard } from "../../../src/replay/guard.ts";
-import { MemoryReplayStore } from "../../../src/replay/memory.ts";
-import { ReplayStoreError, type ReplayStore } from "../../../src/replay/store.ts";
+import { CircuitBreaker } from "../../../src/claim/breaker.ts";
+import { ReplayGuard } from "../../../src/claim/guard.ts";
+import { MemoryReplayStore } from "../../../src/claim/memory.ts";
+import { ReplayStoreError, type ReplayStore } from "../../../src/claim/store.ts";
 
 /** Kept here so the heap holds it after the request. */
 let guard: ReplayGuard | null = null;

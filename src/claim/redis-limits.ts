@@ -1,7 +1,6 @@
-import { ReplayStoreError } from "../replay/store.ts";
-import { MINUTE_MS, utcDay, type LimitName } from "./policy.ts";
+import { MINUTE_MS, utcDay, type LimitName, type LimitState } from "../limits/policy.ts";
 import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, limitKeys, refusedValue, SCRIPT_VERDICTS, WRITE_BACK_SCRIPT, WRITE_BACK_SHA1 } from "./script.ts";
-import type { HeldSlot, LimitedClaim, LimitedClaimRequest, LimitedClaimStore, LimitState, SpentClaim } from "./store.ts";
+import { ReplayStoreError, type HeldSlot, type LimitedClaim, type LimitedClaimRequest, type LimitedClaimStore, type SpentClaim } from "./store.ts";
 
 /**
  * Which time budget a command gets: a claim's (`REPLAY_TIMEOUT_MS`), or a confirmation's (at

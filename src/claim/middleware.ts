@@ -3,13 +3,12 @@ import type { VerifiedVariables } from "../auth/verified.ts";
 import { backgroundOf } from "../background.ts";
 import { gatewayError } from "../errors.ts";
 import type { AuthEvents, FallbackReason, LimitEvents } from "../events.ts";
-import { answerOfLimitedClient } from "../limits/accepted-answer.ts";
-import { REFUSAL_CODES } from "../limits/headers.ts";
-import type { LimitPolicies } from "../limits/policies.ts";
-import { limitRefusal } from "../limits/refusal.ts";
-import type { HeldSlot } from "../limits/store.ts";
+import { limitRefusal, REFUSAL_CODES } from "../limits/headers.ts";
+import type { LimitPolicies } from "../limits/policy.ts";
 import { LogThrottle, type Logger } from "../log.ts";
+import { answerOfLimitedClient } from "./answer.ts";
 import type { ReplayGuard } from "./guard.ts";
+import type { HeldSlot } from "./store.ts";
 
 export interface ReplayProtectionOptions {
 	/** Claims each verified request once: in Upstash, or this isolate's memory (docs/design.md, "Replay protection"). */

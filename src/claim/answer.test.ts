@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { releaseWhenAnswerEnds } from "./release.ts";
+import { releaseWhenAnswerEnds } from "./answer.ts";
 
 function background() {
 	const work: Promise<unknown>[] = [];

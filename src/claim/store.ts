@@ -1,17 +1,44 @@
-import type { StoreName } from "../events.ts";
-import type { Spend } from "../replay/pending-claim.ts";
-import type { StoredClaim } from "../replay/store.ts";
-import type { LimitName, LimitPolicy } from "./policy.ts";
+import type { StoreFailureReason, StoreName } from "../events.ts";
+import type { LimitName, LimitPolicy, LimitState } from "../limits/policy.ts";
+import type { Spend } from "./pending-claim.ts";
 
-/** What is left of each limit the client has, after this request (null: that limit is not set). */
-export interface LimitState {
-	/** Requests left in the 60 s window, and when the oldest one in it leaves (ms from now). */
-	rpm: { remaining: number; resetMs: number } | null;
-	/** Requests left today, and when the UTC day ends (ms from now). */
-	rpd: { remaining: number; resetMs: number } | null;
-	/** Slots left for requests in flight. */
-	concurrent: { remaining: number } | null;
+/** What a store says about one claim: the key was free and is now ours, or it was taken. */
+export type ClaimOutcome = "claimed" | "duplicate";
+
+export class ReplayStoreError extends Error {
+	override readonly name = "ReplayStoreError";
+	readonly reason: StoreFailureReason;
+
+	constructor(reason: StoreFailureReason, message: string, options?: { cause?: unknown }) {
+		super(message, options);
+		this.reason = reason;
+	}
 }
+
+/** One claim as a store keeps it: its key, its value (naming the claim) and the time it has left. */
+export interface StoredClaim {
+	key: string;
+	value: string;
+	ttlMs: number;
+}
+
+export interface ReplayStore {
+	readonly name: StoreName;
+	/**
+	 * Claims `key` for `ttlMs` milliseconds, or reports that it is already claimed.
+	 * Throws `ReplayStoreError` when the store cannot tell.
+	 */
+	claim(key: string, value: string, ttlMs: number, owner?: string): Promise<ClaimOutcome>;
+	/**
+	 * Claims `key` if it is free and otherwise reads it (`SET NX GET`): `null` when it was
+	 * written, else the value already there, so a claim can tell its own earlier write from
+	 * another's. Confirms a claim whose answer timed out, and writes back memory claims.
+	 * Throws `ReplayStoreError` when the store cannot tell.
+	 */
+	claimOrRead?(claim: StoredClaim): Promise<string | null>;
+}
+
+// Claims under a client's limits (docs/design.md, "Per-client limits"): the replay claim and the limits in one step.
 
 /** A slot this request holds until its answer ends (only under a `concurrent` limit). */
 export interface HeldSlot {

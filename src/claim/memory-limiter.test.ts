@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { ReplayStoreError } from "../replay/store.ts";
+import { ReplayStoreError } from "./store.ts";
 import { MemoryLimiter } from "./memory-limiter.ts";
-import type { LimitPolicy } from "./policy.ts";
+import type { LimitPolicy } from "../limits/policy.ts";
 
 const T0 = Date.UTC(2026, 11, 2, 12, 0, 0);
 const policy = (p: Partial<LimitPolicy>): LimitPolicy => ({ rpm: null, rpd: null, concurrent: null, label: "", ...p });

@@ -1,10 +1,9 @@
-// The replay guard's options and its verdict (src/replay/guard.ts): types only.
+// The replay guard's options and its verdict (src/claim/guard.ts): types only.
 import type { FallbackReason, ReplayEvents, StoreFailureReason, StoreName } from "../events.ts";
-import type { LimitedClaimStore, LimitGrant, LimitRefusal } from "../limits/store.ts";
 import type { Logger } from "../log.ts";
 import type { CircuitBreaker } from "./breaker.ts";
 import type { MemoryReplayStore } from "./memory.ts";
-import type { ReplayStore } from "./store.ts";
+import type { LimitedClaimStore, LimitGrant, LimitRefusal, ReplayStore } from "./store.ts";
 
 /**
  * The guard's verdict on one signed request, with the reason when it is not a claim.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { ReplayStoreError } from "../replay/store.ts";
-import type { LimitPolicy } from "./policy.ts";
-import { RedisLimitStore, type LimitRedis, type Patience } from "./redis-store.ts";
+import { ReplayStoreError } from "./store.ts";
+import type { LimitPolicy } from "../limits/policy.ts";
+import { RedisLimitStore, type LimitRedis, type Patience } from "./redis-limits.ts";
 import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1 } from "./script.ts";
 
 const NOW = Date.UTC(2026, 11, 2, 23, 59, 0);

@@ -1,4 +1,4 @@
-import type { MemoryReplayStore } from "../replay/memory.ts";
+import type { MemoryReplayStore } from "./memory.ts";
 import type { MemoryLimiter } from "./memory-limiter.ts";
 import type { HeldSlot, LimitedClaim, LimitedClaimRequest, LimitedClaimStore } from "./store.ts";
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { MemoryReplayStore } from "../replay/memory.ts";
-import { ReplayStoreError } from "../replay/store.ts";
+import { MemoryReplayStore } from "./memory.ts";
+import { ReplayStoreError } from "./store.ts";
 import { MemoryLimiter } from "./memory-limiter.ts";
-import { MemoryLimitedStore } from "./memory-store.ts";
-import type { LimitPolicy } from "./policy.ts";
+import { MemoryLimitedStore } from "./memory-limited.ts";
+import type { LimitPolicy } from "../limits/policy.ts";
 
 const T0 = Date.UTC(2026, 11, 2, 12, 0, 0);
 const RPM1: LimitPolicy = { rpm: 1, rpd: null, concurrent: null, label: "" };

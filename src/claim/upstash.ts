@@ -1,5 +1,5 @@
 import { Redis } from "@upstash/redis/cloudflare";
-import type { LimitRedis } from "../limits/redis-store.ts";
+import type { LimitRedis } from "./redis-limits.ts";
 import { ReplayStoreError, type ClaimOutcome, type ReplayStore, type StoredClaim } from "./store.ts";
 
 /**
@@ -59,7 +59,7 @@ export function createUpstashClient(options: UpstashClientOptions): ReplayRedis 
 	const reads = build(confirmTimeoutMs(options.timeoutMs));
 	return {
 		set: (key, value, setOptions) => (setOptions.get === true ? reads : claims).set(key, value, setOptions),
-		// The limits script (src/limits/redis-store.ts) has a claim's budget, its confirming run a confirmation's; a slot's release a claim's.
+		// The limits script (src/claim/redis-limits.ts) has a claim's budget, its confirming run a confirmation's; a slot's release a claim's.
 		evalsha: (sha1, keys, args, patience) => (patience === "confirm" ? reads : claims).evalsha(sha1, keys, args),
 		eval: (script, keys, args, patience) => (patience === "confirm" ? reads : claims).eval(script, keys, args),
 		zrem: (key, member) => claims.zrem(key, member),

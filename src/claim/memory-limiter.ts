@@ -1,6 +1,5 @@
-import { ReplayStoreError } from "../replay/store.ts";
-import { MINUTE_MS, utcDay, type LimitPolicy } from "./policy.ts";
-import type { LimitedClaim, LimitState } from "./store.ts";
+import { MINUTE_MS, utcDay, type LimitPolicy, type LimitState } from "../limits/policy.ts";
+import { ReplayStoreError, type LimitedClaim } from "./store.ts";
 
 /** One client's spending in this isolate. */
 interface ClientUsage {
@@ -36,7 +35,7 @@ export interface MemoryTake {
 const CONCURRENT_RETRY_MS = 1_000;
 
 /**
- * The limits in one isolate's memory, with the script's rules (src/limits/script.ts): the
+ * The limits in one isolate's memory, with the script's rules (src/claim/script.ts): the
  * limiter with no Upstash at all, and each isolate's own during an outage. It only sees this
  * isolate's requests. Bounded in clients: with a shared secret a caller can make up client ids.
  * It never forgets a live counter to make room (docs/design.md, "Per-client limits"), as the

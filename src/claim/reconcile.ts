@@ -1,10 +1,8 @@
 import type { ReplayEvents } from "../events.ts";
-import type { HeldSlot, LimitedClaimStore } from "../limits/store.ts";
-import type { Logger } from "../log.ts";
-import { LogThrottle } from "../log.ts";
+import { LogThrottle, type Logger } from "../log.ts";
 import type { MemoryReplayStore } from "./memory.ts";
 import { packClaim, unpackClaim, type Spend } from "./pending-claim.ts";
-import type { ReplayStore } from "./store.ts";
+import type { HeldSlot, LimitedClaimStore, ReplayStore } from "./store.ts";
 
 /**
  * Claims written back per run: each is one subrequest of the request that runs it, so with
@@ -51,7 +49,7 @@ export class WriteBacks {
 	/** Digest to the packed claim, oldest first. */
 	readonly pending = new Map<string, string>();
 	/** Slots whose release failed, oldest first, by client id and slot id. */
-	private readonly releases = new Map<string, HeldSlot>();
+	readonly releases = new Map<string, HeldSlot>();
 	private readonly options: WriteBacksOptions;
 	private readonly throttle: LogThrottle;
 	private running = false;
@@ -156,3 +154,4 @@ export class WriteBacks {
 		}
 	}
 }
+

@@ -1,14 +1,13 @@
 import type { FallbackReason, StoreFailureReason, StoreName } from "../events.ts";
-import { claimInMemory, claimUnderLimits, type Answer } from "../limits/claim-outcomes.ts";
 import type { LimitPolicy } from "../limits/policy.ts";
-import type { HeldSlot, LimitGrant, LimitRefusal } from "../limits/store.ts";
 import { LogThrottle } from "../log.ts";
 import type { BreakerState } from "./breaker.ts";
 import type { ReplayDecision, ReplayGuardOptions } from "./guard-types.ts";
+import { claimInMemory, claimUnderLimits, type Answer } from "./limited-claim.ts";
 import { Decisions, keyDigest } from "./memory.ts";
 import type { Spend } from "./pending-claim.ts";
 import { WriteBacks } from "./reconcile.ts";
-import { ReplayStoreError, type ClaimOutcome, type ReplayStore } from "./store.ts";
+import { ReplayStoreError, type ClaimOutcome, type HeldSlot, type LimitGrant, type LimitRefusal, type ReplayStore } from "./store.ts";
 
 export type { ReplayDecision, ReplayGuardOptions } from "./guard-types.ts";
 
@@ -54,7 +53,8 @@ export class ReplayGuard {
 
 	/** Claims made in memory during an outage, and slot releases that failed, not yet written to Upstash. */
 	get pendingReconciliation(): number {
-		return this.writeBacks.size;
+		// The maps' own sizes: asked on every request, without a call into reconcile.ts.
+		return this.writeBacks.pending.size + this.writeBacks.releases.size;
 	}
 
 	/** The store claims go to while all is well. */

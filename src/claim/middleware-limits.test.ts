@@ -3,7 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import { describe, expect, it } from "vitest";
 import type { VerifiedVariables } from "../auth/verified.ts";
 import { readClientLimits } from "../limits/config.ts";
-import type { HeldSlot } from "../limits/store.ts";
+import type { HeldSlot } from "./store.ts";
 import { recordingLog } from "../../test/fixtures/replay-guard.ts";
 import type { ReplayDecision } from "./guard.ts";
 import { replayProtection } from "./middleware.ts";

@@ -1,8 +1,7 @@
 import type { StoreFailureReason } from "../events.ts";
-import type { MemoryReplayStore } from "../replay/memory.ts";
-import type { ClaimOutcome } from "../replay/store.ts";
-import type { LimitPolicy } from "./policy.ts";
-import type { LimitedClaim, LimitedClaimRequest, LimitedClaimStore } from "./store.ts";
+import type { LimitPolicy } from "../limits/policy.ts";
+import type { MemoryReplayStore } from "./memory.ts";
+import type { ClaimOutcome, LimitedClaim, LimitedClaimRequest, LimitedClaimStore } from "./store.ts";
 
 /**
  * A store's answer to the replay guard (docs/design.md, "Per-client limits"): a plain claim's,

@@ -1,13 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { MemoryLimiter } from "../limits/memory-limiter.ts";
-import { MemoryLimitedStore } from "../limits/memory-store.ts";
 import type { LimitPolicy } from "../limits/policy.ts";
-import type { HeldSlot, LimitedClaim, LimitedClaimRequest, LimitedClaimStore } from "../limits/store.ts";
-import { CircuitBreaker } from "./breaker.ts";
 import { EPOCH, recordingEvents, ScriptedStore, silent, ts } from "../../test/fixtures/replay-guard.ts";
+import { CircuitBreaker } from "./breaker.ts";
 import { ReplayGuard } from "./guard.ts";
+import { MemoryLimitedStore } from "./memory-limited.ts";
+import { MemoryLimiter } from "./memory-limiter.ts";
 import { MemoryReplayStore } from "./memory.ts";
-import { ReplayStoreError } from "./store.ts";
+import { ReplayStoreError, type HeldSlot, type LimitedClaim, type LimitedClaimRequest, type LimitedClaimStore } from "./store.ts";
 
 const RPM2: LimitPolicy = { rpm: 2, rpd: null, concurrent: null, label: "" };
 const NONE = { rpm: null, rpd: null, concurrent: null };
