@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../config.ts";
 import type { Env } from "../env.ts";
-import { readClientLimits } from "./config.ts";
+import { readClientLimits, readEntry } from "./config.ts";
 import type { Logger } from "../log.ts";
-import { LimitPolicies } from "./policies.ts";
+import { LimitPolicies } from "./policy.ts";
 
 /** A production configuration with Upstash and per-client secrets only: limits add no warning to it. */
 const BASE: Env = {
@@ -77,7 +77,7 @@ describe("CLIENT_LIMITS", () => {
 			["budgeted", { daily_tokens: 700, token_hold: 64 }],
 			["broken", { daily_tokens: -1 }],
 		]);
-		const policies = new LimitPolicies(read('{"*": {"rpm": 60}}').limits, { limitsFor: (id) => records.get(id) }, log);
+		const policies = new LimitPolicies(read('{"*": {"rpm": 60}}').limits, { limitsFor: (id) => records.get(id) }, readEntry, log);
 		expect(policies.policyFor("budgeted")).toEqual({ rpm: null, rpd: null, concurrent: null, label: "", budget: { daily: 700, monthly: null, hold: 64 } });
 		expect(policies.policyFor("broken")).toEqual({ rpm: 60, rpd: null, concurrent: null, label: "" });
 	});
