@@ -13,6 +13,7 @@ import { replayProtection } from "./claim/middleware.ts";
 import { forwardToOrigin } from "./routes/forward.ts";
 import { healthRoute } from "./routes/health.ts";
 import { metricsRoute } from "./routes/metrics.ts";
+import { usageRoute } from "./routes/usage.ts";
 
 /** The Hono environment of the gateway's routes. */
 export type GatewayEnv = { Bindings: Env; Variables: VerifiedVariables };
@@ -41,6 +42,7 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 		aggregatorReachable: () => pipeline.reachable(),
 	}));
 	app.get("/metrics", metricsRoute({ pipeline, tokens: gateway.metricsTokens, requireToken: config.isProduction }));
+	app.post("/gateway/usage", usageRoute({ tokens: gateway.originTokens, settlements: gateway.settlements }));
 
 	const agent = [
 		agentRoute(),
@@ -60,7 +62,9 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 			events,
 			log: deps.log,
 			now: deps.now,
-			...(gateway.limits === null ? {} : { limits: { policies: gateway.limits.policies, release: (slot) => replay.release(slot), events } }),
+			...(gateway.limits === null
+				? {}
+				: { limits: { policies: gateway.limits.policies, release: (slot) => replay.release(slot), events, settlements: gateway.settlements } }),
 		}),
 		forwardToOrigin({
 			originUrl: config.origin.url,

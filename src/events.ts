@@ -7,6 +7,9 @@
 import type { ErrorCode } from "./errors.ts";
 import type { KeyringEvents } from "./keyring/events.ts";
 
+// The keyring's results live beside its lookup; the metrics read every label value from here.
+export { KEYRING_LOOKUP_RESULTS, type KeyringLookupEvent } from "./keyring/events.ts";
+
 /** Failure `mode`s of `agent_chat_requests_total{auth="fail"}`: the answer's code, or `unknown_client`. */
 export const AUTH_FAILURES = [
 	"missing_headers",
@@ -30,6 +33,10 @@ export const AUTH_FAILURES = [
 	"rate_limited",
 	"daily_quota_exhausted",
 	"too_many_in_flight",
+	// docs/design.md, "Token budgets": a verified request refused by its budget, or while budgets cannot be checked.
+	"token_budget_exhausted",
+	"budget_unavailable",
+	"invalid_token_limit",
 ] as const satisfies readonly (ErrorCode | "unknown_client")[];
 export type AuthFailure = (typeof AUTH_FAILURES)[number];
 
@@ -88,8 +95,8 @@ export interface OriginEvents {
 	streamCut(reason: "idle" | "deadline"): void;
 }
 
-/** docs/design.md, "Per-client limits": the limits that can refuse a request. */
-export const LIMITS = ["rpm", "rpd", "concurrent"] as const;
+/** docs/design.md, "Per-client limits" and "Token budgets": the limits that can refuse a request. */
+export const LIMITS = ["rpm", "rpd", "concurrent", "daily_tokens", "monthly_tokens"] as const;
 export type Limit = (typeof LIMITS)[number];
 
 export interface LimitEvents {
@@ -100,5 +107,18 @@ export interface LimitEvents {
 	limitRefused(limit: Limit, label: string): void;
 }
 
+/**
+ * docs/design.md, "Token budgets": tokens `held` when a request is reserved, `settled` (what the
+ * origin reported, at most the hold), `expired` (a hold charged whole at its lease's end),
+ * `overrun` (reported above the hold).
+ */
+export const TOKEN_KINDS = ["held", "settled", "expired", "overrun"] as const;
+export type TokenKind = (typeof TOKEN_KINDS)[number];
+
+export interface BudgetEvents {
+	/** `count` tokens of `kind` (the `kind` label of `agent_tokens_total`). */
+	tokens(kind: TokenKind, count: number): void;
+}
+
 /** Every event the request path reports. */
-export type GatewayEvents = AuthEvents & ReplayEvents & OriginEvents & KeyringEvents & LimitEvents;
+export type GatewayEvents = AuthEvents & ReplayEvents & OriginEvents & KeyringEvents & LimitEvents & BudgetEvents;

@@ -17,6 +17,7 @@ import { createUpstashClient, UpstashReplayStore, type ReplayRedis } from "./cla
 import { MemoryLimitedStore } from "./claim/memory-limited.ts";
 import { MemoryLimiter } from "./claim/memory-limiter.ts";
 import { RedisLimitStore, type LimitRedis } from "./claim/redis-limits.ts";
+import { Settlements } from "./claim/settle.ts";
 import type { LimitedClaimStore } from "./claim/store.ts";
 
 /** What can be swapped in a test: the world outside the Worker. */
@@ -42,6 +43,10 @@ export interface Gateway {
 	 * or its keyring record's); null with neither (no limits, no cost).
 	 */
 	limits: { primary: LimitedClaimStore | null; memory: LimitedClaimStore; policies: LimitPolicies } | null;
+	/** Settles token reservations from the origin's reports (docs/design.md, "Token budgets"). */
+	settlements: Settlements;
+	/** `ORIGIN_TOKEN`, for the usage route (none: it answers 404). */
+	originTokens: BearerTokens;
 	metrics: GatewayMetrics;
 	/** Where the request path reports events: the metrics, unless others were injected. */
 	events: GatewayEvents;
@@ -69,6 +74,7 @@ export function createGateway(config: Config, env: Env, deps: GatewayDependencie
 		...(limits === null ? {} : { limits }),
 		breaker: new CircuitBreaker({ failureThreshold: settings.breakerFailures, cooldownMs: settings.breakerCooldownMs, now }),
 		failMode: settings.failMode,
+		budgetFailMode: settings.budgetFailMode,
 		prefix: settings.prefix,
 		ttlSeconds: settings.ttlSeconds,
 		maxSkewMs: config.auth.maxSkewMs,
@@ -95,6 +101,8 @@ export function createGateway(config: Config, env: Env, deps: GatewayDependencie
 		events,
 		pipeline,
 		metricsTokens: new BearerTokens(config.metrics.tokens),
+		settlements: new Settlements({ store: limits?.primary ?? null, events, log: deps.log, now }),
+		originTokens: new BearerTokens(config.origin.token === null ? [] : [config.origin.token]),
 		deps,
 	};
 }
@@ -107,8 +115,10 @@ export function createGateway(config: Config, env: Env, deps: GatewayDependencie
 function limitStores(redis: LimitRedis | null, memory: MemoryReplayStore, config: Config, records: RecordLimits | null, log: Logger, now: () => number) {
 	const leaseMs = slotLeaseMs(config.origin);
 	const prefix = config.replay.prefix;
+	// A token reservation waits a minute past the longest answer for the origin's report (docs/design.md, "Token budgets").
+	const reservationLeaseMs = leaseMs + 60_000;
 	return {
-		primary: redis === null ? null : new RedisLimitStore(redis, { prefix, leaseMs, now }),
+		primary: redis === null ? null : new RedisLimitStore(redis, { prefix, leaseMs, reservationLeaseMs, now }),
 		memory: new MemoryLimitedStore(memory, new MemoryLimiter({ leaseMs }), now),
 		policies: new LimitPolicies(config.limits, records, readEntry, log, now),
 	};

@@ -18,5 +18,9 @@ export interface VerifiedRequest {
 	};
 }
 
-/** The context variables a signature middleware sets. */
-export type VerifiedVariables = { verified: VerifiedRequest };
+/**
+ * The context variables a signature middleware sets (`verified`), and the claim's token
+ * reservation for a client with a budget (`reservation`: forwarding sends it to the origin as
+ * `X-Token-Hold` and `X-Token-Reservation`; docs/design.md, "Token budgets").
+ */
+export type VerifiedVariables = { verified: VerifiedRequest; reservation?: { id: string; hold: number } };

@@ -1,5 +1,6 @@
 // The replay guard's options and its verdict (src/claim/guard.ts): types only.
 import type { FallbackReason, ReplayEvents, StoreFailureReason, StoreName } from "../events.ts";
+import type { LimitPolicy } from "../limits/policy.ts";
 import type { Logger } from "../log.ts";
 import type { CircuitBreaker } from "./breaker.ts";
 import type { MemoryReplayStore } from "./memory.ts";
@@ -17,7 +18,8 @@ export type ReplayDecision =
 	| { status: "replay"; store: StoreName; cached?: true }
 	/** A limit was reached (docs/design.md, "Per-client limits"): nothing spent, the key claimed all the same. */
 	| { status: "limited"; store: StoreName; refusal: LimitRefusal }
-	| { status: "unavailable"; store: StoreName; reason: StoreFailureReason | "breaker_open" };
+	/** `budget`: the client has a token budget, refused while Upstash fails (docs/design.md, "Token budgets"). */
+	| { status: "unavailable"; store: StoreName; reason: StoreFailureReason | "breaker_open"; budget?: true };
 
 export interface ReplayGuardOptions {
 	/** Upstash, or null when it is not configured or `disabled`. */
@@ -27,6 +29,8 @@ export interface ReplayGuardOptions {
 	memory: MemoryReplayStore;
 	breaker: CircuitBreaker;
 	failMode: "memory" | "closed";
+	/** `BUDGET_FAIL_MODE`: while Upstash fails, budgets are refused (`closed`) or kept per isolate (`memory`). @default "closed" */
+	budgetFailMode?: "memory" | "closed";
 	prefix: string;
 	ttlSeconds: number;
 	maxSkewMs: number;
@@ -44,4 +48,15 @@ export interface ReplayGuardOptions {
 	 * @default half the memory store's bound
 	 */
 	decisionsMaxKeys?: number;
+}
+
+/** One claim on its way: its key, who made it, and how long it must live. */
+export interface Claim {
+	key: string;
+	clientId: string;
+	timestamp: string;
+	counter: number;
+	ttlMs: number;
+	policy: LimitPolicy | null;
+	tokenHold: number | null;
 }

@@ -2,10 +2,9 @@ import type { FallbackReason, StoreFailureReason, StoreName } from "../events.ts
 import type { LimitPolicy } from "../limits/policy.ts";
 import { LogThrottle } from "../log.ts";
 import type { BreakerState } from "./breaker.ts";
-import type { ReplayDecision, ReplayGuardOptions } from "./guard-types.ts";
-import { claimInMemory, claimUnderLimits, type Answer } from "./limited-claim.ts";
+import type { Claim, ReplayDecision, ReplayGuardOptions } from "./guard-types.ts";
+import { claimInMemory, claimUnderLimits, spendOf, type Answer } from "./limited-claim.ts";
 import { Decisions, keyDigest } from "./memory.ts";
-import type { Spend } from "./pending-claim.ts";
 import { WriteBacks } from "./reconcile.ts";
 import { ReplayStoreError, type ClaimOutcome, type HeldSlot, type LimitGrant, type LimitRefusal, type ReplayStore } from "./store.ts";
 
@@ -86,11 +85,12 @@ export class ReplayGuard {
 	}
 
 	/** With a `policy`, the claim also checks and spends the client's limits, in the same step. */
-	async claim(replayId: string, clientId: string, timestamp: string, policy: LimitPolicy | null = null): Promise<ReplayDecision> {
+	/** With a token budget in `policy`, `tokenHold` is the hold asked for (`token_hold`, or the client's smaller `X-Token-Limit`). */
+	async claim(replayId: string, clientId: string, timestamp: string, policy: LimitPolicy | null = null, tokenHold: number | null = null): Promise<ReplayDecision> {
 		const now = this.now();
 		const key = this.options.prefix + replayId;
 		const id = await keyDigest(key);
-		const claim = { key, clientId, timestamp, counter: ++this.counter, ttlMs: this.ttlMs(Number(timestamp), now), policy };
+		const claim = { key, clientId, timestamp, counter: ++this.counter, ttlMs: this.ttlMs(Number(timestamp), now), policy, tokenHold };
 		const { primary, breaker, memory } = this.options;
 		if (primary === null) return this.claimInMemory(id, claim, null);
 
@@ -113,6 +113,8 @@ export class ReplayGuard {
 		}
 		this.lastDegradedAt = now;
 		if (this.options.failMode === "closed") return { status: "unavailable", store: "upstash", reason: fallback };
+		// Budgets are refused while Upstash fails, whatever the fail mode, unless the operator opted into per-isolate budgets.
+		if (policy?.budget !== undefined && this.options.budgetFailMode !== "memory") return { status: "unavailable", store: "upstash", reason: fallback, budget: true };
 		this.options.events.fallback(fallback);
 		return this.claimInMemory(id, claim, fallback);
 	}
@@ -137,19 +139,7 @@ export class ReplayGuard {
 	async release(slot: HeldSlot): Promise<void> {
 		const { limits } = this.options;
 		const store = slot.store === "upstash" ? limits?.primary : limits?.memory;
-		if (store === undefined || store === null) return;
-		try {
-			await store.release(slot);
-		} catch (error) {
-			this.writeBacks.addRelease(slot);
-			const suppressed = this.throttle.admit("release");
-			if (suppressed !== null) {
-				this.options.log.warn("a concurrent slot was not released: kept, and released when Upstash answers again", {
-					error: error instanceof ReplayStoreError ? error.reason : "error",
-					suppressed,
-				});
-			}
-		}
+		if (store !== undefined && store !== null) await this.writeBacks.release(store, slot);
 	}
 
 	/**
@@ -236,25 +226,9 @@ export class ReplayGuard {
 	}
 }
 
-/** One claim on its way: its key, who made it, and how long it must live. */
-interface Claim {
-	key: string;
-	clientId: string;
-	timestamp: string;
-	counter: number;
-	ttlMs: number;
-	policy: LimitPolicy | null;
-}
-
 /** The value a claim stores: `clientId:timestamp:isolateId:counter`, naming this one claim among all. */
 export function claimValue(claim: { clientId: string; timestamp: string; counter: number }, isolateId: string): string {
 	return `${claim.clientId}:${claim.timestamp}:${isolateId}:${claim.counter}`;
-}
-
-/** The quota a memory claim under `policy` spent at `now`, to be added to Upstash's counters; none without `rpm` or `rpd`. */
-function spendOf(policy: LimitPolicy | null, now: number): Spend | undefined {
-	if (policy === null || (policy.rpm === null && policy.rpd === null)) return undefined;
-	return { at: now, rpm: policy.rpm !== null, rpd: policy.rpd !== null };
 }
 
 /** An answer, as opposed to the reason a store could not give one. */
@@ -269,5 +243,7 @@ function outcomeOf(answer: Answer): ClaimOutcome | "limited" {
 
 /** What a limited claim leaves the client, when it was claimed. */
 function grantOf(answer: Answer): { limits?: LimitGrant } {
-	return typeof answer === "string" || answer.outcome !== "claimed" ? {} : { limits: { state: answer.state, slot: answer.slot } };
+	if (typeof answer === "string" || answer.outcome !== "claimed") return {};
+	const { state, slot, reservation, expiredTokens } = answer;
+	return { limits: { state, slot, ...(reservation === undefined ? {} : { reservation }), ...(expiredTokens === undefined ? {} : { expiredTokens }) } };
 }

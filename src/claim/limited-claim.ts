@@ -1,6 +1,8 @@
 import type { StoreFailureReason } from "../events.ts";
 import type { LimitPolicy } from "../limits/policy.ts";
 import type { MemoryReplayStore } from "./memory.ts";
+import type { Spend } from "./pending-claim.ts";
+import { reservationNonce } from "./redis-budget.ts";
 import type { ClaimOutcome, LimitedClaim, LimitedClaimRequest, LimitedClaimStore } from "./store.ts";
 
 /**
@@ -18,11 +20,11 @@ export type Answer = ClaimOutcome | LimitedClaim;
  */
 export async function claimUnderLimits(
 	store: LimitedClaimStore,
-	claim: { key: string; ttlMs: number; clientId: string; policy: LimitPolicy },
+	claim: { key: string; ttlMs: number; clientId: string; policy: LimitPolicy; tokenHold: number | null },
 	value: string,
 	call: (store: LimitedClaimStore, command: () => Promise<LimitedClaim>) => Promise<LimitedClaim | StoreFailureReason>,
 ): Promise<LimitedClaim | StoreFailureReason> {
-	const request: LimitedClaimRequest = { key: claim.key, value, ttlMs: claim.ttlMs, clientId: claim.clientId, policy: claim.policy };
+	const request = limitedRequest(claim.key, value, claim);
 	const first = await call(store, () => store.claim(request));
 	return first === "timeout" ? call(store, () => store.claim(request, true)) : first;
 }
@@ -32,9 +34,23 @@ export function claimInMemory(
 	memory: Pick<MemoryReplayStore, "claim">,
 	limited: LimitedClaimStore | undefined,
 	key: string,
-	claim: { ttlMs: number; clientId: string; policy: LimitPolicy | null },
+	claim: { ttlMs: number; clientId: string; policy: LimitPolicy | null; tokenHold: number | null },
 ): Promise<Answer> {
 	const { ttlMs, clientId, policy } = claim;
 	if (policy === null || limited === undefined) return memory.claim(key, "", ttlMs, clientId);
-	return limited.claim({ key, value: "", ttlMs, clientId, policy });
+	return limited.claim(limitedRequest(key, "", { ...claim, policy }));
+}
+
+/** A claim under `policy`; with a token budget, the hold asked for and a fresh reservation nonce (one per claim: a confirming run names the same). */
+function limitedRequest(key: string, value: string, claim: { ttlMs: number; clientId: string; policy: LimitPolicy; tokenHold: number | null }): LimitedClaimRequest {
+	const { ttlMs, clientId, policy, tokenHold } = claim;
+	const request: LimitedClaimRequest = { key, value, ttlMs, clientId, policy };
+	if (policy.budget !== undefined) request.budget = { hold: Math.min(tokenHold ?? policy.budget.hold, policy.budget.hold), nonce: reservationNonce() };
+	return request;
+}
+
+/** The quota a memory claim under `policy` spent at `now`, to be added to Upstash's counters; none without `rpm` or `rpd`. */
+export function spendOf(policy: LimitPolicy | null, now: number): Spend | undefined {
+	if (policy === null || (policy.rpm === null && policy.rpd === null)) return undefined;
+	return { at: now, rpm: policy.rpm !== null, rpd: policy.rpd !== null };
 }

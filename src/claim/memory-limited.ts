@@ -22,7 +22,7 @@ export class MemoryLimitedStore implements LimitedClaimStore {
 
 	async claim(request: LimitedClaimRequest): Promise<LimitedClaim> {
 		if (this.replay.has(request.key)) return { outcome: "duplicate" };
-		const { claim, take } = this.limiter.take(request.clientId, request.policy, this.now());
+		const { claim, take } = this.limiter.take(request.clientId, request.policy, this.now(), request.budget?.hold ?? 0);
 		if (take === null) {
 			// Refused: its bytes must never be executed later. A full store throws (503): refused either way.
 			await this.replay.claim(request.key, request.value, request.ttlMs, request.clientId);
@@ -40,6 +40,10 @@ export class MemoryLimitedStore implements LimitedClaimStore {
 		if (outcome === "duplicate") {
 			this.limiter.refund(take);
 			return { outcome: "duplicate" };
+		}
+		if (request.budget !== undefined && claim.outcome === "claimed") {
+			// In memory a hold is charged whole (no report reaches it): the origin still gets it as its ceiling.
+			claim.reservation = { id: `${request.clientId}:-:-:${request.budget.nonce}`, hold: take.hold, store: this.name };
 		}
 		return claim;
 	}

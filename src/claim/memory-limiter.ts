@@ -1,4 +1,4 @@
-import { MINUTE_MS, utcDay, type LimitPolicy, type LimitState } from "../limits/policy.ts";
+import { MINUTE_MS, utcDay, utcMonth, type LimitName, type LimitPolicy, type LimitState } from "../limits/policy.ts";
 import { ReplayStoreError, type LimitedClaim } from "./store.ts";
 
 /** One client's spending in this isolate. */
@@ -11,6 +11,8 @@ interface ClientUsage {
 	today: number;
 	/** Slots in flight: id to lease end. */
 	inFlight: Map<string, number>;
+	/** Tokens held this UTC day and month (each hold charged whole: memory budgets are inexact), and when each window ends. */
+	tokens: { day: string; dayEndsAt: number; today: number; month: string; monthEndsAt: number; thisMonth: number };
 }
 
 export interface MemoryLimiterOptions {
@@ -30,6 +32,8 @@ export interface MemoryTake {
 	at: number;
 	day: string;
 	slotId: string | null;
+	/** Tokens held (0 without a budget). */
+	hold: number;
 }
 
 const CONCURRENT_RETRY_MS = 1_000;
@@ -61,14 +65,22 @@ export class MemoryLimiter {
 		return this.clients.size;
 	}
 
-	/** Checks every limit of `policy` and, when none is reached, spends one request of each. */
-	take(clientId: string, policy: LimitPolicy, now: number): { claim: LimitedClaim; take: MemoryTake | null } {
+	/**
+	 * Checks every limit of `policy` and, when none is reached, spends one request of each; with
+	 * a budget, holds up to `askedHold` tokens of what is left (docs/design.md, "Token budgets").
+	 */
+	take(clientId: string, policy: LimitPolicy, now: number, askedHold = 0): { claim: LimitedClaim; take: MemoryTake | null } {
 		const usage = this.usage(clientId, now);
 		const { day, endsInMs } = utcDay(now);
 		if (usage.day !== day) {
 			usage.day = day;
 			usage.dayEndsAt = now + endsInMs;
 			usage.today = 0;
+		}
+		const budget = policy.budget === undefined ? null : this.tokensLeft(usage, policy, now, askedHold);
+		if (budget !== null && budget.refused !== null) {
+			const retryAfterMs = budget.refused === "daily_tokens" ? endsInMs : utcMonth(now).endsInMs;
+			return { claim: limited(budget.refused, retryAfterMs, { rpm: null, rpd: null, concurrent: null, ...budget.state }), take: null };
 		}
 		const rpdLeft = policy.rpd === null ? null : policy.rpd - usage.today;
 		if (rpdLeft !== null && rpdLeft <= 0) {
@@ -108,9 +120,35 @@ export class MemoryLimiter {
 			state.concurrent = { remaining: policy.concurrent - usage.inFlight.size };
 		}
 		const slot = slotId === null ? null : { clientId, id: slotId, store: "memory" as const };
+		const hold = budget?.hold ?? 0;
+		if (budget !== null) {
+			usage.tokens.today += hold;
+			usage.tokens.thisMonth += hold;
+			state.dailyTokens = budget.state.dailyTokens && { ...budget.state.dailyTokens, remaining: budget.state.dailyTokens.remaining - hold };
+			state.monthlyTokens = budget.state.monthlyTokens && { ...budget.state.monthlyTokens, remaining: budget.state.monthlyTokens.remaining - hold };
+		}
 		// Only a new client can end before the bound; an old one's end only moves later.
 		this.nextUsefulSweep = Math.min(this.nextUsefulSweep, idleFrom(usage));
-		return { claim: { outcome: "claimed", state, slot }, take: { clientId, at: now, day, slotId } };
+		return { claim: { outcome: "claimed", state, slot }, take: { clientId, at: now, day, slotId, hold } };
+	}
+
+	/** What is left of a client's token budget in this isolate, the hold it can have, and the window that refuses it (null: none). */
+	private tokensLeft(usage: ClientUsage, policy: LimitPolicy, now: number, askedHold: number) {
+		const budget = policy.budget!;
+		const { day, endsInMs } = utcDay(now);
+		const { month, endsInMs: monthEndsInMs } = utcMonth(now);
+		const tokens = usage.tokens;
+		if (tokens.day !== day) Object.assign(tokens, { day, dayEndsAt: now + endsInMs, today: 0 });
+		if (tokens.month !== month) Object.assign(tokens, { month, monthEndsAt: now + monthEndsInMs, thisMonth: 0 });
+		const dayLeft = budget.daily === null ? null : budget.daily - tokens.today;
+		const monthLeft = budget.monthly === null ? null : budget.monthly - tokens.thisMonth;
+		const state: Pick<LimitState, "dailyTokens" | "monthlyTokens"> = {
+			dailyTokens: dayLeft === null ? null : { remaining: dayLeft, resetMs: endsInMs },
+			monthlyTokens: monthLeft === null ? null : { remaining: monthLeft, resetMs: monthEndsInMs },
+		};
+		const refused = monthLeft !== null && monthLeft <= 0 ? "monthly_tokens" : dayLeft !== null && dayLeft <= 0 ? "daily_tokens" : null;
+		const hold = Math.max(0, Math.min(askedHold, dayLeft ?? Number.POSITIVE_INFINITY, monthLeft ?? Number.POSITIVE_INFINITY));
+		return { state, hold, refused: refused as "daily_tokens" | "monthly_tokens" | null };
 	}
 
 	/** Undoes a `take()` whose replay claim did not happen (a duplicate, a full store). */
@@ -121,6 +159,8 @@ export class MemoryLimiter {
 		if (index !== -1) usage.minute.splice(index, 1);
 		if (usage.day === take.day && usage.today > 0) usage.today--;
 		if (take.slotId !== null) usage.inFlight.delete(take.slotId);
+		usage.tokens.today = Math.max(0, usage.tokens.today - take.hold);
+		usage.tokens.thisMonth = Math.max(0, usage.tokens.thisMonth - take.hold);
 		this.nextUsefulSweep = Math.min(this.nextUsefulSweep, idleFrom(usage));
 	}
 
@@ -139,7 +179,8 @@ export class MemoryLimiter {
 			this.dropIdle(now);
 			if (this.clients.size >= this.maxClients) throw new ReplayStoreError("full", "memory limiter is full of live counters");
 		}
-		usage = { minute: [], day: "", dayEndsAt: Number.NEGATIVE_INFINITY, today: 0, inFlight: new Map() };
+		const tokens = { day: "", dayEndsAt: Number.NEGATIVE_INFINITY, today: 0, month: "", monthEndsAt: Number.NEGATIVE_INFINITY, thisMonth: 0 };
+		usage = { minute: [], day: "", dayEndsAt: Number.NEGATIVE_INFINITY, today: 0, inFlight: new Map(), tokens };
 		this.clients.set(clientId, usage);
 		return usage;
 	}
@@ -165,10 +206,13 @@ function idleFrom(usage: ClientUsage): number {
 	let idleAt = usage.minute.length === 0 ? Number.NEGATIVE_INFINITY : usage.minute[usage.minute.length - 1]! + MINUTE_MS;
 	for (const leaseEnd of usage.inFlight.values()) if (leaseEnd > idleAt) idleAt = leaseEnd;
 	if (usage.today > 0 && usage.dayEndsAt > idleAt) idleAt = usage.dayEndsAt;
+	const { tokens } = usage;
+	if (tokens.today > 0 && tokens.dayEndsAt > idleAt) idleAt = tokens.dayEndsAt;
+	if (tokens.thisMonth > 0 && tokens.monthEndsAt > idleAt) idleAt = tokens.monthEndsAt;
 	return idleAt;
 }
 
-function limited(limit: "rpm" | "rpd" | "concurrent", retryAfterMs: number, state: LimitState): LimitedClaim {
+function limited(limit: LimitName, retryAfterMs: number, state: LimitState): LimitedClaim {
 	return { outcome: "limited", limit, retryAfterMs, state };
 }
 

@@ -35,7 +35,7 @@ function app(decision: ReplayDecision, clientId = "svc") {
 			guard,
 			events: { outcome: (...args: string[]) => void outcomes.push(args.join("/")) },
 			log: recordingLog().log,
-			limits: { policies, release: async (slot) => void released.push(slot), events: { limitRefused: (limit, label) => void refusals.push(`${limit}/${label}`) } },
+			limits: { policies, release: async (slot) => void released.push(slot), events: { limitRefused: (limit, label) => void refusals.push(`${limit}/${label}`), tokens: () => {} } },
 		}),
 	);
 	hono.post("/agent/chat", (c) => {

@@ -46,7 +46,7 @@ describe("replayProtection()", () => {
 		const { send, claims, outcomes, order, lines } = app(claimed);
 		expect((await send()).status).toBe(200);
 		// The fourth argument is the client's limit policy: null without CLIENT_LIMITS.
-		expect(claims).toEqual([["sig-1", "svc", "1700", null]]);
+		expect(claims).toEqual([["sig-1", "svc", "1700", null, null]]);
 		expect(outcomes).toEqual(["ok/real"]);
 		expect(order).toEqual(["handler", "after"]);
 		expect(lines).toEqual([]);

@@ -2,12 +2,13 @@ import type { MiddlewareHandler } from "hono";
 import type { VerifiedVariables } from "../auth/verified.ts";
 import { backgroundOf } from "../background.ts";
 import { gatewayError } from "../errors.ts";
-import type { AuthEvents, FallbackReason, LimitEvents } from "../events.ts";
+import type { AuthEvents, BudgetEvents, FallbackReason, LimitEvents } from "../events.ts";
 import { limitRefusal, REFUSAL_CODES } from "../limits/headers.ts";
 import type { LimitPolicies } from "../limits/policy.ts";
 import { LogThrottle, type Logger } from "../log.ts";
 import { answerOfLimitedClient } from "./answer.ts";
 import type { ReplayGuard } from "./guard.ts";
+import { tokenCount, type Settlements } from "./settle.ts";
 import type { HeldSlot } from "./store.ts";
 
 export interface ReplayProtectionOptions {
@@ -21,7 +22,13 @@ export interface ReplayProtectionOptions {
 	 * Per-client limits (`CLIENT_LIMITS`, keyring records; docs/design.md, "Per-client limits"): each client's
 	 * policy, checked in its claim; where a slot is freed; where a refusal is counted. Unset: none.
 	 */
-	limits?: { policies: Pick<LimitPolicies, "policyFor">; release: (slot: HeldSlot) => Promise<void>; events: LimitEvents };
+	limits?: {
+		policies: Pick<LimitPolicies, "policyFor">;
+		release: (slot: HeldSlot) => Promise<void>;
+		events: LimitEvents & BudgetEvents;
+		/** Settles a budgeted request from its answer's `X-Token-Usage` (docs/design.md, "Token budgets"). */
+		settlements?: Pick<Settlements, "report">;
+	};
 }
 
 /** A fallback or a closed failure is logged at most once per this interval (with how many were held back). */
@@ -64,7 +71,9 @@ export const replayProtection = (options: ReplayProtectionOptions): MiddlewareHa
 		if (verified === undefined) throw new Error("replayProtection runs after a signature middleware");
 		const { replay } = verified;
 		const policy = limits?.policies.policyFor(verified.clientId) ?? null;
-		const decision = await guard.claim(replay.id, verified.clientId, replay.signedAt, policy);
+		// A budgeted client may lower its hold (never raise it) with X-Token-Limit; a bad one is refused before the claim.
+		const tokenHold = policy?.budget === undefined ? null : tokenLimit(c.req.header("x-token-limit"), policy.budget.hold, events);
+		const decision = await guard.claim(replay.id, verified.clientId, replay.signedAt, policy, tokenHold);
 		// Write-backs start as soon as Upstash answers again, beside this request's origin call.
 		if (guard.pendingReconciliation > 0) backgroundOf(c)?.waitUntil(guard.reconcile());
 		if (decision.status === "replay") {
@@ -75,18 +84,31 @@ export const replayProtection = (options: ReplayProtectionOptions): MiddlewareHa
 			if (decision.store === "upstash" && decision.reason !== "full") {
 				warn("replay store unavailable, failing closed", decision.reason, "closed", c.req.raw);
 			}
-			events.outcome("fail", "replay_store_unavailable");
-			throw gatewayError("replay_store_unavailable");
+			const code = decision.budget === true ? "budget_unavailable" : "replay_store_unavailable";
+			events.outcome("fail", code);
+			throw gatewayError(code);
 		}
 		if (decision.status === "limited") {
-			const { limit, retryAfterMs, state } = decision.refusal;
+			const { limit, retryAfterMs, state, expiredTokens } = decision.refusal;
+			if (expiredTokens) limits!.events.tokens("expired", expiredTokens);
 			limits!.events.limitRefused(limit, policy!.label);
 			events.outcome("fail", REFUSAL_CODES[limit]);
 			throw limitRefusal(limit, retryAfterMs, policy!, state);
 		}
 		if (decision.fallback !== null) warn("replay store unavailable, falling back to memory", decision.fallback, "memory", c.req.raw);
 		events.outcome("ok", "real");
+		const reservation = decision.limits?.reservation;
+		if (decision.limits?.expiredTokens) limits!.events.tokens("expired", decision.limits.expiredTokens);
+		if (reservation !== undefined) {
+			limits!.events.tokens("held", reservation.hold);
+			c.set("reservation", { id: reservation.id, hold: reservation.hold });
+		}
 		await next();
+		// The origin's report on its answer settles the reservation after the answer; the header goes on to the client.
+		const used = reservation === undefined ? null : tokenCount(c.res.headers.get("x-token-usage"));
+		if (used !== null && reservation!.store === "upstash" && limits?.settlements !== undefined) {
+			backgroundOf(c)?.waitUntil(limits.settlements.report(reservation!.id, used));
+		}
 		if (decision.limits !== undefined) {
 			const answer = answerOfLimitedClient(c.res, policy!, decision.limits, limits!.release, backgroundOf(c));
 			// A new Response (a slot's pipe) already has the headers: unset first, so Hono does not copy them onto it again.
@@ -97,6 +119,16 @@ export const replayProtection = (options: ReplayProtectionOptions): MiddlewareHa
 		}
 	};
 };
+
+/** The hold a budgeted request asks for: its `X-Token-Limit` when smaller than `token_hold`; a value that is not a whole number from 1 is 400. */
+function tokenLimit(header: string | undefined, hold: number, events: Pick<AuthEvents, "outcome">): number {
+	if (header === undefined) return hold;
+	if (!/^[0-9]{1,15}$/.test(header) || Number(header) < 1) {
+		events.outcome("fail", "invalid_token_limit");
+		throw gatewayError("invalid_token_limit");
+	}
+	return Math.min(Number(header), hold);
+}
 
 function coloOf(request: Request): string | undefined {
 	const colo = (request as { cf?: { colo?: unknown } }).cf?.colo;

@@ -2,7 +2,7 @@ import type { ReplayEvents } from "../events.ts";
 import { LogThrottle, type Logger } from "../log.ts";
 import type { MemoryReplayStore } from "./memory.ts";
 import { packClaim, unpackClaim, type Spend } from "./pending-claim.ts";
-import type { HeldSlot, LimitedClaimStore, ReplayStore } from "./store.ts";
+import { ReplayStoreError, type HeldSlot, type LimitedClaimStore, type ReplayStore } from "./store.ts";
 
 /**
  * Claims written back per run: each is one subrequest of the request that runs it, so with
@@ -76,6 +76,27 @@ export class WriteBacks {
 		this.pending.set(id, packClaim(spend === undefined ? pending : { ...pending, spend }));
 	}
 
+	/**
+	 * Frees a `concurrent` slot where it is held, when its answer ended. A release Upstash did
+	 * not take is kept and sent again with the write-backs once it answers (docs/design.md,
+	 * "Per-client limits"): a slot never outlives its request.
+	 */
+	async release(store: Pick<LimitedClaimStore, "release" | "name">, slot: HeldSlot): Promise<void> {
+		try {
+			await store.release(slot);
+		} catch (error) {
+			if (store.name !== "upstash") return;
+			this.addRelease(slot);
+			const suppressed = this.throttle.admit("release");
+			if (suppressed !== null) {
+				this.options.log.warn("a concurrent slot was not released: kept, and released when Upstash answers again", {
+					error: error instanceof ReplayStoreError ? error.reason : "error",
+					suppressed,
+				});
+			}
+		}
+	}
+
 	/** Keeps a slot whose release failed, to release it once Upstash answers again. */
 	addRelease(slot: HeldSlot): void {
 		if (this.releases.size >= MAX_RELEASES) this.releases.delete(this.releases.keys().next().value!);
@@ -102,7 +123,7 @@ export class WriteBacks {
 			const batch: (() => Promise<void>)[] = [];
 			for (const [name, slot] of this.releases) {
 				if (limits === undefined || batch.length === WRITE_BACKS_PER_RUN) break;
-				batch.push(() => this.release(limits, name, slot));
+				batch.push(() => this.sendRelease(limits, name, slot));
 			}
 			for (const [id, claim] of this.pending) {
 				if (batch.length === WRITE_BACKS_PER_RUN) break;
@@ -121,7 +142,7 @@ export class WriteBacks {
 		}
 	}
 
-	private async release(limits: Pick<LimitedClaimStore, "release">, name: string, slot: HeldSlot): Promise<void> {
+	private async sendRelease(limits: Pick<LimitedClaimStore, "release">, name: string, slot: HeldSlot): Promise<void> {
 		await limits.release(slot);
 		if (this.releases.get(name) === slot) this.releases.delete(name);
 	}

@@ -115,7 +115,7 @@ describe("RedisLimitStore", () => {
 		["a string", "OK"],
 		["five numbers", [0, 0, 1, 1, 1]],
 		["a fraction", [0, 0.5, 1, 1, 1, 1]],
-		["an unknown verdict", [5, 0, 1, 1, 1, 1]],
+		["an unknown verdict", [7, 0, 1, 1, 1, 1]],
 		["a replay without the value found", [1, 0, -1, 0, -1, -1]],
 		["a claim with a seventh element", [0, 0, 1, 1, 1, 1, "x"]],
 	])("an unexpected reply (%s) is a store failure", async (_, reply) => {
@@ -176,7 +176,9 @@ describe("RedisLimitStore", () => {
 		expect(await claim(POLICY, true)).toEqual({ outcome: "claimed", state: unknown, slot: { clientId: "svc", id: "svc:1:iso:7", store: "upstash" } });
 		expect(await claim({ ...POLICY, concurrent: null }, true)).toEqual({ outcome: "claimed", state: unknown, slot: null });
 		// What was left is not known: the longest wait of that limit (rpd: the day's end, 60 s here).
-		for (const [limit, retryAfterMs] of [["rpd", 60_000], ["rpm", 60_000], ["concurrent", 1_000]] as const) {
+		// (NOW is 23:59 on the 2nd of December: the day ends in 60 s, the month 29 days later.)
+		const monthEnds = Date.UTC(2027, 0, 1) - NOW;
+		for (const [limit, retryAfterMs] of [["rpd", 60_000], ["rpm", 60_000], ["concurrent", 1_000], ["daily_tokens", 60_000], ["monthly_tokens", monthEnds]] as const) {
 			redis.answer = found(`svc:1:iso:7:refused:${limit}`);
 			expect(await claim(POLICY, true)).toEqual({ outcome: "limited", limit, retryAfterMs, state: unknown });
 		}
@@ -187,6 +189,37 @@ describe("RedisLimitStore", () => {
 		// A first run never takes the value found for its own: it cannot have run before.
 		redis.answer = found("svc:1:iso:7");
 		expect(await claim()).toEqual({ outcome: "duplicate", found: "svc:1:iso:7" });
+	});
+
+	it("with a budget: its keys and arguments after the limits'; the reply's hold and what is left; a confirming run that finds its own value keeps its reservation", async () => {
+		const { redis, store } = setup();
+		const budgeted: LimitPolicy = { rpm: null, rpd: null, concurrent: null, label: "", budget: { daily: 1_000, monthly: 5_000, hold: 100 } };
+		const nonce = "a".repeat(32);
+		const request = { key: "p:abc", value: "svc:1:iso:7", ttlMs: 300_000, clientId: "svc", policy: budgeted, budget: { hold: 60, nonce } };
+		const id = `svc:2026-12-02:2026-12:${nonce}`;
+		redis.answer = () => [0, 0, -1, 60_000, -1, -1, 60, 940, 4_940, 250];
+		expect(await store.claim(request)).toEqual({
+			outcome: "claimed",
+			state: { rpm: null, rpd: null, concurrent: null, dailyTokens: { remaining: 940, resetMs: 60_000 }, monthlyTokens: { remaining: 4_940, resetMs: Date.UTC(2027, 0, 1) - NOW } },
+			slot: null,
+			reservation: { id, hold: 60, store: "upstash" },
+			expiredTokens: 250,
+		});
+		const [call] = redis.calls;
+		expect(call!.keys!.slice(4)).toEqual([
+			"p:limit:svc:tokens:day:2026-12-02",
+			"p:limit:svc:tokens:day:2026-12-01",
+			"p:limit:svc:tokens:month:2026-12",
+			"p:limit:svc:tokens:month:2026-11",
+			"p:limit:svc:tokens:leases",
+			"p:limit:svc:tokens:holds",
+		]);
+		expect(call!.args!.slice(8, 14)).toEqual([1_000, 5_000, 60, id, NOW + 720_000, "2026-12-02"]);
+		redis.answer = () => [1, 0, -1, 0, -1, -1, "svc:1:iso:7", 60];
+		expect(await store.claim(request, true)).toMatchObject({ outcome: "claimed", reservation: { id, hold: 60 } });
+		// A replay of another: no reservation of its own.
+		redis.answer = () => [1, 0, -1, 0, -1, -1, "svc:1:iso:8", -1];
+		expect(await store.claim(request, true)).toEqual({ outcome: "duplicate", found: "svc:1:iso:8" });
 	});
 
 	it("release: one ZREM of the slot from the client's in-flight set", async () => {

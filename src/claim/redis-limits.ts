@@ -1,6 +1,16 @@
 import { MINUTE_MS, utcDay, type LimitName, type LimitState } from "../limits/policy.ts";
-import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, limitKeys, refusedValue, SCRIPT_VERDICTS, WRITE_BACK_SCRIPT, WRITE_BACK_SHA1 } from "./script.ts";
-import { ReplayStoreError, type HeldSlot, type LimitedClaim, type LimitedClaimRequest, type LimitedClaimStore, type SpentClaim } from "./store.ts";
+import { budgetCall, isSettleReply, settleKeys, settleResult, tokenState, windowRetryMs, type SettleReply } from "./redis-budget.ts";
+import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, limitKeys, refusedValue, SCRIPT_VERDICTS, SETTLE_SCRIPT, SETTLE_SHA1, WRITE_BACK_SCRIPT, WRITE_BACK_SHA1 } from "./script.ts";
+import {
+	ReplayStoreError,
+	type HeldSlot,
+	type LimitedClaim,
+	type LimitedClaimRequest,
+	type LimitedClaimStore,
+	type Reservation,
+	type SettleResult,
+	type SpentClaim,
+} from "./store.ts";
 
 /**
  * Which time budget a command gets: a claim's (`REPLAY_TIMEOUT_MS`), or a confirmation's (at
@@ -20,18 +30,25 @@ export interface RedisLimitStoreOptions {
 	prefix: string;
 	/** How long a slot stays held if its release never comes (a dead isolate). */
 	leaseMs: number;
+	/** How long a token reservation waits for the origin's report before it is charged whole. @default leaseMs + 60 s */
+	reservationLeaseMs?: number;
 	/** @default Date.now */
 	now?: () => number;
 }
 
-/** Six whole numbers; a replay's verdict (1) adds the value found. */
-type ScriptReply = [number, number, number, number, number, number, string?];
+/**
+ * Six whole numbers (with a budget ten: the hold, the day's and the month's tokens left, the
+ * tokens charged from expired holds); a replay's verdict (1) gives the value found instead
+ * (with a budget, and the hold of this claim's reservation, -1 when none).
+ */
+type ScriptReply = [number, number, number, number, number, number, ...(string | number)[]];
 
 function isScriptReply(reply: unknown): reply is ScriptReply {
 	if (!Array.isArray(reply) || reply.length < 6) return false;
 	if (!reply.slice(0, 6).every((value) => typeof value === "number" && Number.isInteger(value))) return false;
 	if (SCRIPT_VERDICTS[reply[0] as number] === undefined) return false;
-	return reply[0] === 1 ? reply.length === 7 && typeof reply[6] === "string" : reply.length === 6;
+	if (reply[0] === 1) return typeof reply[6] === "string" && (reply.length === 7 || (reply.length === 8 && Number.isInteger(reply[7])));
+	return reply.length === 6 || (reply.length === 10 && reply.slice(6).every((value) => Number.isInteger(value)));
 }
 
 interface Script<Reply> {
@@ -47,6 +64,7 @@ const WRITE_BACK: Script<string | null> = {
 	sha1: WRITE_BACK_SHA1,
 	valid: (reply): reply is string | null => reply === null || typeof reply === "string",
 };
+const SETTLE: Script<SettleReply> = { name: "settle", source: SETTLE_SCRIPT, sha1: SETTLE_SHA1, valid: isSettleReply };
 
 /** The day counter outlives its UTC day by this much, so an isolate whose clock lags still finds it. */
 const DAY_KEY_SLACK_MS = 3_600_000;
@@ -86,36 +104,65 @@ export class RedisLimitStore implements LimitedClaimStore {
 		const { day, endsInMs } = utcDay(now);
 		const keys = limitKeys(this.options.prefix, clientId, day);
 		// The replay value names this claim uniquely (isolate and counter): it is its entry's id, and its slot's.
-		const args = [request.value, request.ttlMs, now, policy.rpm ?? 0, policy.rpd ?? 0, policy.concurrent ?? 0, now + endsInMs + DAY_KEY_SLACK_MS, this.options.leaseMs];
-		const reply = await this.run(CLAIM, [request.key, keys.rpm, keys.rpd, keys.inFlight], args, confirming ? "confirm" : "claim");
-		const [verdictNumber, retryAfterMs, rpmLeft, rpmResetMs, rpdLeft, concurrentLeft, found] = reply;
+		const args: (string | number)[] = [request.value, request.ttlMs, now, policy.rpm ?? 0, policy.rpd ?? 0, policy.concurrent ?? 0, now + endsInMs + DAY_KEY_SLACK_MS, this.options.leaseMs];
+		const scriptKeys = [request.key, keys.rpm, keys.rpd, keys.inFlight];
+		const budget = request.budget === undefined || policy.budget === undefined ? null : budgetCall(this.options.prefix, request, now, this.reservationLeaseMs);
+		if (budget !== null) {
+			scriptKeys.push(...budget.keys);
+			args.push(...budget.args);
+		}
+		const reply = await this.run(CLAIM, scriptKeys, args, confirming ? "confirm" : "claim");
+		const [verdictNumber, retryAfterMs, rpmLeft, rpmResetMs, rpdLeft, concurrentLeft] = reply;
 		const verdict = SCRIPT_VERDICTS[verdictNumber];
-		if (verdict === "duplicate") return confirming ? this.confirmed(request, found, endsInMs) : { outcome: "duplicate", found };
+		if (verdict === "duplicate") {
+			const [found, hold] = [reply[6] as string, reply[7] as number | undefined];
+			return confirming ? this.confirmed(request, found, now, budget === null || hold === undefined || hold < 0 ? undefined : { id: budget.id, hold, store: this.name }) : { outcome: "duplicate", found };
+		}
 		const state: LimitState = {
 			rpm: rpmLeft < 0 ? null : { remaining: rpmLeft, resetMs: rpmResetMs },
 			rpd: rpdLeft < 0 ? null : { remaining: rpdLeft, resetMs: endsInMs },
 			concurrent: concurrentLeft < 0 ? null : { remaining: concurrentLeft },
 		};
+		const [hold, dayLeft, monthLeft, expiredTokens] = reply.slice(6) as number[];
+		const charged = budget === null ? {} : { expiredTokens: expiredTokens! };
+		if (budget !== null) Object.assign(state, tokenState(request, now, dayLeft!, monthLeft!));
 		if (verdict === "claimed") {
 			const slot = policy.concurrent === null ? null : { clientId, id: request.value, store: this.name };
-			return { outcome: "claimed", state, slot };
+			const reservation = budget === null ? {} : { reservation: { id: budget.id, hold: hold!, store: this.name } };
+			return { outcome: "claimed", state, slot, ...reservation, ...charged };
 		}
 		const limit = verdict as LimitName;
-		const retry = limit === "rpd" ? endsInMs : limit === "concurrent" ? CONCURRENT_RETRY_MS : retryAfterMs;
-		return { outcome: "limited", limit, retryAfterMs: retry, state };
+		const retry =
+			limit === "rpd" ? endsInMs : limit === "concurrent" ? CONCURRENT_RETRY_MS : limit === "rpm" ? retryAfterMs : windowRetryMs(limit, now);
+		return { outcome: "limited", limit, retryAfterMs: retry, state, ...charged };
 	}
 
-	/** A confirming run found `found` under the key: this claim's own (its first run landed), its own refusal, or another's. */
-	private confirmed(request: LimitedClaimRequest, found: string | undefined, dayEndsInMs: number): LimitedClaim {
+	/** Settles a reservation from the origin's report (one script, the settle's budget): the first report wins. */
+	async settle(reservation: string, tokens: number): Promise<SettleResult> {
+		const keys = settleKeys(this.options.prefix, reservation);
+		if (keys === null) return { status: "unknown" };
+		return settleResult(await this.run(SETTLE, keys, [reservation, tokens, this.now()], "confirm"));
+	}
+
+	private get reservationLeaseMs(): number {
+		return this.options.reservationLeaseMs ?? this.options.leaseMs + 60_000;
+	}
+
+	/**
+	 * A confirming run found `found` under the key: this claim's own (its first run landed,
+	 * with its reservation when it made one), its own refusal, or another's.
+	 */
+	private confirmed(request: LimitedClaimRequest, found: string, now: number, reservation: Reservation | undefined): LimitedClaim {
 		const unknown: LimitState = { rpm: null, rpd: null, concurrent: null };
 		if (found === request.value) {
 			const slot = request.policy.concurrent === null ? null : { clientId: request.clientId, id: request.value, store: this.name };
-			return { outcome: "claimed", state: unknown, slot };
+			return { outcome: "claimed", state: unknown, slot, ...(reservation === undefined ? {} : { reservation }) };
 		}
-		for (const limit of ["rpd", "rpm", "concurrent"] as const) {
+		for (const limit of ["rpd", "rpm", "concurrent", "daily_tokens", "monthly_tokens"] as const) {
 			if (found !== refusedValue(request.value, limit)) continue;
 			// What was left is not known any more: the longest wait that limit can ask.
-			const retryAfterMs = limit === "rpd" ? dayEndsInMs : limit === "rpm" ? MINUTE_MS : CONCURRENT_RETRY_MS;
+			const retryAfterMs =
+				limit === "rpd" ? utcDay(now).endsInMs : limit === "rpm" ? MINUTE_MS : limit === "concurrent" ? CONCURRENT_RETRY_MS : windowRetryMs(limit, now);
 			return { outcome: "limited", limit, retryAfterMs, state: unknown };
 		}
 		return { outcome: "duplicate", found };

@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, limitKeys, WRITE_BACK_SCRIPT, WRITE_BACK_SHA1 } from "./script.ts";
+import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, limitKeys, SETTLE_SCRIPT, SETTLE_SHA1, WRITE_BACK_SCRIPT, WRITE_BACK_SHA1 } from "./script.ts";
 
 describe("the limits script", () => {
 	it.each([
 		["claim", LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1],
 		["write-back", WRITE_BACK_SCRIPT, WRITE_BACK_SHA1],
+		["settle", SETTLE_SCRIPT, SETTLE_SHA1],
 	])("EVALSHA's hash is the SHA-1 of the %s script as sent", async (_, script, sha1) => {
 		const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(script));
 		const hex = [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, "0")).join("");

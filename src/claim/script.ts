@@ -1,31 +1,91 @@
 /**
- * The one Upstash command of a limited client's request (docs/design.md, "Per-client limits"):
- * the replay claim and the limit check in one atomic Lua script, so two isolates can never
- * both take the last unit of a quota, a replay spends nothing, and a refusal spends nothing
- * but claims the replay key all the same (its bytes are never executed later), under the
- * value `<value>:refused:<limit>`, so a confirming run can tell its own refusal.
+ * The one Upstash command of a limited client's request (docs/design.md, "Per-client limits",
+ * "Token budgets"): the replay claim, the limit check and the token reservation in one atomic
+ * Lua script, so two isolates can never both take the last unit of a quota or the last tokens
+ * of a budget, a replay spends nothing, and a refusal spends nothing but claims the replay key
+ * all the same (its bytes are never executed later), under the value `<value>:refused:<limit>`,
+ * so a confirming run can tell its own refusal.
  *
  * KEYS: 1 the replay key, 2 the `rpm` log (a sorted set of accepted requests by time),
- *       3 the `rpd` counter of the UTC day, 4 the in-flight set (slots by lease end).
+ *       3 the `rpd` counter of the UTC day, 4 the in-flight set (slots by lease end); with a
+ *       budget, 5 and 6 the token windows of this UTC day and the one before, 7 and 8 of this
+ *       UTC month and the one before (hashes of `used` and `held`), 9 the reservations by lease
+ *       end, 10 their holds (`s` once settled).
  * ARGV: 1 the replay value (unique: it is also this request's entry in the log and the set),
  *       2 its expiry (ms), 3 now (ms, the gateway's clock), 4 rpm, 5 rpd, 6 concurrent (0: not
- *       limited), 7 the day counter's expiry (epoch ms), 8 a slot's lease (ms).
+ *       limited), 7 the day counter's expiry (epoch ms), 8 a slot's lease (ms); with a budget,
+ *       9 daily_tokens, 10 monthly_tokens (0: none), 11 the hold asked for, 12 the reservation's
+ *       id (`<client>:<day>:<month>:<nonce>`, `-` for a window it does not hold in), 13 its lease
+ *       end (epoch ms), 14 to 17 the names of the windows of KEYS 5 to 8, 18 and 19 the day's and
+ *       the month's window expiry (epoch ms), 20 the reservations' expiry (ms).
  * Returns { verdict, retry after ms, rpm left, rpm window reset ms, rpd left, concurrent left },
- * a left of -1 where that limit is not set; verdict 0 claimed, 1 replay, 2 rpd, 3 rpm, 4 concurrent.
- * A replay also returns the value found, so a claim whose answer was lost can tell its own.
+ * a left of -1 where that limit is not set; with a budget also { hold, day's tokens left,
+ * month's tokens left, tokens charged from expired holds }. Verdict 0 claimed, 1 replay, 2 rpd,
+ * 3 rpm, 4 concurrent, 5 daily_tokens, 6 monthly_tokens. A replay also returns the value found,
+ * so a claim whose answer was lost can tell its own (and, with a budget, its reservation's hold).
+ * Before the budget is read, up to 16 reservations whose lease ended are charged their whole
+ * hold (held moves to used in the windows they held in that still exist).
  */
-export const LIMITED_CLAIM_SCRIPT = `local found = redis.call("GET", KEYS[1])
-if found then return {1, 0, -1, 0, -1, -1, found} end
-local function refuse(name, reply)
-  redis.call("SET", KEYS[1], ARGV[1] .. ":refused:" .. name, "PX", ARGV[2])
-  return reply
+export const LIMITED_CLAIM_SCRIPT = `local budgeted = #KEYS > 4
+local found = redis.call("GET", KEYS[1])
+if found then
+  if budgeted then return {1, 0, -1, 0, -1, -1, found, tonumber(redis.call("HGET", KEYS[10], ARGV[12]) or "-1") or -1} end
+  return {1, 0, -1, 0, -1, -1, found}
 end
 local now = tonumber(ARGV[3])
 local rpm, rpd, concurrent = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local hold, dayLeft, monthLeft, expired = 0, -1, -1, 0
+local function reply(verdict, retry, rpmLeft, resetMs, rpdLeft, concurrentLeft)
+  if budgeted then return {verdict, retry, rpmLeft, resetMs, rpdLeft, concurrentLeft, hold, dayLeft, monthLeft, expired} end
+  return {verdict, retry, rpmLeft, resetMs, rpdLeft, concurrentLeft}
+end
+local function refuse(name, verdict, retry, rpmLeft, resetMs, rpdLeft, concurrentLeft)
+  redis.call("SET", KEYS[1], ARGV[1] .. ":refused:" .. name, "PX", ARGV[2])
+  return reply(verdict, retry, rpmLeft, resetMs, rpdLeft, concurrentLeft)
+end
+local daily, monthly = 0, 0
+if budgeted then
+  daily, monthly, hold = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
+  local function windowOf(name, current, currentKey, previous, previousKey)
+    if name == current then return currentKey end
+    if name == previous then return previousKey end
+    return nil
+  end
+  local function charge(key, amount)
+    if key and redis.call("EXISTS", key) == 1 then
+      redis.call("HINCRBY", key, "held", -amount)
+      redis.call("HINCRBY", key, "used", amount)
+    end
+  end
+  for _, id in ipairs(redis.call("ZRANGEBYSCORE", KEYS[9], "-inf", now, "LIMIT", 0, 16)) do
+    local held = tonumber(redis.call("HGET", KEYS[10], id) or "s")
+    if held then
+      local day, month = string.match(id, ":([^:]*):([^:]*):[^:]*$")
+      charge(windowOf(day, ARGV[14], KEYS[5], ARGV[15], KEYS[6]), held)
+      charge(windowOf(month, ARGV[16], KEYS[7], ARGV[17], KEYS[8]), held)
+      expired = expired + held
+    end
+    redis.call("ZREM", KEYS[9], id)
+    redis.call("HDEL", KEYS[10], id)
+  end
+  if daily > 0 then
+    local day = redis.call("HMGET", KEYS[5], "used", "held")
+    dayLeft = daily - tonumber(day[1] or "0") - tonumber(day[2] or "0")
+    if dayLeft < hold then hold = dayLeft end
+  end
+  if monthly > 0 then
+    local month = redis.call("HMGET", KEYS[7], "used", "held")
+    monthLeft = monthly - tonumber(month[1] or "0") - tonumber(month[2] or "0")
+    if monthLeft < hold then hold = monthLeft end
+  end
+  if hold < 0 then hold = 0 end
+  if monthly > 0 and monthLeft <= 0 then return refuse("monthly_tokens", 6, 0, -1, 0, -1, -1) end
+  if daily > 0 and dayLeft <= 0 then return refuse("daily_tokens", 5, 0, -1, 0, -1, -1) end
+end
 local usedToday, inWindow, windowResetMs, inFlight = 0, 0, 60000, 0
 if rpd > 0 then
   usedToday = tonumber(redis.call("GET", KEYS[3]) or "0")
-  if usedToday >= rpd then return refuse("rpd", {2, 0, -1, 0, 0, -1}) end
+  if usedToday >= rpd then return refuse("rpd", 2, 0, -1, 0, 0, -1) end
 end
 local rpdLeft = -1
 if rpd > 0 then rpdLeft = rpd - usedToday end
@@ -35,14 +95,14 @@ if rpm > 0 then
   if inWindow > 0 then
     windowResetMs = tonumber(redis.call("ZRANGE", KEYS[2], 0, 0, "WITHSCORES")[2]) + 60000 - now
   end
-  if inWindow >= rpm then return refuse("rpm", {3, windowResetMs, 0, windowResetMs, rpdLeft, -1}) end
+  if inWindow >= rpm then return refuse("rpm", 3, windowResetMs, 0, windowResetMs, rpdLeft, -1) end
 end
 local rpmLeft = -1
 if rpm > 0 then rpmLeft = rpm - inWindow end
 if concurrent > 0 then
   redis.call("ZREMRANGEBYSCORE", KEYS[4], "-inf", now)
   inFlight = redis.call("ZCARD", KEYS[4])
-  if inFlight >= concurrent then return refuse("concurrent", {4, 1000, rpmLeft, windowResetMs, rpdLeft, 0}) end
+  if inFlight >= concurrent then return refuse("concurrent", 4, 1000, rpmLeft, windowResetMs, rpdLeft, 0) end
 end
 redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
 local concurrentLeft = -1
@@ -61,11 +121,27 @@ if concurrent > 0 then
   redis.call("PEXPIRE", KEYS[4], ARGV[8])
   concurrentLeft = concurrent - inFlight - 1
 end
-return {0, 0, rpmLeft, windowResetMs, rpdLeft, concurrentLeft}
+if budgeted then
+  if daily > 0 then
+    redis.call("HINCRBY", KEYS[5], "held", hold)
+    redis.call("PEXPIREAT", KEYS[5], ARGV[18])
+    dayLeft = dayLeft - hold
+  end
+  if monthly > 0 then
+    redis.call("HINCRBY", KEYS[7], "held", hold)
+    redis.call("PEXPIREAT", KEYS[7], ARGV[19])
+    monthLeft = monthLeft - hold
+  end
+  redis.call("ZADD", KEYS[9], ARGV[13], ARGV[12])
+  redis.call("PEXPIRE", KEYS[9], ARGV[20])
+  redis.call("HSET", KEYS[10], ARGV[12], hold)
+  redis.call("PEXPIRE", KEYS[10], ARGV[20])
+end
+return reply(0, 0, rpmLeft, windowResetMs, rpdLeft, concurrentLeft)
 `;
 
 /** SHA-1 of the script, for `EVALSHA` (a test recomputes it, so the two cannot drift apart). */
-export const LIMITED_CLAIM_SHA1 = "0f61377af2c2f9ae0cbb600c826576c8fb34e4e0";
+export const LIMITED_CLAIM_SHA1 = "f77f37b6aef135d8c62e3b8a31d24d7b6b315ea3";
 
 /**
  * A memory claim's write-back under a limit policy (docs/design.md, "Per-client limits"): its
@@ -94,13 +170,43 @@ return found
 /** SHA-1 of the write-back script (a test recomputes it). */
 export const WRITE_BACK_SHA1 = "01ad42aa49444d9179f5d5e92202a56f7617e14f";
 
+/**
+ * A reservation settled from the origin's report (docs/design.md, "Token budgets"): the first
+ * report wins. Its hold leaves the windows it was held in (those that still exist), and what
+ * was spent, at most the hold, is used there; the hold's entry becomes `s` (settled) until the
+ * sweep drops it with its lease, so a second report finds it settled and changes nothing.
+ *
+ * KEYS: 1 the reservations by lease end, 2 their holds, then the token windows it holds in.
+ * ARGV: 1 the reservation's id, 2 the tokens reported, 3 now (ms).
+ * Returns { status, hold, tokens counted }: status 0 unknown, 1 settled already, 2 its lease
+ * ended (left to the sweep, which charges the whole hold), 3 settled now.
+ */
+export const SETTLE_SCRIPT = `local held = redis.call("HGET", KEYS[2], ARGV[1])
+if not held then return {0, 0, 0} end
+if held == "s" then return {1, 0, 0} end
+held = tonumber(held)
+if tonumber(redis.call("ZSCORE", KEYS[1], ARGV[1]) or "0") <= tonumber(ARGV[3]) then return {2, held, 0} end
+local used = math.min(tonumber(ARGV[2]), held)
+for i = 3, #KEYS do
+  if redis.call("EXISTS", KEYS[i]) == 1 then
+    redis.call("HINCRBY", KEYS[i], "held", -held)
+    redis.call("HINCRBY", KEYS[i], "used", used)
+  end
+end
+redis.call("HSET", KEYS[2], ARGV[1], "s")
+return {3, held, used}
+`;
+
+/** SHA-1 of the settle script (a test recomputes it). */
+export const SETTLE_SHA1 = "65b1b6247da7f82b39f5e7c0c1d603e03d8927b6";
+
 /** The value a refusal leaves under the replay key: the claim's own, and the limit that refused it. */
 export function refusedValue(value: string, limit: string): string {
 	return `${value}:refused:${limit}`;
 }
 
 /** The verdicts the script returns, by number. */
-export const SCRIPT_VERDICTS = ["claimed", "duplicate", "rpd", "rpm", "concurrent"] as const;
+export const SCRIPT_VERDICTS = ["claimed", "duplicate", "rpd", "rpm", "concurrent", "daily_tokens", "monthly_tokens"] as const;
 
 /**
  * The Redis keys of one client's limits, under the replay prefix (so one ACL pattern covers
@@ -111,5 +217,19 @@ export function limitKeys(prefix: string, clientId: string, day: string): { rpm:
 		rpm: `${prefix}limit:rpm:${clientId}`,
 		rpd: `${prefix}limit:rpd:${clientId}:${day}`,
 		inFlight: `${prefix}limit:inflight:${clientId}`,
+	};
+}
+
+/**
+ * The Redis keys of one client's token budget: a window per UTC day and per UTC month
+ * (`...:tokens:day:2026-12-07`, `...:tokens:month:2026-12`), its reservations by lease end and their holds.
+ */
+export function budgetKeys(prefix: string, clientId: string): { day(name: string): string; month(name: string): string; leases: string; holds: string } {
+	const base = `${prefix}limit:${clientId}:tokens:`;
+	return {
+		day: (name) => `${base}day:${name}`,
+		month: (name) => `${base}month:${name}`,
+		leases: `${base}leases`,
+		holds: `${base}holds`,
 	};
 }

@@ -48,9 +48,28 @@ export interface HeldSlot {
 	store: StoreName;
 }
 
+/**
+ * Tokens this request holds of its client's budget until the origin reports what it spent
+ * (docs/design.md, "Token budgets"): the origin gets `hold` as `X-Token-Hold` and `id` as
+ * `X-Token-Reservation`.
+ */
+export interface Reservation {
+	/** `<client id>:<day or ->:<month or ->:<nonce>`: the windows it holds in, so a report finds them. */
+	id: string;
+	hold: number;
+	/** Where it is held: in Upstash it is settled by the origin's report; in memory it is charged whole. */
+	store: StoreName;
+}
+
+/** What a settle of a reservation found: settled now (its hold, what was counted), settled before, its lease ended, or no such reservation. */
+export type SettleResult =
+	| { status: "settled"; hold: number; counted: number }
+	| { status: "already_settled" | "expired" | "unknown" };
+
 /** One request's replay claim and limit check together, and why it was decided so. */
 export type LimitedClaim =
-	| { outcome: "claimed"; state: LimitState; slot: HeldSlot | null }
+	/** `expiredTokens`: holds of this client whose lease ended, charged whole by this call's sweep. */
+	| { outcome: "claimed"; state: LimitState; slot: HeldSlot | null; reservation?: Reservation; expiredTokens?: number }
 	/**
 	 * The replay key was already claimed: no quota spent. `found` is the value there, when the
 	 * store tells (so a claim whose first answer was lost can recognise its own).
@@ -60,12 +79,14 @@ export type LimitedClaim =
 	 * A limit was reached: nothing spent, and the replay key claimed all the same, so the same
 	 * bytes are never executed later (the client signs anew after `retryAfterMs`).
 	 */
-	| { outcome: "limited"; limit: LimitName; retryAfterMs: number; state: LimitState };
+	| { outcome: "limited"; limit: LimitName; retryAfterMs: number; state: LimitState; expiredTokens?: number };
 
-/** What a claim under limits was granted: what is left, and the slot it holds (or null). */
+/** What a claim under limits was granted: what is left, the slot it holds (or null), the tokens it holds. */
 export interface LimitGrant {
 	state: LimitState;
 	slot: HeldSlot | null;
+	reservation?: Reservation;
+	expiredTokens?: number;
 }
 
 /** A limited claim's refusal: which limit, when to come back, what is left. */
@@ -78,6 +99,11 @@ export interface LimitedClaimRequest {
 	ttlMs: number;
 	clientId: string;
 	policy: LimitPolicy;
+	/**
+	 * With a token budget: the hold asked for (`token_hold`, or the client's smaller
+	 * `X-Token-Limit`), and the reservation's nonce (kept, so a confirming run names the same one).
+	 */
+	budget?: { hold: number; nonce: string };
 }
 
 /** A memory claim written back with the quota it spent in memory (docs/design.md, "Per-client limits"). */
@@ -104,4 +130,9 @@ export interface LimitedClaimStore {
 	 * the key was free, else the value found there. Throws `ReplayStoreError` when it cannot tell.
 	 */
 	writeBack?(claim: SpentClaim): Promise<string | null>;
+	/**
+	 * Settles a reservation from the origin's report of `tokens` spent (Upstash only; the first
+	 * report wins). Throws `ReplayStoreError` when it cannot tell.
+	 */
+	settle?(reservation: string, tokens: number): Promise<SettleResult>;
 }

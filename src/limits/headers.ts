@@ -23,6 +23,9 @@ export function rateLimitPolicy(policy: LimitPolicy): string {
 		if (policy.rpd !== null) items.push(`"rpd";q=${policy.rpd};w=86400`);
 		if (policy.rpm !== null) items.push(`"rpm";q=${policy.rpm};w=60`);
 		if (policy.concurrent !== null) items.push(`"concurrent";q=${policy.concurrent};qu="concurrent-requests"`);
+		// A calendar month has no fixed length: its `w` is left out (`t` on RateLimit says when it ends).
+		if (policy.budget?.daily != null) items.push(`"daily_tokens";q=${policy.budget.daily};w=86400;qu="tokens"`);
+		if (policy.budget?.monthly != null) items.push(`"monthly_tokens";q=${policy.budget.monthly};qu="tokens"`);
 		field = items.join(", ");
 		policyFields.set(policy, field);
 	}
@@ -35,6 +38,9 @@ export function rateLimit(state: LimitState): string {
 	if (state.rpd !== null) items.push(`"rpd";r=${Math.max(0, state.rpd.remaining)};t=${seconds(state.rpd.resetMs)}`);
 	if (state.rpm !== null) items.push(`"rpm";r=${Math.max(0, state.rpm.remaining)};t=${seconds(state.rpm.resetMs)}`);
 	if (state.concurrent !== null) items.push(`"concurrent";r=${Math.max(0, state.concurrent.remaining)}`);
+	const { dailyTokens, monthlyTokens } = state;
+	if (dailyTokens != null) items.push(`"daily_tokens";r=${Math.max(0, dailyTokens.remaining)};t=${seconds(dailyTokens.resetMs)}`);
+	if (monthlyTokens != null) items.push(`"monthly_tokens";r=${Math.max(0, monthlyTokens.remaining)};t=${seconds(monthlyTokens.resetMs)}`);
 	return items.join(", ");
 }
 
@@ -55,6 +61,8 @@ export const REFUSAL_CODES = {
 	rpm: "rate_limited",
 	rpd: "daily_quota_exhausted",
 	concurrent: "too_many_in_flight",
+	daily_tokens: "token_budget_exhausted",
+	monthly_tokens: "token_budget_exhausted",
 } as const satisfies Record<LimitName, string>;
 
 /**

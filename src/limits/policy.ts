@@ -88,6 +88,10 @@ export interface LimitState {
 	rpd: { remaining: number; resetMs: number } | null;
 	/** Slots left for requests in flight. */
 	concurrent: { remaining: number } | null;
+	/** Tokens left (neither used nor held) in the UTC day's budget, and when the day ends (ms from now). */
+	dailyTokens?: { remaining: number; resetMs: number } | null;
+	/** Tokens left in the UTC month's budget, and when the month ends (ms from now). */
+	monthlyTokens?: { remaining: number; resetMs: number } | null;
 }
 
 /** `CLIENT_LIMITS`'s reader of one entry (`readEntry` in src/limits/config.ts): its policy, or null when it breaks the rules. */
@@ -158,4 +162,19 @@ export function utcDay(now: number): { day: string; endsInMs: number } {
 	const number = Math.floor(now / DAY_MS);
 	if (number !== lastDay.number) lastDay = { number, name: new Date(number * DAY_MS).toISOString().slice(0, 10) };
 	return { day: lastDay.name, endsInMs: (number + 1) * DAY_MS - now };
+}
+
+/** The last month's name. */
+let lastMonth = { number: Number.NaN, name: "", endsAt: 0 };
+
+/** The UTC calendar month of `now` as `YYYY-MM`, the one before it, and the milliseconds until it ends. */
+export function utcMonth(now: number): { month: string; previous: string; endsInMs: number } {
+	const date = new Date(now);
+	const number = date.getUTCFullYear() * 12 + date.getUTCMonth();
+	if (number !== lastMonth.number) {
+		const name = (n: number) => `${Math.floor(n / 12)}-${String((n % 12) + 1).padStart(2, "0")}`;
+		lastMonth = { number, name: `${name(number)}|${name(number - 1)}`, endsAt: Date.UTC(Math.floor((number + 1) / 12), (number + 1) % 12, 1) };
+	}
+	const [month, previous] = lastMonth.name.split("|") as [string, string];
+	return { month, previous, endsInMs: lastMonth.endsAt - now };
 }

@@ -58,6 +58,11 @@ export const limitRefusals = counter(
 	"Verified requests refused by a per-client limit (429), by limit; client only for ids CLIENT_LIMITS lists with \"label\": true.",
 	["client", "limit"],
 );
+export const tokens = counter(
+	"agent_tokens_total",
+	"Token budget tokens by kind: held at the way in, settled (reported by the origin, at most the hold), expired (a hold charged whole at its lease's end), overrun (reported above the hold).",
+	["kind"],
+);
 export const metricsFlushes = counter("agent_metrics_flushes_total", "Deltas sent to the metrics aggregator, by outcome.", ["outcome"]);
 export const keyringLookups = counter(
 	"agent_keyring_lookups_total",
@@ -84,6 +89,7 @@ export const gatewayRegistry = new Registry([
 	originDuration,
 	originResponses,
 	limitRefusals,
+	tokens,
 	metricsFlushes,
 	metricsAggregated,
 	keyringLookups,

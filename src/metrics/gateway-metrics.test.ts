@@ -39,6 +39,7 @@ describe("GatewayMetrics", () => {
 			"agent_origin_duration_seconds histogram ",
 			"agent_origin_responses_total counter outcome",
 			"agent_limit_refusals_total counter client,limit",
+			"agent_tokens_total counter kind",
 			"agent_metrics_flushes_total counter outcome",
 			"agent_metrics_aggregated gauge ",
 			"agent_keyring_lookups_total counter result",

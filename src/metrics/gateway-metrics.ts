@@ -4,22 +4,25 @@
 import {
 	AUTH_FAILURES,
 	FALLBACK_REASONS,
+	KEYRING_LOOKUP_RESULTS,
 	LIMITS,
 	ORIGIN_OUTCOMES,
 	SIGNATURE_SCHEMES,
 	STORE_CALL_OUTCOMES,
 	STORE_NAMES,
 	TEST_MODES,
+	TOKEN_KINDS,
 	type AuthOutcome,
 	type FallbackReason,
 	type Limit,
 	type GatewayEvents,
+	type KeyringLookupEvent,
 	type OriginOutcome,
 	type SignatureScheme,
 	type StoreCallOutcome,
 	type StoreName,
+	type TokenKind,
 } from "../events.ts";
-import { KEYRING_LOOKUP_RESULTS, type KeyringLookupEvent } from "../keyring/events.ts";
 import type { MetricDefinition } from "./definitions.ts";
 import * as families from "./families.ts";
 import type { Registry, SeriesHandle } from "./registry.ts";
@@ -51,6 +54,7 @@ export class GatewayMetrics implements GatewayEvents {
 	private readonly schemes = new Map<string, SeriesHandle>();
 	private readonly refusals = new Map<string, SeriesHandle>();
 	private readonly keyringResults = new Map<string, SeriesHandle>();
+	private readonly tokenKinds = new Map<string, SeriesHandle>();
 	private readonly replayAttemptsSeries: SeriesHandle;
 	private readonly skewSeries: SeriesHandle;
 	private readonly breakerOpenedSeries: SeriesHandle;
@@ -80,6 +84,7 @@ export class GatewayMetrics implements GatewayEvents {
 		for (const client of ["", ...limitLabels]) {
 			for (const limit of LIMITS) resolve(this.refusals, `${client}/${limit}`, registry.series(families.limitRefusals, { client, limit }));
 		}
+		for (const kind of TOKEN_KINDS) resolve(this.tokenKinds, kind, registry.series(families.tokens, { kind }));
 		for (const outcome of FLUSH_OUTCOMES) resolve(this.flushes, outcome, registry.series(families.metricsFlushes, { outcome }));
 		for (const result of KEYRING_LOOKUP_RESULTS) resolve(this.keyringResults, result, registry.series(families.keyringLookups, { result }));
 		for (let slot = 0; slot < MAX_SLOTS; slot++) {
@@ -146,6 +151,10 @@ export class GatewayMetrics implements GatewayEvents {
 	limitRefused(limit: Limit, label: string): void {
 		// A label the configuration did not list (it cannot happen) counts without one.
 		this.recorder.inc(this.refusals.get(`${label}/${limit}`) ?? this.refusals.get(`/${limit}`)!);
+	}
+
+	tokens(kind: TokenKind, count: number): void {
+		this.recorder.inc(this.tokenKinds.get(kind)!, count);
 	}
 
 	flush(outcome: FlushOutcome): void {

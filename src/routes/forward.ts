@@ -56,6 +56,12 @@ export const forwardToOrigin = (options: ForwardOptions): MiddlewareHandler<{ Va
 		const headers = forwardedRequestHeaders(request.headers, options.originToken);
 		// v2 signs the client id (keyid): the origin gets that one, never a client-sent header.
 		if (scheme === "v2") headers.set("X-Client-Id", clientId);
+		// A budgeted client's hold: the most this request may spend, and the reservation the origin reports against.
+		const reservation = c.var.reservation;
+		if (reservation !== undefined) {
+			headers.set("X-Token-Hold", String(reservation.hold));
+			headers.set("X-Token-Reservation", reservation.id);
+		}
 
 		// Both bounds are the runtime's timers, never cleared (a clearTimeout of our own costs more
 		// than the rest of this function): the deadline stays on the fetch, so it ends the answer's
@@ -127,7 +133,7 @@ const HOP_BY_HOP = [
 	"upgrade",
 ];
 /** Headers a client must never be able to set on the way to the origin. */
-const GATEWAY_OWNED = ["host", "content-length", "x-auth-mode", "x-gateway-token", "x-test-mode"];
+const GATEWAY_OWNED = ["host", "content-length", "x-auth-mode", "x-gateway-token", "x-test-mode", "x-token-hold", "x-token-reservation"];
 /**
  * Headers a client could use to spoof its address, the host or the method behind the gateway:
  * frameworks and proxies read each of these in some configuration.

@@ -7,8 +7,12 @@ import { available } from "./helpers/services.ts";
 describe.skipIf(!available("redis-server", "redis-server"))("npm run bench -- --only limits (a short smoke run)", () => {
 	it("one Upstash command per accepted request with rpm and rpd, as without limits; two with concurrent (the release)", async () => {
 		const results = await runLimitsBench({ durationSec: 1, rounds: 1, connections: 2, inProcessRequests: 50, log: () => {} });
-		expect(results.map((result) => result.name)).toEqual(["no-limits", "rpm+rpd", "rpm+rpd+concurrent"]);
-		const [none, rates, all] = results;
+		expect(results.map((result) => result.name)).toEqual(["no-limits", "rpm+rpd", "rpm+rpd+concurrent", "rpm+rpd+budget"]);
+		const [none, rates, all, budget] = results;
+		// A budget: its reservation in the same script on the way in, and at most one settle (the origin's report) per request.
+		expect(Object.keys(budget!.commands).sort()).toEqual(["evalsha"]);
+		expect(budget!.upstashCommandsPerRequest).toBeGreaterThanOrEqual(1);
+		expect(budget!.upstashCommandsPerRequest).toBeLessThanOrEqual(2);
 		expect(Object.keys(none!.commands)).toEqual(["set"]);
 		expect(Object.keys(rates!.commands).sort()).toEqual(["evalsha"]);
 		expect(Object.keys(all!.commands).sort()).toEqual(["evalsha", "zrem"]);

@@ -161,6 +161,55 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		expect([model.count("rpd"), model.count("rpm")]).toEqual([1, 1]);
 	});
 
+	it("a token budget: the hold is the least of token_hold, X-Token-Limit and what is left; refused when nothing is left (key claimed); settled once; an expired hold charged whole by the next claim", async () => {
+		const { limits, prefix, clock } = store();
+		const budgeted = policy({ budget: { daily: 250, monthly: 1_000, hold: 100 } });
+		let n = 0;
+		const reserve = (hold = 100) =>
+			limits.claim({ key: `${prefix}b${++n}`, value: `svc:${T0}:iso:${n}`, ttlMs: 300_000, clientId: "svc", policy: budgeted, budget: { hold, nonce: String(n).padStart(32, "0") } });
+		const first = await reserve(60);
+		expect(first).toMatchObject({ outcome: "claimed", reservation: { hold: 60, store: "upstash" }, state: { dailyTokens: { remaining: 190 }, monthlyTokens: { remaining: 940 } } });
+		if (first.outcome !== "claimed") throw new Error("not claimed");
+		expect(first.reservation!.id).toBe(`svc:${DAY0_KEY}:${DAY0_KEY.slice(0, 7)}:${"1".padStart(32, "0")}`);
+		const window = `${prefix}limit:svc:tokens:day:${DAY0_KEY}`;
+		expect(await redisCommand("HGET", window, "held")).toEqual(Buffer.from("60"));
+		const second = await reserve();
+		const third = await reserve();
+		// 250 a day: 60 + 100 held, so the third holds what is left, 90; then nothing is left.
+		expect(third).toMatchObject({ outcome: "claimed", reservation: { hold: 90 }, state: { dailyTokens: { remaining: 0 } } });
+		const refused = await reserve();
+		expect(refused).toMatchObject({ outcome: "limited", limit: "daily_tokens", retryAfterMs: DAY_MS / 2, state: { dailyTokens: { remaining: 0 } } });
+		expect(((await redisCommand("GET", `${prefix}b4`)) as Buffer).toString()).toBe(`svc:${T0}:iso:4:refused:daily_tokens`);
+
+		// Settled: the hold leaves, what was spent (at most the hold) is used; a second report changes nothing.
+		expect(await limits.settle(first.reservation!.id, 25)).toEqual({ status: "settled", hold: 60, counted: 25 });
+		expect(await limits.settle(first.reservation!.id, 5)).toEqual({ status: "already_settled" });
+		expect(await redisCommand("HMGET", window, "used", "held")).toEqual([Buffer.from("25"), Buffer.from("190")]);
+		if (second.outcome !== "claimed") throw new Error("not claimed");
+		expect(await limits.settle(second.reservation!.id, 500)).toEqual({ status: "settled", hold: 100, counted: 100 });
+		for (const foreign of [`other:${DAY0_KEY}:-:${"1".padStart(32, "0")}`, `svc:${DAY0_KEY}:-:${"9".padStart(32, "0")}`, "svc:x:y:z", ""]) {
+			expect(await limits.settle(foreign, 1)).toEqual({ status: "unknown" });
+		}
+		expect(await redisCommand("HMGET", window, "used", "held")).toEqual([Buffer.from("125"), Buffer.from("90")]);
+		// The third is never reported: once its lease ends a report is refused, and the next claim charges its whole hold.
+		clock.now = T0 + LEASE_MS + 60_000;
+		if (third.outcome !== "claimed") throw new Error("not claimed");
+		expect(await limits.settle(third.reservation!.id, 1)).toEqual({ status: "expired" });
+		const next = await reserve();
+		expect(next).toMatchObject({ outcome: "claimed", expiredTokens: 90, reservation: { hold: 35 }, state: { dailyTokens: { remaining: 0 } } });
+		expect(await redisCommand("HMGET", window, "used", "held")).toEqual([Buffer.from("215"), Buffer.from("35")]);
+		expect(await limits.settle(third.reservation!.id, 1)).toEqual({ status: "unknown" });
+
+		// A month's budget spent refuses until the month ends (it lasts longer than the day's, so it is the one named).
+		const monthly = policy({ budget: { daily: 1_000, monthly: 30, hold: 100 } });
+		const monthClaim = () =>
+			limits.claim({ key: `${prefix}m${++n}`, value: `m:${n}`, ttlMs: 300_000, clientId: "monthly", policy: monthly, budget: { hold: 100, nonce: String(n).padStart(32, "0") } });
+		expect(await monthClaim()).toMatchObject({ outcome: "claimed", reservation: { hold: 30 }, state: { monthlyTokens: { remaining: 0 }, dailyTokens: { remaining: 970 } } });
+		const now = clock.now;
+		const monthEnds = Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth() + 1, 1) - now;
+		expect(await monthClaim()).toMatchObject({ outcome: "limited", limit: "monthly_tokens", retryAfterMs: monthEnds });
+	});
+
 	it("rpm is a sliding 60 s window, to the millisecond", async () => {
 		const { claim, clock } = store();
 		const rpm2 = policy({ rpm: 2 });

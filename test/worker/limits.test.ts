@@ -28,8 +28,9 @@ describe("per-client limits, the whole Worker in workerd (fake Upstash running a
 	it("every limit's refusal series is there at 0 before the first request, without a client label", async () => {
 		const h = harness(LIMITS({ "*": { rpm: 1 } }));
 		const exposition = await scrape(h);
-		for (const limit of ["rpm", "rpd", "concurrent"]) expect(exposition).toMatch(new RegExp(`^agent_limit_refusals_total\\{client="",limit="${limit}",[^}]*\\} 0$`, "m"));
-		expect(exposition.match(/^agent_limit_refusals_total\{/gm)).toHaveLength(3);
+		const limits = ["rpm", "rpd", "concurrent", "daily_tokens", "monthly_tokens"];
+		for (const limit of limits) expect(exposition).toMatch(new RegExp(`^agent_limit_refusals_total\\{client="",limit="${limit}",[^}]*\\} 0$`, "m"));
+		expect(exposition.match(/^agent_limit_refusals_total\{/gm)).toHaveLength(limits.length);
 	});
 
 	it("rpm: one script command per request (EVAL first, then EVALSHA), the fields on accepted answers, then 429 with Retry-After", async () => {

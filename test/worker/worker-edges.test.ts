@@ -35,6 +35,7 @@ function recordingEvents(): { sink: GatewayEvents; seen: Recorded[]; names: Set<
 		streamCut: record("streamCut"),
 		keyringLookup: record("keyringLookup"),
 		limitRefused: record("limitRefused"),
+		tokens: record("tokens"),
 	};
 	return { sink, seen, names };
 }

@@ -20,6 +20,7 @@ const ignored: GatewayEvents = {
 	streamCut() {},
 	keyringLookup() {},
 	limitRefused() {},
+	tokens() {},
 };
 
 export default createWorker({ log: consoleLogger, events: ignored });

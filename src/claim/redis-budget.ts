@@ -1,0 +1,84 @@
+// The token budget's part of the limits script's call, and of a settle: which keys and
+// arguments it sends, and how a reservation's id names its windows (docs/design.md, "Token budgets").
+import { CLIENT_ID_PATTERN } from "../auth/grammar.ts";
+import { utcDay, utcMonth, type LimitState } from "../limits/policy.ts";
+import { budgetKeys } from "./script.ts";
+import type { LimitedClaimRequest, SettleResult } from "./store.ts";
+
+const DAY_MS = 86_400_000;
+/** A window outlives its end by the longest lease and this much, so a late report or a sweep still finds it. */
+const WINDOW_SLACK_MS = 3_600_000;
+/** `<client id>:<YYYY-MM-DD or ->:<YYYY-MM or ->:<nonce>`: the windows a reservation holds in. */
+const RESERVATION_ID = /^([^:]{1,64}):(\d{4}-\d{2}-\d{2}|-):(\d{4}-\d{2}|-):([0-9a-f]{32})$/;
+
+/** The keys and arguments a budgeted claim adds to the limits script's (KEYS 5 to 10, ARGV 9 to 20), and its reservation's id. */
+export function budgetCall(prefix: string, request: LimitedClaimRequest, now: number, leaseMs: number): { id: string; keys: string[]; args: (string | number)[] } {
+	const { policy, clientId } = request;
+	const budget = policy.budget!;
+	const { day, endsInMs: dayEndsInMs } = utcDay(now);
+	const previousDay = utcDay(now - DAY_MS).day;
+	const { month, previous: previousMonth, endsInMs: monthEndsInMs } = utcMonth(now);
+	const keys = budgetKeys(prefix, clientId);
+	const id = `${clientId}:${budget.daily === null ? "-" : day}:${budget.monthly === null ? "-" : month}:${request.budget!.nonce}`;
+	return {
+		id,
+		keys: [keys.day(day), keys.day(previousDay), keys.month(month), keys.month(previousMonth), keys.leases, keys.holds],
+		args: [
+			budget.daily ?? 0,
+			budget.monthly ?? 0,
+			request.budget!.hold,
+			id,
+			now + leaseMs,
+			day,
+			previousDay,
+			month,
+			previousMonth,
+			now + dayEndsInMs + leaseMs + WINDOW_SLACK_MS,
+			now + monthEndsInMs + leaseMs + WINDOW_SLACK_MS,
+			leaseMs + WINDOW_SLACK_MS,
+		],
+	};
+}
+
+/** What a budgeted reply leaves: the tokens left in each window the client has, and when that window ends. */
+export function tokenState(request: LimitedClaimRequest, now: number, dayLeft: number, monthLeft: number): Pick<LimitState, "dailyTokens" | "monthlyTokens"> {
+	const budget = request.policy.budget!;
+	return {
+		dailyTokens: budget.daily === null ? null : { remaining: dayLeft, resetMs: utcDay(now).endsInMs },
+		monthlyTokens: budget.monthly === null ? null : { remaining: monthLeft, resetMs: utcMonth(now).endsInMs },
+	};
+}
+
+/** How long a refusal by a token window lasts: until that window ends. */
+export function windowRetryMs(limit: "daily_tokens" | "monthly_tokens", now: number): number {
+	return limit === "daily_tokens" ? utcDay(now).endsInMs : utcMonth(now).endsInMs;
+}
+
+/** The keys a settle of `reservation` reads, or null when the id is not one this gateway gives. */
+export function settleKeys(prefix: string, reservation: string): string[] | null {
+	const match = RESERVATION_ID.exec(reservation);
+	if (match === null || !CLIENT_ID_PATTERN.test(match[1]!)) return null;
+	const [, clientId, day, month] = match as unknown as [string, string, string, string];
+	const keys = budgetKeys(prefix, clientId);
+	return [keys.leases, keys.holds, ...(day === "-" ? [] : [keys.day(day)]), ...(month === "-" ? [] : [keys.month(month)])];
+}
+
+/** The settle script's reply: { status, hold, tokens counted }. */
+export type SettleReply = [number, number, number];
+
+export function isSettleReply(reply: unknown): reply is SettleReply {
+	return Array.isArray(reply) && reply.length === 3 && reply.every((value) => Number.isInteger(value)) && reply[0] >= 0 && reply[0] <= 3;
+}
+
+export function settleResult([status, hold, counted]: SettleReply): SettleResult {
+	if (status === 3) return { status: "settled", hold, counted };
+	return { status: status === 1 ? "already_settled" : status === 2 ? "expired" : "unknown" };
+}
+
+/** A fresh reservation nonce: 128 random bits, hex. */
+export function reservationNonce(): string {
+	const bytes = crypto.getRandomValues(new Uint8Array(16));
+	let hex = "";
+	for (const byte of bytes) hex += byte.toString(16).padStart(2, "0");
+	return hex;
+}

@@ -1,0 +1,61 @@
+import type { BudgetEvents } from "../events.ts";
+import { LogThrottle, type Logger } from "../log.ts";
+import { ReplayStoreError, type LimitedClaimStore, type SettleResult } from "./store.ts";
+
+export interface SettlementsOptions {
+	/** The limits script's store in Upstash, which holds the reservations (null without Upstash: nothing to settle). */
+	store: Pick<LimitedClaimStore, "settle"> | null;
+	events: BudgetEvents;
+	log: Logger;
+	now?: () => number;
+}
+
+/**
+ * Settles token reservations from the origin's reports (docs/design.md, "Token budgets"): an
+ * answer's `X-Token-Usage` header (in the background of that request), or `POST /gateway/usage`.
+ * The first report wins; the store refuses a second, an unknown, another's or an expired
+ * reservation, and changes nothing then. What was counted is `settled`; a report above the
+ * hold is an `overrun`, counted and logged (the origin spent what another request may have been given).
+ */
+export class Settlements {
+	private readonly options: SettlementsOptions;
+	private readonly throttle: LogThrottle;
+
+	constructor(options: SettlementsOptions) {
+		this.options = options;
+		this.throttle = new LogThrottle(10_000, options.now);
+	}
+
+	/** Settles `reservation` with `tokens` spent: what the store found, or `unavailable` when it could not tell. */
+	async report(reservation: string, tokens: number): Promise<SettleResult | { status: "unavailable" }> {
+		const { store, events, log } = this.options;
+		if (store?.settle === undefined) return { status: "unknown" };
+		let result: SettleResult;
+		try {
+			result = await store.settle(reservation, tokens);
+		} catch (error) {
+			const suppressed = this.throttle.admit("unavailable");
+			if (suppressed !== null) {
+				log.warn("a token report could not be settled: the reservation is charged its whole hold when its lease ends", {
+					error: error instanceof ReplayStoreError ? error.reason : "error",
+					suppressed,
+				});
+			}
+			return { status: "unavailable" };
+		}
+		if (result.status !== "settled") return result;
+		events.tokens("settled", result.counted);
+		if (tokens > result.hold) {
+			events.tokens("overrun", tokens - result.hold);
+			const suppressed = this.throttle.admit("overrun");
+			if (suppressed !== null) log.warn("the origin reported more tokens than the request's hold", { hold: result.hold, reported: tokens, suppressed });
+		}
+		return result;
+	}
+}
+
+/** An `X-Token-Usage` value: a whole number of tokens (up to 15 digits), else null. */
+export function tokenCount(value: string | null | undefined): number | null {
+	if (value === null || value === undefined || !/^[0-9]{1,15}$/.test(value.trim())) return null;
+	return Number(value.trim());
+}
