@@ -8,7 +8,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { freePort, waitForPort } from "../../scripts/lib/processes.ts";
+import { signRequest } from "../../src/client/index.ts";
+import { SECRET, startGateway, type RunningGateway } from "./helpers/gateway.ts";
 import { available } from "./helpers/services.ts";
+import { useUpstashStack } from "./helpers/stack.ts";
 import { until } from "./helpers/until.ts";
 
 /** The page's one `python` block, as a file of its own. */
@@ -27,10 +30,10 @@ interface PythonOrigin {
 	stop(): Promise<void>;
 }
 
-/** Starts the page's program on a free port, reporting to `gatewayUrl` with `originToken`. */
-async function startPythonOrigin(gatewayUrl: string, originToken: string): Promise<PythonOrigin> {
+/** Starts the page's program on `port` (a free one unless given), reporting to `gatewayUrl` with `originToken`. */
+async function startPythonOrigin(gatewayUrl: string, originToken: string, chosenPort?: number): Promise<PythonOrigin> {
 	const file = originProgram();
-	const port = await freePort();
+	const port = chosenPort ?? (await freePort());
 	let output = "";
 	const child: ChildProcess = spawn("python3", [file], { env: { ...process.env, GATEWAY_URL: gatewayUrl, ORIGIN_TOKEN: originToken, PORT: String(port) } });
 	child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
@@ -112,5 +115,68 @@ describe.skipIf(!available("python3", "python3"))("docs/origin.md: the Python ba
 		for (const body of ["not json", "[]", '{"messages": []}', '{"messages": "x"}']) expect((await chat({}, body)).status, body).toBe(400);
 		expect((await chat({ "X-Token-Hold": "junk" })).headers.get("x-token-usage")).toBe("6");
 		expect(gateway.reports).toEqual([]);
+	});
+});
+
+describe.skipIf(!available("python3", "python3") || !available("redis-server", "redis-server"))("docs/origin.md: the Python backend behind a gateway, for a client with a token budget", () => {
+	const stack = useUpstashStack("origin-doc-upstash-token");
+	let gateway: RunningGateway;
+	let origin: PythonOrigin;
+	const CLIENT = "py-agent";
+	beforeAll(async () => {
+		// The backend must know the gateway's address, and the gateway the backend's: the port first.
+		const port = await freePort();
+		gateway = await startGateway({
+			ORIGIN_URL: `http://127.0.0.1:${port}`,
+			ORIGIN_TOKEN: TOKEN,
+			UPSTASH_REDIS_REST_URL: stack.upstash.url,
+			UPSTASH_REDIS_REST_TOKEN: "origin-doc-upstash-token",
+			REDIS_REPLAY_PREFIX: `test:${crypto.randomUUID()}:`,
+			CLIENT_LIMITS: JSON.stringify({ [CLIENT]: { daily_tokens: 1000, token_hold: 50 } }),
+		});
+		origin = await startPythonOrigin(gateway.url, TOKEN, port);
+	});
+	afterAll(async () => {
+		await origin?.stop();
+		await gateway?.close();
+	});
+
+	/** A request of the budgeted client, signed now; its answer and what is left of the day's budget. */
+	const send = async (method: "GET" | "POST", path: string, query = "", tokenLimit?: number) => {
+		const body = method === "POST" ? JSON.stringify({ messages: [{ role: "user", content: "one two three four" }] }) : undefined;
+		const { headers } = await signRequest({ clientId: CLIENT, secret: SECRET, method, path, body, tokenLimit });
+		const response = await gateway.fetch(path + query, { method, headers: { ...headers, ...(body === undefined ? {} : { "Content-Type": "application/json" }) }, body });
+		const text = await response.text();
+		const left = Number(/"daily_tokens";r=(\d+)/.exec(response.headers.get("ratelimit") ?? "")?.[1]);
+		return { response, text, left };
+	};
+
+	it("a chat answer: held 50, the backend spends 6 and says so in X-Token-Usage (passed on), and the day is charged 6", async () => {
+		const first = await send("POST", "/agent/chat");
+		expect(first.response.status).toBe(200);
+		expect(JSON.parse(first.text)).toEqual({ reply: "You asked: one two three four" });
+		expect(first.response.headers.get("x-token-usage")).toBe("6");
+		expect(first.response.headers.get("ratelimit-policy")).toBe('"daily_tokens";q=1000;w=86400;qu="tokens"');
+		expect(first.left).toBe(950);
+		// Probes of a 2-token hold, which the backend spends whole: once the header's settle ran, 1000 - 6 - 2 per probe.
+		let probes = 0;
+		await until(async () => {
+			const probe = await send("POST", "/agent/chat", "", 2);
+			expect(JSON.parse(probe.text)).toEqual({ reply: "You asked:" });
+			return probe.left === 1000 - 6 - 2 * ++probes;
+		}, "the chat answer's X-Token-Usage settled");
+	});
+
+	it("a stream: the backend stops at the client's X-Token-Limit, and its report to POST /gateway/usage gives the rest of a hold back", async () => {
+		const limited = await send("GET", "/agent/stream", "?prompt=a%20b%20c%20d", 3);
+		expect(limited.response.status).toBe(200);
+		expect(limited.text.trim().split("\n").map((line) => (JSON.parse(line) as { text?: string }).text ?? "done")).toEqual(["You", "asked:", "a", "done"]);
+		const before = await send("POST", "/agent/chat", "", 1);
+		const stream = await send("GET", "/agent/stream", "?prompt=a%20b");
+		expect(stream.text.trim().split("\n")).toHaveLength(5);
+		// Held 50, spent 4: after the report, a probe of one token sees 46 come back.
+		expect(stream.left).toBe(before.left - 50);
+		await until(async () => (await send("POST", "/agent/chat", "", 1)).left >= before.left - 4 - 1 - 1, "the stream's report settled", 10_000);
+		expect(origin.output()).not.toContain("usage report failed");
 	});
 });
