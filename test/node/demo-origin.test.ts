@@ -2,6 +2,10 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startDemoOrigin, type DemoOrigin } from "../../scripts/lib/demo-origin.ts";
+import { signRequest } from "../../src/client/index.ts";
+import { SECRET, type RunningGateway } from "./helpers/gateway.ts";
+import { available } from "./helpers/services.ts";
+import { useUpstashStack } from "./helpers/stack.ts";
 import { until } from "./helpers/until.ts";
 
 /** A stand-in for the gateway's usage route: keeps every report with its bearer token, answers 204. */
@@ -97,5 +101,47 @@ describe("the demo origin's part in token budgets (docs/design.md, \"Token budge
 		} finally {
 			origin.setGateway(gateway.url);
 		}
+	});
+});
+
+describe.skipIf(!available("redis-server", "redis-server"))("the demo origin behind a gateway, for a client with a token budget", () => {
+	const stack = useUpstashStack("demo-budget-token", {
+		ORIGIN_TOKEN: "demo-origin-token",
+		CLIENT_LIMITS: JSON.stringify({ "demo-agent": { monthly_tokens: 1000, token_hold: 40 } }),
+	});
+	let gateway: RunningGateway;
+	beforeEach(async () => {
+		gateway = await stack.gateway();
+		stack.origin.setGateway(gateway.url);
+	});
+	afterAll(() => stack.origin?.setGateway(null));
+
+	const send = async (path: string, query: string, init: { body?: string; tokenLimit?: number } = {}) => {
+		const method = init.body === undefined ? "GET" : "POST";
+		const { headers } = await signRequest({ clientId: "demo-agent", secret: SECRET, method, path, body: init.body, tokenLimit: init.tokenLimit });
+		const response = await gateway.fetch(path + query, { method, headers: { ...headers, "Content-Type": "application/json" }, body: init.body });
+		return { response, text: await response.text() };
+	};
+	const reported = (reservation: string) => stack.origin.settlements().filter((s) => s.reservation === reservation);
+
+	it("a stream stops at the hold the gateway forwarded, and its report settles at the gateway (200)", async () => {
+		const { response, text } = await send("/agent/stream", "?tokens=60&interval_ms=1");
+		expect(response.status).toBe(200);
+		expect(text.trim().split("\n").filter((line) => line.includes('"token"'))).toHaveLength(40);
+		const reservation = response.headers.get("x-token-reservation");
+		expect(reservation).toBeNull(); // the reservation is the origin's business, never the client's
+		await until(() => stack.origin.settlements().some((s) => s.tokens === 40 && s.status === 200), "the stream's report, settled");
+	});
+
+	it("the first report wins: a chat answer reported by its header and by the route is charged once", async () => {
+		const { response } = await send("/agent/chat", "?report=both&spend=7", { body: JSON.stringify({ messages: [{ content: "x" }] }) });
+		expect(response.headers.get("x-token-usage")).toBe("7");
+		await until(() => stack.origin.settlements().some((s) => s.tokens === 7), "the route's report");
+		const settlement = stack.origin.settlements().find((s) => s.tokens === 7)!;
+		// Whichever came first (the header's settle runs in the gateway's background): 409 reservation_settled, or 200 and the header's refused.
+		expect([200, 409]).toContain(settlement.status);
+		expect(reported(settlement.reservation)).toHaveLength(1);
+		const probe = await send("/agent/chat", "", { body: JSON.stringify({ messages: [{ content: "x" }] }), tokenLimit: 1 });
+		expect(probe.response.headers.get("ratelimit")).toMatch(/^"monthly_tokens";r=992;t=\d+$/);
 	});
 });

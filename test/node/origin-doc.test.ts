@@ -132,7 +132,8 @@ describe.skipIf(!available("python3", "python3") || !available("redis-server", "
 			UPSTASH_REDIS_REST_URL: stack.upstash.url,
 			UPSTASH_REDIS_REST_TOKEN: "origin-doc-upstash-token",
 			REDIS_REPLAY_PREFIX: `test:${crypto.randomUUID()}:`,
-			CLIENT_LIMITS: JSON.stringify({ [CLIENT]: { daily_tokens: 1000, token_hold: 50 } }),
+			// A month's budget: its window turns over once a month, not under a test at midnight.
+			CLIENT_LIMITS: JSON.stringify({ [CLIENT]: { monthly_tokens: 1000, token_hold: 50 } }),
 		});
 		origin = await startPythonOrigin(gateway.url, TOKEN, port);
 	});
@@ -141,22 +142,22 @@ describe.skipIf(!available("python3", "python3") || !available("redis-server", "
 		await gateway?.close();
 	});
 
-	/** A request of the budgeted client, signed now; its answer and what is left of the day's budget. */
+	/** A request of the budgeted client, signed now; its answer and what is left of the month's budget. */
 	const send = async (method: "GET" | "POST", path: string, query = "", tokenLimit?: number) => {
 		const body = method === "POST" ? JSON.stringify({ messages: [{ role: "user", content: "one two three four" }] }) : undefined;
 		const { headers } = await signRequest({ clientId: CLIENT, secret: SECRET, method, path, body, tokenLimit });
 		const response = await gateway.fetch(path + query, { method, headers: { ...headers, ...(body === undefined ? {} : { "Content-Type": "application/json" }) }, body });
 		const text = await response.text();
-		const left = Number(/"daily_tokens";r=(\d+)/.exec(response.headers.get("ratelimit") ?? "")?.[1]);
+		const left = Number(/"monthly_tokens";r=(\d+)/.exec(response.headers.get("ratelimit") ?? "")?.[1]);
 		return { response, text, left };
 	};
 
-	it("a chat answer: held 50, the backend spends 6 and says so in X-Token-Usage (passed on), and the day is charged 6", async () => {
+	it("a chat answer: held 50, the backend spends 6 and says so in X-Token-Usage (passed on), and the month is charged 6", async () => {
 		const first = await send("POST", "/agent/chat");
 		expect(first.response.status).toBe(200);
 		expect(JSON.parse(first.text)).toEqual({ reply: "You asked: one two three four" });
 		expect(first.response.headers.get("x-token-usage")).toBe("6");
-		expect(first.response.headers.get("ratelimit-policy")).toBe('"daily_tokens";q=1000;w=86400;qu="tokens"');
+		expect(first.response.headers.get("ratelimit-policy")).toBe('"monthly_tokens";q=1000;qu="tokens"');
 		expect(first.left).toBe(950);
 		// Probes of a 2-token hold, which the backend spends whole: once the header's settle ran, 1000 - 6 - 2 per probe.
 		let probes = 0;

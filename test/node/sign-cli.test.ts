@@ -180,6 +180,28 @@ describe.skipIf(!available("redis-server", "redis-server"))("the signing CLI aga
 		// The replay is answered from the isolate's own decisions, without a second SET.
 		expect(upstash.stats.commands.get("set")).toBe(1);
 	});
+
+	it("--token-limit lowers the hold the origin gets; a spent budget is 429 token_budget_exhausted, named with when to come back", async () => {
+		// A month's budget: its window turns over once a month, not once a day, under the test.
+		const gateway = await stack.gateway({ CLIENT_LIMITS: JSON.stringify({ "dev-cli": { monthly_tokens: 3 } }) });
+		const first = await sign(["--send", "--url", gateway.url, "--token-limit", "2"]);
+		expect(first.stdout).toMatch(/^HTTP 200/);
+		// The demo origin stopped at its hold: two words of its reply.
+		expect(first.stdout).toContain('"reply":"Demo answer"');
+		expect(first.stderr).toBe("sign: tokens left: monthly_tokens 1\n");
+		expect((await sign(["--send", "--url", gateway.url])).stderr).toBe("sign: tokens left: monthly_tokens 0\n");
+		const spent = await sign(["--send", "--url", gateway.url]);
+		expect(spent.stdout).toMatch(/^HTTP 429/);
+		const retryAfter = Number(/^retry-after: (\d+)$/m.exec(spent.stdout)?.[1]);
+		const now = new Date();
+		const toMonthEnd = Math.ceil((Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1) - now.getTime()) / 1000);
+		expect(Math.abs(retryAfter - toMonthEnd)).toBeLessThanOrEqual(5);
+		expect(spent.stderr).toBe(
+			"sign: HTTP 429 token_budget_exhausted: the monthly_tokens budget is spent until its window ends\n" +
+				`sign: HTTP 429: retry after ${retryAfter} s (run this command again then: it signs anew)\n`,
+		);
+		expect(spent.code).toBe(1);
+	});
 });
 
 /** A server that answers every request with `answer` and keeps the headers it was sent. */

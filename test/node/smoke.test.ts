@@ -180,7 +180,8 @@ describe.skipIf(!available("redis-server", "redis-server"))("npm run smoke --bud
 	const stack = useUpstashStack("smoke-budget-token", {
 		METRICS_TOKEN: "smoke-metrics",
 		ORIGIN_TOKEN: "smoke-origin-token",
-		CLIENT_LIMITS: JSON.stringify({ "smoke-budget": { daily_tokens: 100_000 } }),
+		// A month's budget: its window turns over once a month, not under a test at midnight.
+		CLIENT_LIMITS: JSON.stringify({ "smoke-budget": { monthly_tokens: 100_000 } }),
 	});
 	let gateway: RunningGateway;
 	// A gateway per test (the stack closes them after each), with a replay prefix, so a budget, of its own.
@@ -194,9 +195,9 @@ describe.skipIf(!available("redis-server", "redis-server"))("npm run smoke --bud
 
 	it("passes: a 200 with the budget's RateLimit fields, the origin's usage within the hold, its report back at the gateway", async () => {
 		const { code, output } = await budgetSmoke();
-		expect(output).toMatch(/PASS {2}client smoke-budget gets 200 with its token budget's RateLimit fields: 200, RateLimit: "daily_tokens";r=98976;t=\d+/);
+		expect(output).toMatch(/PASS {2}client smoke-budget gets 200 with its token budget's RateLimit fields: 200, RateLimit: "monthly_tokens";r=98976;t=\d+/);
 		expect(output).toContain("PASS  the origin spends within the hold the gateway forwarded: X-Token-Usage: 5, within the hold (at most 1024)");
-		expect(output).toMatch(/PASS {2}the origin's report reaches the gateway: the hold came back: daily_tokens r=98976, then r=9999\d on a probe/);
+		expect(output).toMatch(/PASS {2}the origin's report reaches the gateway: the hold came back: monthly_tokens r=98976, then r=9999\d on a probe/);
 		expect(output).toMatch(/^10 passed, 0 failed$/m);
 		expect(code).toBe(0);
 	});
