@@ -5,24 +5,23 @@ import { utcDay, utcMonth, type LimitState } from "../limits/policy.ts";
 import { budgetKeys } from "./script.ts";
 import type { LimitedClaimRequest, SettleResult } from "./store.ts";
 
-const DAY_MS = 86_400_000;
 /** A window outlives its end by the longest lease and this much, so a late report or a sweep still finds it. */
 const WINDOW_SLACK_MS = 3_600_000;
-/** `<client id>:<YYYY-MM-DD or ->:<YYYY-MM or ->:<nonce>`: the windows a reservation holds in. */
-const RESERVATION_ID = /^([^:]{1,64}):(\d{4}-\d{2}-\d{2}|-):(\d{4}-\d{2}|-):([0-9a-f]{32})$/;
+/** `<client id>:<YYYY-MM-DD or ->:<YYYY-MM or ->:<nonce>` (the nonce a random UUID): the windows a reservation holds in. */
+const RESERVATION_ID = /^([^:]{1,64}):(\d{4}-\d{2}-\d{2}|-):(\d{4}-\d{2}|-):([0-9a-f-]{32,36})$/;
 
 /** The keys and arguments a budgeted claim adds to the limits script's (KEYS 5 to 10, ARGV 9 to 20), and its reservation's id. */
 export function budgetCall(prefix: string, request: LimitedClaimRequest, now: number, leaseMs: number): { id: string; keys: string[]; args: (string | number)[] } {
 	const { policy, clientId } = request;
 	const budget = policy.budget!;
-	const { day, endsInMs: dayEndsInMs } = utcDay(now);
-	const previousDay = utcDay(now - DAY_MS).day;
+	const { day, previous: previousDay, endsInMs: dayEndsInMs } = utcDay(now);
 	const { month, previous: previousMonth, endsInMs: monthEndsInMs } = utcMonth(now);
-	const keys = budgetKeys(prefix, clientId);
+	const base = `${prefix}limit:${clientId}:tokens:`;
 	const id = `${clientId}:${budget.daily === null ? "-" : day}:${budget.monthly === null ? "-" : month}:${request.budget!.nonce}`;
 	return {
 		id,
-		keys: [keys.day(day), keys.day(previousDay), keys.month(month), keys.month(previousMonth), keys.leases, keys.holds],
+		// budgetKeys()'s names, built without its object: this runs for every budgeted request.
+		keys: [`${base}day:${day}`, `${base}day:${previousDay}`, `${base}month:${month}`, `${base}month:${previousMonth}`, `${base}leases`, `${base}holds`],
 		args: [
 			budget.daily ?? 0,
 			budget.monthly ?? 0,
@@ -75,10 +74,7 @@ export function settleResult([status, hold, counted]: SettleReply): SettleResult
 	return { status: status === 1 ? "already_settled" : status === 2 ? "expired" : "unknown" };
 }
 
-/** A fresh reservation nonce: 128 random bits, hex. */
+/** A fresh reservation nonce: a random UUID (122 random bits, made natively). */
 export function reservationNonce(): string {
-	const bytes = crypto.getRandomValues(new Uint8Array(16));
-	let hex = "";
-	for (const byte of bytes) hex += byte.toString(16).padStart(2, "0");
-	return hex;
+	return crypto.randomUUID();
 }

@@ -155,26 +155,29 @@ export class LimitPolicies {
 }
 
 /** The last day's name, so a request does not format a date (one per isolate per day). */
-let lastDay = { number: Number.NaN, name: "" };
+let lastDay = { number: Number.NaN, name: "", previous: "" };
 
-/** The UTC day of `now` as `YYYY-MM-DD`, and the milliseconds until it ends. */
-export function utcDay(now: number): { day: string; endsInMs: number } {
+/** The UTC day of `now` as `YYYY-MM-DD`, the day before it, and the milliseconds until it ends. */
+export function utcDay(now: number): { day: string; previous: string; endsInMs: number } {
 	const number = Math.floor(now / DAY_MS);
-	if (number !== lastDay.number) lastDay = { number, name: new Date(number * DAY_MS).toISOString().slice(0, 10) };
-	return { day: lastDay.name, endsInMs: (number + 1) * DAY_MS - now };
+	if (number !== lastDay.number) {
+		const name = (day: number) => new Date(day * DAY_MS).toISOString().slice(0, 10);
+		lastDay = { number, name: name(number), previous: name(number - 1) };
+	}
+	return { day: lastDay.name, previous: lastDay.previous, endsInMs: (number + 1) * DAY_MS - now };
 }
 
-/** The last month's name. */
-let lastMonth = { number: Number.NaN, name: "", endsAt: 0 };
+/** The last month's name, kept with the day it was asked for (a month changes only with a day). */
+let lastMonth = { day: Number.NaN, name: "", previous: "", endsAt: 0 };
 
 /** The UTC calendar month of `now` as `YYYY-MM`, the one before it, and the milliseconds until it ends. */
 export function utcMonth(now: number): { month: string; previous: string; endsInMs: number } {
-	const date = new Date(now);
-	const number = date.getUTCFullYear() * 12 + date.getUTCMonth();
-	if (number !== lastMonth.number) {
+	const day = Math.floor(now / DAY_MS);
+	if (day !== lastMonth.day) {
+		const date = new Date(now);
+		const number = date.getUTCFullYear() * 12 + date.getUTCMonth();
 		const name = (n: number) => `${Math.floor(n / 12)}-${String((n % 12) + 1).padStart(2, "0")}`;
-		lastMonth = { number, name: `${name(number)}|${name(number - 1)}`, endsAt: Date.UTC(Math.floor((number + 1) / 12), (number + 1) % 12, 1) };
+		lastMonth = { day, name: name(number), previous: name(number - 1), endsAt: Date.UTC(Math.floor((number + 1) / 12), (number + 1) % 12, 1) };
 	}
-	const [month, previous] = lastMonth.name.split("|") as [string, string];
-	return { month, previous, endsInMs: lastMonth.endsAt - now };
+	return { month: lastMonth.name, previous: lastMonth.previous, endsInMs: lastMonth.endsAt - now };
 }

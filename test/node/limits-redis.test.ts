@@ -1,7 +1,9 @@
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { Redis } from "@upstash/redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startRedisServer, type RedisProcess } from "../../scripts/lib/processes.ts";
-import { RespConnection } from "../../scripts/lib/resp.ts";
+import { RespConnection, RespError } from "../../scripts/lib/resp.ts";
 import { startUpstashServer, type UpstashServer } from "../../scripts/lib/upstash-server.ts";
 import type { LimitPolicy } from "../../src/limits/policy.ts";
 import { RedisLimitStore, type LimitRedis } from "../../src/claim/redis-limits.ts";
@@ -208,6 +210,46 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		const now = clock.now;
 		const monthEnds = Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth() + 1, 1) - now;
 		expect(await monthClaim()).toMatchObject({ outcome: "limited", limit: "monthly_tokens", retryAfterMs: monthEnds });
+	});
+
+	it("the ACL users docs/deploy.md gives run every script: the limits', the write-back's, and with budgets the settle's", async () => {
+		const deploy = readFileSync(resolve(import.meta.dirname, "../../docs/deploy.md"), "utf8");
+		const lines = [...deploy.matchAll(/^ {3}ACL SETUSER gateway on >a-long-random-password (.+)$/gm)].map((match) => match[1]!.split(" "));
+		expect(lines).toHaveLength(3);
+		const budget = policy({ rpm: 5, rpd: 5, concurrent: 2, budget: { daily: 1_000, monthly: 10_000, hold: 10 } });
+		for (const [index, rules] of lines.entries()) {
+			const user = `acl-${index}-${crypto.randomUUID().slice(0, 8)}`;
+			await redisCommand("ACL", "SETUSER", user, "on", ">pw", ...rules.map((rule) => rule.replace("hmac:replay:*", "acl:*")));
+			const connection = await RespConnection.connect(redisServer.port);
+			const as = { evalsha: async () => Promise.reject(new Error("NOSCRIPT")), zrem: async (key: string, member: string) => (await connection.send([["ZREM", key, member]]))[0] } as unknown as LimitRedis;
+			as.eval = async (script: string, keys: string[], args: (string | number)[]) => {
+				const [reply] = await connection.send([["EVAL", script, String(keys.length), ...keys, ...args.map(String)]]);
+				if (reply instanceof RespError) throw new Error(reply.message);
+				return reply;
+			};
+			try {
+				expect(await connection.send([["AUTH", user, "pw"]])).toEqual(["OK"]);
+				const limits = new RedisLimitStore(as, { prefix: `acl:${user}:`, leaseMs: LEASE_MS, now: () => T0 });
+				const claim = (n: number, limitsOf: LimitPolicy) =>
+					limits.claim({ key: `acl:${user}:k${n}`, value: `v${n}`, ttlMs: 300_000, clientId: "svc", policy: limitsOf, budget: { hold: 10, nonce: String(n).padStart(32, "0") } });
+				if (index === 0) {
+					// SET alone: the plain claim; the script is refused, a store failure.
+					await expect(claim(1, policy({ rpm: 5 }))).rejects.toThrow();
+					continue;
+				}
+				expect((await claim(1, policy({ rpm: 5, rpd: 5, concurrent: 2 }))).outcome).toBe("claimed");
+				expect(await limits.writeBack({ key: `acl:${user}:w`, value: "w", ttlMs: 1_000, clientId: "svc", spend: { at: T0, rpm: true, rpd: true } })).toBeNull();
+				if (index === 1) {
+					await expect(claim(2, budget)).rejects.toThrow();
+					continue;
+				}
+				const claimed = await claim(2, budget);
+				if (claimed.outcome !== "claimed") throw new Error("not claimed");
+				expect(await limits.settle(claimed.reservation!.id, 3)).toEqual({ status: "settled", hold: 10, counted: 3 });
+			} finally {
+				connection.close();
+			}
+		}
 	});
 
 	it("rpm is a sliding 60 s window, to the millisecond", async () => {
