@@ -44,7 +44,8 @@ async function main(): Promise<number> {
 	if (devVars.keyAdded) console.log("added a fresh KEYRING_KEY to .dev.vars (the keyring's key: npm run keys)");
 	const originUrl = readDevVars()?.get("ORIGIN_URL");
 	try {
-		origin = await startDemoOrigin({ port: originPort });
+		// Its usage reports (token budgets) go to this gateway.
+		origin = await startDemoOrigin({ port: originPort, gatewayUrl: `http://127.0.0.1:${port}` });
 	} catch (error) {
 		console.error(`dev: demo origin: ${listenFailure(error, originPort, "--origin-port")}`);
 		return 1;

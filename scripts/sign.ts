@@ -9,9 +9,12 @@ import { clientSecret, readDevVars, type SecretSetting } from "./lib/dev-vars.ts
 const DEFAULT_BODY = JSON.stringify({ messages: [{ role: "user", content: "Hello from the signing CLI" }] });
 const USAGE = [
 	"usage: npm run sign -- [--url URL] [--method GET|POST] [--path /agent/...[?query]] [--data BODY | --data-file FILE]",
-	"                       [--client-id ID] [--scheme v1|v2] [--timestamp MS] [--created S] [--nonce NONCE] [--alg] [--send]",
+	"                       [--client-id ID] [--scheme v1|v2] [--timestamp MS] [--created S] [--nonce NONCE] [--alg]",
+	"                       [--token-limit N] [--send]",
 	"  Signs a request (scheme v1 by default, or v2: RFC 9421) and prints a curl command, or sends it with --send.",
 	"  --data-file sends a file's bytes as the body (for bodies too large for one argument).",
+	"  --token-limit N sends X-Token-Limit: N, the most this request may spend of the client's token budget",
+	"  (v2 signs it). With --send, a 429 or 503 prints when to come back, and an answer names the tokens left.",
 	"  v1: --timestamp in milliseconds since the epoch (default: now).",
 	"  v2: --created in seconds since the epoch (default: now), --nonce 16 to 64 of A-Z a-z 0-9 _ - (default: random),",
 	"  --alg adds the optional alg=\"hmac-sha256\" parameter.",
@@ -57,6 +60,7 @@ async function main(): Promise<number> {
 		nonce: { type: "string" },
 		alg: { type: "boolean", default: false },
 		scheme: { type: "string", default: "v1" },
+		"token-limit": { type: "string" },
 		send: { type: "boolean", default: false },
 	});
 
@@ -77,6 +81,9 @@ async function main(): Promise<number> {
 	if (values.scheme === "v1" && (values.created !== undefined || values.nonce !== undefined || values.alg)) throw new UsageError("--created, --nonce and --alg are for --scheme v2 (v1 takes --timestamp)");
 	if (values.created !== undefined && !/^[0-9]{1,16}$/.test(values.created)) throw new UsageError("--created must be integer seconds since the epoch");
 	if (values.nonce !== undefined && !/^[A-Za-z0-9_-]{16,64}$/.test(values.nonce)) throw new UsageError("--nonce must be 16 to 64 characters of A-Z a-z 0-9 _ -");
+	const tokenLimitOption = values["token-limit"];
+	if (tokenLimitOption !== undefined && !/^[1-9][0-9]{0,14}$/.test(tokenLimitOption)) throw new UsageError("--token-limit must be a whole number from 1");
+	const tokenLimit = tokenLimitOption === undefined ? undefined : Number(tokenLimitOption);
 	const secret = secretFor(values["client-id"]).value;
 
 	// v2 signs the path and query as sent (the /api alias with its /api); a fresh nonce and created = now unless given.
@@ -91,6 +98,7 @@ async function main(): Promise<number> {
 		created: values.created === undefined ? undefined : Number(values.created),
 		nonce: values.nonce,
 		alg: values.alg,
+		tokenLimit,
 	}) : await signRequest({
 		clientId: values["client-id"],
 		secret,
@@ -99,6 +107,7 @@ async function main(): Promise<number> {
 		path: path.startsWith("/api/agent/") ? path.slice("/api".length) : path,
 		body: bodyBytes,
 		timestamp: values.timestamp === undefined ? undefined : Number(values.timestamp),
+		tokenLimit,
 	});
 	const target = values.url.replace(/\/+$/, "") + path + query;
 	const allHeaders: Record<string, string> = { ...(headers as Record<string, string>), ...(method === "POST" ? { "Content-Type": "application/json" } : {}) };
@@ -121,14 +130,49 @@ async function main(): Promise<number> {
 	console.log(`HTTP ${response.status} ${response.statusText}`);
 	for (const [name, value] of response.headers) console.log(`${name}: ${value}`);
 	console.log("");
-	if (response.body) for await (const chunk of response.body) process.stdout.write(chunk);
-	process.stdout.write("\n");
-	// A limit (429) or an unavailable store (503) says when to come back: surface it where a person looks.
-	const { retryAfterMs } = rateLimitInfo(response);
-	if (retryAfterMs !== null) {
-		console.error(`sign: HTTP ${response.status}: retry after ${Math.ceil(retryAfterMs / 1000)} s (run this command again then: it signs anew)`);
+	// The gateway's own answers are small JSON: kept to read their code; the backend's stream straight through.
+	const own = response.headers.get("x-auth-mode") === null && (response.headers.get("content-type") ?? "").startsWith("application/json");
+	const kept: Uint8Array[] = [];
+	if (response.body) {
+		for await (const chunk of response.body) {
+			process.stdout.write(chunk);
+			if (own) kept.push(chunk);
+		}
 	}
+	process.stdout.write("\n");
+	const code = own ? codeOf(Buffer.concat(kept)) : undefined;
+	for (const line of limitLines(response, code)) console.error(`sign: ${line}`);
 	return response.ok ? 0 : 1;
+}
+
+/** The `code` of a gateway error answer, if it has one. */
+function codeOf(body: Uint8Array): string | undefined {
+	try {
+		const code = (JSON.parse(Buffer.from(body).toString("utf8")) as { code?: unknown }).code;
+		return typeof code === "string" ? code : undefined;
+	} catch {
+		return undefined;
+	}
+}
+
+/**
+ * What a person should know of the limits from an answer: when to come back after a 429 or 503,
+ * and which token budget is spent (docs/design.md, "Token budgets"); the tokens left otherwise.
+ */
+function limitLines(response: { status: number; headers: Headers }, code: string | undefined): string[] {
+	const { retryAfterMs, limits, tokensRemaining } = rateLimitInfo(response);
+	const lines: string[] = [];
+	if (code === "token_budget_exhausted") {
+		const spent = Object.entries(limits).filter(([name, limit]) => name.endsWith("_tokens") && limit.remaining === 0).map(([name]) => name);
+		lines.push(`HTTP 429 token_budget_exhausted: ${spent.length > 0 ? `the ${spent.join(" and ")} budget is` : "a token budget is"} spent until its window ends`);
+	} else if (tokensRemaining !== null) {
+		lines.push(`tokens left: ${Object.entries(limits).filter(([name]) => name.endsWith("_tokens")).map(([name, limit]) => `${name} ${limit.remaining}`).join(", ")}`);
+	}
+	// A limit (429) or an unavailable store (503) says when to come back: surface it where a person looks.
+	if (retryAfterMs !== null) {
+		lines.push(`HTTP ${response.status}: retry after ${Math.ceil(retryAfterMs / 1000)} s (run this command again then: it signs anew)`);
+	}
+	return lines;
 }
 
 runMain(CLI, main);

@@ -1,7 +1,7 @@
 // The deployment checklist as a program, against any deployed or local gateway:
 //   npm run smoke -- --url https://agent-gateway.example.com [--expect-stub refused|allowed]
 //                    [--client-id smoke-check] [--path /agent/chat] [--body JSON] [--scheme v1|v2]
-//                    [--limit-client-id smoke-limit]
+//                    [--limit-client-id smoke-limit] [--budget-client-id smoke-budget] [--token-limit 1024]
 // Secrets from the environment: SMOKE_HMAC_SECRET (or HMAC_SECRET) for the smoke client,
 // METRICS_TOKEN for /metrics and the /healthz details. Against a loopback URL, what the
 // environment does not give is read from .dev.vars (as `npm run sign` does), and a
@@ -10,11 +10,13 @@
 import { signRequest } from "../src/client/index.ts";
 import { parseOptions, runMain, UsageError } from "./lib/cli.ts";
 import { clientSecret, readDevVars } from "./lib/dev-vars.ts";
+import { budgetChecks } from "./lib/smoke-budget.ts";
 
 const CLI = {
 	name: "smoke",
 	usage: [
 		"usage: npm run smoke -- --url URL [--expect-stub refused|allowed] [--client-id ID] [--path /agent/...] [--body JSON] [--scheme v1|v2] [--limit-client-id ID]",
+		"                        [--budget-client-id ID [--token-limit 1024]]",
 		"  Runs the deployment checklist against the gateway at URL: /healthz, /metrics, 401 without",
 		"  headers, 200 signed, 409 replayed, replay claims reaching Upstash, test modes refused or allowed.",
 		"  Secrets: SMOKE_HMAC_SECRET (or HMAC_SECRET) and METRICS_TOKEN from the environment; against a",
@@ -23,6 +25,10 @@ const CLI = {
 		"  --limit-client-id ID: also prove a per-client limit with that client id of its own, which",
 		"  CLIENT_LIMITS gives {\"rpm\": 1} (its secret: SMOKE_LIMIT_HMAC_SECRET, else the smoke client's): two",
 		"  fresh signed requests, the second refused with 429 rate_limited; at most one origin call a minute.",
+		"  --budget-client-id ID: also prove a token budget with that client id of its own, which CLIENT_LIMITS",
+		"  gives daily_tokens or monthly_tokens (its secret: SMOKE_BUDGET_HMAC_SECRET, else the smoke client's): a",
+		"  200 with the budget's RateLimit fields, the origin's X-Token-Usage within the hold (--token-limit sends",
+		"  X-Token-Limit), and its report reaching the gateway (probes holding 1 token see the hold come back).",
 		"  Exit status: 0 all passed, 1 a check failed or the gateway could not be reached, 2 bad usage.",
 	].join("\n"),
 };
@@ -72,6 +78,8 @@ async function main(): Promise<number> {
 		"expect-stub": { type: "string" },
 		scheme: { type: "string", default: "v1" },
 		"limit-client-id": { type: "string" },
+		"budget-client-id": { type: "string" },
+		"token-limit": { type: "string", default: "1024" },
 	});
 	if (values.url === undefined) throw new UsageError("--url is required");
 	if (!/^https?:\/\//.test(values.url)) throw new UsageError("--url must be an http(s) URL");
@@ -79,9 +87,16 @@ async function main(): Promise<number> {
 		throw new UsageError("--expect-stub must be refused or allowed");
 	}
 	if (!values.path.startsWith("/agent/")) throw new UsageError("--path must start with /agent/");
+	// The query is sent, and signed as each scheme signs it (v1 signs the path alone).
+	const queryAt = values.path.indexOf("?");
+	const path = queryAt === -1 ? values.path : values.path.slice(0, queryAt);
+	const query = queryAt === -1 ? "" : values.path.slice(queryAt);
 	if (values.scheme !== "v1" && values.scheme !== "v2") throw new UsageError("--scheme must be v1 or v2");
 	const limitClientId = values["limit-client-id"];
 	if (limitClientId !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(limitClientId)) throw new UsageError("--limit-client-id must be a client id");
+	const budgetClientId = values["budget-client-id"];
+	if (budgetClientId !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(budgetClientId)) throw new UsageError("--budget-client-id must be a client id");
+	if (!/^[1-9][0-9]{0,8}$/.test(values["token-limit"])) throw new UsageError("--token-limit must be a whole number from 1");
 	const base = values.url.replace(/\/+$/, "");
 
 	// A local gateway (`npm run dev`) runs on the settings of .dev.vars: read what the
@@ -148,9 +163,9 @@ async function main(): Promise<number> {
 		return "401 missing_headers";
 	});
 
-	const signing = { clientId: values["client-id"], secret: firstOf(secret.value), method: "POST", path: values.path, body: values.body };
+	const signing = { clientId: values["client-id"], secret: firstOf(secret.value), method: "POST", path, body: values.body };
 	// v2 (docs/design.md, "Scheme v2") on request: the same checks, signed with RFC 9421.
-	const signed = values.scheme === "v2" ? await signRequest({ scheme: "v2", ...signing }) : await signRequest(signing);
+	const signed = values.scheme === "v2" ? await signRequest({ scheme: "v2", ...signing, query }) : await signRequest(signing);
 	const send = () =>
 		fetch(base + values.path, { method: "POST", headers: { ...(signed.headers as Record<string, string>), "Content-Type": "application/json" }, body: signed.body });
 
@@ -213,7 +228,7 @@ async function main(): Promise<number> {
 		const limited = { ...signing, clientId: limitClientId, secret: firstOf(limitSecret.value) };
 		// Each request signed anew: a limit refuses what is new, where a replay would be 409.
 		const sendLimited = async () => {
-			const fresh = values.scheme === "v2" ? await signRequest({ scheme: "v2", ...limited }) : await signRequest(limited);
+			const fresh = values.scheme === "v2" ? await signRequest({ scheme: "v2", ...limited, query }) : await signRequest(limited);
 			return fetch(base + values.path, { method: "POST", headers: { ...(fresh.headers as Record<string, string>), "Content-Type": "application/json" }, body: fresh.body });
 		};
 		await check(`client ${limitClientId} is refused past its limit (429)`, async () => {
@@ -230,6 +245,18 @@ async function main(): Promise<number> {
 			expect(retryAfter !== null && /^[0-9]+$/.test(retryAfter), "429 without a Retry-After in seconds");
 			expect(response.headers.has("ratelimit-policy") && response.headers.has("ratelimit"), "429 without the RateLimit-Policy and RateLimit fields");
 			return `429 ${code}, Retry-After ${retryAfter} s, RateLimit: ${response.headers.get("ratelimit")}`;
+		});
+	}
+
+	if (budgetClientId !== undefined) {
+		const budgetSecret = fromEnv("SMOKE_BUDGET_HMAC_SECRET") ?? secret;
+		await budgetChecks({
+			target: base + values.path,
+			signing: { ...signing, clientId: budgetClientId, secret: firstOf(budgetSecret.value), query },
+			scheme: values.scheme,
+			secretSource: budgetSecret.source,
+			tokenLimit: Number(values["token-limit"]),
+			check,
 		});
 	}
 

@@ -9,6 +9,7 @@ describe("rateLimitInfo()", () => {
 		expect(info).toEqual({
 			retryAfterMs: 13_000,
 			limits: { rpd: { remaining: 998, resetSeconds: 42_000 }, rpm: { remaining: 0, resetSeconds: 13 }, concurrent: { remaining: 3, resetSeconds: null } },
+			tokensRemaining: null,
 		});
 	});
 
@@ -19,10 +20,34 @@ describe("rateLimitInfo()", () => {
 	});
 
 	it("an answer without the fields, or with ones it cannot read, gives nothing rather than a guess", () => {
-		expect(rateLimitInfo(answer({}))).toEqual({ retryAfterMs: null, limits: {} });
+		expect(rateLimitInfo(answer({}))).toEqual({ retryAfterMs: null, limits: {}, tokensRemaining: null });
 		expect(rateLimitInfo(answer({ "Retry-After": "soon", RateLimit: 'rpm;r=1, "x";t=5, "y";r=-1, "z";r=2;t=later' }))).toEqual({
 			retryAfterMs: null,
 			limits: { z: { remaining: 2, resetSeconds: null } },
+			tokensRemaining: null,
 		});
+	});
+
+	it("reads the token budgets of a 429 token_budget_exhausted: Retry-After to the window's end, the fewest tokens left", () => {
+		const info = rateLimitInfo(
+			answer({ "Retry-After": "38112", RateLimit: '"daily_tokens";r=0;t=38112, "monthly_tokens";r=912000;t=1594512, "rpm";r=59;t=60' }),
+		);
+		expect(info).toEqual({
+			retryAfterMs: 38_112_000,
+			limits: {
+				daily_tokens: { remaining: 0, resetSeconds: 38_112 },
+				monthly_tokens: { remaining: 912_000, resetSeconds: 1_594_512 },
+				rpm: { remaining: 59, resetSeconds: 60 },
+			},
+			tokensRemaining: 0,
+		});
+	});
+
+	it("tokensRemaining is the smaller budget, whichever comes first, and ignores request limits", () => {
+		const left = (value: string) => rateLimitInfo(answer({ RateLimit: value })).tokensRemaining;
+		expect(left('"monthly_tokens";r=700;t=99, "daily_tokens";r=4000;t=9')).toBe(700);
+		expect(left('"daily_tokens";r=12;t=9, "monthly_tokens";r=700;t=99')).toBe(12);
+		expect(left('"daily_tokens";r=4096;t=9')).toBe(4096);
+		expect(left('"rpd";r=0;t=9, "concurrent";r=0')).toBeNull();
 	});
 });

@@ -1,8 +1,12 @@
 /**
- * What a gateway answer says about the client's limits (docs/design.md, "Per-client limits"):
- * `Retry-After` on a 429 (and a 503), and the `RateLimit` field (draft-ietf-httpapi-ratelimit-headers)
- * on every answer to a limited client, so a client can slow down before it is refused.
+ * What a gateway answer says about the client's limits (docs/design.md, "Per-client limits") and
+ * token budgets (docs/design.md, "Token budgets"): `Retry-After` on a 429 (and a 503), and the
+ * `RateLimit` field (draft-ietf-httpapi-ratelimit-headers) on every answer to a limited client,
+ * so a client can slow down before it is refused.
  */
+
+/** The `RateLimit` policies of token budgets: tokens per UTC day and per UTC calendar month. */
+const TOKEN_BUDGETS = ["daily_tokens", "monthly_tokens"] as const;
 
 /** One quota policy's current service limit, from the `RateLimit` field. */
 export interface ServiceLimit {
@@ -15,8 +19,13 @@ export interface ServiceLimit {
 export interface RateLimitInfo {
 	/** How long to wait before sending again (signed anew), in milliseconds; null without `Retry-After`. */
 	retryAfterMs: number | null;
-	/** By policy name: `rpm`, `rpd`, `concurrent`. Empty when the answer carries no `RateLimit`. */
+	/** By policy name: `rpm`, `rpd`, `concurrent`, `daily_tokens`, `monthly_tokens`. Empty when the answer carries no `RateLimit`. */
 	limits: Record<string, ServiceLimit>;
+	/**
+	 * The fewest tokens left in any of the client's token budgets: the most its next request can
+	 * be given (0 after a 429 `token_budget_exhausted`). Null when the answer names no token budget.
+	 */
+	tokensRemaining: number | null;
 }
 
 /**
@@ -26,6 +35,7 @@ export interface RateLimitInfo {
  * ```ts
  * const response = await fetch(url, { method: "POST", headers, body });
  * if (response.status === 429) {
+ *   // token_budget_exhausted waits until the window's end: hours, not seconds.
  *   const { retryAfterMs } = rateLimitInfo(response);
  *   await new Promise((resolve) => setTimeout(resolve, retryAfterMs ?? 1000));
  *   // then sign again: a fresh timestamp (v1) or nonce (v2)
@@ -33,7 +43,17 @@ export interface RateLimitInfo {
  * ```
  */
 export function rateLimitInfo(response: { headers: Headers }, now: number = Date.now()): RateLimitInfo {
-	return { retryAfterMs: retryAfterMs(response.headers.get("retry-after"), now), limits: parseRateLimit(response.headers.get("ratelimit")) };
+	const limits = parseRateLimit(response.headers.get("ratelimit"));
+	return { retryAfterMs: retryAfterMs(response.headers.get("retry-after"), now), limits, tokensRemaining: tokensRemaining(limits) };
+}
+
+function tokensRemaining(limits: Record<string, ServiceLimit>): number | null {
+	let fewest: number | null = null;
+	for (const name of TOKEN_BUDGETS) {
+		const remaining = limits[name]?.remaining;
+		if (remaining !== undefined && (fewest === null || remaining < fewest)) fewest = remaining;
+	}
+	return fewest;
 }
 
 function retryAfterMs(value: string | null, now: number): number | null {

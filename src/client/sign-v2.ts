@@ -2,6 +2,7 @@ import { serializeDictionary } from "structured-headers";
 import { importHmacKey, utf8 } from "../auth/crypto.ts";
 import { signatureBase, signatureInputMember, signatureParams } from "../auth/http-signature-base.ts";
 import { contentDigest, signBase } from "../auth/http-signature-crypto.ts";
+import { TOKEN_LIMIT_HEADER, tokenLimitValue } from "./token-limit.ts";
 
 export interface SignRequestV2Input {
 	scheme: "v2";
@@ -29,6 +30,11 @@ export interface SignRequestV2Input {
 	coveredHeaders?: Record<string, string>;
 	/** The signature's label. @default "sig1" */
 	label?: string;
+	/**
+	 * The most this request may spend of the client's token budget (a whole number from 1),
+	 * sent as `X-Token-Limit` and covered by the signature.
+	 */
+	tokenLimit?: number;
 }
 
 export interface SignedHeadersV2 {
@@ -57,6 +63,11 @@ export async function signRequestV2(input: SignRequestV2Input): Promise<SignedRe
 	const query = input.query === undefined || input.query === "" || input.query === "?" ? "" : input.query.startsWith("?") ? input.query : `?${input.query}`;
 	const covered = new Map<string, string>();
 	for (const [name, value] of Object.entries(input.coveredHeaders ?? {})) covered.set(name.toLowerCase(), value.trim());
+	if (input.tokenLimit !== undefined) {
+		const name = TOKEN_LIMIT_HEADER.toLowerCase();
+		if (covered.has(name)) throw new Error("signRequest: give tokenLimit or an x-token-limit covered header, not both");
+		covered.set(name, tokenLimitValue(input.tokenLimit));
+	}
 	const headers: SignedHeadersV2 = { "Signature-Input": "", Signature: "" };
 	for (const [name, value] of covered) headers[name] = value;
 	if (method === "POST") {

@@ -29,3 +29,30 @@ describe("signRequest", () => {
 		expect(timestamp).toBeLessThanOrEqual(after);
 	});
 });
+
+describe("signRequest's tokenLimit (X-Token-Limit)", () => {
+	it("v1 sends it beside the signature, which stays that of the request without it", async () => {
+		const input = { clientId: "svc", secret: "k", method: "POST", path: "/agent/chat", body: "{}", timestamp: 42 };
+		const plain = await signRequest(input);
+		const limited = await signRequest({ ...input, tokenLimit: 512 });
+		expect(limited.headers["X-Token-Limit"]).toBe("512");
+		expect(limited.headers["X-Signature"]).toBe(plain.headers["X-Signature"]);
+		expect(plain.headers).not.toHaveProperty("X-Token-Limit");
+	});
+
+	it("v2 covers it: the header is sent and listed in Signature-Input", async () => {
+		const input = { scheme: "v2" as const, clientId: "svc", secret: "k", method: "POST", path: "/agent/chat", body: "{}", created: 1, nonce: "nonce-0123456789abcdef" };
+		const limited = await signRequest({ ...input, tokenLimit: 64 });
+		expect(limited.headers["x-token-limit"]).toBe("64");
+		expect(limited.headers["Signature-Input"]).toBe('sig1=("@method" "@path" "@query" "x-token-limit" "content-digest");created=1;keyid="svc";nonce="nonce-0123456789abcdef"');
+		// The same as covering the header by hand, so the gateway's verifier takes it like any covered header.
+		const byHand = await signRequest({ ...input, coveredHeaders: { "x-token-limit": "64" } });
+		expect(limited.headers.Signature).toBe(byHand.headers.Signature);
+		await expect(signRequest({ ...input, tokenLimit: 64, coveredHeaders: { "X-Token-Limit": "8" } })).rejects.toThrow(/not both/);
+	});
+
+	it.each([0, -1, 1.5, Number.NaN, 2 ** 53])("refuses %s before signing anything", async (tokenLimit) => {
+		await expect(signRequest({ clientId: "svc", secret: "k", method: "GET", path: "/agent/x", tokenLimit })).rejects.toThrow("tokenLimit must be a whole number from 1");
+		await expect(signRequest({ scheme: "v2", clientId: "svc", secret: "k", method: "GET", path: "/agent/x", tokenLimit })).rejects.toThrow("tokenLimit must be a whole number from 1");
+	});
+});

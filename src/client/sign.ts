@@ -1,5 +1,6 @@
 import { canonicalString, hmacSha256Hex, importHmacKey, sha256Hex, utf8 } from "../auth/crypto.ts";
 import { signRequestV2, type SignedRequestPartsV2, type SignRequestV2Input } from "./sign-v2.ts";
+import { tokenLimitValue } from "./token-limit.ts";
 
 export type { SignedHeadersV2, SignedRequestPartsV2, SignRequestV2Input } from "./sign-v2.ts";
 
@@ -15,12 +16,20 @@ export interface SignRequestInput {
 	body?: string | Uint8Array;
 	/** Milliseconds since the epoch; sign a fresh one for every request and every retry. */
 	timestamp?: number;
+	/**
+	 * The most this request may spend of the client's token budget, sent as `X-Token-Limit`
+	 * (a whole number from 1). v1 signs no header, so this one is sent unsigned: it can only
+	 * lower the request's hold.
+	 */
+	tokenLimit?: number;
 }
 
 export interface SignedHeaders {
 	"X-Client-Id": string;
 	"X-Timestamp": string;
 	"X-Signature": string;
+	/** Sent when `tokenLimit` is given. */
+	"X-Token-Limit"?: string;
 }
 
 export interface SignedRequestParts {
@@ -48,9 +57,12 @@ export function signRequest(input: SignRequestInput | SignRequestV2Input): Promi
 
 async function signRequestV1(input: SignRequestInput): Promise<SignedRequestParts> {
 	if (input.secret === "") throw new Error("signRequest: secret is empty");
+	const tokenLimit = input.tokenLimit === undefined ? undefined : tokenLimitValue(input.tokenLimit);
 	const body = typeof input.body === "string" ? utf8(input.body) : new Uint8Array(input.body ?? new Uint8Array(0));
 	const timestamp = String(input.timestamp ?? Date.now());
 	const canonical = canonicalString({ method: input.method, path: input.path, timestamp, bodySha256: await sha256Hex(body) });
 	const signature = await hmacSha256Hex(await importHmacKey(input.secret, "sign"), canonical);
-	return { headers: { "X-Client-Id": input.clientId, "X-Timestamp": timestamp, "X-Signature": signature }, body };
+	const headers: SignedHeaders = { "X-Client-Id": input.clientId, "X-Timestamp": timestamp, "X-Signature": signature };
+	if (tokenLimit !== undefined) headers["X-Token-Limit"] = tokenLimit;
+	return { headers, body };
 }

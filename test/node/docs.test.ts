@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDemoOrigin, type DemoOrigin } from "../../scripts/lib/demo-origin.ts";
 import { parseDotenv } from "../../scripts/lib/dev-vars.ts";
 import { canonicalString, sha256Hex, signRequest } from "../../src/client/index.ts";
+import { ERRORS, type ErrorCode } from "../../src/errors.ts";
 import type { HmacV2Vectors, HmacVector } from "../fixtures/hmac-vectors.ts";
 import { runCli } from "./helpers/cli.ts";
 import { startGateway, type RunningGateway } from "./helpers/gateway.ts";
@@ -86,6 +87,24 @@ describe("the commands in the docs", () => {
 		expect(problems(block("npx wrangler tail; npm run sign -- --send # wrangler in a comment"))).toEqual([]);
 		expect(problems(block("npx no-such-tool"))).toHaveLength(1);
 		expect(codeBlocks("x.md", "text\n   ```sh\n   npm run dev\n   ```\n").map((b) => b.text)).toEqual(["   npm run dev"]);
+	});
+});
+
+describe("the error tables are the catalogue: docs/protocol.md's section 8 for clients, docs/origin.md's for the usage route", () => {
+	const rowsOf = (text: string) =>
+		[...text.matchAll(/^\| (\d{3}) \| ([^|]+) \|/gm)].flatMap(([, status, codes]) => [...codes!.matchAll(/`([a-z_]+)`/g)].map((code) => [code[1]!, Number(status)] as const));
+	const protocol = rowsOf(readFileSync("docs/protocol.md", "utf8").split("## 8. Errors, and how to retry")[1]!.split("\n## ")[0]!);
+	const origin = rowsOf(readFileSync("docs/origin.md", "utf8"));
+
+	it("every code in either table has the status the gateway answers it with", () => {
+		expect(protocol.length).toBeGreaterThanOrEqual(20);
+		expect(origin.length).toBeGreaterThanOrEqual(7);
+		expect([...protocol, ...origin].filter(([code, status]) => ERRORS[code as ErrorCode]?.status !== status)).toEqual([]);
+	});
+
+	it("every code a caller can get is in one of them (the gateway's own 500 aside)", () => {
+		const listed = new Set([...protocol, ...origin].map(([code]) => code));
+		expect(Object.keys(ERRORS).filter((code) => !listed.has(code) && code !== "internal_error")).toEqual([]);
 	});
 });
 

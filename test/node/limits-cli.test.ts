@@ -83,6 +83,8 @@ describe("the client package", () => {
 		const built = "../../dist/client/index.js";
 		const { rateLimitInfo } = (await import(built)) as typeof import("../../src/client/index.ts");
 		const answer = { headers: new Headers({ "Retry-After": "7", RateLimit: '"rpm";r=0;t=7' }) };
-		expect(rateLimitInfo(answer)).toEqual({ retryAfterMs: 7_000, limits: { rpm: { remaining: 0, resetSeconds: 7 } } });
+		expect(rateLimitInfo(answer)).toEqual({ retryAfterMs: 7_000, limits: { rpm: { remaining: 0, resetSeconds: 7 } }, tokensRemaining: null });
+		const budget = { headers: new Headers({ "Retry-After": "3600", RateLimit: '"daily_tokens";r=0;t=3600, "monthly_tokens";r=50;t=90000' }) };
+		expect(rateLimitInfo(budget).tokensRemaining).toBe(0);
 	});
 });

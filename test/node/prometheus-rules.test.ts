@@ -11,7 +11,7 @@ describe.skipIf(!available("promtool", "prometheus"))("ops/prometheus: rules, th
 
 	it("promtool check rules and test rules pass (every alert shown firing and quiet)", async () => {
 		const check = await runProgram("promtool", ["check", "rules", RULES]);
-		expect(check.output).toContain("SUCCESS: 17 rules found");
+		expect(check.output).toContain("SUCCESS: 21 rules found");
 		expect(check.code).toBe(0);
 		const test = await runProgram("promtool", ["test", "rules", RULE_TESTS]);
 		expect(test.output).toContain("SUCCESS");

@@ -1,5 +1,7 @@
 import { createHash, createHmac } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { HmacV2Vectors } from "../fixtures/hmac-vectors.ts";
@@ -177,5 +179,101 @@ describe.skipIf(!available("redis-server", "redis-server"))("the signing CLI aga
 		expect((await sign(["--send", "--url", gateway.url, "--timestamp", timestamp])).stdout).toMatch(/^HTTP 409/);
 		// The replay is answered from the isolate's own decisions, without a second SET.
 		expect(upstash.stats.commands.get("set")).toBe(1);
+	});
+
+	it("--token-limit lowers the hold the origin gets; a spent budget is 429 token_budget_exhausted, named with when to come back", async () => {
+		// A month's budget: its window turns over once a month, not once a day, under the test.
+		const gateway = await stack.gateway({ CLIENT_LIMITS: JSON.stringify({ "dev-cli": { monthly_tokens: 3 } }) });
+		const first = await sign(["--send", "--url", gateway.url, "--token-limit", "2"]);
+		expect(first.stdout).toMatch(/^HTTP 200/);
+		// The demo origin stopped at its hold: two words of its reply.
+		expect(first.stdout).toContain('"reply":"Demo answer"');
+		expect(first.stderr).toBe("sign: tokens left: monthly_tokens 1\n");
+		expect((await sign(["--send", "--url", gateway.url])).stderr).toBe("sign: tokens left: monthly_tokens 0\n");
+		const spent = await sign(["--send", "--url", gateway.url]);
+		expect(spent.stdout).toMatch(/^HTTP 429/);
+		const retryAfter = Number(/^retry-after: (\d+)$/m.exec(spent.stdout)?.[1]);
+		const now = new Date();
+		const toMonthEnd = Math.ceil((Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1) - now.getTime()) / 1000);
+		expect(Math.abs(retryAfter - toMonthEnd)).toBeLessThanOrEqual(5);
+		expect(spent.stderr).toBe(
+			"sign: HTTP 429 token_budget_exhausted: the monthly_tokens budget is spent until its window ends\n" +
+				`sign: HTTP 429: retry after ${retryAfter} s (run this command again then: it signs anew)\n`,
+		);
+		expect(spent.code).toBe(1);
+	});
+});
+
+/** A server that answers every request with `answer` and keeps the headers it was sent. */
+async function cannedGateway(answer: { status: number; headers: Record<string, string>; body: string }) {
+	const seen: http.IncomingHttpHeaders[] = [];
+	const server = http.createServer((request, response) => {
+		seen.push(request.headers);
+		request.resume().on("end", () => response.writeHead(answer.status, answer.headers).end(answer.body));
+	});
+	await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+	return {
+		url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+		seen,
+		close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+	};
+}
+
+describe("the signing CLI and token budgets (docs/design.md, \"Token budgets\")", () => {
+	const exhausted = {
+		status: 429,
+		headers: {
+			"Content-Type": "application/json",
+			"Retry-After": "38112",
+			"RateLimit-Policy": '"daily_tokens";q=100000;w=86400',
+			RateLimit: '"daily_tokens";r=0;t=38112, "monthly_tokens";r=912000;t=1594512',
+		},
+		body: JSON.stringify({ detail: "This client used its token budget for this window; sign anew after Retry-After.", code: "token_budget_exhausted" }),
+	};
+
+	it("--token-limit sends X-Token-Limit (v2 covers it); a 429 token_budget_exhausted names the budget and when to come back", async () => {
+		const gateway = await cannedGateway(exhausted);
+		try {
+			const v1 = await sign(["--send", "--url", gateway.url, "--token-limit", "64"]);
+			expect(gateway.seen[0]!["x-token-limit"]).toBe("64");
+			expect(v1.stdout).toMatch(/^HTTP 429/);
+			expect(v1.stdout).toContain('"code":"token_budget_exhausted"');
+			expect(v1.stderr).toBe(
+				"sign: HTTP 429 token_budget_exhausted: the daily_tokens budget is spent until its window ends\n" +
+					"sign: HTTP 429: retry after 38112 s (run this command again then: it signs anew)\n",
+			);
+			expect(v1.code).toBe(1);
+			const v2 = await sign(["--send", "--url", gateway.url, "--token-limit", "64", "--scheme", "v2"]);
+			expect(gateway.seen[1]!["x-token-limit"]).toBe("64");
+			expect(gateway.seen[1]!["signature-input"]).toContain('"x-token-limit"');
+			expect(v2.code).toBe(1);
+			const without = await sign(["--send", "--url", gateway.url]);
+			expect(gateway.seen[2]!).not.toHaveProperty("x-token-limit");
+			expect(without.stderr).toContain("token_budget_exhausted");
+		} finally {
+			await gateway.close();
+		}
+	});
+
+	it("an accepted answer names the tokens left; a backend's own JSON with a code is not read as the gateway's", async () => {
+		const gateway = await cannedGateway({
+			status: 200,
+			headers: { "Content-Type": "application/json", "X-Auth-Mode": "hmac", RateLimit: '"daily_tokens";r=4000;t=90, "monthly_tokens";r=700;t=900, "rpm";r=5;t=60' },
+			body: JSON.stringify({ reply: "hi", code: "token_budget_exhausted" }),
+		});
+		try {
+			const { code, stderr } = await sign(["--send", "--url", gateway.url]);
+			expect(stderr).toBe("sign: tokens left: daily_tokens 4000, monthly_tokens 700\n");
+			expect(code).toBe(0);
+		} finally {
+			await gateway.close();
+		}
+	});
+
+	it.each(["0", "-5", "1.5", "many"])("--token-limit %s: a usage error, nothing sent", async (value) => {
+		const { code, stderr, stdout } = await sign(["--send", "--url", "http://127.0.0.1:9", `--token-limit=${value}`]);
+		expect(stderr.split("\n")[0]).toBe("sign: --token-limit must be a whole number from 1");
+		expect(stdout).toBe("");
+		expect(code).toBe(2);
 	});
 });

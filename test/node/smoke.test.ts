@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { bundleWorker } from "../../scripts/lib/build.ts";
 import { startDemoOrigin, type DemoOrigin } from "../../scripts/lib/demo-origin.ts";
 import { startGateway as startBundle } from "../../scripts/lib/gateway-runner.ts";
@@ -117,6 +117,21 @@ describe("npm run smoke against a local gateway (memory store)", () => {
 		}
 	});
 
+	it.each(["v1", "v2"])("--path with a query (%s): sent, and signed as the scheme signs it", async (scheme) => {
+		const { code, output } = await smoke(gateway.url, ["--expect-stub", "allowed", "--scheme", scheme, "--path", "/agent/chat?spend=3"]);
+		expect(output).toContain("PASS  a signed request gives 200");
+		expect(code).toBe(0);
+	});
+
+	it.each([
+		[["--budget-client-id", "not an id"], "smoke: --budget-client-id must be a client id"],
+		[["--budget-client-id", "b", "--token-limit", "0"], "smoke: --token-limit must be a whole number from 1"],
+	])("%j: a usage error", async (args, line) => {
+		const { code, output } = await smoke(gateway.url, args);
+		expect(output.split("\n")[0]).toBe(line);
+		expect(code).toBe(2);
+	});
+
 	it("refuses to run without a secret (usage error, exit 2)", async () => {
 		const { code, output } = await smoke(gateway.url, [], { SMOKE_HMAC_SECRET: "" });
 		expect(output).toContain("smoke: set SMOKE_HMAC_SECRET");
@@ -158,5 +173,55 @@ describe.skipIf(!available("redis-server", "redis-server"))("npm run smoke again
 		} finally {
 			await stack.restartUpstash();
 		}
+	});
+});
+
+describe.skipIf(!available("redis-server", "redis-server"))("npm run smoke --budget-client-id against a gateway on Upstash", () => {
+	const stack = useUpstashStack("smoke-budget-token", {
+		METRICS_TOKEN: "smoke-metrics",
+		ORIGIN_TOKEN: "smoke-origin-token",
+		// A month's budget: its window turns over once a month, not under a test at midnight.
+		CLIENT_LIMITS: JSON.stringify({ "smoke-budget": { monthly_tokens: 100_000 } }),
+	});
+	let gateway: RunningGateway;
+	// A gateway per test (the stack closes them after each), with a replay prefix, so a budget, of its own.
+	beforeEach(async () => {
+		gateway = await stack.gateway();
+		// The demo origin reports a stream's (and, on request, a chat answer's) usage to this gateway.
+		stack.origin.setGateway(gateway.url);
+	});
+	afterAll(() => stack.origin?.setGateway(null));
+	const budgetSmoke = (more: string[] = []) => smoke(gateway.url, ["--expect-stub", "allowed", "--budget-client-id", "smoke-budget", ...more]);
+
+	it("passes: a 200 with the budget's RateLimit fields, the origin's usage within the hold, its report back at the gateway", async () => {
+		const { code, output } = await budgetSmoke();
+		expect(output).toMatch(/PASS {2}client smoke-budget gets 200 with its token budget's RateLimit fields: 200, RateLimit: "monthly_tokens";r=98976;t=\d+/);
+		expect(output).toContain("PASS  the origin spends within the hold the gateway forwarded: X-Token-Usage: 5, within the hold (at most 1024)");
+		expect(output).toMatch(/PASS {2}the origin's report reaches the gateway: the hold came back: monthly_tokens r=98976, then r=9999\d on a probe/);
+		expect(output).toMatch(/^10 passed, 0 failed$/m);
+		expect(code).toBe(0);
+	});
+
+	it("a report through the usage route reaches the gateway too, though the answer then carries no X-Token-Usage", async () => {
+		const { code, output } = await budgetSmoke(["--path", "/agent/chat?report=route", "--scheme", "v2"]);
+		expect(output).toContain("FAIL  the origin spends within the hold the gateway forwarded: the answer carries no X-Token-Usage");
+		expect(output).toContain("PASS  the origin's report reaches the gateway: the hold came back");
+		expect(code).toBe(1);
+	});
+
+	it("fails an origin that overruns its hold, and one that never reports", async () => {
+		const overrun = await budgetSmoke(["--path", "/agent/chat?spend=5000&ignore_hold=1", "--token-limit", "64"]);
+		expect(overrun.output).toContain("FAIL  the origin spends within the hold the gateway forwarded: the origin reported 5000 tokens for a hold of at most 64: does it read X-Token-Hold?");
+		expect(overrun.code).toBe(1);
+		const silent = await budgetSmoke(["--path", "/agent/chat?report=none"]);
+		expect(silent.output).toContain("FAIL  the origin's report reaches the gateway: the first request's hold is still held after 5 probes: no report reached the gateway");
+		expect(silent.code).toBe(1);
+	});
+
+	it("fails a client without a budget, naming what to configure", async () => {
+		const { code, output } = await smoke(gateway.url, ["--expect-stub", "allowed", "--budget-client-id", "no-budget"]);
+		expect(output).toContain("FAIL  client no-budget gets 200 with its token budget's RateLimit fields: no-budget has no token budget: give it daily_tokens or monthly_tokens in CLIENT_LIMITS");
+		expect(output).toContain("FAIL  the origin spends within the hold the gateway forwarded: not checked: no budgeted request was accepted");
+		expect(code).toBe(1);
 	});
 });
