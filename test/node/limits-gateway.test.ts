@@ -82,10 +82,10 @@ describe.skipIf(!available("redis-server", "redis-server"))("per-client limits: 
 		expect(await redisCommand("ZCARD", `${prefix}limit:rpm:${CLIENT_ID}`)).toBe(50);
 		// Exactly Redis's 50, but for claims that fell back to an isolate's memory (counted, alerted on): none on a quiet machine.
 		expect(Math.abs(accepted - 50)).toBeLessThanOrEqual(fellBack);
-		// The race is real (runs outlasted the budget), and confirmations answered: with a claim's 200 ms budget none could
-		// (every answer takes 590 ms). On a quiet machine all 400 do; a loaded one starves some past their second.
+		// The race is real: runs outlasted the budget. How many confirmations answer within their second depends on the
+		// machine (all 400 on a quiet one; a loaded one starves them all), so it is a figure (docs/reliability.md), not a
+		// rule here; that a confirming run gets the second is src/claim/upstash.test.ts's and redis-limits.test.ts's.
 		expect(firstRunsTimedOut).toBeGreaterThan(100);
-		expect(fellBack).toBeLessThan(firstRunsTimedOut);
 	});
 
 	it("a slot held by a dead isolate blocks until its lease ends; a live one's lease is ORIGIN_TIMEOUT_MS + ORIGIN_STREAM_MAX_MS, and it is released when its stream ends", async () => {
