@@ -9,6 +9,8 @@ export interface VerifiedRequest {
 	query: string;
 	/** The body bytes that were hashed: the ones to forward. */
 	body: Uint8Array<ArrayBuffer>;
+	/** The request headers the signature covers, lowercase (v2's covered header names; none in v1). */
+	coveredHeaders: readonly string[];
 	/** What the replay claim is made of (docs/design.md, "Replay protection"). */
 	replay: {
 		/** Names this signed request among all others: the replay key after its prefix. */
@@ -18,5 +20,9 @@ export interface VerifiedRequest {
 	};
 }
 
-/** The context variables a signature middleware sets. */
-export type VerifiedVariables = { verified: VerifiedRequest };
+/**
+ * The context variables a signature middleware sets (`verified`), and what a later step asks of
+ * forwarding: `watchAnswerEnd` when it must see the answer end (a `concurrent` slot is released
+ * then), so the answer is piped with the total deadline (docs/design.md, "Forwarding").
+ */
+export type VerifiedVariables = { verified: VerifiedRequest; watchAnswerEnd?: true };

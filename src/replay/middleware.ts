@@ -87,6 +87,8 @@ export const replayProtection = (options: ReplayProtectionOptions): MiddlewareHa
 		}
 		if (decision.fallback !== null) warn("replay store unavailable, falling back to memory", decision.fallback, "memory", c.req.raw);
 		events.outcome("ok", "real");
+		// A slot is released when the answer ends: forwarding pipes it so that its end is seen, under the deadline.
+		if (decision.limits?.slot) c.set("watchAnswerEnd", true);
 		await next();
 		if (decision.limits !== undefined) {
 			const answer = answerOfLimitedClient(c.res, policy!, decision.limits, limits!.release, backgroundOf(c));
