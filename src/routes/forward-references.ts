@@ -56,13 +56,17 @@ export function normaliseHost(hostname: string): string {
 	return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
 }
 
+/** Answer headers whose URLs on the origin are rewritten to gateway paths (cookies: their `Domain`), not dropped outright. */
+export const REFERENCE_HEADERS: ReadonlySet<string> = new Set(["location", "content-location", "link", "refresh", "set-cookie"]);
+
 /**
- * Rewrites in place what in an answer's headers names the origin: `Location` and
- * `Content-Location` on its host (any scheme or port) become a path on the gateway, as do the
- * `Link` URLs on it and a `Refresh` URL; a `Set-Cookie` `Domain` attribute naming the host is
- * removed (the cookie then belongs to the gateway's host, the one the client asked). Then any
- * header (or cookie) whose value still names the origin's host is dropped: a CSP `report-uri`,
- * `Access-Control-Allow-Origin`, `WWW-Authenticate`, `Report-To`, a header of the origin's own.
+ * Rewrites in place the headers of `REFERENCE_HEADERS`: `Location` and `Content-Location` on the
+ * origin's host (any scheme or port) become a path on the gateway, as do the `Link` URLs on it
+ * and a `Refresh` URL; a `Set-Cookie` `Domain` attribute naming the host is removed (the cookie
+ * then belongs to the gateway's host, the one the client asked). Then each of them whose value
+ * still names the origin's host is dropped: two values joined by the runtime, a URL no parser
+ * reads, a `Link` parameter, a cookie's value. (Every other header naming it is dropped whole
+ * by the answer's builder: `forward-answer.ts`.)
  */
 export function rewriteOriginReferences(headers: Headers, origin: OriginAddress): void {
 	for (const name of ["location", "content-location"]) {
@@ -86,11 +90,10 @@ export function rewriteOriginReferences(headers: Headers, origin: OriginAddress)
 		else if (rewritten !== refresh) headers.set("refresh", rewritten);
 	}
 	if (headers.has("set-cookie")) rewriteCookies(headers, origin);
-	// The last check reads each value as the client gets it: two values joined by the runtime, a URL
-	// no parser reads, a `Link` parameter, a host in a sentence.
-	const naming: string[] = [];
-	for (const [name, value] of headers) if (name !== "set-cookie" && namesOrigin(value, origin)) naming.push(name);
-	for (const name of naming) headers.delete(name);
+	for (const name of ["location", "content-location", "link", "refresh"]) {
+		const value = headers.get(name);
+		if (value !== null && namesOrigin(value, origin)) headers.delete(name);
+	}
 }
 
 /** `Link`'s URI references: `<...>` (RFC 8288). */
