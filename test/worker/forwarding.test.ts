@@ -100,14 +100,34 @@ describe("forwarding to the origin", () => {
 		expect(await passed.text()).toBe("late");
 	});
 
-	it("504 origin_timeout when the headers do not come within ORIGIN_TIMEOUT_MS, and the origin call is aborted", async () => {
+	it("504 origin_timeout when the headers do not come within ORIGIN_TIMEOUT_MS; the origin's late answer is cancelled, never passed on", async () => {
 		const h = harness({ ORIGIN_TIMEOUT_MS: "50" });
+		let cancelled = false;
+		let answered!: () => void;
+		const lateAnswer = new Promise<void>((resolve) => (answered = resolve));
+		h.origin.respond = () =>
+			new Promise((resolve) =>
+				setTimeout(() => {
+					resolve(new Response(new ReadableStream({ pull: (controller) => controller.enqueue(new Uint8Array(1)), cancel: () => void (cancelled = true) })));
+					answered();
+				}, 150),
+			);
+		const response = await h.fetch(await signedRequest());
+		expect(response.status).toBe(504);
+		expect((await errorBody(response)).code).toBe("origin_timeout");
+		expect(sampleValue(await scrape(h), "agent_origin_responses_total", { outcome: "timeout" })).toBe(1);
+		await lateAnswer;
+		await expect.poll(() => cancelled).toBe(true);
+	});
+
+	it("with a deadline shorter than ORIGIN_TIMEOUT_MS, the deadline aborts the call: 504 origin_timeout", async () => {
+		const h = harness({ ORIGIN_TIMEOUT_MS: "5000", ORIGIN_STREAM_MAX_MS: "50" });
 		let aborted = false;
 		h.origin.respond = (request) =>
 			new Promise((_, reject) => {
 				request.signal.addEventListener("abort", () => {
 					aborted = true;
-					reject(new DOMException("aborted", "AbortError"));
+					reject(request.signal.reason);
 				});
 			});
 		const response = await h.fetch(await signedRequest());
