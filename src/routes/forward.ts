@@ -81,15 +81,16 @@ export const forwardToOrigin = (options: ForwardOptions): MiddlewareHandler<{ Va
 		// The deadline, where there is one, is the fetch's signal, so it ends the answer's body too.
 		const deadline = deadlineOnEveryCall || c.get("watchAnswerEnd") === true ? AbortSignal.timeout(streamMaxMs) : null;
 		const started = performance.now();
-		const call = send(target, {
-			method: request.method,
-			headers,
-			body: request.method === "GET" ? null : verified.body,
-			redirect: "manual",
-			...(deadline === null ? {} : { signal: deadline }),
-		});
+		let call: Promise<Response> | undefined;
 		let response: Response | undefined;
 		try {
+			call = send(target, {
+				method: request.method,
+				headers,
+				body: request.method === "GET" ? null : verified.body,
+				redirect: "manual",
+				...(deadline === null ? {} : { signal: deadline }),
+			});
 			response = await Promise.race([call, new Promise<undefined>((resolve) => setTimeout(resolve, options.timeoutMs))]);
 		} catch (error) {
 			const seconds = (performance.now() - started) / 1000;
@@ -107,7 +108,7 @@ export const forwardToOrigin = (options: ForwardOptions): MiddlewareHandler<{ Va
 		}
 		if (response === undefined) {
 			events.response("timeout", (performance.now() - started) / 1000);
-			call.then((late) => late.body?.cancel(), () => {}).catch(() => {});
+			call?.then((late) => late.body?.cancel(), () => {}).catch(() => {});
 			throw gatewayError("origin_timeout");
 		}
 		// A Response takes a status of 200 to 599 only: an origin's 101 or 600 is a bad answer (502), never a 500.
