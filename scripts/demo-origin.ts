@@ -7,9 +7,12 @@ const CLI = {
 	usage: [
 		"usage: npm run demo-origin -- [--port 8788] [--gateway http://127.0.0.1:8787]",
 		"  Runs the demo agent backend on 127.0.0.1:PORT: POST /agent/chat answers JSON, GET /agent/stream",
-		"  answers NDJSON (?tokens=N&interval_ms=MS). A request with a token budget stops at its X-Token-Hold",
-		"  and reports what it spent: X-Token-Usage on a chat answer, POST GATEWAY/gateway/usage after a stream",
-		"  (with the ORIGIN_TOKEN the gateway sent as X-Gateway-Token). Ctrl-C stops it.",
+		'  answers NDJSON lines ({"type":"start"}, N {"type":"token","text":...}, {"type":"done"}).',
+		"  Query: tokens=N (5), interval_ms=MS before each token (100), delay_ms=MS before the headers (0),",
+		"  stall_after=N (go quiet after N tokens). docs/protocol.md, section 9. A request with a token budget",
+		"  stops at its X-Token-Hold and reports what it spent: X-Token-Usage on a chat answer, POST",
+		"  GATEWAY/gateway/usage after a stream (with the ORIGIN_TOKEN the gateway sent as X-Gateway-Token).",
+		"  Ctrl-C stops it.",
 	].join("\n"),
 };
 

@@ -71,10 +71,13 @@ export function createApp(gateway: Gateway): Hono<GatewayEnv> {
 			originToken: config.origin.token,
 			timeoutMs: config.origin.timeoutMs,
 			streamMaxMs: config.origin.streamMaxMs,
+			deadlineOnEveryCall: config.origin.deadlineOnEveryCall,
 			idleMs: config.origin.idleMs,
+			forwardHeaders: config.origin.forwardHeaders,
 			events,
 			log: deps.log,
 			fetch: deps.fetchOrigin,
+			now: deps.now,
 		}),
 	] as const;
 	for (const path of ["/agent/*", "/api/agent/*"]) app.all(path, ...agent);

@@ -11,6 +11,7 @@ export interface Env {
 	ORIGIN_TIMEOUT_MS?: string;
 	ORIGIN_IDLE_MS?: string;
 	ORIGIN_STREAM_MAX_MS?: string;
+	ORIGIN_FORWARD_HEADERS?: string;
 
 	HMAC_SECRET?: string;
 	E2E_SESSION_HMAC_SECRET?: string;

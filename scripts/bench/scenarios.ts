@@ -85,17 +85,19 @@ export const SCENARIOS: readonly Scenario[] = [
 	{ name: "floor-buffering-256k", target: "floor-buffering", request: unsigned(256 * KIB), probeStatus: 200 },
 	{ name: "forward-only-256k", target: "forward-only", request: unsigned(256 * KIB), probeStatus: 200 },
 	{ name: "memory-256k", target: "gateway-memory", request: signed(256 * KIB), probeStatus: 200, counts: "accepted" },
-	// Streamed answers: 200 and 2,000 events; the default (the idle cut, ORIGIN_IDLE_MS=30000) runs
-	// JavaScript per chunk, ORIGIN_IDLE_MS=disabled passes them natively. Forward-only and
-	// no-metrics split the default's cost. Slow answers: fewer latency probes.
+	// Streamed answers: 200 and 2,000 events; the default hands the origin's body to the runtime, the
+	// deadline (ORIGIN_STREAM_MAX_MS) pipes it natively, the idle cut (ORIGIN_IDLE_MS) runs JavaScript
+	// per chunk. Forward-only and no-metrics split the default's cost. Slow answers: fewer latency probes.
 	{ name: "floor-streaming-ndjson", target: "floor-streaming", request: unsignedStream(200), probeStatus: 200, probes: 20 },
 	{ name: "forward-only-ndjson", target: "forward-only", request: unsignedStream(200), probeStatus: 200, probes: 20 },
 	{ name: "memory-no-metrics-ndjson", target: "gateway-no-metrics", request: signedStream(200), probeStatus: 200, probes: 20 },
 	{ name: "memory-ndjson", target: "gateway-memory", request: signedStream(200), probeStatus: 200, probes: 20, counts: "accepted" },
-	{ name: "memory-ndjson-native", target: "gateway-memory-native", request: signedStream(200), probeStatus: 200, probes: 20, counts: "accepted" },
+	{ name: "memory-ndjson-deadline", target: "gateway-memory-deadline", request: signedStream(200), probeStatus: 200, probes: 20, counts: "accepted" },
+	{ name: "memory-ndjson-idle", target: "gateway-memory-idle", request: signedStream(200), probeStatus: 200, probes: 20, counts: "accepted" },
 	{ name: "floor-streaming-ndjson-2k", target: "floor-streaming", request: unsignedStream(2000), probeStatus: 200, probes: 5 },
 	{ name: "memory-ndjson-2k", target: "gateway-memory", request: signedStream(2000), probeStatus: 200, probes: 5, counts: "accepted" },
-	{ name: "memory-ndjson-native-2k", target: "gateway-memory-native", request: signedStream(2000), probeStatus: 200, probes: 5, counts: "accepted" },
+	{ name: "memory-ndjson-deadline-2k", target: "gateway-memory-deadline", request: signedStream(2000), probeStatus: 200, probes: 5, counts: "accepted" },
+	{ name: "memory-ndjson-idle-2k", target: "gateway-memory-idle", request: signedStream(2000), probeStatus: 200, probes: 5, counts: "accepted" },
 	// Scheme v2 beside v1 (memory-1k is v1's accepted row): a forged 256 KiB flood, which v1 must
 	// read and hash before it can refuse and v2 refuses from its headers; and what v2's parsing costs.
 	{ name: "v1-bad-256k", target: "gateway-memory", request: badSignature(256 * KIB), probeStatus: 403, counts: "rejected" },

@@ -4,7 +4,15 @@ import { basename } from "node:path";
 import { bundleWorker } from "../lib/build.ts";
 
 /** A Worker the benchmark runs in a workerd of its own; scenarios load one of them. */
-export type TargetName = "floor-streaming" | "floor-buffering" | "forward-only" | "gateway-memory" | "gateway-memory-native" | "gateway-no-metrics" | "gateway-upstash";
+export type TargetName =
+	| "floor-streaming"
+	| "floor-buffering"
+	| "forward-only"
+	| "gateway-memory"
+	| "gateway-memory-deadline"
+	| "gateway-memory-idle"
+	| "gateway-no-metrics"
+	| "gateway-upstash";
 
 export interface Target {
 	/** One line for the report. */
@@ -46,19 +54,27 @@ export const TARGETS: Record<TargetName, Target> = {
 		upstash: false,
 	},
 	"gateway-memory": {
-		about: "the gateway as it ships (wrangler's bundle), memory replay store",
+		about: "the gateway as it ships (wrangler's bundle), memory replay store: a streamed answer is the origin's body handed to the runtime",
 		entry: null,
 		floor: false,
 		gateway: true,
 		upstash: false,
 	},
-	"gateway-memory-native": {
-		about: "the gateway as it ships, memory replay store, with the idle cut off (`ORIGIN_IDLE_MS=disabled`): a streamed answer passes natively, no JavaScript per chunk",
+	"gateway-memory-deadline": {
+		about: "the gateway as it ships, memory replay store, with `ORIGIN_STREAM_MAX_MS=900000`: a streamed answer is piped natively under the total deadline",
 		entry: null,
 		floor: false,
 		gateway: true,
 		upstash: false,
-		bindings: { ORIGIN_IDLE_MS: "disabled" },
+		bindings: { ORIGIN_STREAM_MAX_MS: "900000" },
+	},
+	"gateway-memory-idle": {
+		about: "the gateway as it ships, memory replay store, with `ORIGIN_IDLE_MS=30000`: a streamed answer passes through JavaScript per chunk (the idle cut)",
+		entry: null,
+		floor: false,
+		gateway: true,
+		upstash: false,
+		bindings: { ORIGIN_IDLE_MS: "30000" },
 	},
 	"gateway-no-metrics": {
 		about: "the gateway with metric recording switched off (scripts/bench/workers/no-metrics.ts), memory replay store",

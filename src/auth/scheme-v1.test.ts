@@ -47,6 +47,7 @@ describe("schemeV1: a plain verifier", () => {
 				path: "/agent/chat",
 				query: "?a=1&b=%20",
 				body: new TextEncoder().encode("hello"),
+				coveredHeaders: [],
 				replay: { id: request.headers["X-Signature"], signedAt: String(NOW) },
 			},
 			signed: { slot: 0, skewMs: 7, clientId: "svc" },

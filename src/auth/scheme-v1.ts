@@ -3,6 +3,8 @@ import { AGENT_PATH_PATTERN, CLIENT_ID_PATTERN, CLIENT_ID_RULE, PATH_RULE, SIGNA
 import { bodyRefusal, declaresBody, keyRefusal, readBodyWithLimit, refuse, type SchemeLimits, type SignatureScheme, skewRefusal } from "./signature-auth.ts";
 
 const API_ALIAS_PREFIX = "/api/agent/";
+/** v1 signs no header beside its own. */
+const NO_HEADERS: readonly string[] = [];
 
 /**
  * The path that is signed and forwarded: the URL's pathname byte for byte
@@ -64,7 +66,7 @@ export const schemeV1 = (limits: SchemeLimits): SignatureScheme =>
 		}
 		return {
 			ok: true,
-			request: { scheme: "v1", clientId, path, query: search, body: body.bytes, replay: { id: signature, signedAt: timestamp } },
+			request: { scheme: "v1", clientId, path, query: search, body: body.bytes, coveredHeaders: NO_HEADERS, replay: { id: signature, signedAt: timestamp } },
 			signed,
 		};
 	};

@@ -30,6 +30,7 @@ describe("schemeV2: a plain verifier", () => {
 				path: "/agent/chat",
 				query: "",
 				body: new TextEncoder().encode(BODY),
+				coveredHeaders: ["content-digest"],
 				replay: { id: "v2:web-app:nonce-0123456789abcdef", signedAt: String(NOW) },
 			},
 			signed: { slot: 0, skewMs: 1500, clientId: "web-app" },

@@ -76,6 +76,7 @@ export const schemeV2 = (limits: SchemeLimits): SignatureScheme =>
 				path,
 				query: url.search,
 				body: body.bytes,
+				coveredHeaders: input.components.filter((component) => !component.startsWith("@")),
 				replay: { id: `v2:${input.keyid}:${input.nonce}`, signedAt: String(input.created * 1000) },
 			},
 			signed,

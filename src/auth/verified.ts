@@ -9,6 +9,8 @@ export interface VerifiedRequest {
 	query: string;
 	/** The body bytes that were hashed: the ones to forward. */
 	body: Uint8Array<ArrayBuffer>;
+	/** The request headers the signature covers, lowercase (v2's covered header names; none in v1). */
+	coveredHeaders: readonly string[];
 	/** What the replay claim is made of (docs/design.md, "Replay protection"). */
 	replay: {
 		/** Names this signed request among all others: the replay key after its prefix. */
@@ -19,8 +21,11 @@ export interface VerifiedRequest {
 }
 
 /**
- * The context variables a signature middleware sets (`verified`), and the claim's token
- * reservation for a client with a budget (`reservation`: forwarding sends it to the origin as
- * `X-Token-Hold` and `X-Token-Reservation`; docs/design.md, "Token budgets").
+/**
+ * The context variables a signature middleware sets (`verified`), and what later steps ask of
+ * forwarding: the claim's token reservation for a client with a budget (`reservation`: sent to
+ * the origin as `X-Token-Hold` and `X-Token-Reservation`; docs/design.md, "Token budgets"), and
+ * `watchAnswerEnd` when the answer's end must be seen (a `concurrent` slot is released then), so
+ * the answer is piped with the total deadline (docs/design.md, "Forwarding").
  */
-export type VerifiedVariables = { verified: VerifiedRequest; reservation?: { id: string; hold: number } };
+export type VerifiedVariables = { verified: VerifiedRequest; reservation?: { id: string; hold: number }; watchAnswerEnd?: true };

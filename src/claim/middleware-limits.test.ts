@@ -27,7 +27,7 @@ function app(decision: ReplayDecision, clientId = "svc") {
 	};
 	const hono = new Hono<{ Variables: VerifiedVariables }>();
 	hono.use(async (c, next) => {
-		c.set("verified", { scheme: "v1", clientId, path: "/agent/chat", query: "", body: new Uint8Array(0), replay: { id: "sig-1", signedAt: "1700" } });
+		c.set("verified", { scheme: "v1", clientId, path: "/agent/chat", query: "", body: new Uint8Array(0), coveredHeaders: [], replay: { id: "sig-1", signedAt: "1700" } });
 		await next();
 	});
 	hono.use(

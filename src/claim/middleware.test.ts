@@ -22,7 +22,7 @@ function app(decision: ReplayDecision, pending = 0) {
 	const events = { outcome: (...args: string[]) => void outcomes.push(args.join("/")) };
 	const hono = new Hono<{ Variables: VerifiedVariables }>();
 	hono.use(async (c, next) => {
-		c.set("verified", { scheme: "v1", clientId: "svc", path: "/agent/chat", query: "", body: new Uint8Array(0), replay: { id: "sig-1", signedAt: "1700" } });
+		c.set("verified", { scheme: "v1", clientId: "svc", path: "/agent/chat", query: "", body: new Uint8Array(0), coveredHeaders: [], replay: { id: "sig-1", signedAt: "1700" } });
 		await next();
 		order.push("after");
 	});

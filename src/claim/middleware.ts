@@ -103,6 +103,8 @@ export const replayProtection = (options: ReplayProtectionOptions): MiddlewareHa
 			limits!.events.tokens("held", reservation.hold);
 			c.set("reservation", { id: reservation.id, hold: reservation.hold });
 		}
+		// A slot is released when the answer ends: forwarding pipes it so that its end is seen, under the deadline.
+		if (decision.limits?.slot) c.set("watchAnswerEnd", true);
 		await next();
 		// The origin's report on its answer settles the reservation after the answer; the header goes on to the client.
 		const used = reservation === undefined ? null : tokenCount(c.res.headers.get("x-token-usage"));

@@ -1,141 +1,59 @@
-// The origin's address never reaches a client: docs/design.md, "Forwarding".
+// The answer a client gets from the origin's: docs/design.md, "Forwarding".
+import { HOP_BY_HOP } from "./forward-header-names.ts";
+import { namesOrigin, type OriginAddress, REFERENCE_HEADERS, rewriteOriginReferences } from "./forward-references.ts";
+import { type StreamBounds, streamedBody } from "./forward-stream.ts";
+
+/** A header name (an RFC 9110 token): `Headers.delete` throws on anything else. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Never passed on: hop-by-hop headers, and `Alt-Svc` (the origin's own address, by another protocol or port). */
+const NEVER_PASSED: ReadonlySet<string> = new Set([...HOP_BY_HOP, "alt-svc"]);
 
 /**
- * Where references in an answer are resolved to tell a relative one (its host stays this one)
- * from an absolute or scheme-relative one. `.invalid` is reserved: no origin is named so.
+ * The client's answer: the origin's status and headers, without hop-by-hop ones, `Alt-Svc`, or
+ * anything naming the origin, with `X-Auth-Mode: hmac` (never the origin's own). An answer of
+ * known length (and not re-encoded by the runtime), or without a body, keeps the origin's own
+ * body; a streamed one gets the bounds set for it (none by default: the origin's body as it is),
+ * and loses a Content-Length it could no longer keep if cut.
+ *
+ * The origin's headers are read in one pass, and the copy the client gets is edited only where
+ * that pass found something (a header costs a native call each way).
  */
-const RELATIVE_BASE = "https://relative.invalid/";
-const RELATIVE_HOST = "relative.invalid";
-/** `Refresh: <delay>[;,] [url=]<url>`, the URL optionally quoted (HTML's "shared declarative refresh steps"). */
-const REFRESH = /^(\s*[\d.]+)\s*(?:[;,]\s*|\s+)(?:url\s*=\s*)?(["']?)(.*?)\2\s*$/is;
-
-/** The origin as answers are compared with it. */
-export interface OriginAddress {
-	/** Normalised with `normaliseHost`. */
-	host: string;
-	/** `ORIGIN_URL`'s own path without a trailing slash ("" for none): a client never sees it. */
-	basePath: string;
-}
-
-export function originAddress(originUrl: string): OriginAddress {
-	const url = new URL(originUrl);
-	return { host: normaliseHost(url.hostname), basePath: url.pathname.replace(/\/+$/, "") };
-}
-
-/**
- * A host as a client would reach it: lowercase, without a trailing dot, an IPv4-mapped IPv6
- * address (`[::ffff:7f00:1]`) as its IPv4 address. `new URL` has already made other IPv4
- * spellings (`0x7f.1`, `2130706433`) dotted and IPv6 compressed.
- */
-export function normaliseHost(hostname: string): string {
-	const host = hostname.toLowerCase().replace(/\.+$/, "");
-	const mapped = /^\[::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})\]$/.exec(host);
-	if (mapped === null) return host;
-	const high = Number.parseInt(mapped[1]!, 16);
-	const low = Number.parseInt(mapped[2]!, 16);
-	return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
-}
-
-/**
- * Rewrites in place what in an answer's headers names the origin: `Location` and
- * `Content-Location` on its host (any scheme or port) become a path on the gateway, a
- * `Refresh` URL likewise, and a `Set-Cookie` `Domain` attribute naming the host is removed
- * (the cookie then belongs to the gateway's host, the one the client asked).
- */
-export function rewriteOriginReferences(headers: Headers, origin: OriginAddress): void {
-	for (const name of ["location", "content-location"]) {
-		const value = headers.get(name);
-		if (value === null) continue;
-		const path = gatewayPath(value, origin);
-		// Two values joined by the runtime, or one no parser reads, can still spell the origin after the rewrite.
-		if (spellsOrigin(path ?? value, origin)) headers.delete(name);
-		else if (path !== null) headers.set(name, path);
-	}
-	const refresh = headers.get("refresh");
-	if (refresh !== null) {
-		const rewritten = rewriteRefresh(refresh, origin);
-		if (rewritten === null || spellsOrigin(rewritten, origin)) headers.delete("refresh");
-		else if (rewritten !== refresh) headers.set("refresh", rewritten);
-	}
-	if (headers.has("set-cookie")) rewriteCookies(headers, origin);
-}
-
-/** An authority (`//host`, or `\\host` as a browser reads it) anywhere in a header value. */
-const AUTHORITY = /[\\/]{2}([^\\/?#\s"'<>,;]+)/g;
-
-/** Whether a header value names the origin's host as an authority anywhere, in any spelling a URL parser reads. */
-function spellsOrigin(value: string, origin: OriginAddress): boolean {
-	for (const [, authority] of value.matchAll(AUTHORITY)) {
-		if (authorityHost(authority!) === origin.host) return true;
-	}
-	return false;
-}
-
-/** An authority's normalised host; one `new URL` refuses (`host%3A8080`) is read percent-decoded, without userinfo and port. */
-function authorityHost(authority: string): string {
-	try {
-		return normaliseHost(new URL(`http://${authority}/`).hostname);
-	} catch {
-		let decoded = authority;
-		try {
-			decoded = decodeURIComponent(authority);
-		} catch {
-			// A malformed escape: the raw spelling is compared.
+export function clientAnswer(response: Response, origin: OriginAddress, bounds: StreamBounds): Response {
+	const dropped: string[] = [];
+	let listed: string | null = null;
+	let references = false;
+	let length = false;
+	let encoded = false;
+	for (const [name, value] of response.headers) {
+		if (NEVER_PASSED.has(name)) {
+			dropped.push(name);
+			if (name === "connection") listed = value;
+		} else if (REFERENCE_HEADERS.has(name)) {
+			references = true;
+		} else if (name === "content-length") {
+			length = true;
+		} else {
+			if (name === "content-encoding") encoded = true;
+			if (namesOrigin(value, origin)) dropped.push(name);
 		}
-		return normaliseHost(decoded.slice(decoded.lastIndexOf("@") + 1).replace(/:\d*$/, ""));
 	}
+	const originBody = response.body;
+	const whole = originBody === null || (length && !encoded);
+	// The Response constructor copies the headers once; they are edited on that copy.
+	const answer = new Response(whole ? originBody : streamedBody(originBody, bounds), response);
+	const { headers } = answer;
+	for (const name of dropped) headers.delete(name);
+	if (listed !== null) dropListed(headers, listed);
+	if (length && !whole) headers.delete("content-length");
+	if (references) rewriteOriginReferences(headers, origin);
+	headers.set("X-Auth-Mode", "hmac");
+	return answer;
 }
 
-/**
- * The gateway path for a reference on the origin's host, without `ORIGIN_URL`'s path prefix;
- * null for a relative reference (it means the same on the gateway) or another host. The
- * reference is resolved as a browser would (backslashes, tabs and newlines included).
- */
-function gatewayPath(reference: string, origin: OriginAddress): string | null {
-	let target: URL;
-	try {
-		target = new URL(reference, RELATIVE_BASE);
-	} catch {
-		return null;
-	}
-	if (target.host === RELATIVE_HOST || normaliseHost(target.hostname) !== origin.host) return null;
-	let path = target.pathname;
-	const base = origin.basePath;
-	if (base !== "" && (path === base || path.startsWith(`${base}/`))) path = path.slice(base.length) || "/";
-	return path + target.search + target.hash;
-}
-
-/** The `Refresh` value with a URL on the origin made a gateway path; null when it cannot be read but names the origin. */
-function rewriteRefresh(value: string, origin: OriginAddress): string | null {
-	const parsed = REFRESH.exec(value);
-	if (parsed === null) return value.toLowerCase().includes(origin.host) ? null : value;
-	const path = gatewayPath(parsed[3]!, origin);
-	return path === null ? value : `${parsed[1]!.trim()}; url=${path}`;
-}
-
-/** Removes each `Domain` attribute that names the origin's host, keeping the cookies' order. */
-function rewriteCookies(headers: Headers, origin: OriginAddress): void {
-	const cookies = headers.getSetCookie();
-	const rewritten = cookies.map((cookie) => {
-		const [pair, ...attributes] = cookie.split(";");
-		const kept = attributes.filter((attribute) => {
-			const [name, ...rest] = attribute.split("=");
-			return name!.trim().toLowerCase() !== "domain" || !namesHost(rest.join("="), origin.host);
-		});
-		return kept.length === attributes.length ? cookie : [pair, ...kept].join(";");
-	});
-	if (rewritten.every((cookie, i) => cookie === cookies[i])) return;
-	headers.delete("set-cookie");
-	for (const cookie of rewritten) headers.append("set-cookie", cookie);
-}
-
-/** Whether a cookie's `Domain` value (quotes and a leading dot ignored) names `host`. */
-function namesHost(domain: string, host: string): boolean {
-	const name = domain.trim().replace(/^"(.*)"$/, "$1").replace(/^\./, "");
-	if (name === "") return false;
-	try {
-		return normaliseHost(new URL(`http://${name}/`).hostname) === host;
-	} catch {
-		return normaliseHost(name) === host;
+/** Deletes the headers an answer's `Connection` header lists (hop-by-hop by its say). */
+function dropListed(headers: Headers, listed: string): void {
+	for (const raw of listed.split(",")) {
+		const name = raw.trim();
+		if (HEADER_NAME.test(name)) headers.delete(name);
 	}
 }

@@ -31,4 +31,28 @@ describe("cutWhenIdle, on a fake clock", () => {
 		expect(cuts).toEqual(["idle"]);
 		expect(next).toEqual({ done: true, value: undefined });
 	});
+
+	it("measures the origin's gaps, not the client's reading: a client slower than idleMs while the origin keeps sending gets every chunk", async () => {
+		vi.useFakeTimers();
+		const cuts: StreamCutReason[] = [];
+		// The origin sent everything at once: there is never a gap on its side.
+		const chunks = Array.from({ length: 5 }, (_, i) => new Uint8Array([i]));
+		const origin = new ReadableStream<Uint8Array>({
+			start(controller) {
+				for (const chunk of chunks) controller.enqueue(chunk);
+				controller.close();
+			},
+		});
+		const reader = cutWhenIdle(origin, 100, null, (reason) => cuts.push(reason)).getReader();
+		const read: Uint8Array[] = [];
+		for (;;) {
+			const next = await reader.read();
+			if (next.done) break;
+			read.push(next.value);
+			// The client takes three idle periods over each chunk.
+			await vi.advanceTimersByTimeAsync(300);
+		}
+		expect(read).toEqual(chunks);
+		expect(cuts).toEqual([]);
+	});
 });

@@ -3,6 +3,28 @@
 /** Why a streamed answer ended before the origin ended it. */
 export type StreamCutReason = "idle" | "deadline";
 
+/** What bounds one streamed answer; each costs only where it is set. */
+export interface StreamBounds {
+	/** The longest gap between chunks (`ORIGIN_IDLE_MS`); null: none, and no JavaScript per chunk. */
+	idleMs: number | null;
+	/** The origin fetch's total deadline, when this call has one (`ORIGIN_STREAM_MAX_MS`, or a watched answer). */
+	deadline: AbortSignal | null;
+	/** Counts a cut. */
+	onCut: (reason: StreamCutReason) => void;
+}
+
+/**
+ * The client's body for an origin's streamed one: with the idle cut, through JavaScript per
+ * chunk; with a deadline only, piped natively so that the deadline can end it and its end is
+ * seen; with neither, the origin's body itself, handed to the runtime (no JavaScript per chunk,
+ * no timer: the answer lasts while the origin sends and the client stays).
+ */
+export function streamedBody(body: ReadableStream<Uint8Array>, bounds: StreamBounds): ReadableStream<Uint8Array> {
+	if (bounds.idleMs !== null) return cutWhenIdle(body, bounds.idleMs, bounds.deadline, bounds.onCut);
+	if (bounds.deadline !== null) return passNatively(body, bounds.deadline, bounds.onCut);
+	return body;
+}
+
 /**
  * Hands the origin's body to the runtime: a native pipe into an `IdentityTransformStream`, no
  * JavaScript per chunk. The origin fetch's signal carries the total deadline, which the runtime
@@ -35,7 +57,7 @@ export function passNatively(body: ReadableStream<Uint8Array>, deadline: AbortSi
  * pending read began: a chunk costs no timer, no race and no extra promise, but it does cost
  * the stream machinery of a JavaScript stream (see the README for the figure).
  */
-export function cutWhenIdle(body: ReadableStream<Uint8Array>, idleMs: number, deadline: AbortSignal, onCut: (reason: StreamCutReason) => void): ReadableStream<Uint8Array> {
+export function cutWhenIdle(body: ReadableStream<Uint8Array>, idleMs: number, deadline: AbortSignal | null, onCut: (reason: StreamCutReason) => void): ReadableStream<Uint8Array> {
 	const reader = body.getReader();
 	/** When the read now pending began; null while none is (the client has not asked for more). */
 	let waitingSince: number | null = null;
@@ -77,7 +99,7 @@ export function cutWhenIdle(body: ReadableStream<Uint8Array>, idleMs: number, de
 			} catch {
 				if (ended) return;
 				end();
-				onCut(deadline.aborted ? "deadline" : "idle");
+				onCut(deadline?.aborted ? "deadline" : "idle");
 				controller.close();
 			}
 		},

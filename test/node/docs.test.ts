@@ -326,3 +326,41 @@ describe("docs/protocol.md: the worked examples are what the code signs and the 
 		});
 	});
 });
+
+describe("the streamed answer and the demo backend, as the docs give them", () => {
+	const page = readFileSync("docs/protocol.md", "utf8");
+	const section = (title: string) => page.split(`### ${title}\n`)[1]!.split("\n### ")[0]!.split("\n## ")[0]!;
+	let origin: DemoOrigin;
+	beforeAll(async () => {
+		origin = await startDemoOrigin();
+	});
+	afterAll(async () => {
+		await origin?.close();
+	});
+
+	it("docs/protocol.md's lines are the demo backend's, byte for byte, for two tokens", async () => {
+		const shown = codeBlocks("docs/protocol.md", section("The streamed answer")).find((block) => block.lang === "ndjson");
+		expect(shown, "an ndjson block under \"The streamed answer\"").toBeDefined();
+		const response = await fetch(`${origin.url}/agent/stream?tokens=2&interval_ms=0`);
+		expect(response.headers.get("content-type")).toBe("application/x-ndjson");
+		expect(await response.text()).toBe(`${shown!.text}\n`);
+	});
+
+	it("every query parameter the demo backend reads is in docs/protocol.md's table, and README names tokens and interval_ms", () => {
+		const read = [...readFileSync("scripts/lib/demo-origin.ts", "utf8").matchAll(/searchParams\.(?:get|has)\("([a-z_]+)"\)/g)].map((match) => match[1]!);
+		expect(new Set(read)).toEqual(new Set(["delay_ms", "tokens", "interval_ms", "stall_after"]));
+		const table = section("The demo backend");
+		expect(read.filter((name) => !table.includes(`| \`${name}\` |`))).toEqual([]);
+		const readme = readFileSync("README.md", "utf8");
+		for (const name of ["tokens", "interval_ms"]) expect(readme).toContain(`\`${name}\``);
+	});
+});
+
+describe("README's settings table", () => {
+	it("has a row for every setting the Worker reads (src/env.ts), and no row for one it does not", () => {
+		const settings = [...readFileSync("src/env.ts", "utf8").matchAll(/^\t([A-Z][A-Z0-9_]*)\?: string;$/gm)].map((match) => match[1]!);
+		expect(settings).toContain("ORIGIN_FORWARD_HEADERS");
+		const rows = [...readFileSync("README.md", "utf8").matchAll(/^\| `([A-Z][A-Z0-9_]*)` \| [^|]+ \| (?:yes|no) \|/gm)].map((match) => match[1]!);
+		expect(rows.sort()).toEqual(settings.sort());
+	});
+});

@@ -109,7 +109,8 @@ describe("one gateway per env object", () => {
 		const { sink, seen, names } = recordingEvents();
 		const origin = new FakeOrigin();
 		const worker = createWorker({ log: silent, fetchOrigin: origin.fetch, now: () => NOW, events: sink });
-		const env = { ENVIRONMENT: "development", ORIGIN_URL: ORIGIN, HMAC_SECRET: SECRET } as Env;
+		// With a deadline, a streamed answer is piped, and a stream the origin breaks is seen (and cut).
+		const env = { ENVIRONMENT: "development", ORIGIN_URL: ORIGIN, HMAC_SECRET: SECRET, ORIGIN_STREAM_MAX_MS: "60000" } as Env;
 		const send = (request: Request) => fetchWith(worker, env, request);
 
 		const request = await signedRequest();

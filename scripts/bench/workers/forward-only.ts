@@ -17,14 +17,16 @@ function build(env: Env): Hono<GatewayEnv> {
 		originToken: null,
 		timeoutMs: 60_000,
 		streamMaxMs: 900_000,
+		deadlineOnEveryCall: false,
 		idleMs: null,
+		forwardHeaders: [],
 		events: { response() {}, streamCut() {} },
 		log: consoleLogger,
 	});
 	bare.on(["GET", "POST"], "/agent/*", async function passThrough(c, next) {
 		const body = new Uint8Array(await c.req.arrayBuffer());
 		const { pathname, search } = new URL(c.req.url);
-		c.set("verified", { scheme: "v1", clientId: "", path: pathname, query: search, body, replay: { id: "", signedAt: "0" } });
+		c.set("verified", { scheme: "v1", clientId: "", path: pathname, query: search, body, coveredHeaders: [], replay: { id: "", signedAt: "0" } });
 		await next();
 	}, forward);
 	return bare;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { originAddress, rewriteOriginReferences } from "./forward-answer.ts";
+import { originAddress, rewriteOriginReferences } from "./forward-references.ts";
 
 describe("rewriteOriginReferences: ORIGIN_URL's own path", () => {
 	const origin = originAddress("https://origin.test/base");

@@ -1,0 +1,98 @@
+import { Hono } from "hono";
+import { describe, expect, it } from "vitest";
+import type { VerifiedVariables } from "../auth/verified.ts";
+import { forwardToOrigin, type ForwardOptions } from "./forward.ts";
+
+const silent = { info() {}, warn() {}, error() {} };
+
+/** An origin that sends one chunk, then nothing; its body errors when the fetch's signal aborts, as the runtime's does. */
+function quietOrigin(seen: { body: ReadableStream | null; cancelled: number; signal?: AbortSignal | null }): typeof fetch {
+	return (async (_input: RequestInfo | URL, init?: RequestInit) => {
+		const signal = init?.signal ?? null;
+		seen.signal = signal;
+		const body = new ReadableStream<Uint8Array>({
+			start(controller) {
+				controller.enqueue(new TextEncoder().encode('{"type":"start"}\n'));
+				signal?.addEventListener("abort", () => controller.error(signal.reason));
+			},
+			cancel() {
+				seen.cancelled++;
+			},
+		});
+		seen.body = body;
+		return new Response(body, { headers: { "Content-Type": "application/x-ndjson" } });
+	}) as typeof fetch;
+}
+
+/** A Worker of one route: the verified request as a signature middleware sets it, then forwardToOrigin. */
+function gateway(options: Partial<ForwardOptions>, watch: boolean) {
+	const cuts: string[] = [];
+	const app = new Hono<{ Variables: VerifiedVariables }>();
+	app.get(
+		"/agent/stream",
+		async (c, next) => {
+			c.set("verified", { scheme: "v1", clientId: "svc", path: "/agent/stream", query: "", body: new Uint8Array(0), coveredHeaders: [], replay: { id: "x", signedAt: "0" } });
+			if (watch) c.set("watchAnswerEnd", true);
+			await next();
+		},
+		forwardToOrigin({
+			originUrl: "https://origin.test",
+			originToken: null,
+			timeoutMs: 1_000,
+			streamMaxMs: 100,
+			deadlineOnEveryCall: false,
+			idleMs: null,
+			forwardHeaders: [],
+			events: { response() {}, streamCut: (reason) => void cuts.push(reason) },
+			log: silent,
+			...options,
+		}),
+	);
+	return { cuts, request: () => app.request("https://gateway.test/agent/stream") };
+}
+
+describe("forwardToOrigin: which streamed answer gets the deadline (ORIGIN_STREAM_MAX_MS unset)", () => {
+	it("an answer whose end is watched (a concurrent slot) is piped with it: cut at the deadline, counted", async () => {
+		const seen = { body: null as ReadableStream | null, cancelled: 0 };
+		const { cuts, request } = gateway({ fetch: quietOrigin(seen) }, true);
+		const response = await request();
+		expect(response.body).not.toBe(seen.body);
+		// The origin stays quiet: only the deadline ends this read.
+		expect(await response.text()).toBe('{"type":"start"}\n');
+		expect(cuts).toEqual(["deadline"]);
+	});
+
+	it("any other is the origin's own body, handed to the runtime: no pipe, no deadline", async () => {
+		const seen = { body: null as ReadableStream | null, cancelled: 0, signal: undefined as AbortSignal | null | undefined };
+		const { cuts, request } = gateway({ fetch: quietOrigin(seen) }, false);
+		const response = await request();
+		// No signal on the call either: a signal costs the runtime tens of microseconds a call.
+		expect(seen.signal).toBeNull();
+		expect(response.body).toBe(seen.body);
+		const reader = response.body!.getReader();
+		await reader.read();
+		// Well past the deadline a watched answer would have: nothing ended it.
+		const next = await Promise.race([reader.read(), new Promise((resolve) => setTimeout(() => resolve("still open"), 300))]);
+		expect(next).toBe("still open");
+		expect(cuts).toEqual([]);
+		await reader.cancel();
+		expect(seen.cancelled).toBe(1);
+	});
+
+	it("with deadlineOnEveryCall (ORIGIN_STREAM_MAX_MS set), every answer is piped with it", async () => {
+		const seen = { body: null as ReadableStream | null, cancelled: 0 };
+		const { cuts, request } = gateway({ fetch: quietOrigin(seen), deadlineOnEveryCall: true }, false);
+		expect(await (await request()).text()).toBe('{"type":"start"}\n');
+		expect(cuts).toEqual(["deadline"]);
+	});
+});
+
+describe("forwardToOrigin's options", () => {
+	it.each([["X-Tenant"], ["x_tenant"], ["x-gateway-token"], ["x-forwarded-host"], ["keep-alive"], ["x-timestamp"]])("refuses forwardHeaders naming %j when the factory runs", (name) => {
+		expect(() => gateway({ forwardHeaders: [name] }, false)).toThrow("forwardHeaders");
+	});
+
+	it("takes an operator's spoofable name (its call): x-real-ip", () => {
+		expect(() => gateway({ forwardHeaders: ["x-real-ip"] }, false)).not.toThrow();
+	});
+});
