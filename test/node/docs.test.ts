@@ -348,7 +348,7 @@ describe("the streamed answer and the demo backend, as the docs give them", () =
 
 	it("every query parameter the demo backend reads is in docs/protocol.md's table, and README names tokens and interval_ms", () => {
 		const read = [...readFileSync("scripts/lib/demo-origin.ts", "utf8").matchAll(/searchParams\.(?:get|has)\("([a-z_]+)"\)/g)].map((match) => match[1]!);
-		expect(new Set(read)).toEqual(new Set(["delay_ms", "tokens", "interval_ms", "stall_after"]));
+		expect(new Set(read)).toEqual(new Set(["delay_ms", "tokens", "interval_ms", "stall_after", "spend", "report", "ignore_hold"]));
 		const table = section("The demo backend");
 		expect(read.filter((name) => !table.includes(`| \`${name}\` |`))).toEqual([]);
 		const readme = readFileSync("README.md", "utf8");
