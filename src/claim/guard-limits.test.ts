@@ -6,7 +6,7 @@ import { ReplayGuard } from "./guard.ts";
 import { MemoryLimitedStore } from "./memory-limited.ts";
 import { MemoryLimiter } from "./memory-limiter.ts";
 import { MemoryReplayStore } from "./memory.ts";
-import { ReplayStoreError, type HeldSlot, type LimitedClaim, type LimitedClaimRequest, type LimitedClaimStore } from "./store.ts";
+import { ReplayStoreError, type HeldSlot, type LimitedClaim, type LimitedClaimRequest, type LimitedClaimStore, type SettleResult } from "./store.ts";
 
 const RPM2: LimitPolicy = { rpm: 2, rpd: null, concurrent: null, label: "" };
 const NONE = { rpm: null, rpd: null, concurrent: null };
@@ -18,6 +18,8 @@ class ScriptedLimits implements LimitedClaimStore {
 	/** Whether each run was a confirmation. */
 	readonly confirming: boolean[] = [];
 	readonly released: HeldSlot[] = [];
+	/** Each settle: the reservation and the tokens reported. */
+	readonly settled: [string, number][] = [];
 	next: (request: LimitedClaimRequest) => Promise<LimitedClaim> = async () => ({ outcome: "claimed", state: NONE, slot: null });
 
 	claim(request: LimitedClaimRequest, confirming = false): Promise<LimitedClaim> {
@@ -28,6 +30,11 @@ class ScriptedLimits implements LimitedClaimStore {
 
 	async release(slot: HeldSlot): Promise<void> {
 		this.released.push(slot);
+	}
+
+	async settle(reservation: string, tokens: number): Promise<SettleResult> {
+		this.settled.push([reservation, tokens]);
+		return { status: "unknown" };
 	}
 }
 
@@ -73,7 +80,7 @@ describe("ReplayGuard with a limit policy", () => {
 			limits: { state: { ...NONE, rpm: { remaining: 1, resetMs: 60_000 } }, slot: null },
 		});
 		expect(plain.calls).toBe(0);
-		expect(limited.requests).toEqual([{ key: "p:a", value: `svc:${ts}:iso-1:1`, ttlMs: 300_001, clientId: "svc", policy: RPM2 }]);
+		expect(limited.requests).toEqual([{ key: "p:a", value: `svc:${ts}:iso-1:1`, ttlMs: 300_001, clientId: "svc", policy: RPM2, at: EPOCH }]);
 		expect(calls).toEqual(["upstash:claimed"]);
 	});
 
@@ -123,6 +130,43 @@ describe("ReplayGuard with a limit policy", () => {
 		expect((await replay.claim("c", "svc", ts, concurrent)).status).toBe("replay");
 		expect(limited.confirming).toEqual([false, true, false, true, false, true]);
 		expect(fallbacks).toEqual([]);
+	});
+
+	it("a run whose answer was lost (an error, or a timeout not confirmed) gives back its slot and its hold once Upstash answers again", async () => {
+		const { replay, limited, clock } = setup();
+		const policy: LimitPolicy = { ...RPM2, concurrent: 1, budget: { daily: 100, monthly: null, hold: 10 } };
+		// The run may have landed in Redis (a connection reset after it ran): the request is refused all the same.
+		limited.next = () => Promise.reject(new ReplayStoreError("error", "answer lost"));
+		expect(await replay.claim("a", "svc", ts, policy, 10)).toMatchObject({ status: "unavailable", budget: true });
+		limited.next = () => Promise.reject(new ReplayStoreError("timeout", "slow"));
+		expect(await replay.claim("b", "svc", ts, policy, 10)).toMatchObject({ status: "unavailable", budget: true });
+		expect(limited.confirming).toEqual([false, false, true]);
+		// The confirming run names the same reservation, sent at the same instant, as the first.
+		expect(limited.requests[2]).toBe(limited.requests[1]);
+		expect(replay.pendingReconciliation).toBe(4);
+		// Nothing is sent while Upstash has not answered.
+		await replay.reconcile();
+		expect(limited.released).toEqual([]);
+
+		clock.now += 1_000;
+		limited.next = async () => ({ outcome: "claimed", state: NONE, slot: null });
+		expect((await replay.claim("c", "svc", ts, RPM2)).status).toBe("claimed");
+		await replay.reconcile();
+		expect(limited.released).toEqual([1, 2].map((n) => ({ clientId: "svc", id: `svc:${ts}:iso-1:${n}`, store: "upstash" })));
+		const day = new Date(EPOCH).toISOString().slice(0, 10);
+		expect(limited.settled).toEqual([0, 1].map((i) => [`svc:${day}:-:${limited.requests[i]!.budget!.nonce}`, 0]));
+		expect(replay.pendingReconciliation).toBe(0);
+	});
+
+	it("a run that answered, or a lost run of a client without a slot or a budget, leaves nothing to give back", async () => {
+		const { replay, limited } = setup();
+		const policy: LimitPolicy = { ...RPM2, concurrent: 1, budget: { daily: 100, monthly: null, hold: 10 } };
+		limited.next = async () => ({ outcome: "limited", limit: "rpm", retryAfterMs: 500, state: NONE });
+		await replay.claim("a", "svc", ts, policy, 10);
+		limited.next = () => Promise.reject(new ReplayStoreError("error", "answer lost"));
+		// RPM2's claim falls back to memory: its write-back is the one thing pending.
+		await replay.claim("b", "svc", ts, RPM2);
+		expect(replay.pendingReconciliation).toBe(1);
 	});
 
 	it("Upstash failing: the limits are this isolate's (memory mode), or 503 (closed)", async () => {

@@ -50,10 +50,10 @@ export class ReplayGuard {
 		});
 	}
 
-	/** Claims made in memory during an outage, and slot releases that failed, not yet written to Upstash. */
+	/** Claims made in memory during an outage, slot releases that failed and lost claims' holds, not yet written to Upstash. */
 	get pendingReconciliation(): number {
 		// The maps' own sizes: asked on every request, without a call into reconcile.ts.
-		return this.writeBacks.pending.size + this.writeBacks.releases.size;
+		return this.writeBacks.pending.size + this.writeBacks.releases.size + this.writeBacks.cancels.size;
 	}
 
 	/** The store claims go to while all is well. */
@@ -101,7 +101,7 @@ export class ReplayGuard {
 
 		let fallback: FallbackReason = "breaker_open";
 		if (breaker.tryAcquire()) {
-			const outcome = await this.claimInUpstash(primary, claim);
+			const outcome = await this.claimInUpstash(primary, claim, now);
 			if (isAnswer(outcome)) {
 				breaker.recordSuccess();
 				this.logConnected();
@@ -147,11 +147,11 @@ export class ReplayGuard {
 	 * budget (its value names this claim, so its own late `SET` reads as claimed), because a
 	 * slow answer is not an outage: a copy's `SET` in another process may have answered OK.
 	 */
-	private async claimInUpstash(primary: ReplayStore, claim: Claim): Promise<Answer | StoreFailureReason> {
+	private async claimInUpstash(primary: ReplayStore, claim: Claim, now: number): Promise<Answer | StoreFailureReason> {
 		const value = claimValue(claim, this.isolateId);
 		const limited = this.options.limits?.primary;
-		// Under a limit policy, the limits script claims the key instead (one command all the same).
-		if (claim.policy !== null && limited) return claimUnderLimits(limited, { ...claim, policy: claim.policy }, value, (to, run) => this.call(to, run));
+		// Under a limit policy, the limits script claims the key instead (one command all the same); a lost run's slot and hold are given back later.
+		if (claim.policy !== null && limited) return claimUnderLimits(limited, { ...claim, policy: claim.policy }, value, (to, run) => this.call(to, run), now, (lost) => this.writeBacks.addLost(lost));
 		const first = await this.call(primary, () => primary.claim(claim.key, value, claim.ttlMs));
 		if (first !== "timeout" || primary.claimOrRead === undefined) return first;
 		return this.call(primary, async () => {

@@ -188,4 +188,31 @@ describe("write-backs of the claims made in memory during an outage", () => {
 		expect(sent).toEqual([`release c:${ts}:iso:7`, `release c:${ts}:iso:7`]);
 		expect(writeBacks.size).toBe(0);
 	});
+
+	it("a lost claim's slot is released and its reservation settled at 0 once Upstash answers; a failed settle is kept", async () => {
+		const clock = { now: EPOCH };
+		const memory = new MemoryReplayStore(10, () => clock.now);
+		const writeBacks = new WriteBacks({ memory, prefix: "p:", valueOf: (claim) => claimValue(claim, "iso"), events: { outageReplay() {} }, log: silent, now: () => clock.now });
+		writeBacks.addLost({ slot: { clientId: "c", id: "c:1:iso:1", store: "upstash" }, reservation: "c:2025-11-24:-:r1" });
+		writeBacks.addLost({ slot: null, reservation: null });
+		expect(writeBacks.size).toBe(2);
+		const sent: string[] = [];
+		let up = false;
+		const limits = {
+			release: async (held: { id: string }) => void sent.push(`release ${held.id}`),
+			settle: async (reservation: string, tokens: number) => {
+				sent.push(`settle ${reservation} ${tokens}`);
+				if (!up) throw new Error("down");
+				return { status: "settled" as const, hold: 10, counted: 0 };
+			},
+		};
+		const store = new ScriptedStore(() => Promise.resolve("claimed"));
+		await writeBacks.run(store, limits);
+		expect(writeBacks.size).toBe(1);
+		clock.now += 1_000;
+		up = true;
+		await writeBacks.run(store, limits);
+		expect(sent).toEqual(["release c:1:iso:1", "settle c:2025-11-24:-:r1 0", "settle c:2025-11-24:-:r1 0"]);
+		expect(writeBacks.size).toBe(0);
+	});
 });

@@ -2,7 +2,7 @@ import type { ReplayEvents } from "../events.ts";
 import { LogThrottle, type Logger } from "../log.ts";
 import type { MemoryReplayStore } from "./memory.ts";
 import { packClaim, unpackClaim } from "./pending-claim.ts";
-import { ReplayStoreError, type HeldSlot, type LimitedClaimStore, type ReplayStore, type Spend } from "./store.ts";
+import { ReplayStoreError, type HeldSlot, type LimitedClaimStore, type LostClaim, type ReplayStore, type Spend } from "./store.ts";
 
 /**
  * Claims written back per run: each is one subrequest of the request that runs it, so with
@@ -14,8 +14,9 @@ const WRITE_BACK_PARALLEL = 4;
 const WRITE_BACK_RETRY_MS = 1_000;
 const LOG_INTERVAL_MS = 10_000;
 /**
- * Releases kept at most: each is a slot of a request that was in flight in this isolate when
- * Upstash failed, so far fewer in practice. Beyond it the oldest goes (its lease frees it).
+ * Releases (and reservations to give back) kept at most: each is a slot of a request that was
+ * in flight in this isolate when Upstash failed, or of a claim whose answer was lost, so far
+ * fewer in practice. Beyond it the oldest goes (its lease frees it).
  */
 const MAX_RELEASES = 10_000;
 
@@ -43,13 +44,18 @@ export interface WriteBacksOptions {
  *
  * And the releases of `concurrent` slots held in Upstash that failed (docs/design.md,
  * "Per-client limits"): a slot never outlives its request, so each is sent again (`ZREM`) with
- * the claims, before them.
+ * the claims, before them. A limited claim whose answer was lost (its run may have landed, and
+ * the request went on in memory or was refused) gives back the same way what it may have taken:
+ * its slot, and its token reservation, settled as spending nothing (a reservation that never
+ * landed is unknown there, and nothing changes).
  */
 export class WriteBacks {
 	/** Digest to the packed claim, oldest first. */
 	readonly pending = new Map<string, string>();
 	/** Slots whose release failed, oldest first, by client id and slot id. */
 	readonly releases = new Map<string, HeldSlot>();
+	/** Reservations of lost claims, to be settled at 0 tokens, oldest first. */
+	readonly cancels = new Set<string>();
 	private readonly options: WriteBacksOptions;
 	private readonly throttle: LogThrottle;
 	private running = false;
@@ -62,7 +68,7 @@ export class WriteBacks {
 
 	/** How many wait: claims and releases (the guard's `pendingReconciliation`). */
 	get size(): number {
-		return this.pending.size + this.releases.size;
+		return this.pending.size + this.releases.size + this.cancels.size;
 	}
 
 	/** Queues the memory claim under digest `id` (claim number `counter` of this isolate), with the quota it spent in memory. */
@@ -103,19 +109,27 @@ export class WriteBacks {
 		this.releases.set(`${slot.clientId}\n${slot.id}`, slot);
 	}
 
+	/** Keeps what a limited claim whose answer was lost may hold in Upstash, to give it back once Upstash answers again. */
+	addLost(lost: LostClaim): void {
+		if (lost.slot !== null) this.addRelease(lost.slot);
+		if (lost.reservation === null) return;
+		if (this.cancels.size >= MAX_RELEASES) this.cancels.delete(this.cancels.values().next().value!);
+		this.cancels.add(lost.reservation);
+	}
+
 	/** Upstash holds `id` now (a copy's `SET` answered OK): nothing to write. */
 	settled(id: string): void {
 		this.pending.delete(id);
 	}
 
 	/**
-	 * Sends up to 32 releases and claims to Upstash, 4 at a time, releases first (each frees a
-	 * client's slot): a claim to `store` (`SET NX GET`), or, with the quota it spent, to
-	 * `limits` (one script). Resolves at once when a run is under way (its I/O belongs to the
+	 * Sends up to 32 releases, reservations to give back and claims to Upstash, 4 at a time,
+	 * releases first (each frees a client's slot), then the reservations (each settled at 0): a
+	 * claim to `store` (`SET NX GET`), or, with the quota it spent, to `limits` (one script). Resolves at once when a run is under way (its I/O belongs to the
 	 * request that started it, so a second caller does not wait on it) or a failed run asked
 	 * for a pause.
 	 */
-	async run(store: ReplayStore, limits?: Pick<LimitedClaimStore, "release" | "writeBack">): Promise<void> {
+	async run(store: ReplayStore, limits?: Pick<LimitedClaimStore, "release" | "writeBack" | "settle">): Promise<void> {
 		if (store.claimOrRead === undefined || this.size === 0 || this.running) return;
 		if (this.options.now() < this.retryAt) return;
 		this.running = true;
@@ -124,6 +138,10 @@ export class WriteBacks {
 			for (const [name, slot] of this.releases) {
 				if (limits === undefined || batch.length === WRITE_BACKS_PER_RUN) break;
 				batch.push(() => this.sendRelease(limits, name, slot));
+			}
+			for (const reservation of this.cancels) {
+				if (limits?.settle === undefined || batch.length === WRITE_BACKS_PER_RUN) break;
+				batch.push(() => this.sendCancel(limits, reservation));
 			}
 			for (const [id, claim] of this.pending) {
 				if (batch.length === WRITE_BACKS_PER_RUN) break;
@@ -145,6 +163,12 @@ export class WriteBacks {
 	private async sendRelease(limits: Pick<LimitedClaimStore, "release">, name: string, slot: HeldSlot): Promise<void> {
 		await limits.release(slot);
 		if (this.releases.get(name) === slot) this.releases.delete(name);
+	}
+
+	/** Settles a lost claim's reservation at 0 tokens: its hold comes back, if it was ever made. */
+	private async sendCancel(limits: Pick<LimitedClaimStore, "settle">, reservation: string): Promise<void> {
+		await limits.settle?.(reservation, 0);
+		this.cancels.delete(reservation);
 	}
 
 	private async write(store: ReplayStore, limits: Pick<LimitedClaimStore, "writeBack"> | undefined, id: string, packed: string): Promise<void> {

@@ -17,7 +17,7 @@ export function budgetCall(prefix: string, request: LimitedClaimRequest, now: nu
 	const { day, previous: previousDay, endsInMs: dayEndsInMs } = utcDay(now);
 	const { month, previous: previousMonth, endsInMs: monthEndsInMs } = utcMonth(now);
 	const base = `${prefix}limit:${clientId}:tokens:`;
-	const id = `${clientId}:${budget.daily === null ? "-" : day}:${budget.monthly === null ? "-" : month}:${request.budget!.nonce}`;
+	const id = reservationId(request, now);
 	return {
 		id,
 		// budgetKeys()'s names, built without its object: this runs for every budgeted request.
@@ -37,6 +37,12 @@ export function budgetCall(prefix: string, request: LimitedClaimRequest, now: nu
 			leaseMs + WINDOW_SLACK_MS,
 		],
 	};
+}
+
+/** The id of the reservation a budgeted claim sent at `now` makes: `<client id>:<day or ->:<month or ->:<nonce>`. */
+export function reservationId(request: Pick<LimitedClaimRequest, "clientId" | "policy" | "budget">, now: number): string {
+	const budget = request.policy.budget!;
+	return `${request.clientId}:${budget.daily === null ? "-" : utcDay(now).day}:${budget.monthly === null ? "-" : utcMonth(now).month}:${request.budget!.nonce}`;
 }
 
 /** What a budgeted reply leaves: the tokens left in each window the client has, and when that window ends. */

@@ -222,6 +222,21 @@ describe("RedisLimitStore", () => {
 		expect(await store.claim(request, true)).toEqual({ outcome: "duplicate", found: "svc:1:iso:8" });
 	});
 
+	it("a request sent at `at` is run as of then: a confirmation after midnight names the day and the reservation of its first run", async () => {
+		const { redis, store } = setup();
+		const budgeted: LimitPolicy = { rpm: null, rpd: 10, concurrent: null, label: "", budget: { daily: 1_000, monthly: null, hold: 100 } };
+		const nonce = "b".repeat(32);
+		// The store's clock reads 23:59 on the 2nd; the first run was sent the day before, and its instant decides.
+		const at = Date.UTC(2026, 11, 1, 23, 59, 59);
+		redis.answer = () => [1, 0, -1, 0, -1, -1, "svc:1:iso:7", 60];
+		const confirmed = await store.claim({ key: "p:abc", value: "svc:1:iso:7", ttlMs: 300_000, clientId: "svc", policy: budgeted, budget: { hold: 60, nonce }, at }, true);
+		expect(confirmed).toMatchObject({ outcome: "claimed", reservation: { id: `svc:2026-12-01:-:${nonce}`, hold: 60 } });
+		const [call] = redis.calls;
+		expect(call!.args![2]).toBe(at);
+		expect(call!.keys!.slice(2, 3)).toEqual(["p:limit:rpd:svc:2026-12-01"]);
+		expect(call!.keys!.slice(4, 5)).toEqual(["p:limit:svc:tokens:day:2026-12-01"]);
+	});
+
 	it("release: one ZREM of the slot from the client's in-flight set", async () => {
 		const { redis, store } = setup();
 		redis.answer = () => 1;

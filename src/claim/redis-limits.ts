@@ -100,7 +100,7 @@ export class RedisLimitStore implements LimitedClaimStore {
 	 */
 	async claim(request: LimitedClaimRequest, confirming = false): Promise<LimitedClaim> {
 		const { policy, clientId } = request;
-		const now = this.now();
+		const now = request.at ?? this.now();
 		const { day, endsInMs } = utcDay(now);
 		const keys = limitKeys(this.options.prefix, clientId, day);
 		// The replay value names this claim uniquely (isolate and counter): it is its entry's id, and its slot's.

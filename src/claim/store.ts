@@ -103,6 +103,21 @@ export interface LimitedClaimRequest {
 	 * `X-Token-Limit`), and the reservation's nonce (kept, so a confirming run names the same one).
 	 */
 	budget?: { hold: number; nonce: string };
+	/**
+	 * When the claim was first sent (epoch ms; default the store's clock): a confirming run, and
+	 * the undo of a run whose answer was lost, name the same day, windows and reservation.
+	 */
+	at?: number;
+}
+
+/**
+ * What a limited claim whose answer was lost may have taken in Upstash (its run may have
+ * landed): its `concurrent` slot and its token reservation, null where it asked for none.
+ * The request never reached the origin as that claim, so both are given back once Upstash answers.
+ */
+export interface LostClaim {
+	slot: HeldSlot | null;
+	reservation: string | null;
 }
 
 /** Quota a memory claim spent: one unit of `rpm` and/or `rpd` at `at` (epoch ms). */
