@@ -1,6 +1,6 @@
 import { GATEWAY_SET, GATEWAY_SET_PREFIX, HOP_BY_HOP, SCHEME_HEADERS } from "../routes/forward-header-names.ts";
 import type { SettingReader } from "./reader.ts";
-import { isHttpUrl, isPlainHttpBeyondLoopback } from "./urls.ts";
+import { hasUserInfo, isHttpUrl, isPlainHttpBeyondLoopback } from "./urls.ts";
 
 /** The longest answer whose end is watched (a `concurrent` slot) runs where ORIGIN_STREAM_MAX_MS is unset: 15 minutes. */
 const WATCHED_STREAM_MAX_MS = 900_000;
@@ -35,6 +35,8 @@ export function readOrigin(read: SettingReader): OriginConfig {
 	if (url === undefined) read.problem("ORIGIN_URL is required");
 	else if (!isHttpUrl(url)) read.problem("ORIGIN_URL is not an http(s) URL");
 	else if (/[?#]/.test(url)) read.problem("ORIGIN_URL must not have a query or fragment");
+	// The origin call would drop them without a word: ORIGIN_TOKEN is how the origin knows the gateway.
+	else if (hasUserInfo(url)) read.problem("ORIGIN_URL must not carry a user name or password");
 	else if (isPlainHttpBeyondLoopback(url)) read.refuseInProduction("ORIGIN_URL is plain http on a host that is not loopback");
 	const idle = read.string("ORIGIN_IDLE_MS");
 	const streamMax = read.string("ORIGIN_STREAM_MAX_MS");

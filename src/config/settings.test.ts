@@ -82,6 +82,21 @@ describe("ORIGIN_URL", () => {
 		readOrigin(read);
 		expect(read.problems).toEqual(["ORIGIN_URL must not have a query or fragment"]);
 	});
+
+	it.each(["https://user:pass@origin.example.com", "https://user@origin.example.com/base", "https://:pass@origin.example.com"])(
+		"refuses %s: the origin call would drop the credentials without a word",
+		(url) => {
+			const read = new SettingReader({ ORIGIN_URL: url });
+			readOrigin(read);
+			expect(read.problems).toEqual(["ORIGIN_URL must not carry a user name or password"]);
+		},
+	);
+
+	it("takes a URL whose path has an @ (not a user name)", () => {
+		const read = new SettingReader({ ORIGIN_URL: `${ORIGIN}/team@agents` });
+		expect(readOrigin(read).url).toBe(`${ORIGIN}/team@agents`);
+		expect(read.problems).toEqual([]);
+	});
 });
 
 describe("SettingReader.integer", () => {

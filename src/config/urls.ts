@@ -14,3 +14,10 @@ export function isPlainHttpBeyondLoopback(value: string): boolean {
 	const url = new URL(value);
 	return url.protocol === "http:" && !LOOPBACK_HOSTS.has(url.hostname);
 }
+
+/** A URL with a user name or password in it (`https://user:pass@host`): the runtime's fetch sends neither. */
+export function hasUserInfo(value: string): boolean {
+	if (!URL.canParse(value)) return false;
+	const url = new URL(value);
+	return url.username !== "" || url.password !== "";
+}
