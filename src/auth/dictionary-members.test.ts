@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decimalParameters, parseDictionaryWithNames, repeatedParameters } from "./dictionary-members.ts";
+import { parseDictionaryWithNames, repeatedParameters, respelledNumbers } from "./dictionary-members.ts";
 
 const namesOf = (field: string) => parseDictionaryWithNames(field)?.names ?? null;
 
@@ -36,14 +36,20 @@ describe("parseDictionaryWithNames", () => {
 	});
 });
 
-describe("decimalParameters", () => {
+describe("respelledNumbers", () => {
 	it("names each parameter written as a decimal, whatever its sign or digits, and no other", () => {
-		expect(decimalParameters('sig1=("@method");created=1.0;expires=-2.500;keyid="a";nonce="b"')).toEqual(new Set(["created", "expires"]));
-		expect(decimalParameters('sig1=("@method");created=1;expires=2;keyid="a"')).toEqual(new Set());
+		expect(respelledNumbers('sig1=("@method");created=1.0;expires=-2.500;keyid="a";nonce="b"')).toEqual(new Set(["created", "expires"]));
+		expect(respelledNumbers('sig1=("@method");created=1;expires=2;keyid="a"')).toEqual(new Set());
 		// RFC 8941 allows spaces after a parameter's ";".
-		expect(decimalParameters('sig1=("@method");  created=1.0; keyid="a"')).toEqual(new Set(["created"]));
-		expect(decimalParameters('sig1=("@method");tag="a;created=1.0\\";x=2.0";created=3')).toEqual(new Set());
-		expect(decimalParameters('sig1=("@method";x=1.5);keyid=tok.en')).toEqual(new Set(["x"]));
+		expect(respelledNumbers('sig1=("@method");  created=1.0; keyid="a"')).toEqual(new Set(["created"]));
+		expect(respelledNumbers('sig1=("@method");tag="a;created=1.0\\";x=2.0";created=3')).toEqual(new Set());
+		expect(respelledNumbers('sig1=("@method";x=1.5);keyid=tok.en')).toEqual(new Set(["x"]));
+	});
+
+	it("names each parameter written with a leading zero (read as the same number, serialized without it); a plain 0 is no such spelling", () => {
+		expect(respelledNumbers('sig1=("@method");created=01700000000;expires=-05;keyid="a"')).toEqual(new Set(["created", "expires"]));
+		expect(respelledNumbers('sig1=("@method");created=0;expires=10;keyid="a"')).toEqual(new Set());
+		expect(respelledNumbers('sig1=("@method");tag="created=01";created=1')).toEqual(new Set());
 	});
 });
 

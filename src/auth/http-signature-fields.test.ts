@@ -116,6 +116,8 @@ describe("parseSignatureFields: the profile of docs/design.md, Scheme v2", () =>
 		["created as a whole decimal after a space (RFC 8941 allows spaces after ;)", { input: input(COVERED, 'keyid="web-app"; created=1764158400.0;nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, 'invalid_signature_input: created must be integer seconds since the epoch'],
 		["expires as a whole decimal after spaces", { input: input(COVERED, `${PARAMS};   expires=1764158700.0`) }, 'invalid_signature_input: expires must be integer seconds since the epoch'],
 		["expires as a whole decimal", { input: input(COVERED, `${PARAMS};expires=1764158700.000`) }, 'invalid_signature_input: expires must be integer seconds since the epoch'],
+		["created with a leading zero (read as the integer by the library)", { input: input(COVERED, 'created=01764158400;keyid="web-app";nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, 'invalid_signature_input: created must be integer seconds since the epoch'],
+		["expires with a leading zero", { input: input(COVERED, `${PARAMS};expires=01764158700`) }, 'invalid_signature_input: expires must be integer seconds since the epoch'],
 		["created negative", { input: input(COVERED, 'created=-1;keyid="web-app";nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, 'invalid_signature_input: created must be integer seconds since the epoch'],
 		["no keyid", { input: input(COVERED, 'created=1;nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, 'invalid_signature_input: keyid must be a string: the client id'],
 		["keyid as a token", { input: input(COVERED, 'created=1;keyid=web-app;nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, 'invalid_signature_input: keyid must be a string: the client id'],

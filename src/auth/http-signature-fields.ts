@@ -5,7 +5,7 @@
  * the field and the rule, never the value.
  */
 import type { BareItem, InnerList, Item } from "structured-headers";
-import { decimalParameters, parseDictionaryWithNames, repeatedParameters } from "./dictionary-members.ts";
+import { parseDictionaryWithNames, repeatedParameters, respelledNumbers } from "./dictionary-members.ts";
 import { signatureParams } from "./http-signature-base.ts";
 import { CLIENT_ID_PATTERN, CLIENT_ID_RULE } from "./grammar.ts";
 import { refuse, type Refusal } from "./signature-auth.ts";
@@ -106,12 +106,12 @@ export function parseSignatureFields(request: FieldsRequest): { ok: true; fields
 	const alg = params.get("alg");
 	const expires = params.get("expires");
 	const tag = params.get("tag");
-	const decimals = decimalParameters(inputField);
-	if (!isSeconds(created) || decimals.has("created")) return invalid("created", SECONDS_RULE);
+	const respelled = respelledNumbers(inputField);
+	if (!isSeconds(created) || respelled.has("created")) return invalid("created", SECONDS_RULE);
 	if (typeof keyid !== "string") return invalid("keyid", "must be a string: the client id");
 	if (typeof nonce !== "string" || !NONCE_PATTERN.test(nonce)) return invalid("nonce", "must be 16 to 64 characters of A-Z a-z 0-9 _ -");
 	if (alg !== undefined && alg !== V2_ALGORITHM) return invalid("alg", `must be "${V2_ALGORITHM}"`);
-	if (expires !== undefined && (!isSeconds(expires) || decimals.has("expires"))) return invalid("expires", SECONDS_RULE);
+	if (expires !== undefined && (!isSeconds(expires) || respelled.has("expires"))) return invalid("expires", SECONDS_RULE);
 	if (tag !== undefined && typeof tag !== "string") return invalid("tag", "must be a string");
 
 	let digest: Uint8Array<ArrayBuffer> | null = null;
