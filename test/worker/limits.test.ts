@@ -249,8 +249,8 @@ describe("per-client limits when Upstash fails, or is not there", () => {
 		expect(h.redis.script.held(inFlight)).toBe(0);
 		// At most the one claim that raced the release is refused, with its honest Retry-After of 1 s; then the slot is free.
 		expect(statuses).toEqual([429, 200]);
-		// The failed release, the one sent again, and the accepted request's own.
-		expect(h.redis.scriptCalls.filter((call) => call === "zrem")).toHaveLength(3);
+		// The failed release, the one sent again, the slot the failed claim's run may have taken (given back), and the accepted request's own.
+		expect(h.redis.scriptCalls.filter((call) => call === "zrem")).toHaveLength(4);
 	});
 
 	it("quota spent in memory during an outage is written back with the claims: an outage does not double a client's day", async () => {
