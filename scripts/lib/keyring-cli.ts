@@ -5,6 +5,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { MAX_SECRETS_PER_CLIENT } from "../../src/keyring/record.ts";
 import { importKeyringKey } from "../../src/keyring/sealing.ts";
+import { repeatsAName } from "../../src/config/json-keys.ts";
 import { LIMIT_FIELDS, readEntry } from "../../src/limits/config.ts";
 import { UsageError } from "./cli.ts";
 import { readDevVars } from "./dev-vars.ts";
@@ -240,6 +241,7 @@ function parseLimits(text: string, option: string): Record<string, unknown> {
 		throw new UsageError(`${option} must be a JSON object, e.g. '{"rpm":60}'`);
 	}
 	if (typeof limits !== "object" || limits === null || Array.isArray(limits)) throw new UsageError(`${option} must be a JSON object, e.g. '{"rpm":60}'`);
+	if (repeatsAName(text)) throw new UsageError(`${option}: names a field twice`);
 	// The gateway reads a record's limits with CLIENT_LIMITS's rules: refuse here what it would ignore.
 	const problems: string[] = [];
 	readEntry("record", limits, { problem: (problem) => problems.push(problem), strict: () => {} });

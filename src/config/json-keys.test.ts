@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { topLevelKeys } from "./json-keys.ts";
+import { objectMemberNames, repeatsAName, topLevelKeys } from "./json-keys.ts";
 
 describe("topLevelKeys: the member names JSON.parse would merge", () => {
 	it.each<[string, string, string[]]>([
@@ -19,5 +19,24 @@ describe("topLevelKeys: the member names JSON.parse would merge", () => {
 	])("%s", (_, text, keys) => {
 		expect(JSON.parse(text)).toBeTypeOf("object");
 		expect(topLevelKeys(text)).toEqual(keys);
+	});
+});
+
+describe("objectMemberNames and repeatsAName: every object's names, at any depth", () => {
+	it("lists each object's names in the order the objects open, the top level first", () => {
+		expect(objectMemberNames('{"a": {"b": 1, "c": [{"d": 2}, {"e": 3, "f": 4}]}, "g": {}}')).toEqual([["a", "g"], ["b", "c"], ["d"], ["e", "f"], []]);
+		expect(objectMemberNames('[{"a": 1}, "b", {"c": {"d": 1}}]')).toEqual([["a"], ["c"], ["d"]]);
+	});
+
+	it.each<[string, string, boolean]>([
+		["a repeated field inside an entry", '{"a": {"rpm": 1, "rpm": 2}}', true],
+		["a repeated id at the top", '{"a": {}, "a": {}}', true],
+		["a repeat hidden by an escape, deep", '{"a": {"b": {"rp\\u006d": 1, "rpm": 2}}}', true],
+		["the same field in two entries", '{"a": {"rpm": 1}, "b": {"rpm": 2}}', false],
+		["a field named like its entry", '{"rpm": {"rpm": 1}}', false],
+		["names in strings and arrays", '{"a": ["rpm", "rpm"], "b": "rpm,rpm"}', false],
+	])("%s: %s", (_, text, repeats) => {
+		expect(JSON.parse(text)).toBeTypeOf("object");
+		expect(repeatsAName(text)).toBe(repeats);
 	});
 });

@@ -94,6 +94,8 @@ describe("CLIENT_LIMITS", () => {
 		["an array", '[{"rpm": 60}]', 'CLIENT_LIMITS must be a JSON object of "*" or a client id to limits'],
 		["a number", "60", 'CLIENT_LIMITS must be a JSON object of "*" or a client id to limits'],
 		["an id twice", '{"svc": {"rpm": 1}, "svc": {"rpm": 2}}', "CLIENT_LIMITS names the same client id twice"],
+		["a field twice in one entry (JSON.parse keeps the last)", '{"svc": {"rpm": 1, "rpm": 2}}', "CLIENT_LIMITS names a field twice in one entry"],
+		["a field twice in the default entry", '{"*": {"daily_tokens": 10, "token_hold": 5, "daily_tokens": 1000000}}', "CLIENT_LIMITS names a field twice in one entry"],
 		["an id outside the grammar", '{"bad id!": {"rpm": 1}}', "CLIENT_LIMITS has a client id outside the client id grammar"],
 		["an entry that is a number", '{"svc": 60}', "CLIENT_LIMITS must map each id to an object of limits"],
 		["an unknown field", '{"svc": {"rpm": 1, "burst": 2}}', "CLIENT_LIMITS has an entry with a field other than rpm, rpd, concurrent, daily_tokens, monthly_tokens, token_hold and label"],

@@ -1,7 +1,7 @@
 import { CLIENT_ID_PATTERN } from "../auth/grammar.ts";
 import type { AuthConfig } from "../config/auth.ts";
 import type { ReplayConfig } from "../config/replay.ts";
-import { topLevelKeys } from "../config/json-keys.ts";
+import { repeatsAName, topLevelKeys } from "../config/json-keys.ts";
 import type { SettingReader } from "../config/reader.ts";
 import { ClientLimits, DEFAULT_TOKEN_HOLD, type LimitPolicy, type TokenBudget } from "./policy.ts";
 
@@ -80,6 +80,11 @@ export function readClientLimits(raw: unknown, problems: LimitsProblems): Client
 	const ids = topLevelKeys(text);
 	if (new Set(ids).size !== ids.length) {
 		problems.problem(`${CLIENT_LIMITS} names the same client id twice`);
+		return null;
+	}
+	// JSON.parse would keep the last of `{"rpm": 1, "rpm": 2}` without a word.
+	if (repeatsAName(text)) {
+		problems.problem(`${CLIENT_LIMITS} names a field twice in one entry`);
 		return null;
 	}
 	const entries = new Map<string, LimitPolicy>();

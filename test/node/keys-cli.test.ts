@@ -174,6 +174,7 @@ describe("npm run keys, against the local namespace", () => {
 		for (const [args, line] of [
 			[["add", "limited2", "--limits", "[1]"], "keys add: --limits must be a JSON object, e.g. '{\"rpm\":60}'"],
 			[["add", "limited3", "--limits", '{"rpm":0}'], "keys add: --limits: must give rpm as a whole number from 1 to 1000000"],
+			[["add", "limited5", "--limits", '{"rpm":1,"rpm":100}'], "keys add: --limits: names a field twice"],
 			[["add", "limited4", "--limits", '{"rpm":1,"bogus":1}'], "keys add: --limits: has an entry with a field other than rpm, rpd, concurrent, daily_tokens, monthly_tokens, token_hold and label"],
 			[["add", "limited5", "--limits", '{"label":true}'], "keys add: --limits: label belongs to CLIENT_LIMITS alone: a record never makes its id a metric label"],
 			[["limits", "limited", '{"rpd":-1}'], "keys limits: limits: must give rpd as a whole number from 1 to 1000000000"],
