@@ -9,6 +9,7 @@ import { ERRORS, type ErrorCode } from "../../src/errors.ts";
 import { gatewayRegistry } from "../../src/metrics/families.ts";
 import { GatewayMetrics } from "../../src/metrics/gateway-metrics.ts";
 import type { HmacV2Vectors, HmacVector } from "../fixtures/hmac-vectors.ts";
+import { settingNames } from "../fixtures/worker-bindings.ts";
 import { runCli } from "./helpers/cli.ts";
 import { startGateway, type RunningGateway } from "./helpers/gateway.ts";
 import { workedExamples, type WireRequest, type WorkedExample } from "./helpers/protocol-page.ts";
@@ -371,7 +372,7 @@ describe("the streamed answer and the demo backend, as the docs give them", () =
 
 describe("README's settings table", () => {
 	it("has a row for every setting the Worker reads (src/env.ts), and no row for one it does not", () => {
-		const settings = [...readFileSync("src/env.ts", "utf8").matchAll(/^\t([A-Z][A-Z0-9_]*)\?: string;$/gm)].map((match) => match[1]!);
+		const settings = settingNames(readFileSync("src/env.ts", "utf8"));
 		expect(settings).toContain("ORIGIN_FORWARD_HEADERS");
 		const rows = [...readFileSync("README.md", "utf8").matchAll(/^\| `([A-Z][A-Z0-9_]*)` \| [^|]+ \| (?:yes|no) \|/gm)].map((match) => match[1]!);
 		expect(rows.sort()).toEqual(settings.sort());
