@@ -1,6 +1,8 @@
+import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { workerBindings } from "./test/fixtures/worker-bindings.ts";
 
 // Two projects in one run: tests inside workerd (the Worker's own code, with fakes for the
 // world outside), and tests in Node that start processes (redis-server, the local Upstash
@@ -17,21 +19,10 @@ export default defineConfig({
 					cloudflareTest({
 						wrangler: { configPath: "./wrangler.toml" },
 						miniflare: {
-							// Every setting the entry's tests rely on is pinned here, so a developer's
-							// .dev.vars (which wrangler would add) cannot change what they see.
-							bindings: {
-								ENVIRONMENT: "test",
-								UPSTASH_REDIS_REST_URL: "",
-								UPSTASH_REDIS_REST_TOKEN: "",
-								METRICS_TOKEN: "",
-								HMAC_CLIENTS: "",
-								ALLOW_TEST_STUBS: "",
-								ORIGIN_URL: "http://origin.invalid",
-								HMAC_SECRET: "entry-test-secret",
-								// npm run dev puts a KEYRING_KEY in .dev.vars: the entry's tests run without the keyring.
-								KEYRING_KEY: "",
-								METRICS_FLUSH_MS: "1000",
-							},
+							// Every setting of src/env.ts, pinned or empty (unset), so a developer's .dev.vars
+							// or .env (which wrangler adds: ORIGIN_TOKEN, KEYRING_KEY, CLIENT_LIMITS...) and wrangler.toml's
+							// [vars] change nothing the tests see (test/worker/bindings.test.ts).
+							bindings: workerBindings(readFileSync("src/env.ts", "utf8")),
 						},
 					}),
 				],

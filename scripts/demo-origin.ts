@@ -12,6 +12,8 @@ const CLI = {
 		"  stall_after=N (go quiet after N tokens). docs/protocol.md, section 9. A request with a token budget",
 		"  stops at its X-Token-Hold and reports what it spent: X-Token-Usage on a chat answer, POST",
 		"  GATEWAY/gateway/usage after a stream (with the ORIGIN_TOKEN the gateway sent as X-Gateway-Token).",
+		"  Budget query: spend=N (the tokens a chat answer spends; its word count), report=header|route|both|none",
+		"  (header on chat, route on a stream), ignore_hold=1 (spend past X-Token-Hold, as a faulty backend would).",
 		"  Ctrl-C stops it.",
 	].join("\n"),
 };

@@ -3,7 +3,7 @@
 // inputs (--timestamp for v1; --created and --nonce for v2). `npm run sign -- --help` for the usage.
 import { readFileSync } from "node:fs";
 import { rateLimitInfo, signRequest } from "../src/client/index.ts";
-import { parseOptions, runMain, UsageError } from "./lib/cli.ts";
+import { defaultGatewayUrl, parseOptions, runMain, UsageError } from "./lib/cli.ts";
 import { clientSecret, readDevVars, type SecretSetting } from "./lib/dev-vars.ts";
 
 const DEFAULT_BODY = JSON.stringify({ messages: [{ role: "user", content: "Hello from the signing CLI" }] });
@@ -12,6 +12,7 @@ const USAGE = [
 	"                       [--client-id ID] [--scheme v1|v2] [--timestamp MS] [--created S] [--nonce NONCE] [--alg]",
 	"                       [--token-limit N] [--send]",
 	"  Signs a request (scheme v1 by default, or v2: RFC 9421) and prints a curl command, or sends it with --send.",
+	"  URL defaults to GATEWAY_URL from the environment, else http://127.0.0.1:8787 (npm run dev).",
 	"  --data-file sends a file's bytes as the body (for bodies too large for one argument).",
 	"  --token-limit N sends X-Token-Limit: N, the most this request may spend of the client's token budget",
 	"  (v2 signs it). With --send, a 429 or 503 prints when to come back, and an answer names the tokens left.",
@@ -49,7 +50,7 @@ function shellQuote(value: string): string {
 
 async function main(): Promise<number> {
 	const values = parseOptions(CLI, {
-		url: { type: "string", default: process.env.GATEWAY_URL ?? "http://127.0.0.1:8787" },
+		url: { type: "string", default: defaultGatewayUrl() },
 		method: { type: "string", default: "POST" },
 		path: { type: "string", default: "/agent/chat" },
 		data: { type: "string" },

@@ -1,5 +1,5 @@
 // The deployment checklist as a program, against any deployed or local gateway:
-//   npm run smoke -- --url https://agent-gateway.example.com [--expect-stub refused|allowed]
+//   npm run smoke -- [--url https://agent-gateway.example.com] [--expect-stub refused|allowed]
 //                    [--client-id smoke-check] [--path /agent/chat] [--body JSON] [--scheme v1|v2]
 //                    [--limit-client-id smoke-limit] [--budget-client-id smoke-budget] [--token-limit 1024]
 // Secrets from the environment: SMOKE_HMAC_SECRET (or HMAC_SECRET) for the smoke client,
@@ -8,17 +8,18 @@
 // development or test ENVIRONMENT there means test modes are expected to be allowed.
 // Exit 0 when every check passed, 1 when one failed, 2 on bad usage.
 import { signRequest } from "../src/client/index.ts";
-import { parseOptions, runMain, UsageError } from "./lib/cli.ts";
+import { defaultGatewayUrl, parseOptions, runMain, UsageError } from "./lib/cli.ts";
 import { clientSecret, readDevVars } from "./lib/dev-vars.ts";
 import { budgetChecks } from "./lib/smoke-budget.ts";
 
 const CLI = {
 	name: "smoke",
 	usage: [
-		"usage: npm run smoke -- --url URL [--expect-stub refused|allowed] [--client-id ID] [--path /agent/...] [--body JSON] [--scheme v1|v2] [--limit-client-id ID]",
-		"                        [--budget-client-id ID [--token-limit 1024]]",
+		"usage: npm run smoke -- [--url URL] [--expect-stub refused|allowed] [--client-id ID] [--path /agent/...] [--body JSON] [--scheme v1|v2]",
+		"                        [--limit-client-id ID] [--budget-client-id ID [--token-limit 1024]]",
 		"  Runs the deployment checklist against the gateway at URL: /healthz, /metrics, 401 without",
 		"  headers, 200 signed, 409 replayed, replay claims reaching Upstash, test modes refused or allowed.",
+		"  URL defaults to GATEWAY_URL from the environment, else http://127.0.0.1:8787 (npm run dev), as for npm run sign.",
 		"  Secrets: SMOKE_HMAC_SECRET (or HMAC_SECRET) and METRICS_TOKEN from the environment; against a",
 		"  loopback URL, else from .dev.vars. --expect-stub defaults to allowed when .dev.vars says",
 		"  ENVIRONMENT=development or test (loopback URL only), else refused.",
@@ -71,7 +72,7 @@ function firstOf(list: string): string {
 
 async function main(): Promise<number> {
 	const values = parseOptions(CLI, {
-		url: { type: "string" },
+		url: { type: "string", default: defaultGatewayUrl() },
 		"client-id": { type: "string", default: "smoke-check" },
 		path: { type: "string", default: "/agent/chat" },
 		body: { type: "string", default: JSON.stringify({ messages: [{ role: "user", content: "smoke check" }] }) },
@@ -81,7 +82,6 @@ async function main(): Promise<number> {
 		"budget-client-id": { type: "string" },
 		"token-limit": { type: "string", default: "1024" },
 	});
-	if (values.url === undefined) throw new UsageError("--url is required");
 	if (!/^https?:\/\//.test(values.url)) throw new UsageError("--url must be an http(s) URL");
 	if (values["expect-stub"] !== undefined && values["expect-stub"] !== "refused" && values["expect-stub"] !== "allowed") {
 		throw new UsageError("--expect-stub must be refused or allowed");

@@ -101,7 +101,7 @@ export function createGateway(config: Config, env: Env, deps: GatewayDependencie
 		events,
 		pipeline,
 		metricsTokens: new BearerTokens(config.metrics.tokens),
-		settlements: new Settlements({ store: limits?.primary ?? null, events, log: deps.log, now }),
+		settlements: new Settlements({ stores: { primary: limits?.primary ?? null, memory: limits?.memory ?? null }, events, log: deps.log, now }),
 		originTokens: new BearerTokens(config.origin.token === null ? [] : [config.origin.token]),
 		deps,
 	};
@@ -119,7 +119,7 @@ function limitStores(redis: LimitRedis | null, memory: MemoryReplayStore, config
 	const reservationLeaseMs = leaseMs + 60_000;
 	return {
 		primary: redis === null ? null : new RedisLimitStore(redis, { prefix, leaseMs, reservationLeaseMs, now }),
-		memory: new MemoryLimitedStore(memory, new MemoryLimiter({ leaseMs }), now),
+		memory: new MemoryLimitedStore(memory, new MemoryLimiter({ leaseMs }), now, { reservationLeaseMs }),
 		policies: new LimitPolicies(config.limits, records, readEntry, log, now),
 	};
 }

@@ -92,3 +92,8 @@ export function listenFailure(error: unknown, port: number, option: string): str
 	if (code === "EACCES") return `port ${port} needs privileges; choose another with ${option} N`;
 	return `could not listen on port ${port}: ${error instanceof Error ? error.message : String(error)}`;
 }
+
+/** The gateway a CLI talks to without `--url`: `GATEWAY_URL` from the environment, else `npm run dev`'s. */
+export function defaultGatewayUrl(): string {
+	return process.env.GATEWAY_URL || "http://127.0.0.1:8787";
+}

@@ -81,4 +81,48 @@ describe("MemoryLimitedStore: the replay claim and the limits in one isolate", (
 		await store.release(first.slot);
 		expect((await claim("c", one)).outcome).toBe("claimed");
 	});
+
+	it("a token reservation is settled where it was made: the unspent part of its hold goes back, the first report wins, after its lease it is expired", async () => {
+		const { clock, store } = setup();
+		const budget: LimitPolicy = { rpm: null, rpd: null, concurrent: null, label: "", budget: { daily: 1_000, monthly: null, hold: 400 } };
+		const reserve = async (key: string) => {
+			const claim = await store.claim({ key, value: "v", ttlMs: 300_000, clientId: "svc", policy: budget, budget: { hold: 400, nonce: `nonce-${key}` } });
+			if (claim.outcome !== "claimed" || claim.reservation === undefined) throw new Error(`no reservation: ${claim.outcome}`);
+			return claim;
+		};
+		const first = await reserve("a");
+		// Named as in Upstash: the day window it holds in, no month window (the budget has none), the nonce.
+		expect(first.reservation).toEqual({ id: "svc:2026-12-02:-:nonce-a", hold: 400, store: "memory" });
+		expect(first.state.dailyTokens?.remaining).toBe(600);
+		expect(await store.settle(first.reservation!.id, 50)).toEqual({ status: "settled", hold: 400, counted: 50 });
+		expect(await store.settle(first.reservation!.id, 0)).toEqual({ status: "already_settled" });
+		// 1000 - 50 used: the next hold has 950 to come from, and reports above the hold count the hold.
+		const second = await reserve("b");
+		expect(second.state.dailyTokens?.remaining).toBe(550);
+		expect(await store.settle(second.reservation!.id, 9_999)).toEqual({ status: "settled", hold: 400, counted: 400 });
+		expect((await reserve("c")).state.dailyTokens?.remaining).toBe(150);
+		// Unreported until its lease ended (the limiter's 1 s + 60 s): charged whole, and counted as expired by the next claim.
+		const late = await reserve("d");
+		expect(late.reservation!.hold).toBe(150);
+		clock.now += 61_000;
+		expect(await store.settle(late.reservation!.id, 1)).toEqual({ status: "expired" });
+		const after = await store.claim({ key: "e", value: "v", ttlMs: 300_000, clientId: "svc", policy: budget, budget: { hold: 400, nonce: "nonce-e" } });
+		// "c" was never reported either: its hold was dropped, charged whole, with "d"'s.
+		expect(after).toMatchObject({ outcome: "limited", limit: "daily_tokens", expiredTokens: 400 + 150 });
+		expect(await store.settle("svc:2026-12-02:-:nonce-unknown", 1)).toEqual({ status: "unknown" });
+	});
+
+	it("a report after its day ended gives nothing back to the new day (that window keeps what it counted, as in Upstash)", async () => {
+		const { clock, store } = setup();
+		clock.now = Date.UTC(2026, 11, 2, 23, 59, 50);
+		const budget: LimitPolicy = { rpm: null, rpd: null, concurrent: null, label: "", budget: { daily: 1_000, monthly: 5_000, hold: 400 } };
+		const request = (key: string) => ({ key, value: "v", ttlMs: 300_000, clientId: "svc", policy: budget, budget: { hold: 400, nonce: `nonce-${key}` } });
+		const claim = await store.claim(request("a"));
+		if (claim.outcome !== "claimed") throw new Error(claim.outcome);
+		expect(claim.reservation!.id).toBe("svc:2026-12-02:2026-12:nonce-a");
+		clock.now += 20_000;
+		expect(await store.settle(claim.reservation!.id, 100)).toEqual({ status: "settled", hold: 400, counted: 100 });
+		// The new day starts at 0; the month, still the same, got the unspent 300 back: 5000 - 100 - 400.
+		expect(await store.claim(request("b"))).toMatchObject({ state: { dailyTokens: { remaining: 600 }, monthlyTokens: { remaining: 4_500 } } });
+	});
 });

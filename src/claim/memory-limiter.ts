@@ -11,7 +11,7 @@ interface ClientUsage {
 	today: number;
 	/** Slots in flight: id to lease end. */
 	inFlight: Map<string, number>;
-	/** Tokens held this UTC day and month (each hold charged whole: memory budgets are inexact), and when each window ends. */
+	/** Tokens held and used this UTC day and month (a hold counts whole until a report gives back what it did not spend), and when each window ends. */
 	tokens: { day: string; dayEndsAt: number; today: number; month: string; monthEndsAt: number; thisMonth: number };
 }
 
@@ -31,6 +31,8 @@ export interface MemoryTake {
 	clientId: string;
 	at: number;
 	day: string;
+	/** The UTC month of `at`: with `day`, the token windows a hold went to. */
+	month: string;
 	slotId: string | null;
 	/** Tokens held (0 without a budget). */
 	hold: number;
@@ -47,7 +49,8 @@ const CONCURRENT_RETRY_MS = 1_000;
  */
 export class MemoryLimiter {
 	private readonly clients = new Map<string, ClientUsage>();
-	private readonly leaseMs: number;
+	/** How long a slot is held when its release never comes. */
+	readonly leaseMs: number;
 	private readonly maxClients: number;
 	private slots = 0;
 	/** No client's counters end before this time, so a sweep before it frees nothing. */
@@ -129,7 +132,7 @@ export class MemoryLimiter {
 		}
 		// Only a new client can end before the bound; an old one's end only moves later.
 		this.nextUsefulSweep = Math.min(this.nextUsefulSweep, idleFrom(usage));
-		return { claim: { outcome: "claimed", state, slot }, take: { clientId, at: now, day, slotId, hold } };
+		return { claim: { outcome: "claimed", state, slot }, take: { clientId, at: now, day, month: usage.tokens.month, slotId, hold } };
 	}
 
 	/** What is left of a client's token budget in this isolate, the hold it can have, and the window that refuses it (null: none). */
@@ -161,6 +164,19 @@ export class MemoryLimiter {
 		if (take.slotId !== null) usage.inFlight.delete(take.slotId);
 		usage.tokens.today = Math.max(0, usage.tokens.today - take.hold);
 		usage.tokens.thisMonth = Math.max(0, usage.tokens.thisMonth - take.hold);
+		this.nextUsefulSweep = Math.min(this.nextUsefulSweep, idleFrom(usage));
+	}
+
+	/**
+	 * Gives back the part of a settled hold that was not spent, in the windows it was held in
+	 * that are still the client's (a window that ended keeps what it counted, as in Upstash).
+	 */
+	giveBack(clientId: string, windows: { day: string; month: string }, tokens: number): void {
+		const usage = this.clients.get(clientId);
+		if (usage === undefined || tokens <= 0) return;
+		const { tokens: counted } = usage;
+		if (counted.day === windows.day) counted.today = Math.max(0, counted.today - tokens);
+		if (counted.month === windows.month) counted.thisMonth = Math.max(0, counted.thisMonth - tokens);
 		this.nextUsefulSweep = Math.min(this.nextUsefulSweep, idleFrom(usage));
 	}
 

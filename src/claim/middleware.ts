@@ -106,9 +106,9 @@ export const replayProtection = (options: ReplayProtectionOptions): MiddlewareHa
 		// A slot is released when the answer ends: forwarding pipes it so that its end is seen, under the deadline.
 		if (decision.limits?.slot) c.set("watchAnswerEnd", true);
 		await next();
-		// The origin's report on its answer settles the reservation after the answer; the header goes on to the client.
+		// The origin's report on its answer settles the reservation after the answer (where it is held); the header goes on to the client.
 		const used = reservation === undefined ? null : tokenCount(c.res.headers.get("x-token-usage"));
-		if (used !== null && reservation!.store === "upstash" && limits?.settlements !== undefined) {
+		if (used !== null && limits?.settlements !== undefined) {
 			backgroundOf(c)?.waitUntil(limits.settlements.report(reservation!.id, used));
 		}
 		if (decision.limits !== undefined) {

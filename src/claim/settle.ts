@@ -3,8 +3,11 @@ import { LogThrottle, type Logger } from "../log.ts";
 import { ReplayStoreError, type LimitedClaimStore, type SettleResult } from "./store.ts";
 
 export interface SettlementsOptions {
-	/** The limits script's store in Upstash, which holds the reservations (null without Upstash: nothing to settle). */
-	store: Pick<LimitedClaimStore, "settle"> | null;
+	/**
+	 * Where reservations are held: the limits script's store in Upstash (null without Upstash),
+	 * and this isolate's memory (null without limits), which knows only those made here.
+	 */
+	stores: { primary: Pick<LimitedClaimStore, "settle"> | null; memory: Pick<LimitedClaimStore, "settle"> | null };
 	events: BudgetEvents;
 	log: Logger;
 	now?: () => number;
@@ -13,8 +16,9 @@ export interface SettlementsOptions {
 /**
  * Settles token reservations from the origin's reports (docs/design.md, "Token budgets"): an
  * answer's `X-Token-Usage` header (in the background of that request), or `POST /gateway/usage`.
- * The first report wins; the store refuses a second, an unknown, another's or an expired
- * reservation, and changes nothing then. What was counted is `settled`; a report above the
+ * A reservation made in this isolate's memory is settled there; any other in Upstash. The first
+ * report wins; the store refuses a second, an unknown, another's or an expired reservation,
+ * and changes nothing then. What was counted is `settled`; a report above the
  * hold is an `overrun`, counted and logged (the origin spent what another request may have been given).
  */
 export class Settlements {
@@ -28,11 +32,12 @@ export class Settlements {
 
 	/** Settles `reservation` with `tokens` spent: what the store found, or `unavailable` when it could not tell. */
 	async report(reservation: string, tokens: number): Promise<SettleResult | { status: "unavailable" }> {
-		const { store, events, log } = this.options;
-		if (store?.settle === undefined) return { status: "unknown" };
-		let result: SettleResult;
+		const { stores, events, log } = this.options;
+		let result: SettleResult = { status: "unknown" };
 		try {
-			result = await store.settle(reservation, tokens);
+			// A map look-up in this isolate first: a reservation made here in memory is nowhere else.
+			if (stores.memory?.settle !== undefined) result = await stores.memory.settle(reservation, tokens);
+			if (result.status === "unknown" && stores.primary?.settle !== undefined) result = await stores.primary.settle(reservation, tokens);
 		} catch (error) {
 			const suppressed = this.throttle.admit("unavailable");
 			if (suppressed !== null) {

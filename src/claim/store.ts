@@ -56,7 +56,7 @@ export interface Reservation {
 	/** `<client id>:<day or ->:<month or ->:<nonce>`: the windows it holds in, so a report finds them. */
 	id: string;
 	hold: number;
-	/** Where it is held: in Upstash it is settled by the origin's report; in memory it is charged whole. */
+	/** Where it is held, and settled by the origin's report: Upstash, or the memory of the isolate that made it. */
 	store: StoreName;
 }
 
@@ -152,8 +152,8 @@ export interface LimitedClaimStore {
 	 */
 	writeBack?(claim: SpentClaim): Promise<string | null>;
 	/**
-	 * Settles a reservation from the origin's report of `tokens` spent (Upstash only; the first
-	 * report wins). Throws `ReplayStoreError` when it cannot tell.
+	 * Settles a reservation from the origin's report of `tokens` spent (the first report wins):
+	 * in Upstash, or in memory those this isolate made. Throws `ReplayStoreError` when it cannot tell.
 	 */
 	settle?(reservation: string, tokens: number): Promise<SettleResult>;
 }

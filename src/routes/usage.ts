@@ -17,8 +17,9 @@ const MAX_REPORT_BYTES = 4_096;
  * `POST /gateway/usage` (docs/design.md, "Token budgets"): the origin reports what a streamed
  * request spent, `{"reservation": "<X-Token-Reservation>", "tokens": N}` with
  * `Authorization: Bearer <ORIGIN_TOKEN>`. 404 without `ORIGIN_TOKEN` set, 401 without the token,
- * 400 for a body that is not a report; then 200 settled, 409 settled already (the first report
- * wins), 410 its lease ended (charged whole), 404 unknown or another's, 503 when Upstash cannot tell.
+ * 400 for a body that is not a report; then, where the reservation is held (this isolate's
+ * memory, else Upstash), 200 settled, 409 settled already (the first report wins), 410 its lease
+ * ended (charged whole), 404 unknown or another's, 503 when Upstash cannot tell.
  *
  * @example
  * ```ts

@@ -6,7 +6,10 @@ import { startDemoOrigin, type DemoOrigin } from "../../scripts/lib/demo-origin.
 import { parseDotenv } from "../../scripts/lib/dev-vars.ts";
 import { canonicalString, sha256Hex, signRequest } from "../../src/client/index.ts";
 import { ERRORS, type ErrorCode } from "../../src/errors.ts";
+import { gatewayRegistry } from "../../src/metrics/families.ts";
+import { GatewayMetrics } from "../../src/metrics/gateway-metrics.ts";
 import type { HmacV2Vectors, HmacVector } from "../fixtures/hmac-vectors.ts";
+import { settingNames } from "../fixtures/worker-bindings.ts";
 import { runCli } from "./helpers/cli.ts";
 import { startGateway, type RunningGateway } from "./helpers/gateway.ts";
 import { workedExamples, type WireRequest, type WorkedExample } from "./helpers/protocol-page.ts";
@@ -172,6 +175,15 @@ describe("docs/protocol.md: the worked examples are what the code signs and the 
 		if (value === undefined) throw new Error(`"${example.title}" has no input "${name}"`);
 		return value;
 	};
+
+	it("section 7 describes every field of a v2 vector's inputs, and every case's fields", () => {
+		const section7 = page.slice(page.indexOf("## 7. Test vectors"), page.indexOf("## 8. "));
+		const inputFields = new Set(v2Cases.flatMap((vector) => Object.keys(vector.inputs)));
+		expect(inputFields.size).toBeGreaterThanOrEqual(7);
+		expect([...inputFields].filter((field) => !section7.includes(`| \`${field}\` |`))).toEqual([]);
+		const caseFields = new Set(v2Cases.flatMap((vector) => Object.keys(vector)));
+		expect([...caseFields].filter((field) => !section7.includes(`\`${field}\``))).toEqual([]);
+	});
 
 	it("has a POST in v1, and in v2 a GET with a query and a POST", () => {
 		expect(examples.map((example) => `${example.scheme} ${example.request.method} ${example.request.target}`)).toEqual([
@@ -346,11 +358,13 @@ describe("the streamed answer and the demo backend, as the docs give them", () =
 		expect(await response.text()).toBe(`${shown!.text}\n`);
 	});
 
-	it("every query parameter the demo backend reads is in docs/protocol.md's table, and README names tokens and interval_ms", () => {
+	it("every query parameter the demo backend reads is in docs/protocol.md's table and its --help, and README names tokens and interval_ms", async () => {
 		const read = [...readFileSync("scripts/lib/demo-origin.ts", "utf8").matchAll(/searchParams\.(?:get|has)\("([a-z_]+)"\)/g)].map((match) => match[1]!);
 		expect(new Set(read)).toEqual(new Set(["delay_ms", "tokens", "interval_ms", "stall_after", "spend", "report", "ignore_hold"]));
 		const table = section("The demo backend");
 		expect(read.filter((name) => !table.includes(`| \`${name}\` |`))).toEqual([]);
+		const help = (await runCli("demo-origin", ["--help"])).stdout;
+		expect(read.filter((name) => !help.includes(`${name}=`))).toEqual([]);
 		const readme = readFileSync("README.md", "utf8");
 		for (const name of ["tokens", "interval_ms"]) expect(readme).toContain(`\`${name}\``);
 	});
@@ -358,9 +372,41 @@ describe("the streamed answer and the demo backend, as the docs give them", () =
 
 describe("README's settings table", () => {
 	it("has a row for every setting the Worker reads (src/env.ts), and no row for one it does not", () => {
-		const settings = [...readFileSync("src/env.ts", "utf8").matchAll(/^\t([A-Z][A-Z0-9_]*)\?: string;$/gm)].map((match) => match[1]!);
+		const settings = settingNames(readFileSync("src/env.ts", "utf8"));
 		expect(settings).toContain("ORIGIN_FORWARD_HEADERS");
 		const rows = [...readFileSync("README.md", "utf8").matchAll(/^\| `([A-Z][A-Z0-9_]*)` \| [^|]+ \| (?:yes|no) \|/gm)].map((match) => match[1]!);
 		expect(rows.sort()).toEqual(settings.sort());
+	});
+});
+
+describe("README's metrics table", () => {
+	const rows = new Map(
+		[...readFileSync("README.md", "utf8").matchAll(/^\| `(agent_[a-z_]+)` \| (counter|gauge|histogram) \|(.*)\|$/gm)].map((match) => [match[1]!, { type: match[2]!, labels: match[3]!.trim() }]),
+	);
+
+	it("has a row for every family of the registry, in its order, with its type and its label names", () => {
+		expect([...rows.keys()]).toEqual(gatewayRegistry.definitions.map((definition) => definition.name));
+		for (const definition of gatewayRegistry.definitions) {
+			expect(rows.get(definition.name)!.type, definition.name).toBe(definition.type);
+			for (const label of definition.labelNames) expect(rows.get(definition.name)!.labels, definition.name).toContain(`\`${label}\``);
+		}
+	});
+
+	it("names every label value the gateway can count (all but a client id, a slot number, and a mode that is an error code)", () => {
+		// Every series is primed at 0: the primed ones are every value the code can count.
+		const primed = new GatewayMetrics().primed;
+		const unlisted: string[] = [];
+		for (const definition of gatewayRegistry.definitions) {
+			for (const key of Object.keys(primed[definition.name] ?? {})) {
+				const values = JSON.parse(key) as string[];
+				definition.labelNames.forEach((label, index) => {
+					const value = values[index]!;
+					if (label === "client" || label === "slot" || (label === "mode" && value in ERRORS)) return;
+					if (!rows.get(definition.name)!.labels.includes(`\`${value}\``)) unlisted.push(`${definition.name}{${label}="${value}"}`);
+				});
+			}
+		}
+		expect(Object.keys(primed).length).toBeGreaterThan(10);
+		expect([...new Set(unlisted)]).toEqual([]);
 	});
 });

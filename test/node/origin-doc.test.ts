@@ -105,7 +105,8 @@ describe.skipIf(!available("python3", "python3"))("docs/origin.md: the Python ba
 	it("a stream stops at the hold, then reports to POST /gateway/usage with the origin token", async () => {
 		const response = await fetch(`${origin.url}/agent/stream?prompt=a%20b%20c%20d`, { headers: { "X-Gateway-Token": TOKEN, "X-Token-Hold": "3", "X-Token-Reservation": "r-stream" } });
 		const events = (await response.text()).trim().split("\n").map((line) => JSON.parse(line) as { type: string; text?: string });
-		expect(events).toEqual([{ type: "token", text: "You" }, { type: "token", text: "asked:" }, { type: "token", text: "a" }, { type: "done" }]);
+		// The lines of docs/protocol.md, "The streamed answer": start (with its model), the tokens, done.
+		expect(events).toEqual([{ type: "start", model: "stand-in" }, { type: "token", text: "You" }, { type: "token", text: "asked:" }, { type: "token", text: "a" }, { type: "done" }]);
 		await until(() => gateway.reports.length === 1, "the usage report");
 		expect(gateway.reports[0]).toEqual({ path: "POST /gateway/usage", authorization: `Bearer ${TOKEN}`, body: { reservation: "r-stream", tokens: 3 } });
 	});
@@ -118,8 +119,11 @@ describe.skipIf(!available("python3", "python3"))("docs/origin.md: the Python ba
 	});
 });
 
-describe.skipIf(!available("python3", "python3") || !available("redis-server", "redis-server"))("docs/origin.md: the Python backend behind a gateway, for a client with a token budget", () => {
-	const stack = useUpstashStack("origin-doc-upstash-token");
+/**
+ * The page's backend behind a gateway whose budgets are where `store` says, for a client with a
+ * token budget: what the backend reports settles the reservation, by header and by the usage route.
+ */
+function budgetedBackend(store: () => Record<string, string>) {
 	let gateway: RunningGateway;
 	let origin: PythonOrigin;
 	const CLIENT = "py-agent";
@@ -129,11 +133,9 @@ describe.skipIf(!available("python3", "python3") || !available("redis-server", "
 		gateway = await startGateway({
 			ORIGIN_URL: `http://127.0.0.1:${port}`,
 			ORIGIN_TOKEN: TOKEN,
-			UPSTASH_REDIS_REST_URL: stack.upstash.url,
-			UPSTASH_REDIS_REST_TOKEN: "origin-doc-upstash-token",
-			REDIS_REPLAY_PREFIX: `test:${crypto.randomUUID()}:`,
 			// A month's budget: its window turns over once a month, not under a test at midnight.
 			CLIENT_LIMITS: JSON.stringify({ [CLIENT]: { monthly_tokens: 1000, token_hold: 50 } }),
+			...store(),
 		});
 		origin = await startPythonOrigin(gateway.url, TOKEN, port);
 	});
@@ -151,6 +153,8 @@ describe.skipIf(!available("python3", "python3") || !available("redis-server", "
 		const left = Number(/"monthly_tokens";r=(\d+)/.exec(response.headers.get("ratelimit") ?? "")?.[1]);
 		return { response, text, left };
 	};
+	/** A stream's lines, each by its type (and a token by its text). */
+	const lines = (text: string) => text.trim().split("\n").map((line) => JSON.parse(line) as { type: string; text?: string });
 
 	it("a chat answer: held 50, the backend spends 6 and says so in X-Token-Usage (passed on), and the month is charged 6", async () => {
 		const first = await send("POST", "/agent/chat");
@@ -168,16 +172,31 @@ describe.skipIf(!available("python3", "python3") || !available("redis-server", "
 		}, "the chat answer's X-Token-Usage settled");
 	});
 
-	it("a stream: the backend stops at the client's X-Token-Limit, and its report to POST /gateway/usage gives the rest of a hold back", async () => {
+	it("a stream: the documented lines, stopped at the client's X-Token-Limit, and its report to POST /gateway/usage gives the rest of a hold back", async () => {
 		const limited = await send("GET", "/agent/stream", "?prompt=a%20b%20c%20d", 3);
 		expect(limited.response.status).toBe(200);
-		expect(limited.text.trim().split("\n").map((line) => (JSON.parse(line) as { text?: string }).text ?? "done")).toEqual(["You", "asked:", "a", "done"]);
+		expect(limited.response.headers.get("content-type")).toBe("application/x-ndjson");
+		expect(lines(limited.text)).toEqual([{ type: "start", model: "stand-in" }, { type: "token", text: "You" }, { type: "token", text: "asked:" }, { type: "token", text: "a" }, { type: "done" }]);
 		const before = await send("POST", "/agent/chat", "", 1);
 		const stream = await send("GET", "/agent/stream", "?prompt=a%20b");
-		expect(stream.text.trim().split("\n")).toHaveLength(5);
+		expect(lines(stream.text).map((line) => line.type)).toEqual(["start", "token", "token", "token", "token", "done"]);
 		// Held 50, spent 4: after the report, a probe of one token sees 46 come back.
 		expect(stream.left).toBe(before.left - 50);
 		await until(async () => (await send("POST", "/agent/chat", "", 1)).left >= before.left - 4 - 1 - 1, "the stream's report settled", 10_000);
 		expect(origin.output()).not.toContain("usage report failed");
 	});
+}
+
+describe.skipIf(!available("python3", "python3") || !available("redis-server", "redis-server"))("docs/origin.md: the Python backend behind a gateway with Upstash, for a client with a token budget", () => {
+	const stack = useUpstashStack("origin-doc-upstash-token");
+	budgetedBackend(() => ({
+		UPSTASH_REDIS_REST_URL: stack.upstash.url,
+		UPSTASH_REDIS_REST_TOKEN: "origin-doc-upstash-token",
+		REDIS_REPLAY_PREFIX: `test:${crypto.randomUUID()}:`,
+	}));
+});
+
+// npm run dev's default: no Upstash, so the memory limiter holds the budget and settles the reports.
+describe.skipIf(!available("python3", "python3"))("docs/origin.md: the Python backend behind a gateway without Upstash (the memory store), for a client with a token budget", () => {
+	budgetedBackend(() => ({}));
 });

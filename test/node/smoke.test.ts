@@ -70,6 +70,17 @@ describe("npm run smoke against a local gateway (memory store)", () => {
 		expect(code).toBe(0);
 	});
 
+	it("runs with no option at all, as npm run sign does: the URL from GATEWAY_URL, else npm run dev's (its usage says so)", async () => {
+		const cwd = folder(["ENVIRONMENT=development", `HMAC_SECRET=${SECRET}`]);
+		const { code, output } = await runCli("smoke", [], { env: { ...NO_SECRETS, GATEWAY_URL: development.url }, cwd }).then((r) => ({ code: r.code, output: r.stdout + r.stderr }));
+		expect(output).toContain(`Smoke check of ${development.url}`);
+		expect(output).toMatch(/^7 passed, 0 failed$/m);
+		expect(code).toBe(0);
+		const usage = await runCli("smoke", ["--help"], { env: NO_SECRETS, cwd });
+		expect(usage.stdout).toMatch(/^usage: npm run smoke -- \[--url URL\] /);
+		expect(usage.stdout).toContain("URL defaults to GATEWAY_URL from the environment, else http://127.0.0.1:8787 (npm run dev)");
+	});
+
 	it("an explicit --expect-stub wins over .dev.vars, and without .dev.vars stubs are expected refused", async () => {
 		const cwd = folder(["ENVIRONMENT=development", `HMAC_SECRET=${SECRET}`]);
 		const explicit = await runCli("smoke", ["--url", development.url, "--expect-stub", "refused"], { env: NO_SECRETS, cwd });

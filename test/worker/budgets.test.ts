@@ -103,3 +103,87 @@ describe("token budgets, the whole Worker in workerd", () => {
 		expect(h.redis.scriptCalls).toEqual([]);
 	});
 });
+
+describe("token budgets without Upstash (npm run dev): reservations made in memory settle in memory, in the isolate that made them", () => {
+	/** A development gateway with no Upstash: the memory limiter holds the budget. */
+	const dev = (entry: object = { daily_tokens: 1_000, token_hold: 100 }) => harness(BUDGET(entry, { ENVIRONMENT: "development" }), { upstash: false });
+	const left = (answer: Response) => Number(/"daily_tokens";r=(\d+)/.exec(answer.headers.get("ratelimit") ?? "")?.[1]);
+	const reservationOf = (h: Harness) => h.origin.requests.at(-1)!.headers.get("x-token-reservation")!;
+	const ORIGIN_TOKEN = "Bearer origin-token";
+
+	it("an answer's X-Token-Usage settles its reservation: the unspent part of the hold comes back, the header goes on to the client", async () => {
+		const h = dev();
+		h.origin.respond = () => Response.json({ reply: "spent 30" }, { headers: { "X-Token-Usage": "30" } });
+		const first = await h.fetch(await fresh(h));
+		expect(first.status).toBe(200);
+		expect(first.headers.get("x-token-usage")).toBe("30");
+		expect(h.origin.requests[0]!.headers.get("x-token-hold")).toBe("100");
+		expect(left(first)).toBe(900);
+		// Unreported, the next one's hold stays charged whole: 1000 - 30 - 100.
+		h.origin.respond = () => Response.json({ reply: "no report" });
+		expect(left(await h.fetch(await fresh(h)))).toBe(870);
+		expect(left(await h.fetch(await fresh(h)))).toBe(770);
+		const exposition = await scrape(h);
+		expect(sampleValue(exposition, "agent_tokens_total", { kind: "held" })).toBe(300);
+		expect(sampleValue(exposition, "agent_tokens_total", { kind: "settled" })).toBe(30);
+	});
+
+	it("POST /gateway/usage: 200 settled once (at most the hold counted, an overrun counted), 409 after; another client's or an unknown id 404; after its lease 410, charged whole", async () => {
+		const h = dev();
+		await h.fetch(await fresh(h));
+		const first = reservationOf(h);
+		expect(first).toMatch(/^svc-test:\d{4}-\d{2}-\d{2}:-:[0-9a-f-]{36}$/);
+		const settled = await report(h, { reservation: first, tokens: 250 }, ORIGIN_TOKEN);
+		expect(settled.status).toBe(200);
+		expect(await settled.json()).toEqual({ reservation: first, status: "settled", hold: 100, counted: 100 });
+		const again = await report(h, { reservation: first, tokens: 0 }, ORIGIN_TOKEN);
+		expect(again.status).toBe(409);
+		expect((await errorBody(again)).code).toBe("reservation_settled");
+		for (const reservation of [first.replace(/^svc-test:/, "other:"), `${first.slice(0, -4)}0000`, "not-one-of-ours"]) {
+			const unknown = await report(h, { reservation, tokens: 1 }, ORIGIN_TOKEN);
+			expect(unknown.status, reservation).toBe(404);
+			expect((await errorBody(unknown)).code).toBe("reservation_unknown");
+		}
+		await h.fetch(await fresh(h));
+		expect((await report(h, { reservation: reservationOf(h), tokens: 10 }, ORIGIN_TOKEN)).status).toBe(200);
+		// 1000 - 100 (the first, reported above its hold) - 10, and this one's hold.
+		const third = await h.fetch(await fresh(h));
+		expect(left(third)).toBe(790);
+		// The third is never reported in time: its lease (ORIGIN_TIMEOUT_MS + ORIGIN_STREAM_MAX_MS + 60 s) ends, and it stays charged whole.
+		const late = reservationOf(h);
+		h.clock.now += 60_000 + 900_000 + 60_000;
+		const expired = await report(h, { reservation: late, tokens: 1 }, ORIGIN_TOKEN);
+		expect(expired.status).toBe(410);
+		expect((await errorBody(expired)).code).toBe("reservation_expired");
+		expect(left(await h.fetch(await fresh(h)))).toBe(690);
+		const exposition = await scrape(h);
+		expect(sampleValue(exposition, "agent_tokens_total", { kind: "settled" })).toBe(110);
+		expect(sampleValue(exposition, "agent_tokens_total", { kind: "overrun" })).toBe(150);
+		expect(sampleValue(exposition, "agent_tokens_total", { kind: "expired" })).toBe(100);
+	});
+
+	it("a report that reaches another isolate cannot settle (404 there), and the hold stays charged whole where it was made", async () => {
+		const h = dev();
+		const other = dev();
+		await h.fetch(await fresh(h));
+		const elsewhere = await report(other, { reservation: reservationOf(h), tokens: 0 }, ORIGIN_TOKEN);
+		expect(elsewhere.status).toBe(404);
+		expect((await errorBody(elsewhere)).code).toBe("reservation_unknown");
+		expect(left(await h.fetch(await fresh(h)))).toBe(800);
+	});
+
+	it("BUDGET_FAIL_MODE=memory during an outage: a report that reaches the isolate that held it settles there; another isolate cannot tell (503)", async () => {
+		const h = harness(BUDGET({ daily_tokens: 1_000, token_hold: 100 }, { BUDGET_FAIL_MODE: "memory" }));
+		const other = harness(BUDGET({ daily_tokens: 1_000, token_hold: 100 }, { BUDGET_FAIL_MODE: "memory" }));
+		down(h);
+		down(other);
+		await h.fetch(await fresh(h));
+		const held = reservationOf(h);
+		const elsewhere = await report(other, { reservation: held, tokens: 5 }, ORIGIN_TOKEN);
+		expect(elsewhere.status).toBe(503);
+		expect((await errorBody(elsewhere)).code).toBe("budget_unavailable");
+		expect(await (await report(h, { reservation: held, tokens: 5 }, ORIGIN_TOKEN)).json()).toMatchObject({ status: "settled", hold: 100, counted: 5 });
+		expect(left(await h.fetch(await fresh(h)))).toBe(895);
+	});
+});
+
