@@ -79,8 +79,12 @@ describe.skipIf(!available("redis-server", "redis-server"))("per-client limits: 
 		// Each fallback is a confirming run that timed out too; the others were first runs.
 		const firstRunsTimedOut = timedOut - fellBack;
 		console.log(`slow Upstash, 400 at once, rpm=50: 200: ${accepted}, 429: ${400 - accepted}; first runs timed out: ${firstRunsTimedOut}, confirmations that timed out too (memory fallbacks): ${fellBack}`);
-		expect(await redisCommand("ZCARD", `${prefix}limit:rpm:${CLIENT_ID}`)).toBe(50);
-		// Exactly Redis's 50, but for claims that fell back to an isolate's memory (counted, alerted on): none on a quiet machine.
+		// Every first run reached Redis, whose script filled the window to exactly 50; a claim that fell back to an
+		// isolate's memory (counted, alerted on: none on a quiet machine) is accepted there, and its spend is written
+		// back beside the 50 (the counters are additive), never in their place.
+		const inWindow = (await redisCommand("ZCARD", `${prefix}limit:rpm:${CLIENT_ID}`)) as number;
+		expect(inWindow).toBeGreaterThanOrEqual(50);
+		expect(inWindow - 50).toBeLessThanOrEqual(fellBack);
 		expect(Math.abs(accepted - 50)).toBeLessThanOrEqual(fellBack);
 		// The race is real: runs outlasted the budget. How many confirmations answer within their second depends on the
 		// machine (all 400 on a quiet one; a loaded one starves them all), so it is a figure (docs/reliability.md), not a
