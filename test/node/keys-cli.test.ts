@@ -11,7 +11,12 @@ import { openLocalNamespace, openMiniflareNamespace, readLocalNamespaceId, wrang
 import { recordKey } from "../../src/keyring/record.ts";
 import { decodeKeyringKey, decodeKeyringKeys, generateKeyringKey, importKeyringKey, openRecord, sealRecord } from "../../src/keyring/sealing.ts";
 import { LIMIT_FIELDS } from "../../src/limits/config.ts";
+import { DAY_MS, nextUtcMidnight } from "../fixtures/instants.ts";
 import { runCli, type CliResult } from "./helpers/cli.ts";
+
+/** A first-format record's timestamps: written into the local namespace, so built from now (test/fixtures/instants.ts). */
+const FIRST_CREATED = new Date(nextUtcMidnight() - 30 * DAY_MS).toISOString();
+const FIRST_UPDATED = new Date(nextUtcMidnight() - 29 * DAY_MS).toISOString();
 
 // `npm run keys` in a folder of its own (a copy of wrangler.toml, its own .wrangler/state). Most
 // tests run the command in this process (scripts/lib/keyring-cli.ts, what scripts/keys.ts runs);
@@ -252,7 +257,7 @@ describe("npm run keys, against the local namespace", () => {
 		const namespace = await openLocalNamespace({ persistTo, namespaceId: readLocalNamespaceId(folder) });
 		const [oldKey] = await cryptoKeys(oldText);
 		const legacySecrets = await sealLegacy(oldKey!, "rk-first", ["first-secret"]);
-		await namespace.put(recordKey("rk-first"), JSON.stringify({ v: 1, id: "rk-first", secrets: legacySecrets, limits: { rpd: 9 }, disabled: false, createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-02T00:00:00.000Z" }));
+		await namespace.put(recordKey("rk-first"), JSON.stringify({ v: 1, id: "rk-first", secrets: legacySecrets, limits: { rpd: 9 }, disabled: false, createdAt: FIRST_CREATED, updatedAt: FIRST_UPDATED }));
 		const stranger = await importKeyringKey(decodeKeyringKey(generateKeyringKey())!);
 		await namespace.put(recordKey("rk-lost"), JSON.stringify({ v: 2, id: "rk-lost", sealed: await sealRecord(stranger, "rk-lost", { secrets: ["s"], disabled: false, revoked: false, createdAt: "t", updatedAt: "t" }) }));
 		await namespace.close();
@@ -265,7 +270,7 @@ describe("npm run keys, against the local namespace", () => {
 		const shown = (id: string) => json<Record<string, unknown>>(["show", id, "--persist-to", persistTo], { KEYRING_KEY: newText });
 		expect(await shown("rk-a")).toMatchObject({ secrets: 1, limits: { rpm: 7 }, disabled: false });
 		expect(await shown("rk-b")).toMatchObject({ secrets: 1, disabled: true });
-		expect(await shown("rk-first")).toMatchObject({ secrets: 1, limits: { rpd: 9 }, createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-02T00:00:00.000Z" });
+		expect(await shown("rk-first")).toMatchObject({ secrets: 1, limits: { rpd: 9 }, createdAt: FIRST_CREATED, updatedAt: FIRST_UPDATED });
 		const first = await new KeyringAdmin(await openLocalNamespace({ persistTo, namespaceId: readLocalNamespaceId(folder) }), await cryptoKeys(newText)).show("rk-first");
 		expect(first.secrets).toBe(1);
 		// Once more: nothing left to do but the stranger.
