@@ -160,6 +160,21 @@ describe("verifySignature with any KeySource", () => {
 		expect(verifyCalls).not.toHaveBeenCalled();
 	});
 
+	it("a failed signature checked again: new keys may verify it; a re-read that finds no keys keeps the first refusal", async () => {
+		const old = await importHmacKey("old", "verify");
+		const signature = fromHex(await sign("new"));
+		const rotated = (again: Awaited<ReturnType<NonNullable<KeySource["keysAgain"]>>>): KeySource => ({
+			configured: true,
+			keysFor: async () => ({ status: "found", keys: [old] }),
+			keysAgain: async () => again,
+		});
+		expect(await verifySignature(rotated({ status: "found", keys: [await importHmacKey("new", "verify"), old] }), "x", signature, utf8(MESSAGE))).toEqual({ ok: true, slot: 0 });
+		// Revoked (or disabled) since the cached read, or the re-read could not tell: the bad signature it was, never a crash.
+		for (const again of [{ status: "unknown" }, { status: "unavailable" }, null] as const) {
+			expect(await verifySignature(rotated(again), "x", signature, utf8(MESSAGE)), JSON.stringify(again)).toEqual({ ok: false, reason: "bad_signature" });
+		}
+	});
+
 	it("tries every key of a rotation list in order and reports the slot that verified", async () => {
 		const keys = await Promise.all(["newest", "middle", "oldest"].map((secret) => importHmacKey(secret, "verify")));
 		for (const [slot, secret] of ["newest", "middle", "oldest"].entries()) {

@@ -16,6 +16,7 @@ function app(decision: ReplayDecision, clientId = "svc") {
 	const outcomes: string[] = [];
 	const refusals: string[] = [];
 	const released: HeldSlot[] = [];
+	const tokens: string[] = [];
 	let handled = 0;
 	const guard = {
 		pendingReconciliation: 0,
@@ -35,7 +36,7 @@ function app(decision: ReplayDecision, clientId = "svc") {
 			guard,
 			events: { outcome: (...args: string[]) => void outcomes.push(args.join("/")) },
 			log: recordingLog().log,
-			limits: { policies, release: async (slot) => void released.push(slot), events: { limitRefused: (limit, label) => void refusals.push(`${limit}/${label}`), tokens: () => {} } },
+			limits: { policies, release: async (slot) => void released.push(slot), events: { limitRefused: (limit, label) => void refusals.push(`${limit}/${label}`), tokens: (kind, count) => void tokens.push(`${kind}/${count}`) } },
 		}),
 	);
 	hono.post("/agent/chat", (c) => {
@@ -46,7 +47,7 @@ function app(decision: ReplayDecision, clientId = "svc") {
 	const background: Promise<unknown>[] = [];
 	const ctx = { waitUntil: (promise: Promise<unknown>) => void background.push(promise), passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
 	const send = () => hono.fetch(new Request("https://gateway.test/agent/chat", { method: "POST" }), {}, ctx);
-	return { send, claims, outcomes, refusals, released, background, handled: () => handled };
+	return { send, claims, outcomes, refusals, released, tokens, background, handled: () => handled };
 }
 
 describe("replayProtection() with CLIENT_LIMITS", () => {
@@ -74,6 +75,25 @@ describe("replayProtection() with CLIENT_LIMITS", () => {
 		expect(outcomes).toEqual(["fail/too_many_in_flight"]);
 		expect(refusals).toEqual(["concurrent/svc"]);
 		expect(handled()).toBe(0);
+	});
+
+	it("counts tokens by kind: a claim's hold as held, the expired holds its claim charged as expired, a refusal's too", async () => {
+		const budget = { ...NONE, dailyTokens: { remaining: 940, resetMs: 60_000 } };
+		const accepted = app({
+			status: "claimed",
+			store: "upstash",
+			fallback: null,
+			limits: { state: budget, slot: null, reservation: { id: "svc:-:-:n", hold: 60, store: "upstash" }, expiredTokens: 250 },
+		});
+		expect((await accepted.send()).status).toBe(200);
+		expect(accepted.tokens.sort()).toEqual(["expired/250", "held/60"]);
+		const refused = app({
+			status: "limited",
+			store: "upstash",
+			refusal: { outcome: "limited", limit: "daily_tokens", retryAfterMs: 60_000, state: { ...budget, dailyTokens: { remaining: 0, resetMs: 60_000 } }, expiredTokens: 90 },
+		});
+		expect((await refused.send()).status).toBe(429);
+		expect(refused.tokens).toEqual(["expired/90"]);
 	});
 
 	it("accepted: the fields on the answer, and its slot released once the body was read", async () => {

@@ -27,12 +27,17 @@ describe("write-backs of the claims made in memory during an outage", () => {
 	it("one that finds another's claim counts and logs a replay that got through; its own late SET does not", async () => {
 		const { log, lines } = recordingLog();
 		const store = ScriptedStore.down("error");
-		const { replay, outageReplays } = guard(store, { log });
+		const { replay, outageReplays, clock } = guard(store, { log });
 		await replay.claim("mine", "c", ts);
 		await replay.claim("theirs", "c", ts);
-		// The first claim's own SET landed after all; the second key was claimed by another isolate.
+		await replay.claim("refused", "c", ts);
+		// Three failures opened the breaker: the probe below goes out once its cool-down has passed.
+		clock.now += 5_000;
+		// The first claim's own SET landed after all; the second key was claimed by another isolate;
+		// the third's own limits script ran after all and refused it (its own refusal: nothing got through).
 		store.existing.set("p:mine", `c:${ts}:iso-1:1`);
 		store.existing.set("p:theirs", `c:${ts}:iso-2:7`);
+		store.existing.set("p:refused", `c:${ts}:iso-1:3:refused:rpm`);
 		store.up();
 		await replay.claim("probe", "c", ts);
 		await replay.reconcile();

@@ -214,7 +214,23 @@ describe("RedisLimitStore", () => {
 			"p:limit:svc:tokens:leases",
 			"p:limit:svc:tokens:holds",
 		]);
-		expect(call!.args!.slice(8, 14)).toEqual([1_000, 5_000, 60, id, NOW + 720_000, "2026-12-02"]);
+		// Each window outlives its end by the reservation's lease and an hour, so a day's budget is
+		// not forgotten (and spent again) an hour after a claim: the day's window lives to midnight and past.
+		const slack = 720_000 + 3_600_000;
+		expect(call!.args!.slice(8)).toEqual([
+			1_000,
+			5_000,
+			60,
+			id,
+			NOW + 720_000,
+			"2026-12-02",
+			"2026-12-01",
+			"2026-12",
+			"2026-11",
+			Date.UTC(2026, 11, 3) + slack,
+			Date.UTC(2027, 0, 1) + slack,
+			slack,
+		]);
 		redis.answer = () => [1, 0, -1, 0, -1, -1, "svc:1:iso:7", 60];
 		expect(await store.claim(request, true)).toMatchObject({ outcome: "claimed", reservation: { id, hold: 60 } });
 		// A replay of another: no reservation of its own.

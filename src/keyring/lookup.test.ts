@@ -362,6 +362,20 @@ describe("KeyringLookup", () => {
 			expect(store.reads.at(-1)).toBe("a");
 		});
 
+		it("reads nothing again once this second's budget of reads that may serve no client is spent by unknown ids", async () => {
+			const { key, store, lookup, clock } = await setup({ unknownReadsPerSecond: 2 });
+			store.inner.put(await sealedRecord(key, "alice", ["one"]));
+			await lookup.lookup("alice");
+			store.inner.put(await sealedRecord(key, "alice", ["two", "one"]));
+			clock.now += 1_000;
+			// A flood of unknown ids spends the budget: a failed signature of a known id is not read again this second.
+			for (const id of ["x", "y"]) expect(await lookup.lookup(id)).toEqual({ kind: "absent" });
+			expect(await lookup.reread("alice")).toBeNull();
+			expect(store.reads).toEqual(["alice", "x", "y"]);
+			clock.now += 1_000;
+			expect(await lookup.reread("alice")).toMatchObject({ kind: "found", client: { secrets: ["two", "one"] } });
+		});
+
 		it("keeps the last known answer when KV fails meanwhile: nothing new", async () => {
 			const { key, store, lookup, clock } = await setup();
 			store.inner.put(await sealedRecord(key, "alice", ["s"]));

@@ -82,6 +82,13 @@ describe("CLIENT_LIMITS", () => {
 		expect(policies.policyFor("broken")).toEqual({ rpm: 60, rpd: null, concurrent: null, label: "" });
 	});
 
+	it("a keyring record's label: true never makes its id a metric label (labels are fixed when the isolate starts)", () => {
+		const log: Logger = { warn: () => {}, error: () => {}, info: () => {} };
+		const records = new Map<string, Record<string, unknown>>([["labelled", { rpm: 5, label: true }]]);
+		const policies = new LimitPolicies(read('{"*": {"rpm": 60}}').limits, { limitsFor: (id) => records.get(id) }, readEntry, log);
+		expect(policies.policyFor("labelled")).toEqual({ rpm: 5, rpd: null, concurrent: null, label: "" });
+	});
+
 	it("ids like __proto__ are plain ids", () => {
 		const { limits } = read('{"__proto__": {"rpm": 5}, "constructor": {"rpd": 7}}');
 		expect(limits!.policyFor("__proto__")).toMatchObject({ rpm: 5 });

@@ -12,10 +12,19 @@ describe("RateLimit header fields (draft-ietf-httpapi-ratelimit-headers-11)", ()
 		expect(rateLimitPolicy({ rpm: 5, rpd: null, concurrent: null, label: "" })).toBe('"rpm";q=5;w=60');
 	});
 
+	it("a token budget's policies: the day's with w, the month's without (no fixed length), each its own quota", () => {
+		const budgeted: LimitPolicy = { rpm: null, rpd: null, concurrent: null, label: "", budget: { daily: 1_000, monthly: 20_000, hold: 100 } };
+		expect(rateLimitPolicy(budgeted)).toBe('"daily_tokens";q=1000;w=86400;qu="tokens", "monthly_tokens";q=20000;qu="tokens"');
+		const state = { rpm: null, rpd: null, concurrent: null, dailyTokens: { remaining: 900, resetMs: 1_500 }, monthlyTokens: { remaining: 19_900, resetMs: 86_400_000 } };
+		expect(rateLimit(state)).toBe('"daily_tokens";r=900;t=2, "monthly_tokens";r=19900;t=86400');
+	});
+
 	it("RateLimit gives what is left (r) and the seconds until more comes (t), rounded up, never below 0 left", () => {
 		const state = { rpd: { remaining: 998, resetMs: 41_999_001 }, rpm: { remaining: 58, resetMs: 59_001 }, concurrent: { remaining: 3 } };
 		expect(rateLimit(state)).toBe('"rpd";r=998;t=42000, "rpm";r=58;t=60, "concurrent";r=3');
 		expect(rateLimit({ rpm: { remaining: -1, resetMs: 1 }, rpd: null, concurrent: null })).toBe('"rpm";r=0;t=1');
+		const over = { rpd: { remaining: -2, resetMs: 1 }, rpm: null, concurrent: { remaining: -1 }, dailyTokens: { remaining: -5, resetMs: 1 }, monthlyTokens: { remaining: -5, resetMs: 1 } };
+		expect(rateLimit(over)).toBe('"rpd";r=0;t=1, "concurrent";r=0, "daily_tokens";r=0;t=1, "monthly_tokens";r=0;t=1');
 		expect(rateLimit({ rpm: null, rpd: null, concurrent: null })).toBe("");
 	});
 
