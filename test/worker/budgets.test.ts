@@ -101,7 +101,7 @@ describe("token budgets, the whole Worker in workerd", () => {
 		expect((await errorBody(unknown)).code).toBe("reservation_unknown");
 		// Nothing of it reached Upstash: the id's form alone says it is not one of ours.
 		expect(h.redis.scriptCalls).toEqual([]);
-		// Without Upstash, budgets live in each isolate's memory and no reservation is ever settled: 404, not 503.
+		// Without Upstash, an id this isolate never reserved is unknown here too: 404, not 503.
 		const memoryOnly = harness(BUDGET({ daily_tokens: 1_000 }), { upstash: false });
 		const nothingToSettle = await report(memoryOnly, { reservation: `svc-test:-:-:${"0".repeat(32)}`, tokens: 1 }, "Bearer origin-token");
 		expect(nothingToSettle.status).toBe(404);
