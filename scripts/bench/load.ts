@@ -1,11 +1,15 @@
 import autocannon from "autocannon";
 import type { Scenario } from "./scenarios.ts";
 
-/** Loads `url` with the scenario's requests for `durationSec`, `connections` at a time. */
-export function load(url: string, scenario: Scenario, options: { connections: number; durationSec: number }): Promise<autocannon.Result> {
+/**
+ * Loads `url` with the scenario's requests, `connections` at a time: for `durationSec`, or, where
+ * the scenario sets `requestsPerRound` (and `whole` is asked), until that many are answered.
+ */
+export function load(url: string, scenario: Scenario, options: { connections: number; durationSec: number; whole?: boolean }): Promise<autocannon.Result> {
 	let n = 0;
 	const setupRequest = (request: autocannon.Request): autocannon.Request => ({ ...request, ...scenario.request(++n) });
-	return autocannon({ url, connections: options.connections, duration: options.durationSec, requests: [{ setupRequest }] });
+	const amount = options.whole === true ? scenario.requestsPerRound : undefined;
+	return autocannon({ url, connections: options.connections, ...(amount === undefined ? { duration: options.durationSec } : { amount }), requests: [{ setupRequest }] });
 }
 
 export function statusCounts(result: autocannon.Result): Record<string, number> {

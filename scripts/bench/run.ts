@@ -169,7 +169,8 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 				// Each round starts with another scenario, so no scenario always follows the same one.
 				const shift = (round - 1) % scenarios.length;
 				for (const scenario of [...scenarios.slice(shift), ...scenarios.slice(0, shift)]) {
-					log(`round ${round}/${options.rounds}: ${scenario.name} for ${options.durationSec} s with ${options.connections} connections ...`);
+					const length = scenario.requestsPerRound === undefined ? `for ${options.durationSec} s` : `${scenario.requestsPerRound} requests, each to its end,`;
+					log(`round ${round}/${options.rounds}: ${scenario.name} ${length} with ${options.connections} connections ...`);
 					const { gateway, pid } = running.get(scenario.target)!;
 					const target = TARGETS[scenario.target];
 					const measured = totals.get(scenario.name)!;
@@ -177,8 +178,9 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 					const counters = target.gateway ? await readCounters(gateway) : null;
 					const cpuBefore = pid === null ? null : cpuMicros(pid);
 					const started = performance.now();
-					const result = await load(gateway.url, scenario, options);
-					measured.seconds += (performance.now() - started) / 1000;
+					const result = await load(gateway.url, scenario, { ...options, whole: true });
+					const seconds = (performance.now() - started) / 1000;
+					measured.seconds += seconds;
 					// Requests still in flight when the load stopped finish before the counts are read.
 					await new Promise((resolve) => setTimeout(resolve, 300));
 					const cpuAfter = pid === null ? null : cpuMicros(pid);
@@ -188,7 +190,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 						const after = await readCounters(gateway);
 						// The scrape before the load counts one flush of its own.
 						measured.ingests += Math.max(0, after.flushes - counters.flushes - 1);
-						measured.ingestBound += 1 + Math.floor((options.durationSec * 1000) / METRICS_FLUSH_MS);
+						measured.ingestBound += 1 + Math.floor((seconds * 1000) / METRICS_FLUSH_MS);
 						measured.decided += scenario.counts === "rejected" ? after.rejected - counters.rejected : after.accepted - counters.accepted;
 					}
 					measured.upstashCalls += upstash?.stats.commands.get("set") ?? 0;

@@ -19,12 +19,20 @@ export interface Scenario {
 	probes?: number;
 	/** What the gateway counts these requests as, for the Upstash figure (gateway targets only). */
 	counts?: "accepted" | "rejected";
+	/**
+	 * Requests each round, every one answered to its end, instead of a round of `--duration`: a
+	 * long stream the round's end cut off would be paid for in CPU and never counted.
+	 */
+	requestsPerRound?: number;
 }
 
 const KIB = 1024;
 /** Small NDJSON events from the demo origin, written one at a time (about a millisecond apart). */
 const NDJSON_PATH = "/agent/stream";
 const ndjsonQuery = (events: number) => `?tokens=${events}&interval_ms=0`;
+/** Whole streams per round: 16 per connection of 200 events, 2 of 2,000 (each some 2 s long). */
+const STREAMS_200 = 256;
+const STREAMS_2K = 32;
 
 const unsigned = (size: number) => (n: number): BenchRequest => ({ method: "POST", path: "/agent/chat", headers: { "content-type": "application/json" }, body: chatBody(size, n) });
 const signed = (size: number) => (n: number): BenchRequest => {
@@ -88,16 +96,16 @@ export const SCENARIOS: readonly Scenario[] = [
 	// Streamed answers: 200 and 2,000 events; the default hands the origin's body to the runtime, the
 	// deadline (ORIGIN_STREAM_MAX_MS) pipes it natively, the idle cut (ORIGIN_IDLE_MS) runs JavaScript
 	// per chunk. Forward-only and no-metrics split the default's cost. Slow answers: fewer latency probes.
-	{ name: "floor-streaming-ndjson", target: "floor-streaming", request: unsignedStream(200), probeStatus: 200, probes: 20 },
-	{ name: "forward-only-ndjson", target: "forward-only", request: unsignedStream(200), probeStatus: 200, probes: 20 },
-	{ name: "memory-no-metrics-ndjson", target: "gateway-no-metrics", request: signedStream(200), probeStatus: 200, probes: 20 },
-	{ name: "memory-ndjson", target: "gateway-memory", request: signedStream(200), probeStatus: 200, probes: 20, counts: "accepted" },
-	{ name: "memory-ndjson-deadline", target: "gateway-memory-deadline", request: signedStream(200), probeStatus: 200, probes: 20, counts: "accepted" },
-	{ name: "memory-ndjson-idle", target: "gateway-memory-idle", request: signedStream(200), probeStatus: 200, probes: 20, counts: "accepted" },
-	{ name: "floor-streaming-ndjson-2k", target: "floor-streaming", request: unsignedStream(2000), probeStatus: 200, probes: 5 },
-	{ name: "memory-ndjson-2k", target: "gateway-memory", request: signedStream(2000), probeStatus: 200, probes: 5, counts: "accepted" },
-	{ name: "memory-ndjson-deadline-2k", target: "gateway-memory-deadline", request: signedStream(2000), probeStatus: 200, probes: 5, counts: "accepted" },
-	{ name: "memory-ndjson-idle-2k", target: "gateway-memory-idle", request: signedStream(2000), probeStatus: 200, probes: 5, counts: "accepted" },
+	{ name: "floor-streaming-ndjson", target: "floor-streaming", request: unsignedStream(200), probeStatus: 200, probes: 20, requestsPerRound: STREAMS_200 },
+	{ name: "forward-only-ndjson", target: "forward-only", request: unsignedStream(200), probeStatus: 200, probes: 20, requestsPerRound: STREAMS_200 },
+	{ name: "memory-no-metrics-ndjson", target: "gateway-no-metrics", request: signedStream(200), probeStatus: 200, probes: 20, requestsPerRound: STREAMS_200 },
+	{ name: "memory-ndjson", target: "gateway-memory", request: signedStream(200), probeStatus: 200, probes: 20, counts: "accepted", requestsPerRound: STREAMS_200 },
+	{ name: "memory-ndjson-deadline", target: "gateway-memory-deadline", request: signedStream(200), probeStatus: 200, probes: 20, counts: "accepted", requestsPerRound: STREAMS_200 },
+	{ name: "memory-ndjson-idle", target: "gateway-memory-idle", request: signedStream(200), probeStatus: 200, probes: 20, counts: "accepted", requestsPerRound: STREAMS_200 },
+	{ name: "floor-streaming-ndjson-2k", target: "floor-streaming", request: unsignedStream(2000), probeStatus: 200, probes: 5, requestsPerRound: STREAMS_2K },
+	{ name: "memory-ndjson-2k", target: "gateway-memory", request: signedStream(2000), probeStatus: 200, probes: 5, counts: "accepted", requestsPerRound: STREAMS_2K },
+	{ name: "memory-ndjson-deadline-2k", target: "gateway-memory-deadline", request: signedStream(2000), probeStatus: 200, probes: 5, counts: "accepted", requestsPerRound: STREAMS_2K },
+	{ name: "memory-ndjson-idle-2k", target: "gateway-memory-idle", request: signedStream(2000), probeStatus: 200, probes: 5, counts: "accepted", requestsPerRound: STREAMS_2K },
 	// Scheme v2 beside v1 (memory-1k is v1's accepted row): a forged 256 KiB flood, which v1 must
 	// read and hash before it can refuse and v2 refuses from its headers; and what v2's parsing costs.
 	{ name: "v1-bad-256k", target: "gateway-memory", request: badSignature(256 * KIB), probeStatus: 403, counts: "rejected" },

@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { boundCosts, checkGoals, formatReport } from "../../scripts/bench/report.ts";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { load } from "../../scripts/bench/load.ts";
 import { runBench } from "../../scripts/bench/run.ts";
 import { available } from "./helpers/services.ts";
 
@@ -74,5 +77,28 @@ describe.skipIf(!available("redis-server", "redis-server"))("npm run bench (a sh
 			"The deadline (ORIGIN_STREAM_MAX_MS), 200 events: 6010 us against 5000 us per stream, 1010 us more per stream, 5.0 us per event (memory-ndjson-deadline against memory-ndjson).",
 			"The idle cut (ORIGIN_IDLE_MS), 2000 events: 150200 us against 50000 us per stream, 100200 us more per stream, 50.0 us per event (memory-ndjson-idle-2k against memory-ndjson-2k).",
 		]);
+	});
+
+	it("a stream row's round is a fixed number of whole answers: each one to its end, none cut off", async () => {
+		let started = 0;
+		let finished = 0;
+		// Each answer written in two parts, 50 ms apart: a round cut at its end would leave some half-sent.
+		const server = createServer((_, response) => {
+			started++;
+			response.write("start\n");
+			setTimeout(() => {
+				finished++;
+				response.end("done\n");
+			}, 50);
+		});
+		await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+		try {
+			const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+			const scenario = { name: "whole", target: "floor-streaming" as const, request: () => ({ method: "GET" as const, path: "/", headers: {} }), probeStatus: 200, requestsPerRound: 12 };
+			const result = await load(url, scenario, { connections: 4, durationSec: 1, whole: true });
+			expect([result.requests.total, started, finished]).toEqual([12, 12, 12]);
+		} finally {
+			server.close();
+		}
 	});
 });
