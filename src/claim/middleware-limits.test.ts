@@ -18,6 +18,7 @@ function app(decision: ReplayDecision, clientId = "svc") {
 	const released: HeldSlot[] = [];
 	const tokens: string[] = [];
 	let handled = 0;
+	let watched: boolean | undefined;
 	const guard = {
 		pendingReconciliation: 0,
 		reconcile: async () => {},
@@ -41,13 +42,14 @@ function app(decision: ReplayDecision, clientId = "svc") {
 	);
 	hono.post("/agent/chat", (c) => {
 		handled++;
+		watched = c.get("watchAnswerEnd");
 		return c.body("streamed answer");
 	});
 	hono.onError((error) => (error instanceof HTTPException ? error.getResponse() : new Response("boom", { status: 599 })));
 	const background: Promise<unknown>[] = [];
 	const ctx = { waitUntil: (promise: Promise<unknown>) => void background.push(promise), passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
 	const send = () => hono.fetch(new Request("https://gateway.test/agent/chat", { method: "POST" }), {}, ctx);
-	return { send, claims, outcomes, refusals, released, tokens, background, handled: () => handled };
+	return { send, claims, outcomes, refusals, released, tokens, background, handled: () => handled, watched: () => watched };
 }
 
 describe("replayProtection() with CLIENT_LIMITS", () => {
@@ -111,5 +113,17 @@ describe("replayProtection() with CLIENT_LIMITS", () => {
 		expect(await response.text()).toBe("streamed answer");
 		await Promise.all(background);
 		expect(released).toEqual([slot]);
+	});
+
+	it("only a slot asks forwarding to watch the answer's end: a budget's reservation alone leaves the stream the runtime's", async () => {
+		const slot: HeldSlot = { clientId: "svc", id: "v", store: "upstash" };
+		const withSlot = app({ status: "claimed", store: "upstash", fallback: null, limits: { state: { ...NONE, concurrent: { remaining: 1 } }, slot } });
+		await (await withSlot.send()).text();
+		expect(withSlot.watched()).toBe(true);
+		const budgetOnly = app({ status: "claimed", store: "upstash", fallback: null, limits: { state: NONE, slot: null, reservation: { id: "svc:-:-:n", hold: 10, store: "upstash" } } });
+		const answer = await budgetOnly.send();
+		expect(await answer.text()).toBe("streamed answer");
+		expect(budgetOnly.handled()).toBe(1);
+		expect(budgetOnly.watched()).toBeUndefined();
 	});
 });
