@@ -7,20 +7,12 @@
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { AdminNamespace } from "./admin-namespace.ts";
 
 /** The Durable Object class whose SQLite database holds a KV namespace in Miniflare's persistence. */
 const KV_OBJECT = "miniflare-KVNamespaceObject";
 const ENTRIES_COLUMNS = "blob_id,expiration,key,metadata";
 
-/** The namespace's values by key, as text (keyring-namespace.ts's `AdminNamespace`). */
-export interface LocalFiles {
-	getMany(keys: readonly string[]): Promise<(string | null)[]>;
-	put(key: string, value: string): Promise<void>;
-	putMany(entries: readonly { key: string; value: string }[]): Promise<void>;
-	delete(key: string): Promise<void>;
-	list(prefix: string): Promise<string[]>;
-	close(): Promise<void>;
-}
 
 interface SqliteStatement {
 	all(...params: unknown[]): Record<string, unknown>[];
@@ -72,7 +64,7 @@ async function loadSqlite(): Promise<(new (path: string) => SqliteDatabase) | nu
  * The namespace `namespaceId` under `<persistTo>/v3`, in its files, or null when they are not
  * there in the layout this module knows (then Miniflare opens it, and creates it).
  */
-export async function openLocalFiles(options: { persistTo: string; namespaceId: string }): Promise<LocalFiles | null> {
+export async function openLocalFiles(options: { persistTo: string; namespaceId: string }): Promise<AdminNamespace | null> {
 	const kvRoot = join(options.persistTo, "v3", "kv");
 	const databasePath = join(kvRoot, KV_OBJECT, kvObjectFileName(options.namespaceId));
 	const blobs = join(kvRoot, options.namespaceId, "blobs");
@@ -101,7 +93,7 @@ export async function openLocalFiles(options: { persistTo: string; namespaceId: 
 	const dropBlob = (id: unknown) => {
 		if (typeof id === "string" && /^[0-9a-f]+$/.test(id)) rmSync(join(blobs, id), { force: true });
 	};
-	const namespace: LocalFiles = {
+	const namespace: AdminNamespace = {
 		async getMany(names) {
 			return names.map((name) => {
 				const id = select.all(name, Date.now())[0]?.blob_id;

@@ -7,20 +7,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import type { AdminNamespace } from "./admin-namespace.ts";
 import { openLocalFiles } from "./keyring-local-files.ts";
 
-/** The few KV operations the admin CLI needs; values are the records' JSON text. */
-export interface AdminNamespace {
-	/** Values of `keys` (null for a key it does not hold), in order. */
-	getMany(keys: readonly string[]): Promise<(string | null)[]>;
-	put(key: string, value: string): Promise<void>;
-	/** Several values at once (one wrangler command for a deployment). */
-	putMany(entries: readonly { key: string; value: string }[]): Promise<void>;
-	delete(key: string): Promise<void>;
-	/** Every key starting with `prefix`. */
-	list(prefix: string): Promise<string[]>;
-	close(): Promise<void>;
-}
+export type { AdminNamespace } from "./admin-namespace.ts";
 
 export const KEYRING_BINDING = "KEYRING";
 /** Where wrangler dev keeps local state, relative to wrangler.toml's folder. */
