@@ -8,6 +8,22 @@ const body = (n: number) => JSON.stringify({ messages: [{ role: "user", content:
 let counter = 0;
 const fresh = (h: Harness, init: { clientId?: string } = {}) => signedRequest({ body: body(++counter), ...init }, h.clock.now);
 
+/** The origin answers with one NDJSON event and a stream left open; the function returned ends the latest one. */
+function streamUntilFinished(h: Harness): () => void {
+	let close = () => {};
+	h.origin.respond = () =>
+		new Response(
+			new ReadableStream({
+				start(controller) {
+					controller.enqueue(new TextEncoder().encode('{"event":1}\n'));
+					close = () => controller.close();
+				},
+			}),
+			{ headers: { "Content-Type": "application/x-ndjson" } },
+		);
+	return () => close();
+}
+
 async function metric(h: Harness, name: string, labels: Record<string, string>): Promise<number> {
 	return sampleValue(await scrape(h), name, labels);
 }
@@ -109,17 +125,7 @@ describe("per-client limits, the whole Worker in workerd (fake Upstash running a
 
 	it("concurrent: a streamed answer holds its slot until its last byte; then one ZREM frees it", async () => {
 		const h = harness(LIMITS({ "svc-test": { concurrent: 1 } }));
-		let finish!: () => void;
-		h.origin.respond = () =>
-			new Response(
-				new ReadableStream({
-					start(controller) {
-						controller.enqueue(new TextEncoder().encode('{"event":1}\n'));
-						finish = () => controller.close();
-					},
-				}),
-				{ headers: { "Content-Type": "application/x-ndjson" } },
-			);
+		const finish = streamUntilFinished(h);
 		const streaming = await h.fetch(await fresh(h), { wait: false });
 		expect(streaming.status).toBe(200);
 		expect(streaming.headers.get("ratelimit")).toBe('"concurrent";r=0');
@@ -208,17 +214,7 @@ describe("per-client limits when Upstash fails, or is not there", () => {
 
 	it("a release Upstash did not take is kept and sent again once it answers: the slot does not outlive its request by its lease", async () => {
 		const h = harness(LIMITS({ "svc-test": { concurrent: 1 } }));
-		let finish!: () => void;
-		h.origin.respond = () =>
-			new Response(
-				new ReadableStream({
-					start(controller) {
-						controller.enqueue(new TextEncoder().encode('{"event":1}\n'));
-						finish = () => controller.close();
-					},
-				}),
-				{ headers: { "Content-Type": "application/x-ndjson" } },
-			);
+		const finish = streamUntilFinished(h);
 		const streaming = await h.fetch(await fresh(h), { wait: false });
 		expect(streaming.status).toBe(200);
 		// Upstash fails while the stream runs: the claims fall back to memory, and the release at its end fails.
