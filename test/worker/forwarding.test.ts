@@ -554,6 +554,16 @@ describe("a streamed answer's total deadline (ORIGIN_STREAM_MAX_MS)", () => {
 		});
 	};
 	const tokens = Array.from({ length: 40 }, (_, i) => `{"type":"token","n":${i}}\n`);
+	/** The origin's stream: the first token, then the connection lost 20 ms later. */
+	const breakingStream = () =>
+		new Response(
+			new ReadableStream<Uint8Array>({
+				start(controller) {
+					controller.enqueue(new TextEncoder().encode(tokens[0]));
+					setTimeout(() => controller.error(new TypeError("Network connection lost.")), 20);
+				},
+			}),
+		);
 	const cuts = async (h: ReturnType<typeof harness>) => {
 		const text = await scrape(h);
 		return { deadline: sampleValue(text, "agent_origin_responses_total", { outcome: "stream_deadline" }), idle: sampleValue(text, "agent_origin_responses_total", { outcome: "stream_cut" }) };
@@ -583,15 +593,7 @@ describe("a streamed answer's total deadline (ORIGIN_STREAM_MAX_MS)", () => {
 
 	it.each([{ ORIGIN_STREAM_MAX_MS: "60000" }, { ORIGIN_IDLE_MS: "60000" }])("with a bound set, an origin whose stream breaks ends the answer cleanly, counted as stream_cut (%j)", async (bounds) => {
 		const h = harness(bounds);
-		h.origin.respond = () =>
-			new Response(
-				new ReadableStream<Uint8Array>({
-					start(controller) {
-						controller.enqueue(new TextEncoder().encode(tokens[0]));
-						setTimeout(() => controller.error(new TypeError("Network connection lost.")), 20);
-					},
-				}),
-			);
+		h.origin.respond = breakingStream;
 		const response = await h.fetch(await signedRequest({ method: "GET", path: "/agent/stream" }));
 		expect(await response.text()).toBe(tokens[0]);
 		await expect.poll(() => cuts(h)).toEqual({ deadline: 0, idle: 1 });
@@ -599,15 +601,7 @@ describe("a streamed answer's total deadline (ORIGIN_STREAM_MAX_MS)", () => {
 
 	it("by default, an origin whose stream breaks breaks the client's answer as a bare proxy's would: the runtime's, nothing counted", async () => {
 		const h = harness();
-		h.origin.respond = () =>
-			new Response(
-				new ReadableStream<Uint8Array>({
-					start(controller) {
-						controller.enqueue(new TextEncoder().encode(tokens[0]));
-						setTimeout(() => controller.error(new TypeError("Network connection lost.")), 20);
-					},
-				}),
-			);
+		h.origin.respond = breakingStream;
 		const response = await h.fetch(await signedRequest({ method: "GET", path: "/agent/stream" }));
 		const reader = response.body!.getReader();
 		expect(new TextDecoder().decode((await reader.read()).value)).toBe(tokens[0]);
