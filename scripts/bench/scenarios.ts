@@ -46,9 +46,9 @@ const signedV2 = (size: number, secret?: string) => (n: number): BenchRequest =>
 const unsignedStream = (events: number) => (): BenchRequest => ({ method: "GET", path: NDJSON_PATH + ndjsonQuery(events), headers: {} });
 // A GET has no body to make its signature unique: its timestamp does, one millisecond apart.
 let lastTimestamp = 0;
-const signedStream = (events: number) => (): BenchRequest => {
+const signedStream = (events: number, query = "") => (): BenchRequest => {
 	lastTimestamp = Math.max(Date.now(), lastTimestamp + 1);
-	return { method: "GET", path: NDJSON_PATH + ndjsonQuery(events), headers: signHeaders("GET", NDJSON_PATH, "", lastTimestamp) };
+	return { method: "GET", path: NDJSON_PATH + ndjsonQuery(events) + query, headers: signHeaders("GET", NDJSON_PATH, "", lastTimestamp) };
 };
 
 const badSignature = (size: number) => (n: number): BenchRequest => {
@@ -102,6 +102,8 @@ export const SCENARIOS: readonly Scenario[] = [
 	{ name: "memory-ndjson", target: "gateway-memory", request: signedStream(200), probeStatus: 200, probes: 20, counts: "accepted", requestsPerRound: STREAMS_200 },
 	{ name: "memory-ndjson-deadline", target: "gateway-memory-deadline", request: signedStream(200), probeStatus: 200, probes: 20, counts: "accepted", requestsPerRound: STREAMS_200 },
 	{ name: "memory-ndjson-idle", target: "gateway-memory-idle", request: signedStream(200), probeStatus: 200, probes: 20, counts: "accepted", requestsPerRound: STREAMS_200 },
+	// A budgeted client's stream (issue 30): the origin told not to report (`report=none`; the settle's cost is the limits bench's).
+	{ name: "memory-ndjson-budget", target: "gateway-memory-budget", request: signedStream(200, "&report=none"), probeStatus: 200, probes: 20, counts: "accepted", requestsPerRound: STREAMS_200 },
 	{ name: "floor-streaming-ndjson-2k", target: "floor-streaming", request: unsignedStream(2000), probeStatus: 200, probes: 5, requestsPerRound: STREAMS_2K },
 	{ name: "memory-ndjson-2k", target: "gateway-memory", request: signedStream(2000), probeStatus: 200, probes: 5, counts: "accepted", requestsPerRound: STREAMS_2K },
 	{ name: "memory-ndjson-deadline-2k", target: "gateway-memory-deadline", request: signedStream(2000), probeStatus: 200, probes: 5, counts: "accepted", requestsPerRound: STREAMS_2K },

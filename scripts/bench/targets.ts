@@ -11,6 +11,7 @@ export type TargetName =
 	| "gateway-memory"
 	| "gateway-memory-deadline"
 	| "gateway-memory-idle"
+	| "gateway-memory-budget"
 	| "gateway-no-metrics"
 	| "gateway-upstash";
 
@@ -75,6 +76,14 @@ export const TARGETS: Record<TargetName, Target> = {
 		gateway: true,
 		upstash: false,
 		bindings: { ORIGIN_IDLE_MS: "30000" },
+	},
+	"gateway-memory-budget": {
+		about: "the gateway as it ships, memory replay store, every client under a token budget never spent (`CLIENT_LIMITS` `*`: `daily_tokens`, `token_hold`): the reservation rides on the claim, the streamed answer stays the runtime's",
+		entry: null,
+		floor: false,
+		gateway: true,
+		upstash: false,
+		bindings: { CLIENT_LIMITS: JSON.stringify({ "*": { daily_tokens: 1_000_000_000, token_hold: 4096 } }) },
 	},
 	"gateway-no-metrics": {
 		about: "the gateway with metric recording switched off (scripts/bench/workers/no-metrics.ts), memory replay store",
