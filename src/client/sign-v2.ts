@@ -2,6 +2,7 @@ import { serializeDictionary } from "structured-headers";
 import { importHmacKey, utf8 } from "../auth/crypto.ts";
 import { signatureBase, signatureInputMember, signatureParams } from "../auth/http-signature-base.ts";
 import { contentDigest, signBase } from "../auth/http-signature-crypto.ts";
+import { pathWithoutQuery } from "./path.ts";
 import { TOKEN_LIMIT_HEADER, tokenLimitValue } from "./token-limit.ts";
 
 export interface SignRequestV2Input {
@@ -89,7 +90,7 @@ export async function signRequestV2(input: SignRequestV2Input): Promise<SignedRe
 	const base = signatureBase(components, signatureParams(member), {
 		method,
 		authority: input.authority ?? "",
-		path: input.path,
+		path: pathWithoutQuery(input.path),
 		query,
 		header: (name) => covered.get(name) ?? null,
 	});
