@@ -63,7 +63,10 @@ export async function signRequestV2(input: SignRequestV2Input): Promise<SignedRe
 	const body = typeof input.body === "string" ? utf8(input.body) : new Uint8Array(input.body ?? new Uint8Array(0));
 	const query = input.query === undefined || input.query === "" || input.query === "?" ? "" : input.query.startsWith("?") ? input.query : `?${input.query}`;
 	const covered = new Map<string, string>();
-	for (const [name, value] of Object.entries(input.coveredHeaders ?? {})) covered.set(name.toLowerCase(), value.trim());
+	for (const [name, value] of Object.entries(input.coveredHeaders ?? {})) {
+		if (name.toLowerCase() === "signature") throw new Error("signRequest: coveredHeaders cannot cover Signature (its value is the signature being made)");
+		covered.set(name.toLowerCase(), value.trim());
+	}
 	if (input.tokenLimit !== undefined) {
 		const name = TOKEN_LIMIT_HEADER.toLowerCase();
 		if (covered.has(name)) throw new Error("signRequest: give tokenLimit or an x-token-limit covered header, not both");

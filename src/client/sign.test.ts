@@ -34,6 +34,10 @@ describe("signRequest", () => {
 		await expect(signRequest({ scheme: "v2", clientId: "svc", secret: "k", method: "GET", path: "/agent/stream?tokens=3" })).rejects.toThrow(/path must not hold the query/);
 	});
 
+	it("v2 refuses to cover the Signature field, which no signature can sign (the gateway answers 400)", async () => {
+		await expect(signRequest({ scheme: "v2", clientId: "svc", secret: "k", method: "GET", path: "/agent/stream", coveredHeaders: { Signature: "x" } })).rejects.toThrow(/cannot cover Signature/);
+	});
+
 	it("without a timestamp, signs the current time in milliseconds", async () => {
 		const before = Date.now();
 		const { headers } = await signRequest({ clientId: "svc", secret: "k", method: "GET", path: "/agent/x" });
