@@ -103,6 +103,8 @@ describe("parseSignatureFields: the profile of docs/design.md, Scheme v2", () =>
 		]),
 		["an uppercase header name", { input: input(`${COVERED} "Content-Type"`), extra: { "content-type": "a" } }, 'invalid_signature_input: Signature-Input must name covered headers in lowercase'],
 		["a header the request lacks", { input: input(`${COVERED} "x-absent"`) }, 'invalid_signature_input: Signature-Input must cover only headers the request carries'],
+		// Its value holds the signature being made: no client can ever produce it, so 400 rather than a 403 that sends the client to its signature base.
+		["the Signature field itself", { input: input(`${COVERED} "signature"`) }, 'invalid_signature_input: Signature-Input must not cover "signature" (a signature cannot sign itself)'],
 		["a component twice", { input: input(`${COVERED} "@method"`) }, 'invalid_signature_input: Signature-Input must cover each component once'],
 		["an empty component", { input: input(`${COVERED} ""`) }, 'invalid_signature_input: Signature-Input must name covered headers in lowercase'],
 

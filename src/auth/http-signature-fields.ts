@@ -165,6 +165,9 @@ function coveredComponents(member: InnerList, headers: Pick<Headers, "get">): st
 			if (!DERIVED.has(name)) return invalid(INPUT, 'may cover only "@method", "@path", "@query" and "@authority" of the derived components');
 		} else if (!HEADER_NAME_PATTERN.test(name)) {
 			return invalid(INPUT, "must name covered headers in lowercase");
+		} else if (name === "signature") {
+			// Its value is the signature being made: no client can produce it, so say so rather than answer 403.
+			return invalid(INPUT, 'must not cover "signature" (a signature cannot sign itself)');
 		} else if (headers.get(name) === null) {
 			return invalid(INPUT, "must cover only headers the request carries");
 		}

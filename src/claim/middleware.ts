@@ -122,10 +122,13 @@ export const replayProtection = (options: ReplayProtectionOptions): MiddlewareHa
 	};
 };
 
-/** The hold a budgeted request asks for: its `X-Token-Limit` when smaller than `token_hold`; a value that is not a whole number from 1 is 400. */
+/**
+ * The hold a budgeted request asks for: its `X-Token-Limit` when smaller than `token_hold`; a value that is not a whole
+ * number from 1 is 400. A whole number of any length is one (signRequest() sends up to 2^53 - 1): a long one lowers nothing.
+ */
 function tokenLimit(header: string | undefined, hold: number, events: Pick<AuthEvents, "outcome">): number {
 	if (header === undefined) return hold;
-	if (!/^[0-9]{1,15}$/.test(header) || Number(header) < 1) {
+	if (!/^[0-9]+$/.test(header) || Number(header) < 1) {
 		events.outcome("fail", "invalid_token_limit");
 		throw gatewayError("invalid_token_limit");
 	}

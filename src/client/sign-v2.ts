@@ -2,6 +2,7 @@ import { serializeDictionary } from "structured-headers";
 import { importHmacKey, utf8 } from "../auth/crypto.ts";
 import { signatureBase, signatureInputMember, signatureParams } from "../auth/http-signature-base.ts";
 import { contentDigest, signBase } from "../auth/http-signature-crypto.ts";
+import { pathWithoutQuery } from "./path.ts";
 import { TOKEN_LIMIT_HEADER, tokenLimitValue } from "./token-limit.ts";
 
 export interface SignRequestV2Input {
@@ -62,7 +63,10 @@ export async function signRequestV2(input: SignRequestV2Input): Promise<SignedRe
 	const body = typeof input.body === "string" ? utf8(input.body) : new Uint8Array(input.body ?? new Uint8Array(0));
 	const query = input.query === undefined || input.query === "" || input.query === "?" ? "" : input.query.startsWith("?") ? input.query : `?${input.query}`;
 	const covered = new Map<string, string>();
-	for (const [name, value] of Object.entries(input.coveredHeaders ?? {})) covered.set(name.toLowerCase(), value.trim());
+	for (const [name, value] of Object.entries(input.coveredHeaders ?? {})) {
+		if (name.toLowerCase() === "signature") throw new Error("signRequest: coveredHeaders cannot cover Signature (its value is the signature being made)");
+		covered.set(name.toLowerCase(), value.trim());
+	}
 	if (input.tokenLimit !== undefined) {
 		const name = TOKEN_LIMIT_HEADER.toLowerCase();
 		if (covered.has(name)) throw new Error("signRequest: give tokenLimit or an x-token-limit covered header, not both");
@@ -89,7 +93,7 @@ export async function signRequestV2(input: SignRequestV2Input): Promise<SignedRe
 	const base = signatureBase(components, signatureParams(member), {
 		method,
 		authority: input.authority ?? "",
-		path: input.path,
+		path: pathWithoutQuery(input.path),
 		query,
 		header: (name) => covered.get(name) ?? null,
 	});

@@ -20,6 +20,24 @@ describe("signRequest", () => {
 		expect(headers["X-Signature"]).toBe(expected);
 	});
 
+	it("v1 signs the path the gateway verifies: a request to the /api alias signs it without /api (docs/protocol.md, The path)", async () => {
+		const input = { clientId: "svc", secret: "k", method: "POST", body: "{}", timestamp: 42 };
+		const alias = await signRequest({ ...input, path: "/api/agent/chat" });
+		const plain = await signRequest({ ...input, path: "/agent/chat" });
+		expect(alias.headers["X-Signature"]).toBe(plain.headers["X-Signature"]);
+		// Only the alias's prefix goes: a path that merely starts with the letters is signed as it is.
+		expect((await signRequest({ ...input, path: "/apix/agent/chat" })).headers["X-Signature"]).not.toBe(plain.headers["X-Signature"]);
+	});
+
+	it("refuses a path with a query, which would sign what the gateway never verifies (v1 signs no query; v2 takes it as query)", async () => {
+		await expect(signRequest({ clientId: "svc", secret: "k", method: "GET", path: "/agent/stream?tokens=3" })).rejects.toThrow(/path must not hold the query/);
+		await expect(signRequest({ scheme: "v2", clientId: "svc", secret: "k", method: "GET", path: "/agent/stream?tokens=3" })).rejects.toThrow(/path must not hold the query/);
+	});
+
+	it("v2 refuses to cover the Signature field, which no signature can sign (the gateway answers 400)", async () => {
+		await expect(signRequest({ scheme: "v2", clientId: "svc", secret: "k", method: "GET", path: "/agent/stream", coveredHeaders: { Signature: "x" } })).rejects.toThrow(/cannot cover Signature/);
+	});
+
 	it("without a timestamp, signs the current time in milliseconds", async () => {
 		const before = Date.now();
 		const { headers } = await signRequest({ clientId: "svc", secret: "k", method: "GET", path: "/agent/x" });

@@ -1,5 +1,6 @@
 import { canonicalString, hmacSha256Hex, importHmacKey, sha256Hex, utf8 } from "../auth/crypto.ts";
 import { signRequestV2, type SignedRequestPartsV2, type SignRequestV2Input } from "./sign-v2.ts";
+import { v1SignedPath } from "./path.ts";
 import { tokenLimitValue } from "./token-limit.ts";
 
 export type { SignedHeadersV2, SignedRequestPartsV2, SignRequestV2Input } from "./sign-v2.ts";
@@ -10,7 +11,7 @@ export interface SignRequestInput {
 	clientId: string;
 	secret: string;
 	method: string;
-	/** The path to sign: `/agent/...` (the path the gateway verifies, without query). */
+	/** The URL path, without its query: `/agent/...`, or `/api/agent/...` (signed without `/api`, as the gateway verifies it). */
 	path: string;
 	/** The exact body to send; a string is sent as its UTF-8 bytes. */
 	body?: string | Uint8Array;
@@ -60,7 +61,7 @@ async function signRequestV1(input: SignRequestInput): Promise<SignedRequestPart
 	const tokenLimit = input.tokenLimit === undefined ? undefined : tokenLimitValue(input.tokenLimit);
 	const body = typeof input.body === "string" ? utf8(input.body) : new Uint8Array(input.body ?? new Uint8Array(0));
 	const timestamp = String(input.timestamp ?? Date.now());
-	const canonical = canonicalString({ method: input.method, path: input.path, timestamp, bodySha256: await sha256Hex(body) });
+	const canonical = canonicalString({ method: input.method, path: v1SignedPath(input.path), timestamp, bodySha256: await sha256Hex(body) });
 	const signature = await hmacSha256Hex(await importHmacKey(input.secret, "sign"), canonical);
 	const headers: SignedHeaders = { "X-Client-Id": input.clientId, "X-Timestamp": timestamp, "X-Signature": signature };
 	if (tokenLimit !== undefined) headers["X-Token-Limit"] = tokenLimit;
