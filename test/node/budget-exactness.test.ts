@@ -25,16 +25,21 @@ interface Served {
 	reported: Promise<number>;
 }
 
+/** The modes in turn, by the order requests reach the origin: every mode is served whichever requests the budget lets through. */
+const MODES: readonly Mode[] = ["header", "route", "never", "header", "route", "died"];
+
 /**
  * An origin that spends a random number of tokens up to a little past its hold and reports by
- * the mode in the query: an answer header, the usage route (through either gateway), never (an
- * origin that forgot), or dies mid-request (the socket destroyed: the gateway answers 502).
+ * the mode in the query, or else the next of MODES: an answer header, the usage route (through
+ * either gateway), never (an origin that forgot), or dies mid-request (the socket destroyed:
+ * the gateway answers 502).
  */
 function startOrigin(gateways: () => RunningGateway[]) {
 	const served: Served[] = [];
+	let arrived = 0;
 	const server = http.createServer((request, response) => {
 		const url = new URL(request.url ?? "/", "http://origin");
-		const mode = (url.searchParams.get("mode") ?? "never") as Mode;
+		const mode = (url.searchParams.get("mode") ?? MODES[arrived++ % MODES.length]!) as Mode;
 		const hold = Number(request.headers["x-token-hold"]);
 		const reservation = String(request.headers["x-token-reservation"] ?? "");
 		request.resume();
@@ -98,10 +103,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("token budgets, exac
 		gateways = await Promise.all([stack.gateway(bindings), stack.gateway(bindings)]);
 		const today = new Date().toISOString().slice(0, 10);
 		const window = `${prefix}limit:${CLIENT_ID}:tokens:day:${today}`;
-		const modes: Mode[] = ["header", "route", "never", "header", "route", "died"];
-		const requests = await Promise.all(
-			Array.from({ length: REQUESTS }, (_, i) => signed({ body: JSON.stringify({ n: i, at: Math.random() }) }).then((request) => ({ request, mode: modes[i % modes.length]! }))),
-		);
+		const requests = await Promise.all(Array.from({ length: REQUESTS }, (_, i) => signed({ body: JSON.stringify({ n: i, at: Math.random() }) })));
 		// Sample the window while the requests run: used + held, never past the budget.
 		let sampling = true;
 		const samples: number[] = [];
@@ -112,7 +114,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("token budgets, exac
 			}
 		})();
 		const answers = await Promise.all(
-			requests.map(({ request, mode }, i) => gateways[i % 2]!.fetch(`${request.path}?mode=${mode}`, request.init).then(async (answer) => (await answer.arrayBuffer(), answer.status))),
+			requests.map((request, i) => gateways[i % 2]!.fetch(request.path, request.init).then(async (answer) => (await answer.arrayBuffer(), answer.status))),
 		);
 		await Promise.all(origin.served.map((entry) => entry.reported));
 		sampling = false;
