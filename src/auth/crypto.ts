@@ -39,6 +39,17 @@ export interface CanonicalParts {
 	bodySha256: string;
 }
 
+const API_ALIAS_PREFIX = "/api/agent/";
+
+/**
+ * The path that is signed and forwarded, by both schemes and the signer: the URL's pathname
+ * byte for byte (percent-encoding kept), with exactly the leading `/api` removed from
+ * `/api/agent/...`.
+ */
+export function signedPath(pathname: string): string {
+	return pathname.startsWith(API_ALIAS_PREFIX) ? pathname.slice("/api".length) : pathname;
+}
+
 export function canonicalString(parts: CanonicalParts): string {
 	return `${parts.method.toUpperCase()}\n${parts.path}\n${parts.timestamp}\n${parts.bodySha256}`;
 }

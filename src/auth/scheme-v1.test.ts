@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { rawPathname } from "../app.ts";
 import { signRequest } from "../client/sign.ts";
-import { Keyring } from "./crypto.ts";
+import { Keyring, signedPath } from "./crypto.ts";
 import { AGENT_PATH_PATTERN, CLIENT_ID_PATTERN, SIGNATURE_PATTERN, TIMESTAMP_PATTERN } from "./grammar.ts";
-import { schemeV1, signedPath } from "./scheme-v1.ts";
+import { schemeV1 } from "./scheme-v1.ts";
 
 const SECRET = "scheme-v1-test-secret-of-32-chars";
 const NOW = 1_763_000_000_000;

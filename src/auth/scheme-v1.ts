@@ -1,18 +1,9 @@
-import { canonicalString, fromHex, sha256Hex, utf8, verifySignature } from "./crypto.ts";
+import { canonicalString, fromHex, sha256Hex, signedPath, utf8, verifySignature } from "./crypto.ts";
 import { AGENT_PATH_PATTERN, CLIENT_ID_PATTERN, CLIENT_ID_RULE, PATH_RULE, SIGNATURE_PATTERN, TIMESTAMP_PATTERN } from "./grammar.ts";
 import { bodyRefusal, declaresBody, keyRefusal, readBodyWithLimit, refuse, type SchemeLimits, type SignatureScheme, skewRefusal } from "./signature-auth.ts";
 
-const API_ALIAS_PREFIX = "/api/agent/";
 /** v1 signs no header beside its own. */
 const NO_HEADERS: readonly string[] = [];
-
-/**
- * The path that is signed and forwarded: the URL's pathname byte for byte
- * (percent-encoding kept), with exactly the leading `/api` removed from `/api/agent/...`.
- */
-export function signedPath(pathname: string): string {
-	return pathname.startsWith(API_ALIAS_PREFIX) ? pathname.slice("/api".length) : pathname;
-}
 
 /**
  * Scheme v1 (docs/design.md, "Scheme v1"): `X-Client-Id`, `X-Timestamp` and `X-Signature`,

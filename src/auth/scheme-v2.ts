@@ -1,9 +1,8 @@
-import { utf8, verifySignature } from "./crypto.ts";
+import { signedPath, utf8, verifySignature } from "./crypto.ts";
 import { signatureBase } from "./http-signature-base.ts";
 import { equalBytes, sha256 } from "./http-signature-crypto.ts";
 import { parseSignatureFields } from "./http-signature-fields.ts";
 import { AGENT_PATH_PATTERN, PATH_RULE } from "./grammar.ts";
-import { signedPath } from "./scheme-v1.ts";
 import { bodyRefusal, declaredLength, declaresBody, keyRefusal, readBodyWithLimit, refuse, type SchemeLimits, type SignatureScheme, skewRefusal } from "./signature-auth.ts";
 
 const HMAC_SHA256_BYTES = 32;

@@ -1,3 +1,5 @@
+import { signedPath } from "../auth/crypto.ts";
+
 /**
  * The path a signer is given (docs/design.md, "Scheme v1" and "Scheme v2"): the URL path without
  * its query. A query in it would be signed where the gateway never reads it, so every such
@@ -10,6 +12,5 @@ export function pathWithoutQuery(path: string): string {
 
 /** v1 signs the path after the `/api` alias, as the gateway verifies it. */
 export function v1SignedPath(path: string): string {
-	const checked = pathWithoutQuery(path);
-	return checked.startsWith("/api/agent/") ? checked.slice("/api".length) : checked;
+	return signedPath(pathWithoutQuery(path));
 }
