@@ -139,6 +139,7 @@ describe("parseSignatureFields: the profile of docs/design.md, Scheme v2", () =>
 
 		["no sha-256 in Content-Digest", { digest: "sha-512=:AAAA:" }, 'invalid_signature_input: Content-Digest must hold sha-256'],
 		["a sha-256 of 31 bytes", { digest: `sha-256=:${btoa("d".repeat(31))}:` }, 'invalid_signature_input: Content-Digest sha-256 must be a byte sequence of 32 bytes'],
+		["a sha-256 of 33 bytes", { digest: `sha-256=:${btoa("d".repeat(33))}:` }, 'invalid_signature_input: Content-Digest sha-256 must be a byte sequence of 32 bytes'],
 		["a sha-256 that is not bytes", { digest: 'sha-256="abc"' }, 'invalid_signature_input: Content-Digest sha-256 must be a byte sequence of 32 bytes'],
 		["a sha-256 inner list", { digest: `sha-256=(${DIGEST})` }, 'invalid_signature_input: Content-Digest sha-256 must be a byte sequence of 32 bytes'],
 
