@@ -29,6 +29,15 @@ describe("the defaults of unset settings (docs/design.md, \"Configuration\")", (
 		});
 	});
 
+	it("REPLAY_TIMEOUT_MS: 1 to 30000", () => {
+		expect(readReplay(new SettingReader({ REPLAY_TIMEOUT_MS: "30000" })).timeoutMs).toBe(30_000);
+		for (const value of ["0", "30001"]) {
+			const read = new SettingReader({ REPLAY_TIMEOUT_MS: value });
+			expect(readReplay(read).timeoutMs, value).toBe(200);
+			expect(read.problems, value).toEqual(["REPLAY_TIMEOUT_MS must be between 1 and 30000"]);
+		}
+	});
+
 	it("BUDGET_FAIL_MODE: closed unless memory is asked for, whatever REPLAY_FAIL_MODE says; any other word is a problem", () => {
 		expect(readReplay(new SettingReader({ REPLAY_FAIL_MODE: "memory" })).budgetFailMode).toBe("closed");
 		expect(readReplay(new SettingReader({ BUDGET_FAIL_MODE: "memory", REPLAY_FAIL_MODE: "closed" })).budgetFailMode).toBe("memory");
@@ -54,6 +63,11 @@ describe("the defaults of unset settings (docs/design.md, \"Configuration\")", (
 	it("ORIGIN_STREAM_MAX_MS set puts the deadline on every call; ORIGIN_IDLE_MS set turns the idle cut on", () => {
 		const origin = readOrigin(new SettingReader({ ORIGIN_URL: ORIGIN, ORIGIN_STREAM_MAX_MS: "900000", ORIGIN_IDLE_MS: "250" }));
 		expect([origin.streamMaxMs, origin.deadlineOnEveryCall, origin.idleMs]).toEqual([900_000, true, 250]);
+		// Each on its own: the idle cut does not put the deadline on every call, nor the deadline the idle cut.
+		const idleOnly = readOrigin(new SettingReader({ ORIGIN_URL: ORIGIN, ORIGIN_IDLE_MS: "250" }));
+		expect([idleOnly.deadlineOnEveryCall, idleOnly.idleMs]).toEqual([false, 250]);
+		const deadlineOnly = readOrigin(new SettingReader({ ORIGIN_URL: ORIGIN, ORIGIN_STREAM_MAX_MS: "60000" }));
+		expect([deadlineOnly.streamMaxMs, deadlineOnly.deadlineOnEveryCall, deadlineOnly.idleMs]).toEqual([60_000, true, null]);
 	});
 
 	it("ORIGIN_IDLE_MS=disabled is still accepted as unset; any other word is a problem, never off", () => {
