@@ -114,6 +114,17 @@ describe("ORIGIN_URL", () => {
 	});
 });
 
+describe("HMAC_SECRET and its alias E2E_SESSION_HMAC_SECRET", () => {
+	const A = "a".repeat(32);
+	const B = "b".repeat(32);
+
+	it("the alias is used only when HMAC_SECRET is unset (or blank)", () => {
+		expect(readAuth(new SettingReader({ HMAC_SECRET: A, E2E_SESSION_HMAC_SECRET: B })).sharedSecrets).toEqual([A]);
+		expect(readAuth(new SettingReader({ E2E_SESSION_HMAC_SECRET: B })).sharedSecrets).toEqual([B]);
+		expect(readAuth(new SettingReader({ HMAC_SECRET: "  ", E2E_SESSION_HMAC_SECRET: B })).sharedSecrets).toEqual([B]);
+	});
+});
+
 describe("SettingReader.integer", () => {
 	const env = (value: string): Env => ({ REDIS_REPLAY_TTL: value });
 
