@@ -106,4 +106,15 @@ describe("originHeaders: what a v2 signature's coverage sends on", () => {
 		const headers = originHeaders(incoming, covering(["x-tenant", "x_gateway_token", "cf-ray", "x-forwarded-proto"]), new Set(), silentNames, null);
 		expect(Object.keys(headers).sort()).toEqual(["x-auth-mode", "x-client-id", "x-tenant"]);
 	});
+
+	it("a Connection list that names keep-alive or close beside a header still removes that header; never an end-to-end one", () => {
+		for (const connection of ["keep-alive, x-tenant", "close, X-Tenant", "x-tenant,keep-alive"]) {
+			const incoming = new Headers({ connection, "x-tenant": "t", "content-type": "application/json" });
+			const v1: VerifiedRequest = { ...covering([]), scheme: "v1" };
+			const headers = originHeaders(incoming, v1, new Set(["x-tenant", "content-type"]), silentNames, null);
+			expect(Object.keys(headers).sort(), connection).toEqual(["content-type", "x-auth-mode", "x-client-id"]);
+		}
+		const both = originHeaders(new Headers({ connection: "content-type", "content-type": "a/b" }), covering([]), new Set(["content-type"]), silentNames, null);
+		expect(both["content-type"]).toBe("a/b");
+	});
 });
