@@ -111,6 +111,8 @@ describe("parseSignatureFields: the profile of docs/design.md, Scheme v2", () =>
 		["an unknown parameter", { input: input(COVERED, `${PARAMS};foo="x"`) }, 'invalid_signature_input: Signature-Input parameter "foo" is not one of created, keyid, nonce, alg, expires or tag'],
 		["an unknown parameter before the known ones", { input: input(COVERED, `x-y.z*1=1;${PARAMS}`) }, 'invalid_signature_input: Signature-Input parameter "x-y.z*1" is not one of created, keyid, nonce, alg, expires or tag'],
 		["an unknown parameter with a long name, named cut short", { input: input(COVERED, `${PARAMS};${"p".repeat(40)}=1`) }, `invalid_signature_input: Signature-Input parameter "${"p".repeat(32)}..." is not one of created, keyid, nonce, alg, expires or tag`],
+		["an unknown parameter of 32 characters, named whole", { input: input(COVERED, `${PARAMS};${"p".repeat(32)}=1`) }, `invalid_signature_input: Signature-Input parameter "${"p".repeat(32)}" is not one of created, keyid, nonce, alg, expires or tag`],
+		["an unknown parameter of 33 characters, named cut short", { input: input(COVERED, `${PARAMS};${"p".repeat(33)}=1`) }, `invalid_signature_input: Signature-Input parameter "${"p".repeat(32)}..." is not one of created, keyid, nonce, alg, expires or tag`],
 		["no created", { input: input(COVERED, 'keyid="web-app";nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, 'invalid_signature_input: created must be integer seconds since the epoch'],
 		["created as a string", { input: input(COVERED, 'created="1";keyid="web-app";nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, 'invalid_signature_input: created must be integer seconds since the epoch'],
 		["created as a decimal", { input: input(COVERED, 'created=1.5;keyid="web-app";nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, 'invalid_signature_input: created must be integer seconds since the epoch'],
@@ -139,6 +141,7 @@ describe("parseSignatureFields: the profile of docs/design.md, Scheme v2", () =>
 
 		["no sha-256 in Content-Digest", { digest: "sha-512=:AAAA:" }, 'invalid_signature_input: Content-Digest must hold sha-256'],
 		["a sha-256 of 31 bytes", { digest: `sha-256=:${btoa("d".repeat(31))}:` }, 'invalid_signature_input: Content-Digest sha-256 must be a byte sequence of 32 bytes'],
+		["a sha-256 of 33 bytes", { digest: `sha-256=:${btoa("d".repeat(33))}:` }, 'invalid_signature_input: Content-Digest sha-256 must be a byte sequence of 32 bytes'],
 		["a sha-256 that is not bytes", { digest: 'sha-256="abc"' }, 'invalid_signature_input: Content-Digest sha-256 must be a byte sequence of 32 bytes'],
 		["a sha-256 inner list", { digest: `sha-256=(${DIGEST})` }, 'invalid_signature_input: Content-Digest sha-256 must be a byte sequence of 32 bytes'],
 

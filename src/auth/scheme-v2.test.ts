@@ -164,6 +164,15 @@ describe("schemeV2: a plain verifier", () => {
 		});
 	});
 
+	it("gives the milliseconds hint to a created within the window as milliseconds (its edge included), not beyond", async () => {
+		const ruleFor = async (created: number) => {
+			const result = await v2(await signed({ created }), keyring, NOW);
+			return !result.ok && result.rule;
+		};
+		expect(await ruleFor(NOW - 300_000)).toBe("must be seconds since the epoch, and this one looks like milliseconds (see X-Server-Time)");
+		expect(await ruleFor(NOW - 300_001)).toBe("must be within 300 s of the server time (see X-Server-Time)");
+	});
+
 	it("400 digest_mismatch for another body under the signed digest, or none; 403 when the digest changed too", async () => {
 		const original = await signed();
 		const mismatch = {

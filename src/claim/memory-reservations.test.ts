@@ -66,6 +66,18 @@ describe("MemoryReservations: the token reservations of one isolate, settled by 
 		expect(reservations.settle("a:-:-:n5", 1, T0 + 60_003)).toMatchObject({ status: "settled", hold: 55 });
 	});
 
+	it("remembers 10000 reservations by default: the 10001st forgets the oldest", () => {
+		const reservations = new MemoryReservations({ leaseMs: 60_000 });
+		for (let i = 0; i < 10_000; i++) reservations.add(`a:-:-:d${i}`, held("a", 1), T0);
+		expect(reservations.size).toBe(10_000);
+		expect(reservations.takeExpired()).toBe(0);
+		reservations.add("a:-:-:last", held("a", 1), T0);
+		expect(reservations.size).toBe(10_000);
+		expect(reservations.takeExpired()).toBe(1);
+		expect(reservations.settle("a:-:-:d0", 1, T0)).toEqual({ status: "unknown" });
+		expect(reservations.settle("a:-:-:d1", 1, T0)).toMatchObject({ status: "settled" });
+	});
+
 	it("refuses bad options when built", () => {
 		expect(() => new MemoryReservations({ leaseMs: 0 })).toThrow("leaseMs must be positive");
 		expect(() => new MemoryReservations({ leaseMs: 1, maxOpen: 0 })).toThrow("maxOpen must be a positive integer");

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Env } from "../env.ts";
 import { readAuth } from "./auth.ts";
+import { readMetrics } from "./metrics.ts";
 import { readOrigin } from "./origin.ts";
 import { SettingReader } from "./reader.ts";
 import { readReplay } from "./replay.ts";
@@ -29,6 +30,15 @@ describe("the defaults of unset settings (docs/design.md, \"Configuration\")", (
 		});
 	});
 
+	it("REPLAY_TIMEOUT_MS: 1 to 30000", () => {
+		expect(readReplay(new SettingReader({ REPLAY_TIMEOUT_MS: "30000" })).timeoutMs).toBe(30_000);
+		for (const value of ["0", "30001"]) {
+			const read = new SettingReader({ REPLAY_TIMEOUT_MS: value });
+			expect(readReplay(read).timeoutMs, value).toBe(200);
+			expect(read.problems, value).toEqual(["REPLAY_TIMEOUT_MS must be between 1 and 30000"]);
+		}
+	});
+
 	it("BUDGET_FAIL_MODE: closed unless memory is asked for, whatever REPLAY_FAIL_MODE says; any other word is a problem", () => {
 		expect(readReplay(new SettingReader({ REPLAY_FAIL_MODE: "memory" })).budgetFailMode).toBe("closed");
 		expect(readReplay(new SettingReader({ BUDGET_FAIL_MODE: "memory", REPLAY_FAIL_MODE: "closed" })).budgetFailMode).toBe("memory");
@@ -54,6 +64,11 @@ describe("the defaults of unset settings (docs/design.md, \"Configuration\")", (
 	it("ORIGIN_STREAM_MAX_MS set puts the deadline on every call; ORIGIN_IDLE_MS set turns the idle cut on", () => {
 		const origin = readOrigin(new SettingReader({ ORIGIN_URL: ORIGIN, ORIGIN_STREAM_MAX_MS: "900000", ORIGIN_IDLE_MS: "250" }));
 		expect([origin.streamMaxMs, origin.deadlineOnEveryCall, origin.idleMs]).toEqual([900_000, true, 250]);
+		// Each on its own: the idle cut does not put the deadline on every call, nor the deadline the idle cut.
+		const idleOnly = readOrigin(new SettingReader({ ORIGIN_URL: ORIGIN, ORIGIN_IDLE_MS: "250" }));
+		expect([idleOnly.deadlineOnEveryCall, idleOnly.idleMs]).toEqual([false, 250]);
+		const deadlineOnly = readOrigin(new SettingReader({ ORIGIN_URL: ORIGIN, ORIGIN_STREAM_MAX_MS: "60000" }));
+		expect([deadlineOnly.streamMaxMs, deadlineOnly.deadlineOnEveryCall, deadlineOnly.idleMs]).toEqual([60_000, true, null]);
 	});
 
 	it("ORIGIN_IDLE_MS=disabled is still accepted as unset; any other word is a problem, never off", () => {
@@ -99,6 +114,17 @@ describe("ORIGIN_URL", () => {
 	});
 });
 
+describe("HMAC_SECRET and its alias E2E_SESSION_HMAC_SECRET", () => {
+	const A = "a".repeat(32);
+	const B = "b".repeat(32);
+
+	it("the alias is used only when HMAC_SECRET is unset (or blank)", () => {
+		expect(readAuth(new SettingReader({ HMAC_SECRET: A, E2E_SESSION_HMAC_SECRET: B })).sharedSecrets).toEqual([A]);
+		expect(readAuth(new SettingReader({ E2E_SESSION_HMAC_SECRET: B })).sharedSecrets).toEqual([B]);
+		expect(readAuth(new SettingReader({ HMAC_SECRET: "  ", E2E_SESSION_HMAC_SECRET: B })).sharedSecrets).toEqual([B]);
+	});
+});
+
 describe("SettingReader.integer", () => {
 	const env = (value: string): Env => ({ REDIS_REPLAY_TTL: value });
 
@@ -109,11 +135,52 @@ describe("SettingReader.integer", () => {
 		expect(read.problems).toEqual([]);
 	});
 
+	it("takes 15 digits; 16 digits, a sign, a fraction or an exponent is not a whole number", () => {
+		expect(new SettingReader(env("999999999999999")).integer("REDIS_REPLAY_TTL", 300, { min: 1 })).toBe(999_999_999_999_999);
+		for (const value of ["1000000000000000", "+5", "-5", "1.0", "1e3"]) {
+			const read = new SettingReader(env(value));
+			expect(read.integer("REDIS_REPLAY_TTL", 300, { min: 1 }), value).toBe(300);
+			expect(read.problems, value).toEqual(["REDIS_REPLAY_TTL is not a whole number"]);
+		}
+	});
+
 	it("refuses one past either bound, naming both, and answers the default", () => {
 		for (const value of ["0", "3"]) {
 			const read = new SettingReader(env(value));
 			expect(read.integer("REDIS_REPLAY_TTL", 300, { min: 1, max: 2 })).toBe(300);
 			expect(read.problems).toEqual(["REDIS_REPLAY_TTL must be between 1 and 2"]);
 		}
+	});
+});
+
+describe("SettingReader.flag", () => {
+	it("reads 1 and true as on; 0, false and unset as off; any other word is a problem, and off", () => {
+		const flag = (value: string | undefined) => {
+			const read = new SettingReader({ ALLOW_TEST_STUBS: value });
+			return [read.flag("ALLOW_TEST_STUBS"), read.problems.length];
+		};
+		expect([flag("1"), flag("true"), flag("0"), flag("false"), flag(undefined)]).toEqual([[true, 0], [true, 0], [false, 0], [false, 0], [false, 0]]);
+		expect(flag("yes")).toEqual([false, 1]);
+	});
+});
+
+describe("METRICS_SHARDS and UPSTASH_REDIS_REST_URL", () => {
+	it("METRICS_SHARDS: 1 to 64", () => {
+		expect(readMetrics(new SettingReader({ METRICS_SHARDS: "64" })).shards).toBe(64);
+		const read = new SettingReader({ METRICS_SHARDS: "65" });
+		expect(readMetrics(read).shards).toBe(1);
+		expect(read.problems).toEqual(["METRICS_SHARDS must be between 1 and 64"]);
+	});
+
+	it("an UPSTASH_REDIS_REST_URL of another scheme is one problem (not an http(s) URL), never also called plain http; http on loopback is none", () => {
+		const read = new SettingReader({ UPSTASH_REDIS_REST_URL: "ftp://redis.example.com", UPSTASH_REDIS_REST_TOKEN: "t" });
+		readReplay(read);
+		expect(read.problems).toEqual(["UPSTASH_REDIS_REST_URL is not an http(s) URL"]);
+		const https = new SettingReader({ UPSTASH_REDIS_REST_URL: "https://redis.example.com", UPSTASH_REDIS_REST_TOKEN: "t" });
+		readReplay(https);
+		expect(https.problems).toEqual([]);
+		const plain = new SettingReader({ UPSTASH_REDIS_REST_URL: "http://redis.example.com", UPSTASH_REDIS_REST_TOKEN: "t" });
+		readReplay(plain);
+		expect(plain.problems).toEqual(["UPSTASH_REDIS_REST_URL is plain http on a host that is not loopback"]);
 	});
 });

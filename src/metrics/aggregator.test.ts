@@ -199,5 +199,7 @@ describe("MetricsAggregator", () => {
 		}
 		expect((await stub.snapshot()).totals).toEqual({});
 		expect(await stub.ping()).toEqual({ isolates: 0 });
+		// The longest isolate id taken: 64 characters.
+		expect(await stub.ingest(payload("x".repeat(64), [[1, 1]]))).toEqual({ applied: 1, refused: null });
 	});
 });

@@ -115,6 +115,16 @@ describe("MetricsPipeline bookkeeping", () => {
 		expect(okReal((await pipe.render()).body)).toBe(2);
 	});
 
+	it("a successful flush acknowledges what it carried: the next flush sends only the new batch", async () => {
+		const aggregator = new FakeAggregator();
+		const { metrics, pipe } = pipeline(aggregator);
+		metrics.outcome("ok", "real");
+		await pipe.flush();
+		metrics.outcome("ok", "real");
+		await pipe.flush();
+		expect(aggregator.payloads.map((payload) => payload.batches.map((batch) => batch.seq))).toEqual([[1], [2]]);
+	});
+
 	it("counts a refused ingest as an error, never as ok, and keeps its batch", async () => {
 		const aggregator = new FakeAggregator();
 		aggregator.mode = "old_version";

@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
-import type { VerifiedVariables } from "../auth/verified.ts";
-import { forwardToOrigin, type ForwardOptions } from "./forward.ts";
+import type { VerifiedRequest, VerifiedVariables } from "../auth/verified.ts";
+import { DroppedNames, forwardToOrigin, originHeaders, type ForwardOptions } from "./forward.ts";
 
 const silent = { info() {}, warn() {}, error() {} };
 
@@ -94,5 +94,27 @@ describe("forwardToOrigin's options", () => {
 
 	it("takes an operator's spoofable name (its call): x-real-ip", () => {
 		expect(() => gateway({ forwardHeaders: ["x-real-ip"] }, false)).not.toThrow();
+	});
+});
+
+describe("originHeaders: what a v2 signature's coverage sends on", () => {
+	const covering = (coveredHeaders: string[]): VerifiedRequest => ({ scheme: "v2", clientId: "svc", path: "/agent/chat", query: "", body: new Uint8Array(0), coveredHeaders, replay: { id: "x", signedAt: "0" } });
+	const silentNames = new DroppedNames(silent);
+
+	it("sends a covered header of its own, but never one with `_` (an origin behind CGI reads x_gateway_token as x-gateway-token), a cf- or x-forwarded- one", () => {
+		const incoming = new Headers({ "x-tenant": "t", x_gateway_token: "forged", "cf-ray": "r", "x-forwarded-proto": "http" });
+		const headers = originHeaders(incoming, covering(["x-tenant", "x_gateway_token", "cf-ray", "x-forwarded-proto"]), new Set(), silentNames, null);
+		expect(Object.keys(headers).sort()).toEqual(["x-auth-mode", "x-client-id", "x-tenant"]);
+	});
+
+	it("a Connection list that names keep-alive or close beside a header still removes that header; never an end-to-end one", () => {
+		for (const connection of ["keep-alive, x-tenant", "close, X-Tenant", "x-tenant,keep-alive"]) {
+			const incoming = new Headers({ connection, "x-tenant": "t", "content-type": "application/json" });
+			const v1: VerifiedRequest = { ...covering([]), scheme: "v1" };
+			const headers = originHeaders(incoming, v1, new Set(["x-tenant", "content-type"]), silentNames, null);
+			expect(Object.keys(headers).sort(), connection).toEqual(["content-type", "x-auth-mode", "x-client-id"]);
+		}
+		const both = originHeaders(new Headers({ connection: "content-type", "content-type": "a/b" }), covering([]), new Set(["content-type"]), silentNames, null);
+		expect(both["content-type"]).toBe("a/b");
 	});
 });
