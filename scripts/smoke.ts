@@ -20,6 +20,7 @@ const CLI = {
 		"  Runs the deployment checklist against the gateway at URL: /healthz, /metrics, 401 without",
 		"  headers, 200 signed, 409 replayed, replay claims reaching Upstash, test modes refused or allowed.",
 		"  URL defaults to GATEWAY_URL from the environment, else http://127.0.0.1:8787 (npm run dev), as for npm run sign.",
+		"  It signs as the smoke client, --client-id (default smoke-check: docs/deploy.md gives it an id of its own).",
 		"  Secrets: SMOKE_HMAC_SECRET (or HMAC_SECRET) and METRICS_TOKEN from the environment; against a",
 		"  loopback URL, else from .dev.vars. --expect-stub defaults to allowed when .dev.vars says",
 		"  ENVIRONMENT=development or test (loopback URL only), else refused.",
@@ -169,12 +170,17 @@ async function main(): Promise<number> {
 	const send = () =>
 		fetch(base + values.path, { method: "POST", headers: { ...(signed.headers as Record<string, string>), "Content-Type": "application/json" }, body: signed.body });
 
+	// Whether the replay check below has an accepted request to replay.
+	let accepted = false;
 	await check("a signed request gives 200", async () => {
 		const response = await send();
 		const code = response.ok ? undefined : await codeOf(response);
 		if (response.status === 403) {
-			throw new Error(`403 bad_signature: the smoke client's secret (${secret.source}) differs from the gateway's for client ${values["client-id"]} (HMAC_SECRET, or its entry in HMAC_CLIENTS)`);
+			throw new Error(
+				`403 bad_signature: the smoke client's secret (${secret.source}) differs from the gateway's for client ${values["client-id"]} (its keyring record, else its entry in HMAC_CLIENTS, else HMAC_SECRET), or the keyring disabled or revoked it (npm run keys -- show ${values["client-id"]})`,
+			);
 		}
+		accepted = response.status === 200;
 		const origin = code === "origin_unreachable" || code === "origin_timeout" ? ": the gateway does not get an answer from its origin (ORIGIN_URL)" : "";
 		expect(response.status === 200, `expected 200, got ${response.status} ${code ?? ""}${origin}`);
 		expect(response.headers.get("x-auth-mode") === "hmac", `expected X-Auth-Mode: hmac, got ${response.headers.get("x-auth-mode")}`);
@@ -185,7 +191,8 @@ async function main(): Promise<number> {
 	await check("its replay gives 409", async () => {
 		const response = await send();
 		const code = await codeOf(response);
-		expect(response.status === 409 && code === "replay", `expected 409 replay, got ${response.status} ${code ?? ""}: is replay protection switched off?`);
+		const why = accepted ? "is replay protection switched off?" : "the signed request above was not accepted, so there was nothing to replay";
+		expect(response.status === 409 && code === "replay", `expected 409 replay, got ${response.status}${code === undefined ? "" : ` ${code}`}: ${why}`);
 		return `409 replay${response.headers.has("x-server-time") ? ", with X-Server-Time" : ""}`;
 	});
 

@@ -95,8 +95,13 @@ describe("npm run smoke against a local gateway (memory store)", () => {
 	it("after a 403 names the variable the secret came from", async () => {
 		const fromEnvironment = await smoke(gateway.url, ["--expect-stub", "allowed"], { SMOKE_HMAC_SECRET: "another-secret" });
 		expect(fromEnvironment.output).toContain(
-			"FAIL  a signed request gives 200: 403 bad_signature: the smoke client's secret (SMOKE_HMAC_SECRET) differs from the gateway's for client smoke-check",
+			"FAIL  a signed request gives 200: 403 bad_signature: the smoke client's secret (SMOKE_HMAC_SECRET) differs from the gateway's for client smoke-check (its keyring record, else its entry in HMAC_CLIENTS, else HMAC_SECRET), or the keyring disabled or revoked it (npm run keys -- show smoke-check)",
 		);
+		// The replay check has nothing to replay: it says so rather than blame replay protection.
+		expect(fromEnvironment.output).toContain(
+			"FAIL  its replay gives 409: expected 409 replay, got 403 bad_signature: the signed request above was not accepted, so there was nothing to replay",
+		);
+		expect(fromEnvironment.output).not.toContain("is replay protection switched off?");
 		expect(fromEnvironment.code).toBe(1);
 		const cwd = folder(["ENVIRONMENT=development", "HMAC_SECRET=not-the-gateways"]);
 		const fromDevVars = await runCli("smoke", ["--url", development.url], { env: NO_SECRETS, cwd });
@@ -110,7 +115,7 @@ describe("npm run smoke against a local gateway (memory store)", () => {
 		try {
 			const { code, output } = await smoke(unprotected.url);
 			expect(output).toContain("FAIL  missing signature headers give 401: expected 401 missing_headers, got 200");
-			expect(output).toContain("FAIL  its replay gives 409: expected 409 replay, got 200");
+			expect(output).toContain("FAIL  its replay gives 409: expected 409 replay, got 200: is replay protection switched off?");
 			expect(code).toBe(1);
 		} finally {
 			await unprotected.close();
