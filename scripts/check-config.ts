@@ -29,9 +29,11 @@ Each file is reported as \`ok\`, \`ok, with warnings\` (each warning listed) or 
  * and whether that environment exists at all. Enough TOML for this file: basic and literal
  * strings, trailing comments.
  */
-function wranglerVars(text: string, env: string | null): { vars: Record<string, string>; envFound: boolean } {
+function wranglerVars(text: string, env: string | null): { vars: Record<string, string>; placeholders: string[]; envFound: boolean } {
 	const table = env === null ? "vars" : `env.${env}.vars`;
 	const vars: Record<string, string> = {};
+	// The vars whose line still says "# fill in": the repository's example values, not a deployment's.
+	const placeholders: string[] = [];
 	let inTable = false;
 	let envFound = env === null;
 	for (const raw of text.split("\n")) {
@@ -44,11 +46,12 @@ function wranglerVars(text: string, env: string | null): { vars: Record<string, 
 			continue;
 		}
 		if (!inTable) continue;
-		const match = /^([A-Za-z0-9_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)')\s*(?:#.*)?$/.exec(line);
+		const match = /^([A-Za-z0-9_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)')\s*(#.*)?$/.exec(line);
 		if (match === null) continue;
 		vars[match[1]!] = match[3] ?? (JSON.parse(`"${match[2]}"`) as string);
+		if (/^#\s*fill in\b/i.test(match[4] ?? "")) placeholders.push(match[1]!);
 	}
-	return { vars, envFound };
+	return { vars, placeholders, envFound };
 }
 
 const CLI = { name: "check-config", usage: USAGE };
@@ -71,8 +74,10 @@ async function main(): Promise<number> {
 	} catch (error) {
 		throw new UsageError(`cannot read ${String(configPath)} (${(error as NodeJS.ErrnoException).code ?? "error"})`);
 	}
-	const { vars, envFound } = wranglerVars(wranglerToml, env);
+	const { vars, placeholders, envFound } = wranglerVars(wranglerToml, env);
 	if (!envFound) throw new UsageError(`the wrangler configuration has no [env.${env}]`);
+	const table = env === null ? "[vars]" : `[env.${env}.vars]`;
+	const placeholderWarning = (name: string) => `${name} is still the example value of wrangler.toml's ${table} (marked "fill in"): set the real one there`;
 
 	// The KEYRING namespace the environment binds (a stand-in: only its presence is checked).
 	const keyringBinding = keyringNamespaceId(wranglerToml, env) === null ? {} : { KEYRING: {} };
@@ -88,9 +93,11 @@ async function main(): Promise<number> {
 		}
 		try {
 			const config = loadConfig(settings);
-			const verdict = config.warnings.length === 0 ? "ok" : "ok, with warnings";
-			console.log(`${file}: ${verdict} (${config.environment})${config.warnings.map((w) => `\n  warning: ${w}`).join("")}`);
-			if (values.strict && config.warnings.length > 0) failed = true;
+			const unfilled = placeholders.filter((name) => settings[name as keyof Env] === vars[name]);
+			const warnings = [...unfilled.map(placeholderWarning), ...config.warnings];
+			const verdict = warnings.length === 0 ? "ok" : "ok, with warnings";
+			console.log(`${file}: ${verdict} (${config.environment})${warnings.map((w) => `\n  warning: ${w}`).join("")}`);
+			if (values.strict && warnings.length > 0) failed = true;
 		} catch (error) {
 			if (!(error instanceof ConfigError)) throw error;
 			const environment = settings.ENVIRONMENT?.trim() || "production";

@@ -169,10 +169,37 @@ describe("npm run check-config", () => {
 
 	it("--env with the repository's wrangler.toml: staging and production are checked with their own vars", async () => {
 		const secrets = file(COMPLETE.filter((line) => !line.startsWith("ORIGIN_URL=")));
+		// Their ORIGIN_URL is the repository's example, marked "# fill in": a warning until it is set.
 		const staging = await run("--env", "staging", secrets);
-		expect(staging.stdout).toBe(`${secrets}: ok (staging)\n`);
+		expect(reportOf(staging.output, secrets)).toEqual([
+			"ok, with warnings (staging)",
+			'warning: ORIGIN_URL is still the example value of wrangler.toml\'s [env.staging.vars] (marked "fill in"): set the real one there',
+		]);
+		expect(staging.code).toBe(0);
 		const production = await run("--env", "production", secrets);
-		expect(production.stdout).toBe(`${secrets}: ok (production)\n`);
+		expect(reportOf(production.output, secrets)).toEqual([
+			"ok, with warnings (production)",
+			'warning: ORIGIN_URL is still the example value of wrangler.toml\'s [env.production.vars] (marked "fill in"): set the real one there',
+		]);
+		expect((await run("--strict", "--env", "production", secrets)).code).toBe(1);
+	});
+
+	it("warns of a var marked \"# fill in\" only while it keeps that value", async () => {
+		const toml = join(directory, "fill-in.toml");
+		const filled = join(directory, "filled.toml");
+		const lines = ["[env.production]", 'name = "x"', "[env.production.vars]", 'ENVIRONMENT = "production"'];
+		writeFileSync(toml, [...lines, 'ORIGIN_URL = "https://origin.example.com"   # fill in', 'REPLAY_FAIL_MODE = "closed"   # fill-in mode is not a marker'].join("\n"));
+		writeFileSync(filled, [...lines, 'ORIGIN_URL = "https://origin.example.com"   # the backend'].join("\n"));
+		const secrets = file(COMPLETE.filter((line) => !line.startsWith("ORIGIN_URL=") && !line.startsWith("KEYRING_KEY=")));
+		const marked = await run("--config", toml, "--env", "production", secrets);
+		expect(reportOf(marked.output, secrets)).toEqual([
+			"ok, with warnings (production)",
+			'warning: ORIGIN_URL is still the example value of wrangler.toml\'s [env.production.vars] (marked "fill in"): set the real one there',
+		]);
+		expect((await run("--config", filled, "--env", "production", secrets)).stdout).toBe(`${secrets}: ok (production)\n`);
+		// A file that sets the var itself replaces the example: nothing left to fill in.
+		const overriding = file([...COMPLETE.filter((line) => !line.startsWith("KEYRING_KEY=")), "ORIGIN_URL=https://real-origin.example.net"]);
+		expect((await run("--config", toml, "--env", "production", overriding)).stdout).toBe(`${overriding}: ok (production)\n`);
 	});
 
 	it("--help prints the usage and exits 0", async () => {
