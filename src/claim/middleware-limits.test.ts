@@ -65,7 +65,7 @@ describe("replayProtection() with CLIENT_LIMITS", () => {
 
 	it("asks the claim for the client's X-Token-Limit when it is below token_hold, and for token_hold otherwise", async () => {
 		const budgeted = app({ status: "claimed", store: "upstash", fallback: null, limits: { state: NONE, slot: null } }, "budgeted");
-		for (const headers of [{}, { "X-Token-Limit": "40" }, { "X-Token-Limit": "5000" }, { "X-Token-Limit": "100" }]) expect((await budgeted.send(headers)).status).toBe(200);
+		for (const headers of [{}, { "X-Token-Limit": "40" }, { "X-Token-Limit": "5000" }, { "X-Token-Limit": "100" }] as Record<string, string>[]) expect((await budgeted.send(headers)).status).toBe(200);
 		expect(budgeted.claims.map((args) => args[4])).toEqual([100, 40, 100, 100]);
 	});
 
