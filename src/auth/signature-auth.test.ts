@@ -181,6 +181,14 @@ describe("readBodyWithLimit", () => {
 		expect(await readBodyWithLimit(new Request(URL_, { method: "POST", body: "abcde" }), 4)).toEqual({ ok: false, reason: "too_large" });
 	});
 
+	it("refuses a body whose declared Content-Length is one byte over the limit before reading it; a length that is not a size is not trusted", async () => {
+		const declared = (body: string, length: string) => new Request(URL_, { method: "POST", body, headers: { "Content-Length": length } });
+		expect(await readBodyWithLimit(declared("abcd", "4"), 4)).toEqual({ ok: true, bytes: new TextEncoder().encode("abcd") });
+		expect(await readBodyWithLimit(declared("abcde", "5"), 4)).toEqual({ ok: false, reason: "too_large" });
+		// A negative length declares nothing: the stream is counted, and found too large.
+		expect(await readBodyWithLimit(declared("abcdef", "-1"), 4)).toEqual({ ok: false, reason: "too_large" });
+	});
+
 	it("counts a streamed body: exactly the limit passes, one byte more is too_large", async () => {
 		expect(await readBodyWithLimit(streamed([bytes(1, 2), bytes(3, 4)]), 4)).toEqual({ ok: true, bytes: bytes(1, 2, 3, 4) });
 		expect(await readBodyWithLimit(streamed([bytes(1, 2), bytes(3, 4, 5)]), 4)).toEqual({ ok: false, reason: "too_large" });

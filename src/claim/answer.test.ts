@@ -82,6 +82,17 @@ describe("releaseWhenAnswerEnds", () => {
 		expect(released).toBe(2);
 	});
 
+	it("an encoded answer is passed on whole: its Content-Length names the encoded bytes, not the body the runtime decoded", async () => {
+		let released = 0;
+		const ctx = background();
+		// As fetch gives it: the body already decoded (11 bytes), the header still the encoded length.
+		const decoded = new Response("hello world", { headers: { "Content-Length": "4", "Content-Encoding": "gzip" } });
+		const answer = releaseWhenAnswerEnds(decoded, async () => void released++, ctx);
+		expect(await answer.text()).toBe("hello world");
+		await ctx.settled();
+		expect(released).toBe(1);
+	});
+
 	it("a failing release is swallowed (the lease frees the slot), never an unhandled rejection", async () => {
 		const ctx = background();
 		const answer = releaseWhenAnswerEnds(new Response("x"), () => Promise.reject(new Error("store down")), ctx);

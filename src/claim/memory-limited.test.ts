@@ -125,4 +125,22 @@ describe("MemoryLimitedStore: the replay claim and the limits in one isolate", (
 		// The new day starts at 0; the month, still the same, got the unspent 300 back: 5000 - 100 - 400.
 		expect(await store.claim(request("b"))).toMatchObject({ state: { dailyTokens: { remaining: 600 }, monthlyTokens: { remaining: 4_500 } } });
 	});
+	it("a claim the replay store answers as a duplicate (its look missed it) gives back what the limiter spent", async () => {
+		const limiter = new MemoryLimiter({ leaseMs: 1_000 });
+		const replay = { has: () => false, claim: async () => "duplicate" as const };
+		const store = new MemoryLimitedStore(replay, limiter, () => T0);
+		expect(await store.claim({ key: "a", value: "v", ttlMs: 300_000, clientId: "svc", policy: RPM1 })).toEqual({ outcome: "duplicate" });
+		// The client's one request a minute is still there.
+		const fresh = new MemoryLimitedStore(new MemoryReplayStore(10, () => T0), limiter, () => T0);
+		expect((await fresh.claim({ key: "b", value: "v", ttlMs: 300_000, clientId: "svc", policy: RPM1 })).outcome).toBe("claimed");
+	});
+
+	it("a single expired token is counted as expired by the next claim", async () => {
+		const { clock, store } = setup();
+		const budget: LimitPolicy = { rpm: null, rpd: null, concurrent: null, label: "", budget: { daily: 1_000, monthly: null, hold: 1 } };
+		const request = (key: string) => ({ key, value: "v", ttlMs: 300_000, clientId: "svc", policy: budget, budget: { hold: 1, nonce: `nonce-${key}` } });
+		expect(await store.claim(request("a"))).toMatchObject({ outcome: "claimed", reservation: { hold: 1 } });
+		clock.now += 61_000;
+		expect(await store.claim(request("b"))).toMatchObject({ outcome: "claimed", expiredTokens: 1 });
+	});
 });

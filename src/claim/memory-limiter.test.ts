@@ -149,4 +149,14 @@ describe("MemoryLimiter", () => {
 		fresh.refund(take!);
 		expect(fresh.take("svc", daily, T0, 100).take?.hold).toBe(100);
 	});
+	it("gives back an unspent hold to the windows it was held in: the month still, not a day that has ended", () => {
+		const limiter = new MemoryLimiter({ leaseMs: 1_000 });
+		const budgeted = policy({ budget: { daily: 100, monthly: 150, hold: 100 } });
+		const { take } = limiter.take("svc", budgeted, T0, 100);
+		const nextDay = T0 + 86_400_000;
+		// The next day in the same month: a new day, where a hold of 30 leaves 70; the month holds 130 of 150.
+		expect(limiter.take("svc", budgeted, nextDay, 30).claim).toMatchObject({ state: { dailyTokens: { remaining: 70 }, monthlyTokens: { remaining: 20 } } });
+		limiter.giveBack("svc", { day: take!.day, month: take!.month }, 80);
+		expect(limiter.take("svc", budgeted, nextDay, 0).claim).toMatchObject({ state: { dailyTokens: { remaining: 70 }, monthlyTokens: { remaining: 100 } } });
+	});
 });

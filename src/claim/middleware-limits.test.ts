@@ -9,7 +9,7 @@ import type { ReplayDecision } from "./guard.ts";
 import { replayProtection } from "./middleware.ts";
 
 const NONE = { rpm: null, rpd: null, concurrent: null };
-const policies = readClientLimits('{"svc": {"rpm": 5, "concurrent": 2, "label": true}}', { problem: () => {}, strict: () => {} })!;
+const policies = readClientLimits('{"svc": {"rpm": 5, "concurrent": 2, "label": true}, "budgeted": {"daily_tokens": 1000, "token_hold": 100}}', { problem: () => {}, strict: () => {} })!;
 
 function app(decision: ReplayDecision, clientId = "svc") {
 	const claims: unknown[][] = [];
@@ -48,7 +48,7 @@ function app(decision: ReplayDecision, clientId = "svc") {
 	hono.onError((error) => (error instanceof HTTPException ? error.getResponse() : new Response("boom", { status: 599 })));
 	const background: Promise<unknown>[] = [];
 	const ctx = { waitUntil: (promise: Promise<unknown>) => void background.push(promise), passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
-	const send = () => hono.fetch(new Request("https://gateway.test/agent/chat", { method: "POST" }), {}, ctx);
+	const send = (headers: HeadersInit = {}) => hono.fetch(new Request("https://gateway.test/agent/chat", { method: "POST", headers }), {}, ctx);
 	return { send, claims, outcomes, refusals, released, tokens, background, handled: () => handled, watched: () => watched };
 }
 
@@ -61,6 +61,12 @@ describe("replayProtection() with CLIENT_LIMITS", () => {
 		const answer = await other.send();
 		expect(other.claims[0]![3]).toBeNull();
 		expect(answer.headers.has("ratelimit-policy")).toBe(false);
+	});
+
+	it("asks the claim for the client's X-Token-Limit when it is below token_hold, and for token_hold otherwise", async () => {
+		const budgeted = app({ status: "claimed", store: "upstash", fallback: null, limits: { state: NONE, slot: null } }, "budgeted");
+		for (const headers of [{}, { "X-Token-Limit": "40" }, { "X-Token-Limit": "5000" }, { "X-Token-Limit": "100" }] as Record<string, string>[]) expect((await budgeted.send(headers)).status).toBe(200);
+		expect(budgeted.claims.map((args) => args[4])).toEqual([100, 40, 100, 100]);
 	});
 
 	it("a refusal: 429 with its code and fields, counted (by the listed label), and the route never runs", async () => {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { canonicalString, hmacSha256Hex, importHmacKey, sha256Hex } from "../auth/crypto.ts";
 import { signRequest } from "./sign.ts";
 
@@ -72,5 +72,32 @@ describe("signRequest's tokenLimit (X-Token-Limit)", () => {
 	it.each([0, -1, 1.5, Number.NaN, 2 ** 53])("refuses %s before signing anything", async (tokenLimit) => {
 		await expect(signRequest({ clientId: "svc", secret: "k", method: "GET", path: "/agent/x", tokenLimit })).rejects.toThrow("tokenLimit must be a whole number from 1");
 		await expect(signRequest({ scheme: "v2", clientId: "svc", secret: "k", method: "GET", path: "/agent/x", tokenLimit })).rejects.toThrow("tokenLimit must be a whole number from 1");
+	});
+});
+
+describe("signRequest v2's defaults and spellings", () => {
+	afterEach(() => vi.restoreAllMocks());
+	const base = { scheme: "v2" as const, clientId: "svc", secret: "k", path: "/agent/chat", created: 1_700_000_000, nonce: "nonce-0123456789abcdef" };
+
+	it("signs a lowercase method as the gateway sees it: upper case, a post with its Content-Digest", async () => {
+		const lower = await signRequest({ ...base, method: "post", body: "{}" });
+		const upper = await signRequest({ ...base, method: "POST", body: "{}" });
+		expect(lower.headers).toEqual(upper.headers);
+		expect(lower.headers["Content-Digest"]).toBeDefined();
+	});
+
+	it("signs a query given without its ? as the one given with it", async () => {
+		const bare = await signRequest({ ...base, method: "GET", query: "tokens=3" });
+		const marked = await signRequest({ ...base, method: "GET", query: "?tokens=3" });
+		expect(bare.headers.Signature).toBe(marked.headers.Signature);
+		expect(bare.headers.Signature).not.toBe((await signRequest({ ...base, method: "GET" })).headers.Signature);
+	});
+
+	it("defaults created to the whole second now (never a second ahead) and the nonce to 22 random base64url characters", async () => {
+		vi.spyOn(Date, "now").mockReturnValue(1_700_000_000_999);
+		const { headers } = await signRequest({ scheme: "v2", clientId: "svc", secret: "k", method: "GET", path: "/agent/chat" });
+		expect(headers["Signature-Input"]).toContain(";created=1700000000;");
+		const nonce = /;nonce="([^"]*)"/.exec(headers["Signature-Input"])![1]!;
+		expect(nonce).toMatch(/^[A-Za-z0-9_-]{22}$/);
 	});
 });

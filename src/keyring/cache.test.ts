@@ -31,6 +31,14 @@ describe("ExpiringCache", () => {
 		expect(cache.stale("b")).toBeUndefined();
 	});
 
+	it("re-setting an entry of a full cache drops no other entry", () => {
+		const cache = new ExpiringCache<number>(2);
+		cache.set("a", 1, 60_000);
+		cache.set("b", 2, 60_000);
+		cache.set("b", 3, 60_000);
+		expect([cache.stale("a"), cache.stale("b")]).toEqual([1, 3]);
+	});
+
 	it("refuses a bound that is not a positive integer", () => {
 		expect(() => new ExpiringCache(0)).toThrow(/maxEntries/);
 		expect(() => new ExpiringCache(1.5)).toThrow(/maxEntries/);

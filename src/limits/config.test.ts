@@ -82,6 +82,25 @@ describe("CLIENT_LIMITS", () => {
 		expect(policies.policyFor("broken")).toEqual({ rpm: 60, rpd: null, concurrent: null, label: "" });
 	});
 
+	it("a keyring record whose limits break the rules is logged at once, then at most once in 10 s with how many were held back", () => {
+		const warned: unknown[][] = [];
+		const log: Logger = { warn: (...args: unknown[]) => void warned.push(args), error: () => {}, info: () => {} } as Logger;
+		const clock = { now: 1_000_000 };
+		const records = new Map<string, Record<string, unknown>>([["broken", { rpm: "sixty" }]]);
+		const policies = new LimitPolicies(read('{"*": {"rpm": 60}}').limits, { limitsFor: (id) => records.get(id) }, readEntry, log, () => clock.now);
+		expect(policies.policyFor("broken")).toMatchObject({ rpm: 60 });
+		expect(warned).toHaveLength(1);
+		expect(warned[0]![1]).toEqual({ suppressed: 0 });
+		policies.policyFor("broken");
+		clock.now += 9_999;
+		policies.policyFor("broken");
+		expect(warned).toHaveLength(1);
+		clock.now += 1;
+		policies.policyFor("broken");
+		expect(warned).toHaveLength(2);
+		expect(warned[1]![1]).toEqual({ suppressed: 2 });
+	});
+
 	it("a keyring record's label: true never makes its id a metric label (labels are fixed when the isolate starts)", () => {
 		const log: Logger = { warn: () => {}, error: () => {}, info: () => {} };
 		const records = new Map<string, Record<string, unknown>>([["labelled", { rpm: 5, label: true }]]);

@@ -93,6 +93,15 @@ describe("GatewayMetrics", () => {
 		metrics.limitRefused("rpm", "mallory");
 		expect(family(metrics, "agent_limit_refusals_total")).toEqual({ '["alice","rpm"]': 1, '["","rpm"]': 2 });
 	});
+
+	it("counts tokens by kind, each event by its number of tokens", () => {
+		const metrics = new GatewayMetrics();
+		metrics.tokens("held", 400);
+		metrics.tokens("held", 100);
+		metrics.tokens("settled", 73);
+		metrics.tokens("expired", 1);
+		expect(family(metrics, "agent_tokens_total")).toEqual({ '["held"]': 500, '["settled"]': 73, '["expired"]': 1 });
+	});
 });
 
 describe("Recorder", () => {

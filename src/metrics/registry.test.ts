@@ -10,5 +10,7 @@ describe("Registry", () => {
 		expect(() => registry.series(a, {})).toThrow(/takes labels \[x\]/);
 		expect(() => registry.series(a, { y: "1" })).toThrow(/takes labels \[x\]/);
 		expect(() => registry.series(counter("b_total", "b"))).toThrow(/not in this registry/);
+		// Another family of the same name (another deployment's definitions) is not this one.
+		expect(() => registry.series(counter("a_total", "another", ["x"]), { x: "1" })).toThrow(/not in this registry/);
 	});
 });

@@ -212,6 +212,24 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		expect(await monthClaim()).toMatchObject({ outcome: "limited", limit: "monthly_tokens", retryAfterMs: monthEnds });
 	});
 
+	it("a hold made in the last minute of a month, never reported, is charged whole to that day's and that month's windows by the first claim after", async () => {
+		const { limits, prefix, clock } = store();
+		const nextMonth = Date.UTC(new Date(DAY0).getUTCFullYear(), new Date(DAY0).getUTCMonth() + 1, 1);
+		const lastDay = utcDay(nextMonth - 60_000);
+		clock.now = nextMonth - 60_000;
+		const budgeted = policy({ budget: { daily: 1_000, monthly: 1_000, hold: 100 } });
+		let n = 0;
+		const reserve = () =>
+			limits.claim({ key: `${prefix}e${++n}`, value: `svc:e:${n}`, ttlMs: 300_000, clientId: "svc", policy: budgeted, budget: { hold: 40, nonce: String(n).padStart(32, "0") } });
+		expect(await reserve()).toMatchObject({ outcome: "claimed", reservation: { hold: 40 } });
+		clock.now = nextMonth + LEASE_MS;
+		// A new day and a new month: both full, and the old hold charged where it was held.
+		expect(await reserve()).toMatchObject({ outcome: "claimed", expiredTokens: 40, state: { dailyTokens: { remaining: 960 }, monthlyTokens: { remaining: 960 } } });
+		const base = `${prefix}limit:svc:tokens:`;
+		expect(await redisCommand("HMGET", `${base}day:${lastDay}`, "used", "held")).toEqual([Buffer.from("40"), Buffer.from("0")]);
+		expect(await redisCommand("HMGET", `${base}month:${lastDay.slice(0, 7)}`, "used", "held")).toEqual([Buffer.from("40"), Buffer.from("0")]);
+	});
+
 	it("the ACL users docs/deploy.md gives run every script: the limits', the write-back's, and with budgets the settle's", async () => {
 		const deploy = readFileSync(resolve(import.meta.dirname, "../../docs/deploy.md"), "utf8");
 		const lines = [...deploy.matchAll(/^ {3}ACL SETUSER gateway on >a-long-random-password (.+)$/gm)].map((match) => match[1]!.split(" "));

@@ -124,4 +124,22 @@ describe("the agent route guard", () => {
 		expect(await (await send("12345", "")).text()).toBe("not a test mode");
 		expect(outcomes).toEqual(["bypass/echo", "fail/body_too_large"]);
 	});
+
+	it("a test mode whose body breaks before its end is 400 invalid_body, counted as such", async () => {
+		const outcomes: string[] = [];
+		const events = { outcome: (auth: string, mode: string) => void outcomes.push(`${auth}/${mode}`) };
+		const app = new Hono();
+		app.onError((error) => (error instanceof HTTPException ? error.getResponse() : new Response("unexpected", { status: 599 })));
+		app.post("/agent/chat", testModes({ allowed: true, maxBodyBytes: 1_000, events }), (c) => c.text("not a test mode"));
+		const broken = new ReadableStream<Uint8Array>({
+			start(controller) {
+				controller.enqueue(new TextEncoder().encode("{"));
+				controller.error(new Error("client went away"));
+			},
+		});
+		const answer = await app.request("/agent/chat", { method: "POST", headers: { "X-Test-Mode": "stub" }, body: broken, duplex: "half" } as RequestInit);
+		expect(answer.status).toBe(400);
+		expect((await errorBody(answer)).code).toBe("invalid_body");
+		expect(outcomes).toEqual(["fail/invalid_body"]);
+	});
 });
