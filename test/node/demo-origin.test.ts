@@ -1,5 +1,3 @@
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startDemoOrigin, type DemoOrigin } from "../../scripts/lib/demo-origin.ts";
 import { signRequest } from "../../src/client/index.ts";
@@ -7,19 +5,7 @@ import { SECRET, type RunningGateway } from "./helpers/gateway.ts";
 import { available } from "./helpers/services.ts";
 import { useUpstashStack } from "./helpers/stack.ts";
 import { until } from "./helpers/until.ts";
-
-/** A stand-in for the gateway's usage route: keeps every report with its bearer token, answers 204. */
-async function usageRoute() {
-	const reports: { path: string; authorization: string | undefined; body: unknown }[] = [];
-	const server = http.createServer(async (request, response) => {
-		const chunks: Buffer[] = [];
-		for await (const chunk of request) chunks.push(chunk as Buffer);
-		reports.push({ path: `${request.method} ${request.url}`, authorization: request.headers.authorization, body: JSON.parse(Buffer.concat(chunks).toString("utf8")) });
-		response.writeHead(204).end();
-	});
-	await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-	return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, reports, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
-}
+import { usageRoute } from "./helpers/usage-route.ts";
 
 const budgeted = (hold: number, reservation = "res-1") => ({ "X-Token-Hold": String(hold), "X-Token-Reservation": reservation, "X-Gateway-Token": "origin-secret" });
 const chat = (origin: DemoOrigin, query: string, headers: Record<string, string>) =>
@@ -76,7 +62,7 @@ describe("the demo origin's part in token budgets (docs/design.md, \"Token budge
 		expect(events).toEqual(["start", "token", "token", "token", "done"]);
 		await until(() => gateway.reports.length === 1, "the report");
 		expect(gateway.reports[0]!.body).toEqual({ reservation: "res-stream", tokens: 3 });
-		expect(origin.settlements().at(-1)).toEqual({ reservation: "res-stream", tokens: 3, status: 204 });
+		expect(origin.settlements().at(-1)).toEqual({ reservation: "res-stream", tokens: 3, status: 200 });
 	});
 
 	it("a stream the client left reports what was sent before it left", async () => {

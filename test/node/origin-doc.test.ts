@@ -2,8 +2,6 @@
 // python3, and called as the gateway calls it (docs/design.md, "Token budgets").
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -13,6 +11,7 @@ import { SECRET, startGateway, type RunningGateway } from "./helpers/gateway.ts"
 import { available } from "./helpers/services.ts";
 import { useUpstashStack } from "./helpers/stack.ts";
 import { until } from "./helpers/until.ts";
+import { usageRoute } from "./helpers/usage-route.ts";
 
 /** The page's one `python` block, as a file of its own. */
 function originProgram(): string {
@@ -53,19 +52,6 @@ async function startPythonOrigin(gatewayUrl: string, originToken: string, chosen
 			rmSync(join(file, ".."), { recursive: true, force: true });
 		},
 	};
-}
-
-/** A stand-in for the gateway's usage route: every report with its bearer token, answered 200. */
-async function usageRoute() {
-	const reports: { path: string; authorization: string | undefined; body: unknown }[] = [];
-	const server = http.createServer(async (request, response) => {
-		const chunks: Buffer[] = [];
-		for await (const chunk of request) chunks.push(chunk as Buffer);
-		reports.push({ path: `${request.method} ${request.url}`, authorization: request.headers.authorization, body: JSON.parse(Buffer.concat(chunks).toString("utf8")) });
-		response.writeHead(200, { "Content-Type": "application/json" }).end('{"settled":true}');
-	});
-	await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-	return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, reports, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
 const TOKEN = "origin-token-of-the-docs-test";
