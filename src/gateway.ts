@@ -18,6 +18,7 @@ import { MemoryLimitedStore } from "./claim/memory-limited.ts";
 import { MemoryLimiter } from "./claim/memory-limiter.ts";
 import { RedisLimitStore, type LimitRedis } from "./claim/redis-limits.ts";
 import { Settlements } from "./claim/settle.ts";
+import { SettleRides } from "./claim/settle-rides.ts";
 import type { LimitedClaimStore } from "./claim/store.ts";
 
 /** What can be swapped in a test: the world outside the Worker. */
@@ -108,6 +109,13 @@ export function createGateway(config: Config, env: Env, deps: GatewayDependencie
 }
 
 /**
+ * How long an answer's token report waits for its client's next claim in this isolate to carry
+ * it before it is a command of its own (docs/design.md, "Token budgets"): a quarter second more
+ * that the unspent part of a hold may stay held, against one Upstash command per budgeted answer.
+ */
+const SETTLE_RIDE_MS = 250;
+
+/**
  * Where claims under a client's limits are made (docs/design.md, "Per-client limits"): the
  * limits script in Upstash (null without Upstash: the memory limiter is the limiter), and this
  * isolate's memory; and each client's policy.
@@ -118,7 +126,7 @@ function limitStores(redis: LimitRedis | null, memory: MemoryReplayStore, config
 	// A token reservation waits a minute past the longest answer for the origin's report (docs/design.md, "Token budgets").
 	const reservationLeaseMs = leaseMs + 60_000;
 	return {
-		primary: redis === null ? null : new RedisLimitStore(redis, { prefix, leaseMs, reservationLeaseMs, now }),
+		primary: redis === null ? null : new RedisLimitStore(redis, { prefix, leaseMs, reservationLeaseMs, rides: new SettleRides({ waitMs: SETTLE_RIDE_MS }), now }),
 		memory: new MemoryLimitedStore(memory, new MemoryLimiter({ leaseMs }), now, { reservationLeaseMs }),
 		policies: new LimitPolicies(config.limits, records, readEntry, log, now),
 	};

@@ -52,6 +52,8 @@ export interface ScenarioResult {
 	requestsPerSec: number;
 	/** Median over the rounds of workerd's CPU time (user + system) per answered request; null without /proc. */
 	cpuUsPerRequest: number | null;
+	/** The same figure of each round, in round order (every round runs every scenario once), for paired ratios. */
+	cpuUsPerRound?: number[];
 	/** One request at a time, after the load: what the Worker adds, without queueing. */
 	latencyP50Ms: number;
 	latencyP99Ms: number;
@@ -208,6 +210,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 					requests: measured.rounds.reduce((sum, result) => sum + result.requests.total, 0),
 					requestsPerSec: median(measured.rounds.map((result) => result.requests.average)),
 					cpuUsPerRequest: measured.cpuPerRequest.length === 0 ? null : median(measured.cpuPerRequest),
+					cpuUsPerRound: [...measured.cpuPerRequest],
 					latencyP50Ms: latency.p50Ms,
 					latencyP99Ms: latency.p99Ms,
 					loadedP99Ms: median(measured.rounds.map((result) => result.latency.p99)),

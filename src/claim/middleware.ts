@@ -109,7 +109,7 @@ export const replayProtection = (options: ReplayProtectionOptions): MiddlewareHa
 		// The origin's report on its answer settles the reservation after the answer (where it is held); the header goes on to the client.
 		const used = reservation === undefined ? null : tokenCount(c.res.headers.get("x-token-usage"));
 		if (used !== null && limits?.settlements !== undefined) {
-			backgroundOf(c)?.waitUntil(limits.settlements.report(reservation!.id, used));
+			backgroundOf(c)?.waitUntil(limits.settlements.report(reservation!.id, used, { mayWait: true }));
 		}
 		if (decision.limits !== undefined) {
 			const answer = answerOfLimitedClient(c.res, policy!, decision.limits, limits!.release, backgroundOf(c));

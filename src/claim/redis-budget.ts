@@ -11,7 +11,12 @@ const WINDOW_SLACK_MS = 3_600_000;
 const RESERVATION_ID = /^([^:]{1,64}):(\d{4}-\d{2}-\d{2}|-):(\d{4}-\d{2}|-):([0-9a-f-]{32,36})$/;
 
 /** The keys and arguments a budgeted claim adds to the limits script's (KEYS 5 to 10, ARGV 9 to 20), and its reservation's id. */
-export function budgetCall(prefix: string, request: LimitedClaimRequest, now: number, leaseMs: number): { id: string; keys: string[]; args: (string | number)[] } {
+export function budgetCall(
+	prefix: string,
+	request: LimitedClaimRequest,
+	now: number,
+	leaseMs: number,
+): { id: string; keys: string[]; args: (string | number)[]; holdsIn(day: string, month: string): boolean } {
 	const { policy, clientId } = request;
 	const budget = policy.budget!;
 	const { day, previous: previousDay, endsInMs: dayEndsInMs } = utcDay(now);
@@ -36,6 +41,10 @@ export function budgetCall(prefix: string, request: LimitedClaimRequest, now: nu
 			now + monthEndsInMs + leaseMs + WINDOW_SLACK_MS,
 			leaseMs + WINDOW_SLACK_MS,
 		],
+		// Whether a reservation holding in these windows (`-`: none) has them among this call's keys, so this call can settle it.
+		holdsIn: (reservationDay, reservationMonth) =>
+			(reservationDay === "-" || reservationDay === day || reservationDay === previousDay) &&
+			(reservationMonth === "-" || reservationMonth === month || reservationMonth === previousMonth),
 	};
 }
 
@@ -59,11 +68,19 @@ export function windowRetryMs(limit: "daily_tokens" | "monthly_tokens", now: num
 	return limit === "daily_tokens" ? utcDay(now).endsInMs : utcMonth(now).endsInMs;
 }
 
-/** The keys a settle of `reservation` reads, or null when the id is not one this gateway gives. */
-export function settleKeys(prefix: string, reservation: string): string[] | null {
-	const match = RESERVATION_ID.exec(reservation);
+/** Whose reservation `id` is and the windows it holds in (`-`: none), or null when the id is not one this gateway gives. */
+export function reservationWindows(id: string): { clientId: string; day: string; month: string } | null {
+	const match = RESERVATION_ID.exec(id);
 	if (match === null || !CLIENT_ID_PATTERN.test(match[1]!)) return null;
 	const [, clientId, day, month] = match as unknown as [string, string, string, string];
+	return { clientId, day, month };
+}
+
+/** The keys a settle of `reservation` reads, or null when the id is not one this gateway gives. */
+export function settleKeys(prefix: string, reservation: string): string[] | null {
+	const windows = reservationWindows(reservation);
+	if (windows === null) return null;
+	const { clientId, day, month } = windows;
 	const keys = budgetKeys(prefix, clientId);
 	return [keys.leases, keys.holds, ...(day === "-" ? [] : [keys.day(day)]), ...(month === "-" ? [] : [keys.month(month)])];
 }

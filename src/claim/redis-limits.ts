@@ -1,5 +1,6 @@
 import { MINUTE_MS, utcDay, type LimitName, type LimitState } from "../limits/policy.ts";
-import { budgetCall, isSettleReply, settleKeys, settleResult, tokenState, windowRetryMs, type SettleReply } from "./redis-budget.ts";
+import { budgetCall, isSettleReply, reservationWindows, settleKeys, settleResult, tokenState, windowRetryMs, type SettleReply } from "./redis-budget.ts";
+import type { Ride, SettleRides } from "./settle-rides.ts";
 import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, limitKeys, refusedValue, SCRIPT_VERDICTS, SETTLE_SCRIPT, SETTLE_SHA1, WRITE_BACK_SCRIPT, WRITE_BACK_SHA1 } from "./script.ts";
 import {
 	ReplayStoreError,
@@ -32,18 +33,30 @@ export interface RedisLimitStoreOptions {
 	leaseMs: number;
 	/** How long a token reservation waits for the origin's report before it is charged whole. @default leaseMs + 60 s */
 	reservationLeaseMs?: number;
+	/** Settles that may wait for a budgeted claim of their client to carry them (none: each settle is a command of its own). */
+	rides?: SettleRides;
 	/** @default Date.now */
 	now?: () => number;
 }
+
+/** At most this many settles ride on one claim. */
+const RIDES_PER_CLAIM = 8;
 
 /**
  * Six whole numbers (with a budget ten: the hold, the day's and the month's tokens left, the
  * tokens charged from expired holds); a replay's verdict (1) gives the value found instead
  * (with a budget, and the hold of this claim's reservation, -1 when none).
  */
-type ScriptReply = [number, number, number, number, number, number, ...(string | number)[]];
+type ScriptReply = [number, number, number, number, number, number, ...(string | number | number[])[]];
 
 function isScriptReply(reply: unknown): reply is ScriptReply {
+	if (!Array.isArray(reply)) return false;
+	// The answers to the settles this claim carried come last, as one more element: three whole numbers each.
+	const carried: unknown = reply[reply.length - 1];
+	if (Array.isArray(carried)) {
+		if (carried.length % 3 !== 0 || !carried.every((value) => Number.isInteger(value))) return false;
+		reply = reply.slice(0, -1);
+	}
 	if (!Array.isArray(reply) || reply.length < 6) return false;
 	if (!reply.slice(0, 6).every((value) => typeof value === "number" && Number.isInteger(value))) return false;
 	if (SCRIPT_VERDICTS[reply[0] as number] === undefined) return false;
@@ -65,6 +78,13 @@ const WRITE_BACK: Script<string | null> = {
 	valid: (reply): reply is string | null => reply === null || typeof reply === "string",
 };
 const SETTLE: Script<SettleReply> = { name: "settle", source: SETTLE_SCRIPT, sha1: SETTLE_SHA1, valid: isSettleReply };
+
+/** Hands each carried settle what the claim's script found (the reply's last element, taken off it); null for all when the answers do not match. */
+function arrive(rides: Ride[], reply: ScriptReply): void {
+	const answers = Array.isArray(reply[reply.length - 1]) ? (reply.pop() as number[]) : [];
+	const matched = answers.length === rides.length * 3;
+	rides.forEach((ride, i) => ride.arrive(matched ? settleResult(answers.slice(i * 3, i * 3 + 3) as SettleReply) : null));
+}
 
 /** The day counter outlives its UTC day by this much, so an isolate whose clock lags still finds it. */
 const DAY_KEY_SLACK_MS = 3_600_000;
@@ -107,11 +127,22 @@ export class RedisLimitStore implements LimitedClaimStore {
 		const args: (string | number)[] = [request.value, request.ttlMs, now, policy.rpm ?? 0, policy.rpd ?? 0, policy.concurrent ?? 0, now + endsInMs + DAY_KEY_SLACK_MS, this.options.leaseMs];
 		const scriptKeys = [request.key, keys.rpm, keys.rpd, keys.inFlight];
 		const budget = request.budget === undefined || policy.budget === undefined ? null : budgetCall(this.options.prefix, request, now, this.reservationLeaseMs);
+		let rides: Ride[] = [];
 		if (budget !== null) {
 			scriptKeys.push(...budget.keys);
 			args.push(...budget.args);
+			rides = this.options.rides?.take(clientId, budget.holdsIn, RIDES_PER_CLAIM) ?? [];
+			if (rides.length > 0) args.push(rides.length, ...rides.flatMap((ride) => [ride.reservation, ride.tokens]));
 		}
-		const reply = await this.run(CLAIM, scriptKeys, args, confirming ? "confirm" : "claim");
+		let reply: ScriptReply;
+		try {
+			reply = await this.run(CLAIM, scriptKeys, args, confirming ? "confirm" : "claim");
+		} catch (error) {
+			// Whether the script ran is not known: each carried settle is sent alone (a second settle changes nothing).
+			for (const ride of rides) ride.arrive(null);
+			throw error;
+		}
+		if (rides.length > 0 || Array.isArray(reply[reply.length - 1])) arrive(rides, reply);
 		const [verdictNumber, retryAfterMs, rpmLeft, rpmResetMs, rpdLeft, concurrentLeft] = reply;
 		const verdict = SCRIPT_VERDICTS[verdictNumber];
 		if (verdict === "duplicate") {
@@ -137,11 +168,19 @@ export class RedisLimitStore implements LimitedClaimStore {
 		return { outcome: "limited", limit, retryAfterMs: retry, state, ...charged };
 	}
 
-	/** Settles a reservation from the origin's report (one script, the settle's budget): the first report wins. */
-	async settle(reservation: string, tokens: number): Promise<SettleResult> {
-		const keys = settleKeys(this.options.prefix, reservation);
-		if (keys === null) return { status: "unknown" };
-		return settleResult(await this.run(SETTLE, keys, [reservation, tokens, this.now()], "confirm"));
+	/**
+	 * Settles a reservation from the origin's report: the first report wins. With `mayRide`, it
+	 * first waits for a budgeted claim of the same client to carry it (`rides`); else, or when
+	 * none did, it is one script of its own, with the settle's budget.
+	 */
+	async settle(reservation: string, tokens: number, mayRide = false): Promise<SettleResult> {
+		const windows = reservationWindows(reservation);
+		if (windows === null) return { status: "unknown" };
+		if (mayRide && this.options.rides !== undefined) {
+			const carried = await this.options.rides.wait(windows.clientId, { id: reservation, day: windows.day, month: windows.month }, tokens);
+			if (carried !== null) return carried;
+		}
+		return settleResult(await this.run(SETTLE, settleKeys(this.options.prefix, reservation)!, [reservation, tokens, this.now()], "confirm"));
 	}
 
 	private get reservationLeaseMs(): number {

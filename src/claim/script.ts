@@ -17,7 +17,9 @@
  *       9 daily_tokens, 10 monthly_tokens (0: none), 11 the hold asked for, 12 the reservation's
  *       id (`<client>:<day>:<month>:<nonce>`, `-` for a window it does not hold in), 13 its lease
  *       end (epoch ms), 14 to 17 the names of the windows of KEYS 5 to 8, 18 and 19 the day's and
- *       the month's window expiry (epoch ms), 20 the reservations' expiry (ms).
+ *       the month's window expiry (epoch ms), 20 the reservations' expiry (ms); then, when the
+ *       claim carries settles of this client's earlier reservations, 21 how many, and from 22 each
+ *       one's id and tokens reported (their windows among KEYS 5 to 8).
  * Returns { verdict, retry after ms, rpm left, rpm window reset ms, rpd left, concurrent left },
  * a left of -1 where that limit is not set; with a budget also { hold, day's tokens left,
  * month's tokens left, tokens charged from expired holds }. Verdict 0 claimed, 1 replay, 2 rpd,
@@ -25,18 +27,59 @@
  * so a claim whose answer was lost can tell its own (and, with a budget, its reservation's hold).
  * Before the budget is read, up to 16 reservations whose lease ended are charged their whole
  * hold (held moves to used in the windows they held in that still exist).
+ * Carried settles run first, whatever the verdict, by the settle script's rules (below), and
+ * their answers come last, as one more element: { status, hold, tokens counted } for each, in order.
  */
 export const LIMITED_CLAIM_SCRIPT = `local budgeted = #KEYS > 4
+local now = tonumber(ARGV[3])
+local function windowOf(name, current, currentKey, previous, previousKey)
+  if name == current then return currentKey end
+  if name == previous then return previousKey end
+  return nil
+end
+local function move(id, held, used)
+  local day, month = string.match(id, ":([^:]*):([^:]*):[^:]*$")
+  for _, key in ipairs({windowOf(day, ARGV[14], KEYS[5], ARGV[15], KEYS[6]) or "", windowOf(month, ARGV[16], KEYS[7], ARGV[17], KEYS[8]) or ""}) do
+    if key ~= "" and redis.call("EXISTS", key) == 1 then
+      redis.call("HINCRBY", key, "held", -held)
+      redis.call("HINCRBY", key, "used", used)
+    end
+  end
+end
+local settled = nil
+if budgeted and #ARGV > 20 then
+  settled = {}
+  for i = 22, 21 + 2 * tonumber(ARGV[21]), 2 do
+    local id, status, held, used = ARGV[i], 0, 0, 0
+    local value = redis.call("HGET", KEYS[10], id)
+    if value == "s" then status = 1
+    elseif value then
+      held = tonumber(value)
+      if tonumber(redis.call("ZSCORE", KEYS[9], id) or "0") <= now then status = 2
+      else
+        status, used = 3, math.min(tonumber(ARGV[i + 1]), held)
+        move(id, held, used)
+        redis.call("HSET", KEYS[10], id, "s")
+      end
+    end
+    settled[#settled + 1] = status
+    settled[#settled + 1] = held
+    settled[#settled + 1] = used
+  end
+end
+local function out(values)
+  if settled then values[#values + 1] = settled end
+  return values
+end
 local found = redis.call("GET", KEYS[1])
 if found then
-  if budgeted then return {1, 0, -1, 0, -1, -1, found, tonumber(redis.call("HGET", KEYS[10], ARGV[12]) or "-1") or -1} end
+  if budgeted then return out({1, 0, -1, 0, -1, -1, found, tonumber(redis.call("HGET", KEYS[10], ARGV[12]) or "-1") or -1}) end
   return {1, 0, -1, 0, -1, -1, found}
 end
-local now = tonumber(ARGV[3])
 local rpm, rpd, concurrent = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local hold, dayLeft, monthLeft, expired = 0, -1, -1, 0
 local function reply(verdict, retry, rpmLeft, resetMs, rpdLeft, concurrentLeft)
-  if budgeted then return {verdict, retry, rpmLeft, resetMs, rpdLeft, concurrentLeft, hold, dayLeft, monthLeft, expired} end
+  if budgeted then return out({verdict, retry, rpmLeft, resetMs, rpdLeft, concurrentLeft, hold, dayLeft, monthLeft, expired}) end
   return {verdict, retry, rpmLeft, resetMs, rpdLeft, concurrentLeft}
 end
 local function refuse(name, verdict, retry, rpmLeft, resetMs, rpdLeft, concurrentLeft)
@@ -46,23 +89,10 @@ end
 local daily, monthly = 0, 0
 if budgeted then
   daily, monthly, hold = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
-  local function windowOf(name, current, currentKey, previous, previousKey)
-    if name == current then return currentKey end
-    if name == previous then return previousKey end
-    return nil
-  end
-  local function charge(key, amount)
-    if key and redis.call("EXISTS", key) == 1 then
-      redis.call("HINCRBY", key, "held", -amount)
-      redis.call("HINCRBY", key, "used", amount)
-    end
-  end
   for _, id in ipairs(redis.call("ZRANGEBYSCORE", KEYS[9], "-inf", now, "LIMIT", 0, 16)) do
     local held = tonumber(redis.call("HGET", KEYS[10], id) or "s")
     if held then
-      local day, month = string.match(id, ":([^:]*):([^:]*):[^:]*$")
-      charge(windowOf(day, ARGV[14], KEYS[5], ARGV[15], KEYS[6]), held)
-      charge(windowOf(month, ARGV[16], KEYS[7], ARGV[17], KEYS[8]), held)
+      move(id, held, held)
       expired = expired + held
     end
     redis.call("ZREM", KEYS[9], id)
@@ -141,7 +171,7 @@ return reply(0, 0, rpmLeft, windowResetMs, rpdLeft, concurrentLeft)
 `;
 
 /** SHA-1 of the script, for `EVALSHA` (a test recomputes it, so the two cannot drift apart). */
-export const LIMITED_CLAIM_SHA1 = "f77f37b6aef135d8c62e3b8a31d24d7b6b315ea3";
+export const LIMITED_CLAIM_SHA1 = "2a96f0144da99a6f7c6efc33de010ae316ec0754";
 
 /**
  * A memory claim's write-back under a limit policy (docs/design.md, "Per-client limits"): its

@@ -5,10 +5,13 @@ import { ReplayStoreError, type SettleResult } from "./store.ts";
 /** A store that answers `result` (or throws it) and records what it was asked. */
 function store(result: SettleResult | Error) {
 	const asked: [string, number][] = [];
+	const mayRide: boolean[] = [];
 	return {
 		asked,
-		async settle(reservation: string, tokens: number): Promise<SettleResult> {
+		mayRide,
+		async settle(reservation: string, tokens: number, ride = false): Promise<SettleResult> {
 			asked.push([reservation, tokens]);
+			mayRide.push(ride);
 			if (result instanceof Error) throw result;
 			return result;
 		},
@@ -42,6 +45,17 @@ describe("Settlements.report: where a reservation is settled", () => {
 		expect(memory.asked).toEqual([["r-2", 40]]);
 		expect(primary.asked).toEqual([["r-2", 40]]);
 		expect(tokens).toEqual([["settled", 40]]);
+	});
+
+	it("lets Upstash's settle ride on a claim only when the report says nobody waits for it (an answer's header), never memory's", async () => {
+		const memory = store({ status: "unknown" });
+		const primary = store({ status: "settled", hold: 100, counted: 40 });
+		const { settlements } = setup({ primary, memory });
+		await settlements.report("r-2", 40, { mayWait: true });
+		await settlements.report("r-2", 40);
+		await settlements.report("r-2", 40, { mayWait: false });
+		expect(primary.mayRide).toEqual([true, false, false]);
+		expect(memory.mayRide).toEqual([false, false, false]);
 	});
 
 	it("is unknown with no store at all", async () => {

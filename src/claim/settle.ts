@@ -30,14 +30,18 @@ export class Settlements {
 		this.throttle = new LogThrottle(10_000, options.now);
 	}
 
-	/** Settles `reservation` with `tokens` spent: what the store found, or `unavailable` when it could not tell. */
-	async report(reservation: string, tokens: number): Promise<SettleResult | { status: "unavailable" }> {
+	/**
+	 * Settles `reservation` with `tokens` spent: what the store found, or `unavailable` when it
+	 * could not tell. `mayWait`: nobody waits for the answer (an answer's header, settled in the
+	 * background), so an Upstash settle may ride on the client's next claim (`SettleRides`).
+	 */
+	async report(reservation: string, tokens: number, options: { mayWait?: boolean } = {}): Promise<SettleResult | { status: "unavailable" }> {
 		const { stores, events, log } = this.options;
 		let result: SettleResult = { status: "unknown" };
 		try {
 			// A map look-up in this isolate first: a reservation made here in memory is nowhere else.
 			if (stores.memory?.settle !== undefined) result = await stores.memory.settle(reservation, tokens);
-			if (result.status === "unknown" && stores.primary?.settle !== undefined) result = await stores.primary.settle(reservation, tokens);
+			if (result.status === "unknown" && stores.primary?.settle !== undefined) result = await stores.primary.settle(reservation, tokens, options.mayWait === true);
 		} catch (error) {
 			const suppressed = this.throttle.admit("unavailable");
 			if (suppressed !== null) {

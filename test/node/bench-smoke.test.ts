@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { boundCosts, checkGoals, formatReport } from "../../scripts/bench/report.ts";
+import { boundCosts, checkGoals, formatReport, roundRatios } from "../../scripts/bench/report.ts";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { load } from "../../scripts/bench/load.ts";
@@ -43,7 +43,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("npm run bench (a sh
 		expect(table).toMatch(/\| upstash-1k \| gateway-upstash \| \d+ \| \d+\.\d\d \(floor-buffering-1k\) \| \d+ \|/);
 		// No goal's scenarios both ran: every goal says so, none prints a ratio.
 		expect(checkGoals(report).map((goal) => goal.ratio)).toEqual([null, null, null, null, null, null, null]);
-		expect(table).toContain("| 1 KiB POST: CPU per forwarded request at most 1.10 x the buffering floor (memory-1k / floor-buffering-1k) | - | not measured (needs memory-1k and floor-buffering-1k) |");
+		expect(table).toContain("| 1 KiB POST: CPU per forwarded request at most 1.10 x the buffering floor (memory-1k / floor-buffering-1k) | - | - | - | not measured (needs memory-1k and floor-buffering-1k) |");
 	});
 
 	it("computes each goal from the two rows of one run, and prints - for a figure not measured", () => {
@@ -70,6 +70,20 @@ describe.skipIf(!available("redis-server", "redis-server"))("npm run bench (a sh
 			[1.12, false],
 			[null, null],
 		]);
+	});
+
+	it("judges a CPU goal by the median of the rounds' own ratios, the ratio of the medians beside it; rows whose rounds do not pair fall back to the medians", () => {
+		const row = (name: string, cpuUsPerRequest: number, cpuUsPerRound?: number[]) =>
+			({ name, target: name.startsWith("floor-") ? "floor-streaming" : "gateway-memory", cpuUsPerRequest, cpuUsPerRound, requestsPerSec: 1 }) as never;
+		// A machine that drifted: the floor's slow round met the gateway's slow round, so each round's ratio is steady.
+		const [, , , stream200, stream2k] = checkGoals({
+			scenarios: [row("floor-streaming-ndjson", 5000, [4000, 5000, 7000]), row("memory-ndjson", 5000, [4200, 6000, 7140]), row("floor-streaming-ndjson-2k", 100, [100, 100]), row("memory-ndjson-2k", 120, [120, 120, 120])],
+		});
+		expect(stream200!.rounds.map((r) => Number(r.toFixed(3)))).toEqual([1.05, 1.2, 1.02]);
+		expect([stream200!.ratio, stream200!.ofMedians, stream200!.met]).toEqual([1.05, 1, true]);
+		expect(roundRatios([1, 2], [2])).toEqual([]);
+		expect([stream2k!.rounds, stream2k!.ratio, stream2k!.met]).toEqual([[], 1.2, false]);
+		expect(roundRatios(undefined, [1])).toEqual([]);
 	});
 
 	it("reports each stream bound's cost beside the default, per stream and per event, from rows of one run", () => {

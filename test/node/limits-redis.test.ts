@@ -7,6 +7,7 @@ import { RespConnection, RespError } from "../../scripts/lib/resp.ts";
 import { startUpstashServer, type UpstashServer } from "../../scripts/lib/upstash-server.ts";
 import type { LimitPolicy } from "../../src/limits/policy.ts";
 import { RedisLimitStore, type LimitRedis } from "../../src/claim/redis-limits.ts";
+import { SettleRides } from "../../src/claim/settle-rides.ts";
 import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, WRITE_BACK_SCRIPT, WRITE_BACK_SHA1 } from "../../src/claim/script.ts";
 import { LimitScriptModel } from "../fixtures/limit-redis-model.ts";
 import { DAY_MS, nextUtcMidnight, utcDay } from "../fixtures/instants.ts";
@@ -210,6 +211,87 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		const now = clock.now;
 		const monthEnds = Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth() + 1, 1) - now;
 		expect(await monthClaim()).toMatchObject({ outcome: "limited", limit: "monthly_tokens", retryAfterMs: monthEnds });
+	});
+
+	it("a settle that may wait rides on its client's next budgeted claim: no command of its own, applied before that claim reads the budget, whatever its verdict; by the settle script's rules", async () => {
+		const rides = new SettleRides({ waitMs: 60_000 });
+		const clock = { now: T0 };
+		const prefix = `lim:${crypto.randomUUID()}:`;
+		const limits = new RedisLimitStore(client, { prefix, leaseMs: LEASE_MS, rides, now: () => clock.now });
+		const budgeted = policy({ budget: { daily: 250, monthly: null, hold: 100 } });
+		let n = 0;
+		const reserve = (clientId = "svc", key = `r${++n}`) =>
+			limits.claim({ key: prefix + key, value: `${clientId}:${n}`, ttlMs: 300_000, clientId, policy: budgeted, budget: { hold: 100, nonce: String(n).padStart(32, "0") } });
+		const idOf = (claim: Awaited<ReturnType<typeof reserve>>) => (claim.outcome === "claimed" ? claim.reservation!.id : "");
+		const window = `${prefix}limit:svc:tokens:day:${DAY0_KEY}`;
+		const [first, second] = [await reserve(), await reserve()];
+		expect(await reserve()).toMatchObject({ outcome: "claimed", reservation: { hold: 50 } });
+
+		upstash.resetStats();
+		const report = limits.settle(idOf(first), 30, true);
+		// Another client's claim does not carry it, nor does a claim without a budget.
+		expect((await reserve("other")).outcome).toBe("claimed");
+		expect((await limits.claim({ key: `${prefix}plain`, value: "p", ttlMs: 1_000, clientId: "svc", policy: policy({ rpm: 10 }) })).outcome).toBe("claimed");
+		expect(rides.waitingCount).toBe(1);
+		expect(await redisCommand("HMGET", window, "used", "held")).toEqual([null, Buffer.from("250")]);
+		// svc's next claim carries it, and reads the budget after it: 30 used, 150 held, 70 left.
+		expect(await reserve()).toMatchObject({ outcome: "claimed", reservation: { hold: 70 }, state: { dailyTokens: { remaining: 0 } } });
+		expect(await report).toEqual({ status: "settled", hold: 100, counted: 30 });
+		expect(upstash.stats.requests).toBe(3);
+		expect(await redisCommand("HMGET", window, "used", "held")).toEqual([Buffer.from("30"), Buffer.from("220")]);
+
+		// Carried by a refusal and by a replay too; a second report, an unknown id: as the settle script answers.
+		const again = limits.settle(idOf(first), 5, true);
+		const unknown = limits.settle(`svc:${DAY0_KEY}:-:${"f".repeat(32)}`, 5, true);
+		expect(await reserve()).toMatchObject({ outcome: "limited", limit: "daily_tokens" });
+		expect([await again, await unknown]).toEqual([{ status: "already_settled" }, { status: "unknown" }]);
+		const overrun = limits.settle(idOf(second), 500, true);
+		expect(await reserve("svc", `r${n}`)).toMatchObject({ outcome: "duplicate" });
+		expect(await overrun).toEqual({ status: "settled", hold: 100, counted: 100 });
+		expect(await redisCommand("HMGET", window, "used", "held")).toEqual([Buffer.from("130"), Buffer.from("120")]);
+		// After its lease: expired, left to the sweep, which charges the hold whole.
+		const late = await reserve();
+		expect(late.outcome).toBe("limited");
+		clock.now = T0 + LEASE_MS + 60_001;
+		const expired = limits.settle(`svc:${DAY0_KEY}:-:${"3".padStart(32, "0")}`, 1, true);
+		await reserve();
+		expect(await expired).toEqual({ status: "expired" });
+		expect(await redisCommand("HMGET", window, "used", "held")).toEqual([Buffer.from("250"), Buffer.from("0")]);
+	});
+
+	it("a settle no claim takes within the wait is sent alone; so is one whose carrying claim failed (a second settle changes nothing)", async () => {
+		const rides = new SettleRides({ waitMs: 30 });
+		let failClaims = false;
+		const failing: LimitRedis = {
+			evalsha: (sha1, keys, args, patience) => (failClaims && sha1 === LIMITED_CLAIM_SHA1 ? Promise.reject(new Error("Upstash down")) : client.evalsha(sha1, keys, args, patience)),
+			eval: (script, keys, args, patience) => (failClaims && script === LIMITED_CLAIM_SCRIPT ? Promise.reject(new Error("Upstash down")) : client.eval(script, keys, args, patience)),
+			zrem: (key, member) => client.zrem(key, member),
+		};
+		const prefix = `lim:${crypto.randomUUID()}:`;
+		const limits = new RedisLimitStore(failing, { prefix, leaseMs: LEASE_MS, rides, now: () => T0 });
+		const budgeted = policy({ budget: { daily: 1_000, monthly: null, hold: 100 } });
+		let n = 0;
+		const reserve = () =>
+			limits.claim({ key: `${prefix}a${++n}`, value: `svc:${n}`, ttlMs: 300_000, clientId: "svc", policy: budgeted, budget: { hold: 100, nonce: String(n).padStart(32, "0") } });
+		const [first, second] = [await reserve(), await reserve()];
+		if (first.outcome !== "claimed" || second.outcome !== "claimed") throw new Error("not claimed");
+		const window = `${prefix}limit:svc:tokens:day:${DAY0_KEY}`;
+
+		upstash.resetStats();
+		expect(await limits.settle(first.reservation!.id, 40, true)).toEqual({ status: "settled", hold: 100, counted: 40 });
+		expect(upstash.stats.requests).toBe(1);
+		expect(rides.waitingCount).toBe(0);
+
+		const carried = limits.settle(second.reservation!.id, 10, true);
+		failClaims = true;
+		await expect(reserve()).rejects.toThrow(/Upstash/);
+		failClaims = false;
+		expect(await carried).toEqual({ status: "settled", hold: 100, counted: 10 });
+		expect(await redisCommand("HMGET", window, "used", "held")).toEqual([Buffer.from("50"), Buffer.from("0")]);
+		// Without rides, or not allowed to wait, a settle is a command of its own at once.
+		upstash.resetStats();
+		expect(await limits.settle(first.reservation!.id, 1, false)).toEqual({ status: "already_settled" });
+		expect(upstash.stats.requests).toBe(1);
 	});
 
 	it("a hold made in the last minute of a month, never reported, is charged whole to that day's and that month's windows by the first claim after", async () => {
