@@ -195,7 +195,8 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 						measured.ingestBound += 1 + Math.floor((seconds * 1000) / METRICS_FLUSH_MS);
 						measured.decided += scenario.counts === "rejected" ? after.rejected - counters.rejected : after.accepted - counters.accepted;
 					}
-					measured.upstashCalls += upstash?.stats.commands.get("set") ?? 0;
+					// Every command: a plain claim is a `SET`, a limited one an `EVALSHA` (a budget's settle alone one more).
+					for (const count of upstash?.stats.commands.values() ?? []) measured.upstashCalls += count;
 				}
 			}
 			for (const scenario of scenarios) {

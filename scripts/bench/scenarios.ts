@@ -63,6 +63,9 @@ export const SCENARIOS: readonly Scenario[] = [
 	{ name: "memory-1k", target: "gateway-memory", request: signed(KIB), probeStatus: 200, counts: "accepted" },
 	{ name: "memory-no-metrics-1k", target: "gateway-no-metrics", request: signed(KIB), probeStatus: 200 },
 	{ name: "upstash-1k", target: "gateway-upstash", request: signed(KIB), probeStatus: 200, counts: "accepted" },
+	// The limits script, and a token budget in it (issue 30), beside the plain claim: for `--profile` (the limits bench has the exact counts).
+	{ name: "upstash-limits-1k", target: "gateway-upstash-limits", request: signed(KIB), probeStatus: 200, counts: "accepted" },
+	{ name: "upstash-budget-1k", target: "gateway-upstash-budget", request: signed(KIB), probeStatus: 200, counts: "accepted" },
 	{
 		// Every request a bad signature over a valid body: the most a rejection costs (the body is
 		// read and hashed, the HMAC computed), against the memory gateway.

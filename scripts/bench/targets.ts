@@ -13,7 +13,9 @@ export type TargetName =
 	| "gateway-memory-idle"
 	| "gateway-memory-budget"
 	| "gateway-no-metrics"
-	| "gateway-upstash";
+	| "gateway-upstash"
+	| "gateway-upstash-limits"
+	| "gateway-upstash-budget";
 
 export interface Target {
 	/** One line for the report. */
@@ -98,6 +100,22 @@ export const TARGETS: Record<TargetName, Target> = {
 		floor: false,
 		gateway: true,
 		upstash: true,
+	},
+	"gateway-upstash-limits": {
+		about: "the gateway as it ships on Upstash, every client under an `rpd` never reached (one client sends all, past production's `rpm` bound): the claim is the limits script",
+		entry: null,
+		floor: false,
+		gateway: true,
+		upstash: true,
+		bindings: { CLIENT_LIMITS: JSON.stringify({ "*": { rpd: 1_000_000_000 } }) },
+	},
+	"gateway-upstash-budget": {
+		about: "the same with a token budget never spent (`daily_tokens`, `monthly_tokens`, `token_hold`): the reservation in the same script; the demo origin reports each answer's tokens by header, whose settle rides on a later claim",
+		entry: null,
+		floor: false,
+		gateway: true,
+		upstash: true,
+		bindings: { CLIENT_LIMITS: JSON.stringify({ "*": { rpd: 1_000_000_000, daily_tokens: 1_000_000_000, monthly_tokens: 1_000_000_000, token_hold: 4096 } }) },
 	},
 };
 

@@ -13,21 +13,25 @@ describe.skipIf(!available("redis-server", "redis-server"))("npm run bench (a sh
 			durationSec: 1,
 			rounds: 1,
 			connections: 4,
-			scenarios: ["floor-buffering-1k", "upstash-1k", "rejected-flood"],
+			scenarios: ["floor-buffering-1k", "upstash-1k", "rejected-flood", "upstash-budget-1k"],
 			memoryStore: false,
 			pinCpus: false,
 			scrapes: 0,
 			profile: [],
 			log: () => {},
 		});
-		expect(report.scenarios.map((s) => s.name)).toEqual(["floor-buffering-1k", "upstash-1k", "rejected-flood"]);
+		expect(report.scenarios.map((s) => s.name)).toEqual(["floor-buffering-1k", "upstash-1k", "rejected-flood", "upstash-budget-1k"]);
 		for (const scenario of report.scenarios) {
 			expect(scenario.requests).toBeGreaterThan(0);
 			for (const figure of [scenario.requestsPerSec, scenario.cpuUsPerRequest!, scenario.latencyP50Ms, scenario.latencyP99Ms, scenario.loadedP99Ms]) {
 				expect(Number.isFinite(figure) && figure > 0).toBe(true);
 			}
 		}
-		const [floor, accepted, rejected] = report.scenarios;
+		const [floor, accepted, rejected, budgeted] = report.scenarios;
+		// A budget: one command in (its reservation in the limits script); the origin's reports ride on later claims, but for the last few.
+		expect(Object.keys(budgeted!.statusCounts)).toEqual(["200"]);
+		expect(budgeted!.upstashCalls!.calls).toBeGreaterThanOrEqual(budgeted!.upstashCalls!.requests);
+		expect(budgeted!.upstashCalls!.calls).toBeLessThanOrEqual(budgeted!.upstashCalls!.requests * 1.1);
 		expect(floor!.ingests).toBeNull();
 		expect(Object.keys(floor!.statusCounts)).toEqual(["200"]);
 		for (const gateway of [accepted!, rejected!]) expect(gateway.ingests!.count).toBeLessThanOrEqual(gateway.ingests!.bound);
