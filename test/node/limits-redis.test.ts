@@ -329,7 +329,8 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 			};
 			try {
 				expect(await connection.send([["AUTH", user, "pw"]])).toEqual(["OK"]);
-				const limits = new RedisLimitStore(as, { prefix: `acl:${user}:`, leaseMs: LEASE_MS, now: () => T0 });
+				const rides = new SettleRides({ waitMs: 60_000 });
+				const limits = new RedisLimitStore(as, { prefix: `acl:${user}:`, leaseMs: LEASE_MS, rides, now: () => T0 });
 				const claim = (n: number, limitsOf: LimitPolicy) =>
 					limits.claim({ key: `acl:${user}:k${n}`, value: `v${n}`, ttlMs: 300_000, clientId: "svc", policy: limitsOf, budget: { hold: 10, nonce: String(n).padStart(32, "0") } });
 				if (index === 0) {
@@ -346,6 +347,13 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 				const claimed = await claim(2, budget);
 				if (claimed.outcome !== "claimed") throw new Error("not claimed");
 				expect(await limits.settle(claimed.reservation!.id, 3)).toEqual({ status: "settled", hold: 10, counted: 3 });
+				// A settle carried by the next claim runs the same commands inside the limits script.
+				const budgetOnly = policy({ budget: { daily: 1_000, monthly: 10_000, hold: 10 } });
+				const third = await claim(3, budgetOnly);
+				if (third.outcome !== "claimed") throw new Error("not claimed");
+				const carried = limits.settle(third.reservation!.id, 4, true);
+				expect((await claim(4, budgetOnly)).outcome).toBe("claimed");
+				expect(await carried).toEqual({ status: "settled", hold: 10, counted: 4 });
 			} finally {
 				connection.close();
 			}
