@@ -134,6 +134,18 @@ describe("token budgets without Upstash (npm run dev): reservations made in memo
 		expect(sampleValue(exposition, "agent_tokens_total", { kind: "settled" })).toBe(30);
 	});
 
+	it("an answer's X-Token-Usage that is not a whole number settles nothing and is logged: the hold stays charged, the header goes on", async () => {
+		const h = dev();
+		h.origin.respond = () => Response.json({ reply: "spent 1e1" }, { headers: { "X-Token-Usage": "1e1" } });
+		const first = await h.fetch(await fresh(h));
+		expect(first.headers.get("x-token-usage")).toBe("1e1");
+		expect(left(first)).toBe(900);
+		h.origin.respond = () => Response.json({ reply: "no report" });
+		expect(left(await h.fetch(await fresh(h)))).toBe(800);
+		expect(h.logs.filter((line) => line.level === "warn" && line.message.includes("X-Token-Usage"))).toHaveLength(1);
+		expect(sampleValue(await scrape(h), "agent_tokens_total", { kind: "settled" })).toBe(0);
+	});
+
 	it("POST /gateway/usage: 200 settled once (at most the hold counted, an overrun counted), 409 after; another client's or an unknown id 404; after its lease 410, charged whole", async () => {
 		const h = dev();
 		await h.fetch(await fresh(h));
