@@ -146,6 +146,25 @@ describe("token budgets without Upstash (npm run dev): reservations made in memo
 		expect(sampleValue(await scrape(h), "agent_tokens_total", { kind: "settled" })).toBe(0);
 	});
 
+	it("the RateLimit fields go on every answer past the replay check (the origin's, a 502), none on a refusal before it (409 replay, 400 invalid_token_limit)", async () => {
+		const h = dev();
+		const request = await fresh(h);
+		const copy = request.clone();
+		expect(left(await h.fetch(request))).toBe(900);
+		const replayed = await h.fetch(copy);
+		expect(replayed.status).toBe(409);
+		expect(replayed.headers.has("ratelimit")).toBe(false);
+		const badLimit = await h.fetch(await fresh(h, { headers: { "X-Token-Limit": "0" } }));
+		expect(badLimit.status).toBe(400);
+		expect(badLimit.headers.has("ratelimit")).toBe(false);
+		h.origin.respond = () => {
+			throw new TypeError("connection refused");
+		};
+		const unreachable = await h.fetch(await fresh(h));
+		expect(unreachable.status).toBe(502);
+		expect(left(unreachable)).toBe(800);
+	});
+
 	it("POST /gateway/usage: 200 settled once (at most the hold counted, an overrun counted), 409 after; another client's or an unknown id 404; after its lease 410, charged whole", async () => {
 		const h = dev();
 		await h.fetch(await fresh(h));
