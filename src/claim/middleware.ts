@@ -8,7 +8,7 @@ import type { LimitPolicies } from "../limits/policy.ts";
 import { LogThrottle, type Logger } from "../log.ts";
 import { answerOfLimitedClient } from "./answer.ts";
 import type { ReplayGuard } from "./guard.ts";
-import { tokenCount, type Settlements } from "./settle.ts";
+import type { Settlements } from "./settle.ts";
 import type { HeldSlot } from "./store.ts";
 
 export interface ReplayProtectionOptions {
@@ -27,7 +27,7 @@ export interface ReplayProtectionOptions {
 		release: (slot: HeldSlot) => Promise<void>;
 		events: LimitEvents & BudgetEvents;
 		/** Settles a budgeted request from its answer's `X-Token-Usage` (docs/design.md, "Token budgets"). */
-		settlements?: Pick<Settlements, "report">;
+		settlements?: Pick<Settlements, "reportHeader">;
 	};
 }
 
@@ -107,10 +107,8 @@ export const replayProtection = (options: ReplayProtectionOptions): MiddlewareHa
 		if (decision.limits?.slot) c.set("watchAnswerEnd", true);
 		await next();
 		// The origin's report on its answer settles the reservation after the answer (where it is held); the header goes on to the client.
-		const used = reservation === undefined ? null : tokenCount(c.res.headers.get("x-token-usage"));
-		if (used !== null && limits?.settlements !== undefined) {
-			backgroundOf(c)?.waitUntil(limits.settlements.report(reservation!.id, used, { mayWait: true }));
-		}
+		const usage = reservation === undefined ? null : c.res.headers.get("x-token-usage");
+		if (usage !== null && limits?.settlements !== undefined) backgroundOf(c)?.waitUntil(limits.settlements.reportHeader(reservation!.id, usage));
 		if (decision.limits !== undefined) {
 			const answer = answerOfLimitedClient(c.res, policy!, decision.limits, limits!.release, backgroundOf(c));
 			// A new Response (a slot's pipe) already has the headers: unset first, so Hono does not copy them onto it again.

@@ -90,6 +90,28 @@ describe("Settlements.report: what is counted", () => {
 	});
 });
 
+describe("Settlements.reportHeader: an answer's X-Token-Usage", () => {
+	it("settles a whole number, letting the settle ride on a claim", async () => {
+		const primary = store({ status: "settled", hold: 100, counted: 30 });
+		const { settlements, warnings } = setup({ primary, memory: null });
+		expect(await settlements.reportHeader("r-7", " 30 ")).toEqual({ status: "settled", hold: 100, counted: 30 });
+		expect(primary.asked).toEqual([["r-7", 30]]);
+		expect(primary.mayRide).toEqual([true]);
+		expect(warnings).toEqual([]);
+	});
+
+	it("settles nothing for a value that is not a whole number, and says so in a warning (no value, no id), at most once in 10 s", async () => {
+		const primary = store({ status: "settled", hold: 100, counted: 100 });
+		const { settlements, tokens, warnings } = setup({ primary, memory: null });
+		for (const value of ["1e3", "-5", "12 tokens", "1000000000000000", ""]) expect(await settlements.reportHeader("r-8", value)).toEqual({ status: "unreadable" });
+		expect(primary.asked).toEqual([]);
+		expect(tokens).toEqual([]);
+		expect(warnings).toHaveLength(1);
+		expect(warnings[0]![0]).toContain("X-Token-Usage");
+		expect(warnings[0]![1]).toEqual({ suppressed: 0 });
+	});
+});
+
 describe("tokenCount: an X-Token-Usage value", () => {
 	it.each([
 		["0", 0],

@@ -61,6 +61,21 @@ export class Settlements {
 		}
 		return result;
 	}
+
+	/**
+	 * Settles `reservation` from its answer's `X-Token-Usage` (nobody waits: the settle may ride).
+	 * A value that is not a whole number of tokens settles nothing, and is logged: the origin
+	 * meant to report, and is told why its hold is charged whole when the lease ends.
+	 */
+	async reportHeader(reservation: string, value: string): Promise<SettleResult | { status: "unavailable" } | { status: "unreadable" }> {
+		const tokens = tokenCount(value);
+		if (tokens !== null) return this.report(reservation, tokens, { mayWait: true });
+		const suppressed = this.throttle.admit("unreadable");
+		if (suppressed !== null) {
+			this.options.log.warn("the origin's X-Token-Usage is not a whole number of tokens (at most 15 digits): the reservation is charged its whole hold when its lease ends", { suppressed });
+		}
+		return { status: "unreadable" };
+	}
 }
 
 /** An `X-Token-Usage` value: a whole number of tokens (up to 15 digits), else null. */

@@ -134,6 +134,37 @@ describe("token budgets without Upstash (npm run dev): reservations made in memo
 		expect(sampleValue(exposition, "agent_tokens_total", { kind: "settled" })).toBe(30);
 	});
 
+	it("an answer's X-Token-Usage that is not a whole number settles nothing and is logged: the hold stays charged, the header goes on", async () => {
+		const h = dev();
+		h.origin.respond = () => Response.json({ reply: "spent 1e1" }, { headers: { "X-Token-Usage": "1e1" } });
+		const first = await h.fetch(await fresh(h));
+		expect(first.headers.get("x-token-usage")).toBe("1e1");
+		expect(left(first)).toBe(900);
+		h.origin.respond = () => Response.json({ reply: "no report" });
+		expect(left(await h.fetch(await fresh(h)))).toBe(800);
+		expect(h.logs.filter((line) => line.level === "warn" && line.message.includes("X-Token-Usage"))).toHaveLength(1);
+		expect(sampleValue(await scrape(h), "agent_tokens_total", { kind: "settled" })).toBe(0);
+	});
+
+	it("the RateLimit fields go on every answer past the replay check (the origin's, a 502), none on a refusal before it (409 replay, 400 invalid_token_limit)", async () => {
+		const h = dev();
+		const request = await fresh(h);
+		const copy = request.clone();
+		expect(left(await h.fetch(request))).toBe(900);
+		const replayed = await h.fetch(copy);
+		expect(replayed.status).toBe(409);
+		expect(replayed.headers.has("ratelimit")).toBe(false);
+		const badLimit = await h.fetch(await fresh(h, { headers: { "X-Token-Limit": "0" } }));
+		expect(badLimit.status).toBe(400);
+		expect(badLimit.headers.has("ratelimit")).toBe(false);
+		h.origin.respond = () => {
+			throw new TypeError("connection refused");
+		};
+		const unreachable = await h.fetch(await fresh(h));
+		expect(unreachable.status).toBe(502);
+		expect(left(unreachable)).toBe(800);
+	});
+
 	it("POST /gateway/usage: 200 settled once (at most the hold counted, an overrun counted), 409 after; another client's or an unknown id 404; after its lease 410, charged whole", async () => {
 		const h = dev();
 		await h.fetch(await fresh(h));
