@@ -54,6 +54,14 @@ describe("POST /gateway/usage: what is a report", () => {
 		expect(reports).toEqual([["r-1", 7]]);
 	});
 
+	it("ignores other fields, and takes a count up to 2^53 - 1 (docs/origin.md)", async () => {
+		const { reports, post } = route({ status: "unknown" });
+		expect((await post(JSON.stringify({ reservation: "r-2", tokens: 3, model: "m", note: null }))).status).toBe(404);
+		expect((await post(`{"reservation": "r-3", "tokens": ${Number.MAX_SAFE_INTEGER}}`)).status).toBe(404);
+		expect(await codeOf(await post(`{"reservation": "r-4", "tokens": ${Number.MAX_SAFE_INTEGER + 1}}`))).toBe("invalid_usage_report");
+		expect(reports).toEqual([["r-2", 3], ["r-3", Number.MAX_SAFE_INTEGER]]);
+	});
+
 	it.each([
 		["an empty id", { reservation: "", tokens: 1 }],
 		["a negative count", { reservation: "r", tokens: -1 }],

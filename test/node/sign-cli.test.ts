@@ -52,6 +52,26 @@ describe("the signing CLI against a local gateway", () => {
 		expect(second.stdout).toContain('"code":"replay"');
 	});
 
+	it("docs/protocol.md's budget on your own machine: the CLIENT_LIMITS it gives and its two commands, 200 then 429", async () => {
+		const section = readFileSync("docs/protocol.md", "utf8").split("To see a budget on [your own machine]")[1]!.split("Budgets there are")[0]!;
+		const limits = /`CLIENT_LIMITS=(\{.*\})`/.exec(section)![1]!;
+		const commands = /```sh\n([\s\S]*?)\n```/.exec(section)![1]!.split("\n");
+		// `npm run sign -- ARGS   # comment`: the arguments, a quoted one without its quotes.
+		const args = commands.map((line) => [...line.split("#")[0]!.matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]!).slice(4));
+		expect(args).toEqual([["--send", "--path", "/agent/chat?spend=100"], ["--send"]]);
+		const gateway = await startGateway({ ORIGIN_URL: origin.url, CLIENT_LIMITS: limits });
+		try {
+			const first = await sign([...args[0]!, "--url", gateway.url]);
+			expect(first.stdout).toMatch(/^HTTP 200/);
+			expect(first.stdout).toMatch(/^ratelimit: "monthly_tokens";r=0;t=\d+$/m);
+			const spent = await sign([...args[1]!, "--url", gateway.url]);
+			expect(spent.stdout).toMatch(/^HTTP 429/);
+			expect(spent.stdout).toContain('"code":"token_budget_exhausted"');
+		} finally {
+			await gateway.close();
+		}
+	});
+
 	it("signs with a timestamp in milliseconds by default (now, not seconds)", async () => {
 		const before = Date.now();
 		const { code, stdout } = await sign(["--url", "http://gw.test"]);

@@ -182,3 +182,17 @@ describe("the client's address (CF-Connecting-IP)", () => {
 		expect(claimed["x-forwarded-for"]).toBe("203.0.113.7");
 	});
 });
+
+describe("Accept-Encoding (README, \"Forwarding\")", () => {
+	it("reaches the origin as the runtime's own value, whatever the client sent; the client's answer is still the events, as text", async () => {
+		const seen: string[] = [];
+		for (const acceptEncoding of ["identity", "zstd", "gzip;q=0, identity"]) {
+			clock = Math.max(clock + 1, Date.now());
+			const { init } = await signedInit({ method: "GET", path: "/agent/stream" }, { clientId: CLIENT_ID, secret: SECRET, timestamp: clock });
+			const response = await gateways.get("default")!.fetch("/agent/stream?tokens=1&interval_ms=0", { ...init, headers: { ...init.headers, "Accept-Encoding": acceptEncoding } });
+			expect(await events(response)).toEqual(["start", "token", "done"]);
+			seen.push(String(origin.recorded("default").at(-1)!.headers["accept-encoding"]));
+		}
+		expect(seen).toEqual(["br, gzip", "br, gzip", "br, gzip"]);
+	});
+});

@@ -357,3 +357,39 @@ describe("tampering with a signed v2 request", () => {
 		});
 	});
 });
+
+describe("the @signature-params line (docs/protocol.md, 'The signature base')", () => {
+	/** `Signature: sig1=:...:` over `base` with the harness's secret. */
+	async function signatureOver(base: string): Promise<string> {
+		const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(SECRET), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+		const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(base)));
+		return `sig1=:${btoa(String.fromCharCode(...mac))}:`;
+	}
+
+	/** A POST /agent/chat whose Signature-Input member is `sent`, signed over a base that ends with `signedParams`. */
+	async function postWith(sent: string, signedParams: string): Promise<Request> {
+		const digest = (await v2Request()).headers.get("content-digest")!;
+		const base = ['"@method": POST', '"@path": /agent/chat', '"@query": ?', `"content-digest": ${digest}`, `"@signature-params": ${signedParams}`].join("\n");
+		const headers = new Headers({ "content-type": "application/json", "content-digest": digest, "signature-input": `sig1=${sent}`, signature: await signatureOver(base) });
+		return new Request("https://gateway.test/agent/chat", { method: "POST", headers, body: BODY });
+	}
+
+	const COMPONENTS = '("@method" "@path" "@query" "content-digest")';
+	const nonce = (n: number) => `params-line-nonce-${String(n).padStart(4, "0")}`;
+
+	it("is the member serialized anew from what was parsed: spaces the parser tolerates verify against the serialized form, not the text sent", async () => {
+		const params = (n: number) => `;created=${CREATED};keyid="${CLIENT_ID}";nonce="${nonce(n)}"`;
+		const spaced = (n: number) => `${COMPONENTS.replaceAll('" "', '"  "')}${params(n)}`;
+		const h = harness();
+		expect((await h.fetch(await postWith(`${COMPONENTS}${params(1)}`, `${COMPONENTS}${params(1)}`))).status).toBe(200);
+		expect((await h.fetch(await postWith(spaced(2), `${COMPONENTS}${params(2)}`))).status).toBe(200);
+		await expectRejected(harness(), await postWith(spaced(3), spaced(3)), 403, "bad_signature");
+	});
+
+	it("keeps the client's order of parameters", async () => {
+		const reordered = `${COMPONENTS};nonce="${nonce(4)}";keyid="${CLIENT_ID}";created=${CREATED}`;
+		expect((await harness().fetch(await postWith(reordered, reordered))).status).toBe(200);
+		const sorted = `${COMPONENTS};created=${CREATED};keyid="${CLIENT_ID}";nonce="${nonce(5)}"`;
+		await expectRejected(harness(), await postWith(`${COMPONENTS};nonce="${nonce(5)}";keyid="${CLIENT_ID}";created=${CREATED}`, sorted), 403, "bad_signature");
+	});
+});

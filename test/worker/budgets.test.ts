@@ -74,6 +74,31 @@ describe("token budgets, the whole Worker in workerd", () => {
 		expect(h.origin.requests).toHaveLength(5);
 	});
 
+	it("X-Token-Limit is judged after the signature and the clock, before the replay claim, which a bad one never makes (docs/protocol.md's check tables)", async () => {
+		const h = harness(BUDGET({ daily_tokens: 1_000, token_hold: 100 }));
+		const bad = { "X-Token-Limit": "0" };
+		const stale = await signedRequest({ headers: bad }, h.clock.now - 600_000);
+		const forged = await fresh(h, { headers: bad });
+		forged.headers.set("X-Signature", "0".repeat(64));
+		const accepted = await fresh(h);
+		expect((await h.fetch(accepted.clone())).status).toBe(200);
+		// v1 signs no header: the accepted bytes again with a bad limit are still those bytes.
+		const replayed = new Request(accepted.clone(), { headers: new Headers([...accepted.headers, ["X-Token-Limit", "0"]]) });
+		const answers = [await h.fetch(stale), await h.fetch(forged), await h.fetch(replayed), await h.fetch(accepted)];
+		expect(await Promise.all(answers.map(async (answer) => [answer.status, (await errorBody(answer)).code]))).toEqual([
+			[408, "clock_skew"],
+			[403, "bad_signature"],
+			[400, "invalid_token_limit"],
+			[409, "replay"],
+		]);
+		expect(h.origin.requests).toHaveLength(1);
+		// Refused before the claim: the same bytes without the bad limit are not a replay.
+		const unclaimed = await fresh(h);
+		const refused = await h.fetch(new Request(unclaimed.clone(), { headers: new Headers([...unclaimed.headers, ["X-Token-Limit", "0"]]) }));
+		expect(refused.status).toBe(400);
+		expect((await h.fetch(unclaimed)).status).toBe(200);
+	});
+
 	it("a client's own X-Token-Hold and X-Token-Reservation never reach the origin; without a budget, the origin gets neither", async () => {
 		const h = harness();
 		const answer = await h.fetch(await fresh(h, { headers: { "X-Token-Hold": "999999", "X-Token-Reservation": "forged" } }));
