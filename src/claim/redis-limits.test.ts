@@ -306,6 +306,16 @@ describe("RedisLimitStore: settles carried by a budgeted claim", () => {
 		expect(redis.calls.map((call) => call.first)).toEqual([SETTLE_SCRIPT]);
 	});
 
+	it.each([
+		["status 4", [4, 0, 0]],
+		["status -1", [-1, 0, 0]],
+		["two numbers", [3, 100]],
+		["a fraction", [3, 100, 0.5]],
+	])("a settle alone answered %s is a store failure", async (_, reply) => {
+		const { store } = ridesSetup([reply]);
+		await expect(store.settle(idOf(1), 5)).rejects.toMatchObject({ name: "ReplayStoreError", reason: "error" });
+	});
+
 	it("answers that do not match the settles carried (one answer for two): neither takes another's, each is sent alone", async () => {
 		const { redis, store, claim } = ridesSetup([claimed(3, 100, 30), [1, 0, 0], [3, 100, 40]]);
 		const first = store.settle(idOf(1), 30, true);
