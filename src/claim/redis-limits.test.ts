@@ -298,6 +298,16 @@ describe("RedisLimitStore: settles carried by a budgeted claim", () => {
 		expect(rides.take("svc", () => true, 8).map((ride) => ride.reservation)).toEqual([idOf(9)]);
 	});
 
+	it("a claim run as of an earlier day (a confirmation sent before midnight) leaves a settle of a later day's reservation waiting: its window is not among the claim's keys", async () => {
+		const { redis, rides, store } = ridesSetup([[1, 0, -1, 0, -1, -1, "svc:1:iso:7", 60]]);
+		void store.settle(idOf(1), 5, true);
+		const at = Date.UTC(2026, 11, 1, 12);
+		const request = { key: "p:abc", value: "svc:1:iso:7", ttlMs: 300_000, clientId: "svc", policy: BUDGETED, budget: { hold: 100, nonce: "c".repeat(32) }, at };
+		expect(await store.claim(request, true)).toMatchObject({ outcome: "claimed" });
+		expect(redis.calls[0]!.args).toHaveLength(20);
+		expect(rides.waitingCount).toBe(1);
+	});
+
 	it("a settle not allowed to wait is its own command at once, even with rides", async () => {
 		const { redis, rides, store } = ridesSetup([[3, 100, 5]]);
 		const report = store.settle(idOf(1), 5);
