@@ -77,8 +77,10 @@ describe("SettleRides: settles waiting for a claim of their client", () => {
 		const rides = new SettleRides({ waitMs: 60_000 });
 		for (let n = 1; n <= 1024; n++) void rides.wait(`svc${n % 7}`, reservation(n), n);
 		expect(rides.waitingCount).toBe(1024);
-		expect(await rides.wait("svc", reservation(1025), 1)).toBeNull();
+		const over = rides.wait("svc", reservation(1025), 1);
 		expect(rides.waitingCount).toBe(1024);
+		expect(await isSettled(over)).toBe(true);
+		expect(await over).toBeNull();
 	});
 
 	it("full: a settle past maxWaiting does not wait (null at once); room again once one is taken", async () => {
