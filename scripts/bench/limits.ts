@@ -15,7 +15,7 @@ import { startGateway, type RunningGateway } from "../lib/gateway-runner.ts";
 import { freePort, startRedisServer, waitForPort } from "../lib/processes.ts";
 import { startUpstashServer } from "../lib/upstash-server.ts";
 import { cpuMicros, workerdPids } from "./cpu.ts";
-import { median } from "./load.ts";
+import { inRoundOrder, median } from "./load.ts";
 import { roundRatios } from "./report.ts";
 import { chatBody, SECRET, signHeaders } from "./requests.ts";
 
@@ -119,9 +119,7 @@ export async function runLimitsBench(options: LimitsBenchOptions): Promise<Limit
 			await load(name, gateway, 1);
 		}
 		for (let round = 1; round <= options.rounds; round++) {
-			// Each round starts with another scenario, so no scenario always follows the same one.
-			const shift = (round - 1) % running.length;
-			for (const { name, gateway, pids } of [...running.slice(shift), ...running.slice(0, shift)]) {
+			for (const { name, gateway, pids } of inRoundOrder(running, round)) {
 				log(`round ${round}/${options.rounds}: ${name} for ${options.durationSec} s ...`);
 				const figures = measured.get(name)!;
 				const cpu = () => pids.reduce((sum, pid) => sum + (cpuMicros(pid) ?? 0), 0);

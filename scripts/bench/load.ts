@@ -43,3 +43,9 @@ export function percentile(values: number[], q: number): number {
 export function median(values: number[]): number {
 	return percentile(values, 0.5);
 }
+
+/** The order of round `round` (from 1): each round starts one further along, so no scenario always follows the same one. */
+export function inRoundOrder<T>(items: readonly T[], round: number): T[] {
+	const shift = (round - 1) % items.length;
+	return [...items.slice(shift), ...items.slice(0, shift)];
+}

@@ -20,7 +20,7 @@ import {
 	type MemoryStoreFigures,
 	type NeighbourFigures,
 } from "./extras.ts";
-import { load, median, sequentialLatency, statusCounts } from "./load.ts";
+import { inRoundOrder, load, median, sequentialLatency, statusCounts } from "./load.ts";
 import { profileWhile, type ProfileSummary } from "./profile.ts";
 import { SECRET } from "./requests.ts";
 import { scenarioNamed, type Scenario } from "./scenarios.ts";
@@ -168,9 +168,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 				totals.set(scenario.name, { rounds: [], cpuPerRequest: [], upstashCalls: 0, decided: 0, ingests: 0, ingestBound: 0, seconds: 0 });
 			}
 			for (let round = 1; round <= options.rounds; round++) {
-				// Each round starts with another scenario, so no scenario always follows the same one.
-				const shift = (round - 1) % scenarios.length;
-				for (const scenario of [...scenarios.slice(shift), ...scenarios.slice(0, shift)]) {
+				for (const scenario of inRoundOrder(scenarios, round)) {
 					const length = scenario.requestsPerRound === undefined ? `for ${options.durationSec} s` : `${scenario.requestsPerRound} requests, each to its end,`;
 					log(`round ${round}/${options.rounds}: ${scenario.name} ${length} with ${options.connections} connections ...`);
 					const { gateway, pid } = running.get(scenario.target)!;

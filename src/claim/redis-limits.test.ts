@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { ReplayStoreError } from "./store.ts";
 import type { LimitPolicy } from "../limits/policy.ts";
 import { RedisLimitStore, type LimitRedis, type Patience } from "./redis-limits.ts";
-import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1 } from "./script.ts";
+import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, SETTLE_SCRIPT } from "./script.ts";
+import { SettleRides } from "./settle-rides.ts";
 
 const NOW = Date.UTC(2026, 11, 2, 23, 59, 0);
 const POLICY: LimitPolicy = { rpm: 60, rpd: 1000, concurrent: 4, label: "" };
@@ -264,5 +265,85 @@ describe("RedisLimitStore", () => {
 
 	it("refuses a lease that is not positive when built", () => {
 		expect(() => new RedisLimitStore(new FakeLimitRedis(), { prefix: "p:", leaseMs: 0 })).toThrow("leaseMs must be positive");
+	});
+});
+
+describe("RedisLimitStore: settles carried by a budgeted claim", () => {
+	const BUDGETED: LimitPolicy = { rpm: null, rpd: null, concurrent: null, label: "", budget: { daily: 1_000, monthly: null, hold: 100 } };
+	/** A reservation of svc's held in NOW's day. */
+	const idOf = (n: number) => `svc:2026-12-02:-:${String(n).padStart(32, "0")}`;
+	/** A claimed reply with a budget, and the answers to the settles it carried. */
+	const claimed = (...answers: unknown[]) => [0, 0, -1, 60_000, -1, -1, 100, 900, -1, 0, answers];
+	function ridesSetup(replies: unknown[]) {
+		const redis = new FakeLimitRedis();
+		redis.answer = () => {
+			if (replies.length === 0) throw new Error("no reply left");
+			return replies.shift();
+		};
+		const rides = new SettleRides({ waitMs: 60_000 });
+		const store = new RedisLimitStore(redis, { prefix: "p:", leaseMs: 660_000, rides, now: () => NOW });
+		const claim = () => store.claim({ key: "p:abc", value: "svc:1:iso:7", ttlMs: 300_000, clientId: "svc", policy: BUDGETED, budget: { hold: 100, nonce: "c".repeat(32) } });
+		return { redis, rides, store, claim };
+	}
+
+	it("a claim carries at most 8 waiting settles, oldest first, as a count then each id and its tokens after the budget's arguments; the rest keep waiting", async () => {
+		const answers = Array.from({ length: 8 }, (_, i) => [3, 100, i + 1]).flat();
+		const { redis, rides, store, claim } = ridesSetup([claimed(...answers)]);
+		const reports = Array.from({ length: 9 }, (_, i) => store.settle(idOf(i + 1), i + 1, true));
+		expect(rides.waitingCount).toBe(9);
+		expect((await claim()).outcome).toBe("claimed");
+		expect(redis.calls[0]!.args!.slice(20)).toEqual([8, ...Array.from({ length: 8 }, (_, i) => [idOf(i + 1), i + 1]).flat()]);
+		expect(await Promise.all(reports.slice(0, 8))).toEqual(Array.from({ length: 8 }, (_, i) => ({ status: "settled", hold: 100, counted: i + 1 })));
+		expect(rides.waitingCount).toBe(1);
+		expect(rides.take("svc", () => true, 8).map((ride) => ride.reservation)).toEqual([idOf(9)]);
+	});
+
+	it("a claim run as of an earlier day (a confirmation sent before midnight) leaves a settle of a later day's reservation waiting: its window is not among the claim's keys", async () => {
+		const { redis, rides, store } = ridesSetup([[1, 0, -1, 0, -1, -1, "svc:1:iso:7", 60]]);
+		void store.settle(idOf(1), 5, true);
+		const at = Date.UTC(2026, 11, 1, 12);
+		const request = { key: "p:abc", value: "svc:1:iso:7", ttlMs: 300_000, clientId: "svc", policy: BUDGETED, budget: { hold: 100, nonce: "c".repeat(32) }, at };
+		expect(await store.claim(request, true)).toMatchObject({ outcome: "claimed" });
+		expect(redis.calls[0]!.args).toHaveLength(20);
+		expect(rides.waitingCount).toBe(1);
+	});
+
+	it("a settle not allowed to wait is its own command at once, even with rides", async () => {
+		const { redis, rides, store } = ridesSetup([[3, 100, 5]]);
+		const report = store.settle(idOf(1), 5);
+		expect(rides.waitingCount).toBe(0);
+		expect(await report).toEqual({ status: "settled", hold: 100, counted: 5 });
+		expect(redis.calls.map((call) => call.first)).toEqual([SETTLE_SCRIPT]);
+	});
+
+	it.each([
+		["status 4", [4, 0, 0]],
+		["status -1", [-1, 0, 0]],
+		["two numbers", [3, 100]],
+		["a fraction", [3, 100, 0.5]],
+	])("a settle alone answered %s is a store failure", async (_, reply) => {
+		const { store } = ridesSetup([reply]);
+		await expect(store.settle(idOf(1), 5)).rejects.toMatchObject({ name: "ReplayStoreError", reason: "error" });
+	});
+
+	it("answers that do not match the settles carried (one answer for two): neither takes another's, each is sent alone", async () => {
+		const { redis, store, claim } = ridesSetup([claimed(3, 100, 30), [1, 0, 0], [3, 100, 40]]);
+		const first = store.settle(idOf(1), 30, true);
+		const second = store.settle(idOf(2), 40, true);
+		expect((await claim()).outcome).toBe("claimed");
+		expect([await first, await second]).toEqual([{ status: "already_settled" }, { status: "settled", hold: 100, counted: 40 }]);
+		expect(redis.calls.map((call) => call.first)).toEqual([LIMITED_CLAIM_SCRIPT, SETTLE_SCRIPT, SETTLE_SCRIPT]);
+	});
+
+	it.each([
+		["not in threes", [3, 100]],
+		["a string among them", [3, 100, "30"]],
+		["a fraction among them", [3, 100, 0.5]],
+	])("carried answers %s are an unexpected reply: a store failure, and the settle is sent alone", async (_, answers) => {
+		const { redis, store, claim } = ridesSetup([claimed(...answers), [3, 100, 30]]);
+		const report = store.settle(idOf(1), 30, true);
+		await expect(claim()).rejects.toMatchObject({ name: "ReplayStoreError", reason: "error" });
+		expect(await report).toEqual({ status: "settled", hold: 100, counted: 30 });
+		expect(redis.calls.map((call) => call.first)).toEqual([LIMITED_CLAIM_SCRIPT, SETTLE_SCRIPT]);
 	});
 });

@@ -73,6 +73,16 @@ describe("SettleRides: settles waiting for a claim of their client", () => {
 		expect(await waited).toEqual({ status: "expired" });
 	});
 
+	it("by default up to 1024 wait in the isolate; the next does not wait", async () => {
+		const rides = new SettleRides({ waitMs: 60_000 });
+		for (let n = 1; n <= 1024; n++) void rides.wait(`svc${n % 7}`, reservation(n), n);
+		expect(rides.waitingCount).toBe(1024);
+		const over = rides.wait("svc", reservation(1025), 1);
+		expect(rides.waitingCount).toBe(1024);
+		expect(await isSettled(over)).toBe(true);
+		expect(await over).toBeNull();
+	});
+
 	it("full: a settle past maxWaiting does not wait (null at once); room again once one is taken", async () => {
 		const rides = new SettleRides({ waitMs: 60_000, maxWaiting: 2 });
 		void rides.wait("svc", reservation(1), 1);

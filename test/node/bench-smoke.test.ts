@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { boundCosts, checkGoals, formatReport, roundRatios } from "../../scripts/bench/report.ts";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { load } from "../../scripts/bench/load.ts";
+import { formatLimitsReport, type LimitsScenarioResult } from "../../scripts/bench/limits.ts";
+import { inRoundOrder, load } from "../../scripts/bench/load.ts";
 import { runBench } from "../../scripts/bench/run.ts";
 import { available } from "./helpers/services.ts";
 
@@ -26,6 +27,8 @@ describe.skipIf(!available("redis-server", "redis-server"))("npm run bench (a sh
 			for (const figure of [scenario.requestsPerSec, scenario.cpuUsPerRequest!, scenario.latencyP50Ms, scenario.latencyP99Ms, scenario.loadedP99Ms]) {
 				expect(Number.isFinite(figure) && figure > 0).toBe(true);
 			}
+			// One round: its own figure, the one the paired ratios are taken of.
+			expect(scenario.cpuUsPerRound).toEqual([scenario.cpuUsPerRequest]);
 		}
 		const [floor, accepted, rejected, budgeted] = report.scenarios;
 		// A budget: one command in (its reservation in the limits script); the origin's reports ride on later claims, but for the last few.
@@ -88,6 +91,52 @@ describe.skipIf(!available("redis-server", "redis-server"))("npm run bench (a sh
 		expect(roundRatios([1, 2], [2])).toEqual([]);
 		expect([stream2k!.rounds, stream2k!.ratio, stream2k!.met]).toEqual([[], 1.2, false]);
 		expect(roundRatios(undefined, [1])).toEqual([]);
+	});
+
+	it("pairs a single round too, drops a round against nothing, never judges a throughput goal by CPU rounds, and prints the judged ratio, the medians' and each round's", () => {
+		const row = (name: string, cpuUsPerRequest: number, cpuUsPerRound: number[], requestsPerSec = 1) =>
+			({ name, target: name.startsWith("floor-") ? "floor-buffering" : "gateway-memory", cpuUsPerRequest, cpuUsPerRound, requestsPerSec, latencyP50Ms: 1, latencyP99Ms: 1, loadedP99Ms: 1, statusCounts: {}, upstashCallsPerRequest: null, ingests: null }) as never;
+		const [cpu, throughput] = checkGoals({ scenarios: [row("floor-buffering-1k", 100, [100]), row("memory-1k", 100, [108], 850), row("floor-streaming-1k", 100, [200], 1000)] });
+		expect([cpu!.rounds, cpu!.ratio, cpu!.ofMedians, cpu!.met]).toEqual([[1.08], 1.08, 1, true]);
+		expect([throughput!.rounds, throughput!.ratio, throughput!.met]).toEqual([[], 0.85, true]);
+		expect(roundRatios([1, 2, 3], [0, 4, 6])).toEqual([0.5, 0.5]);
+
+		const report = {
+			machine: { cpus: 2, node: "v22", date: "a day", pinned: false },
+			durationSec: 1,
+			rounds: 3,
+			connections: 1,
+			metricsFlushMs: 1000,
+			targets: [],
+			// The memory row's median is 1.2 x the floor's; its rounds' ratios 1.2, 1.08 and 1.
+			scenarios: [row("floor-buffering-1k", 100, [100, 100, 200]), row("memory-1k", 120, [120, 108, 200])],
+			upstashRoundTrip: null,
+			metricsScrape: null,
+			ingestCapacity: null,
+			neighbour: null,
+			memoryStore: null,
+			profiles: [],
+		};
+		expect(formatReport(report)).toContain("| 1 KiB POST: CPU per forwarded request at most 1.10 x the buffering floor (memory-1k / floor-buffering-1k) | 1.08 | 1.20 | 1.20, 1.08, 1.00 | met |");
+	});
+
+	it("the limits bench pairs the budget's rounds with rpm+rpd's: the median of their ratios, each ratio, the ratio of the medians", () => {
+		const result = (name: LimitsScenarioResult["name"], cpuMsPerRequest: number, cpuMsPerRound: number[]): LimitsScenarioResult => ({
+			name,
+			requestsPerSec: 1000,
+			cpuMsPerRequest,
+			cpuMsPerRound,
+			upstashCommandsPerRequest: 1,
+			commands: {},
+			statusCounts: {},
+			inProcessCpuMsPerRequest: 0.1,
+		});
+		const report = formatLimitsReport([result("rpm+rpd", 0.2, [0.25, 0.2, 0.1]), result("rpm+rpd+budget", 0.24, [0.3, 0.21, 0.1])]);
+		expect(report).toContain("(rpm+rpd+budget): workerd CPU 1.050x (the median of the rounds' ratios: 1.200, 1.050, 1.000; the ratio of the medians 1.200x)");
+	});
+
+	it("each round starts one scenario further along", () => {
+		expect([1, 2, 3, 4, 5].map((round) => inRoundOrder(["a", "b", "c"], round).join(""))).toEqual(["abc", "bca", "cab", "abc", "bca"]);
 	});
 
 	it("reports each stream bound's cost beside the default, per stream and per event, from rows of one run", () => {

@@ -294,6 +294,56 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		expect(upstash.stats.requests).toBe(1);
 	});
 
+	it("a carried settle is judged at the claim's instant as a settle alone: a millisecond before its lease ends it is settled; at the end, expired, and the sweep charges its hold whole", async () => {
+		const rides = new SettleRides({ waitMs: 60_000 });
+		const clock = { now: T0 };
+		const prefix = `lim:${crypto.randomUUID()}:`;
+		const limits = new RedisLimitStore(client, { prefix, leaseMs: LEASE_MS, rides, now: () => clock.now });
+		const budgeted = policy({ budget: { daily: 1_000, monthly: null, hold: 100 } });
+		let n = 0;
+		const reserve = () =>
+			limits.claim({ key: `${prefix}b${++n}`, value: `svc:b:${n}`, ttlMs: 300_000, clientId: "svc", policy: budgeted, budget: { hold: 100, nonce: String(n).padStart(32, "0") } });
+		const [first, second] = [await reserve(), await reserve()];
+		if (first.outcome !== "claimed" || second.outcome !== "claimed") throw new Error("not claimed");
+		const leaseEnds = T0 + LEASE_MS + 60_000;
+		const window = `${prefix}limit:svc:tokens:day:${DAY0_KEY}`;
+
+		clock.now = leaseEnds - 1;
+		const before = limits.settle(first.reservation!.id, 30, true);
+		await reserve();
+		expect(await before).toEqual({ status: "settled", hold: 100, counted: 30 });
+		clock.now = leaseEnds;
+		const at = limits.settle(second.reservation!.id, 40, true);
+		expect(await reserve()).toMatchObject({ outcome: "claimed", expiredTokens: 100 });
+		expect(await at).toEqual({ status: "expired" });
+		// 30 settled, 100 charged whole; the two claims since hold 100 each.
+		expect(await redisCommand("HMGET", window, "used", "held")).toEqual([Buffer.from("130"), Buffer.from("200")]);
+	});
+
+	it("a settle, carried or alone, leaves a window that is gone as it is: never made again with a hold taken out of it", async () => {
+		const rides = new SettleRides({ waitMs: 60_000 });
+		const prefix = `lim:${crypto.randomUUID()}:`;
+		const limits = new RedisLimitStore(client, { prefix, leaseMs: LEASE_MS, rides, now: () => T0 });
+		const budgeted = policy({ budget: { daily: 1_000, monthly: 10_000, hold: 100 } });
+		let n = 0;
+		const reserve = () =>
+			limits.claim({ key: `${prefix}g${++n}`, value: `svc:g:${n}`, ttlMs: 300_000, clientId: "svc", policy: budgeted, budget: { hold: 100, nonce: String(n).padStart(32, "0") } });
+		const [first, second] = [await reserve(), await reserve()];
+		if (first.outcome !== "claimed" || second.outcome !== "claimed") throw new Error("not claimed");
+		const day = `${prefix}limit:svc:tokens:day:${DAY0_KEY}`;
+		const month = `${prefix}limit:svc:tokens:month:${DAY0_KEY.slice(0, 7)}`;
+
+		await redisCommand("DEL", day);
+		expect(await limits.settle(first.reservation!.id, 30)).toEqual({ status: "settled", hold: 100, counted: 30 });
+		expect(await redisCommand("EXISTS", day)).toBe(0);
+		const carried = limits.settle(second.reservation!.id, 40, true);
+		await reserve();
+		expect(await carried).toEqual({ status: "settled", hold: 100, counted: 40 });
+		// The day's window holds only the hold of the claim that carried the settle; the month's saw it all.
+		expect(await redisCommand("HMGET", day, "used", "held")).toEqual([null, Buffer.from("100")]);
+		expect(await redisCommand("HMGET", month, "used", "held")).toEqual([Buffer.from("70"), Buffer.from("100")]);
+	});
+
 	it("a hold made in the last minute of a month, never reported, is charged whole to that day's and that month's windows by the first claim after", async () => {
 		const { limits, prefix, clock } = store();
 		const nextMonth = Date.UTC(new Date(DAY0).getUTCFullYear(), new Date(DAY0).getUTCMonth() + 1, 1);
