@@ -339,6 +339,8 @@ describe("RedisLimitStore: settles carried by a budgeted claim", () => {
 		["not in threes", [3, 100]],
 		["a string among them", [3, 100, "30"]],
 		["a fraction among them", [3, 100, 0.5]],
+		["a status above 3", [4, 100, 30]],
+		["a status below 0", [-1, 100, 30]],
 	])("carried answers %s are an unexpected reply: a store failure, and the settle is sent alone", async (_, answers) => {
 		const { redis, store, claim } = ridesSetup([claimed(...answers), [3, 100, 30]]);
 		const report = store.settle(idOf(1), 30, true);

@@ -51,10 +51,11 @@ type ScriptReply = [number, number, number, number, number, number, ...(string |
 
 function isScriptReply(reply: unknown): reply is ScriptReply {
 	if (!Array.isArray(reply)) return false;
-	// The answers to the settles this claim carried come last, as one more element: three whole numbers each.
+	// The answers to the settles this claim carried come last, as one more element: each a settle script's reply.
 	const carried: unknown = reply[reply.length - 1];
 	if (Array.isArray(carried)) {
-		if (carried.length % 3 !== 0 || !carried.every((value) => Number.isInteger(value))) return false;
+		if (carried.length % 3 !== 0) return false;
+		for (let i = 0; i < carried.length; i += 3) if (!isSettleReply(carried.slice(i, i + 3))) return false;
 		reply = reply.slice(0, -1);
 	}
 	if (!Array.isArray(reply) || reply.length < 6) return false;
