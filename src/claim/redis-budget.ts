@@ -2,7 +2,7 @@
 // arguments it sends, and how a reservation's id names its windows (docs/design.md, "Token budgets").
 import { CLIENT_ID_PATTERN } from "../auth/grammar.ts";
 import { utcDay, utcMonth, type LimitState } from "../limits/policy.ts";
-import { budgetKeys } from "./script.ts";
+import { budgetKeys } from "./keys.ts";
 import type { LimitedClaimRequest, SettleResult } from "./store.ts";
 
 /** A window outlives its end by the longest lease and this much, so a late report or a sweep still finds it. */

@@ -1,7 +1,9 @@
 import { MINUTE_MS, utcDay, type LimitName, type LimitState } from "../limits/policy.ts";
 import { budgetCall, isSettleReply, reservationWindows, settleKeys, settleResult, tokenState, windowRetryMs, type SettleReply } from "./redis-budget.ts";
+import { arrive, isScriptReply, type ScriptReply } from "./script-reply.ts";
 import type { Ride, SettleRides } from "./settle-rides.ts";
-import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, limitKeys, refusedValue, SCRIPT_VERDICTS, SETTLE_SCRIPT, SETTLE_SHA1, WRITE_BACK_SCRIPT, WRITE_BACK_SHA1 } from "./script.ts";
+import { limitKeys } from "./keys.ts";
+import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, refusedValue, SCRIPT_VERDICTS, SETTLE_SCRIPT, SETTLE_SHA1, WRITE_BACK_SCRIPT, WRITE_BACK_SHA1 } from "./script.ts";
 import {
 	ReplayStoreError,
 	type HeldSlot,
@@ -42,29 +44,6 @@ export interface RedisLimitStoreOptions {
 /** At most this many settles ride on one claim. */
 const RIDES_PER_CLAIM = 8;
 
-/**
- * Six whole numbers (with a budget ten: the hold, the day's and the month's tokens left, the
- * tokens charged from expired holds); a replay's verdict (1) gives the value found instead
- * (with a budget, and the hold of this claim's reservation, -1 when none).
- */
-type ScriptReply = [number, number, number, number, number, number, ...(string | number | number[])[]];
-
-function isScriptReply(reply: unknown): reply is ScriptReply {
-	if (!Array.isArray(reply)) return false;
-	// The answers to the settles this claim carried come last, as one more element: each a settle script's reply.
-	const carried: unknown = reply[reply.length - 1];
-	if (Array.isArray(carried)) {
-		if (carried.length % 3 !== 0) return false;
-		for (let i = 0; i < carried.length; i += 3) if (!isSettleReply(carried.slice(i, i + 3))) return false;
-		reply = reply.slice(0, -1);
-	}
-	if (!Array.isArray(reply) || reply.length < 6) return false;
-	if (!reply.slice(0, 6).every((value) => typeof value === "number" && Number.isInteger(value))) return false;
-	if (SCRIPT_VERDICTS[reply[0] as number] === undefined) return false;
-	if (reply[0] === 1) return typeof reply[6] === "string" && (reply.length === 7 || (reply.length === 8 && Number.isInteger(reply[7])));
-	return reply.length === 6 || (reply.length === 10 && reply.slice(6).every((value) => Number.isInteger(value)));
-}
-
 interface Script<Reply> {
 	name: string;
 	source: string;
@@ -79,13 +58,6 @@ const WRITE_BACK: Script<string | null> = {
 	valid: (reply): reply is string | null => reply === null || typeof reply === "string",
 };
 const SETTLE: Script<SettleReply> = { name: "settle", source: SETTLE_SCRIPT, sha1: SETTLE_SHA1, valid: isSettleReply };
-
-/** Hands each carried settle what the claim's script found (the reply's last element, taken off it); null for all when the answers do not match. */
-function arrive(rides: Ride[], reply: ScriptReply): void {
-	const answers = Array.isArray(reply[reply.length - 1]) ? (reply.pop() as number[]) : [];
-	const matched = answers.length === rides.length * 3;
-	rides.forEach((ride, i) => ride.arrive(matched ? settleResult(answers.slice(i * 3, i * 3 + 3) as SettleReply) : null));
-}
 
 /** The day counter outlives its UTC day by this much, so an isolate whose clock lags still finds it. */
 const DAY_KEY_SLACK_MS = 3_600_000;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, limitKeys, SETTLE_SCRIPT, SETTLE_SHA1, WRITE_BACK_SCRIPT, WRITE_BACK_SHA1 } from "./script.ts";
+import { limitKeys } from "./keys.ts";
+import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, SETTLE_SCRIPT, SETTLE_SHA1, WRITE_BACK_SCRIPT, WRITE_BACK_SHA1 } from "./script.ts";
 
 describe("the limits script", () => {
 	it.each([

@@ -65,6 +65,15 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		return { clock, prefix, limits, claim };
 	}
 
+	/** A store whose settles may ride (never sent alone within a test), a daily budget of `daily` with holds of 100, on a clock the test moves. */
+	function ridingStore(daily: number) {
+		const rides = new SettleRides({ waitMs: 60_000 });
+		const clock = { now: T0 };
+		const prefix = `lim:${crypto.randomUUID()}:`;
+		const limits = new RedisLimitStore(client, { prefix, leaseMs: LEASE_MS, rides, now: () => clock.now });
+		return { rides, clock, prefix, limits, budgeted: policy({ budget: { daily, monthly: null, hold: 100 } }) };
+	}
+
 	it("the local server passes SCRIPT LOAD, EVALSHA and EVAL to redis-server; NOSCRIPT comes back as an error the SDK throws", async () => {
 		await redisCommand("SCRIPT", "FLUSH");
 		await expect(client.evalsha(LIMITED_CLAIM_SHA1, ["a", "b", "c", "d"], [])).rejects.toThrow(/NOSCRIPT/);
@@ -214,11 +223,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 	});
 
 	it("a settle that may wait rides on its client's next budgeted claim: no command of its own, applied before that claim reads the budget, whatever its verdict; by the settle script's rules", async () => {
-		const rides = new SettleRides({ waitMs: 60_000 });
-		const clock = { now: T0 };
-		const prefix = `lim:${crypto.randomUUID()}:`;
-		const limits = new RedisLimitStore(client, { prefix, leaseMs: LEASE_MS, rides, now: () => clock.now });
-		const budgeted = policy({ budget: { daily: 250, monthly: null, hold: 100 } });
+		const { rides, clock, prefix, limits, budgeted } = ridingStore(250);
 		let n = 0;
 		const reserve = (clientId = "svc", key = `r${++n}`) =>
 			limits.claim({ key: prefix + key, value: `${clientId}:${n}`, ttlMs: 300_000, clientId, policy: budgeted, budget: { hold: 100, nonce: String(n).padStart(32, "0") } });
@@ -295,11 +300,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 	});
 
 	it("a carried settle is judged at the claim's instant as a settle alone: a millisecond before its lease ends it is settled; at the end, expired, and the sweep charges its hold whole", async () => {
-		const rides = new SettleRides({ waitMs: 60_000 });
-		const clock = { now: T0 };
-		const prefix = `lim:${crypto.randomUUID()}:`;
-		const limits = new RedisLimitStore(client, { prefix, leaseMs: LEASE_MS, rides, now: () => clock.now });
-		const budgeted = policy({ budget: { daily: 1_000, monthly: null, hold: 100 } });
+		const { clock, prefix, limits, budgeted } = ridingStore(1_000);
 		let n = 0;
 		const reserve = () =>
 			limits.claim({ key: `${prefix}b${++n}`, value: `svc:b:${n}`, ttlMs: 300_000, clientId: "svc", policy: budgeted, budget: { hold: 100, nonce: String(n).padStart(32, "0") } });

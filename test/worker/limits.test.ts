@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { limitKeys } from "../../src/claim/script.ts";
+import { limitKeys } from "../../src/claim/keys.ts";
 import { errorBody, harness, sampleValue, scrape, signedRequest, type Harness } from "./harness.ts";
 
 const LIMITS = (entries: Record<string, object>) => ({ CLIENT_LIMITS: JSON.stringify(entries) });
