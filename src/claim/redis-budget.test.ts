@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { LimitPolicy } from "../limits/policy.ts";
-import { budgetCall, reservationWindows, settleKeys } from "./redis-budget.ts";
+import { budgetCall, reservationWindows, windowKeys } from "./redis-budget.ts";
 
 const policy: LimitPolicy = { rpm: null, rpd: null, concurrent: null, label: "", budget: { daily: 1_000, monthly: 10_000, hold: 100 } };
 const request = { key: "k", value: "v", ttlMs: 1_000, clientId: "svc", policy, budget: { hold: 100, nonce: "0".repeat(32) } };
@@ -9,13 +9,12 @@ const year = new Date().getUTCFullYear() + 1;
 const AT = Date.UTC(year, 2, 1, 0, 30);
 
 describe("a reservation id and the windows it holds in", () => {
-	it("names its client, day and month; one the gateway does not give is null, and has no settle keys", () => {
-		expect(reservationWindows(`svc:${year}-03-01:-:${"a".repeat(32)}`)).toEqual({ clientId: "svc", day: `${year}-03-01`, month: "-" });
-		for (const id of ["", "svc:x:y:z", `svc:${year}-03-01:${year}-03`, `bad id:-:-:${"a".repeat(32)}`, `svc:-:-:${"g".repeat(32)}`]) {
-			expect(reservationWindows(id), id).toBeNull();
-			expect(settleKeys("p:", id), id).toBeNull();
-		}
-		expect(settleKeys("p:", `svc:${year}-03-01:-:${"a".repeat(32)}`)).toEqual(["p:limit:svc:tokens:leases", "p:limit:svc:tokens:holds", `p:limit:svc:tokens:day:${year}-03-01`]);
+	it("names its client, day and month, and so the keys its settle reads; one the gateway does not give is null", () => {
+		const windows = reservationWindows(`svc:${year}-03-01:-:${"a".repeat(32)}`);
+		expect(windows).toEqual({ clientId: "svc", day: `${year}-03-01`, month: "-" });
+		for (const id of ["", "svc:x:y:z", `svc:${year}-03-01:${year}-03`, `bad id:-:-:${"a".repeat(32)}`, `svc:-:-:${"g".repeat(32)}`]) expect(reservationWindows(id), id).toBeNull();
+		expect(windowKeys("p:", windows!)).toEqual(["p:limit:svc:tokens:leases", "p:limit:svc:tokens:holds", `p:limit:svc:tokens:day:${year}-03-01`]);
+		expect(windowKeys("p:", { clientId: "svc", day: "-", month: `${year}-03` })).toEqual(["p:limit:svc:tokens:leases", "p:limit:svc:tokens:holds", `p:limit:svc:tokens:month:${year}-03`]);
 	});
 
 	it("a budgeted claim can carry the settle of a reservation whose windows are among its keys: this day or the one before, this month or the one before, or none", () => {

@@ -76,11 +76,8 @@ export function reservationWindows(id: string): { clientId: string; day: string;
 	return { clientId, day, month };
 }
 
-/** The keys a settle of `reservation` reads, or null when the id is not one this gateway gives. */
-export function settleKeys(prefix: string, reservation: string): string[] | null {
-	const windows = reservationWindows(reservation);
-	if (windows === null) return null;
-	const { clientId, day, month } = windows;
+/** The keys a settle of a reservation holding in these windows reads: its client's reservations, their holds, then its windows. */
+export function windowKeys(prefix: string, { clientId, day, month }: { clientId: string; day: string; month: string }): string[] {
 	const keys = budgetKeys(prefix, clientId);
 	return [keys.leases, keys.holds, ...(day === "-" ? [] : [keys.day(day)]), ...(month === "-" ? [] : [keys.month(month)])];
 }

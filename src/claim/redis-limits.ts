@@ -1,5 +1,5 @@
 import { MINUTE_MS, utcDay, type LimitName, type LimitState } from "../limits/policy.ts";
-import { budgetCall, isSettleReply, reservationWindows, settleKeys, settleResult, tokenState, windowRetryMs, type SettleReply } from "./redis-budget.ts";
+import { budgetCall, isSettleReply, reservationWindows, settleResult, tokenState, windowKeys, windowRetryMs, type SettleReply } from "./redis-budget.ts";
 import { arrive, isScriptReply, type ScriptReply } from "./script-reply.ts";
 import type { Ride, SettleRides } from "./settle-rides.ts";
 import { limitKeys } from "./keys.ts";
@@ -153,7 +153,7 @@ export class RedisLimitStore implements LimitedClaimStore {
 			const carried = await this.options.rides.wait(windows.clientId, { id: reservation, day: windows.day, month: windows.month }, tokens);
 			if (carried !== null) return carried;
 		}
-		return settleResult(await this.run(SETTLE, settleKeys(this.options.prefix, reservation)!, [reservation, tokens, this.now()], "confirm"));
+		return settleResult(await this.run(SETTLE, windowKeys(this.options.prefix, windows), [reservation, tokens, this.now()], "confirm"));
 	}
 
 	private get reservationLeaseMs(): number {
