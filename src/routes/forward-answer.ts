@@ -5,12 +5,15 @@ import { type StreamBounds, streamedBody } from "./forward-stream.ts";
 
 /** A header name (an RFC 9110 token): `Headers.delete` throws on anything else. */
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-/** Never passed on: hop-by-hop headers, and `Alt-Svc` (the origin's own address, by another protocol or port). */
-const NEVER_PASSED: ReadonlySet<string> = new Set([...HOP_BY_HOP, "alt-svc"]);
+/**
+ * Never passed on: hop-by-hop headers, `Alt-Svc` (the origin's own address, by another protocol
+ * or port), and `Server` (the origin's software and version: `uvicorn`, a Python build).
+ */
+const NEVER_PASSED: ReadonlySet<string> = new Set([...HOP_BY_HOP, "alt-svc", "server"]);
 
 /**
- * The client's answer: the origin's status and headers, without hop-by-hop ones, `Alt-Svc`, or
- * anything naming the origin, with `X-Auth-Mode: hmac` (never the origin's own). An answer of
+ * The client's answer: the origin's status and headers, without hop-by-hop ones, `Alt-Svc`,
+ * `Server`, or anything naming the origin, with `X-Auth-Mode: hmac` (never the origin's own). An answer of
  * known length (and not re-encoded by the runtime), or without a body, keeps the origin's own
  * body; a streamed one gets the bounds set for it (none by default: the origin's body as it is),
  * and loses a Content-Length it could no longer keep if cut.

@@ -183,6 +183,16 @@ describe("answers never name the origin", () => {
 		expect(response.headers.get("alt-svc")).toBeNull();
 	});
 
+	it("Server (the origin's software) is never passed on; the headers beside it are", async () => {
+		const response = await answer([
+			["Server", "uvicorn"],
+			["X-Served-By", "agent-backend"],
+		]);
+		expect(response.status).toBe(200);
+		expect(response.headers.get("server")).toBeNull();
+		expect(response.headers.get("x-served-by")).toBe("agent-backend");
+	});
+
 	it.each<[string, string, string?]>([
 		["Content-Security-Policy", "default-src 'self'; report-uri https://origin.test/csp-report"],
 		["Access-Control-Allow-Origin", "https://origin.test"],
