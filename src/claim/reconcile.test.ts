@@ -4,6 +4,19 @@ import { claimValue } from "./guard.ts";
 import { MemoryReplayStore } from "./memory.ts";
 import { WriteBacks } from "./reconcile.ts";
 
+/**
+ * Runs the write-backs while Upstash is down for the limits (one kept for the next run), then a
+ * second later, with it back (`comeBack`), again.
+ */
+async function runDownThenUp(writeBacks: WriteBacks, limits: Parameters<WriteBacks["run"]>[1], clock: { now: number }, comeBack: () => void): Promise<void> {
+	const store = new ScriptedStore(() => Promise.resolve("claimed"));
+	await writeBacks.run(store, limits);
+	expect(writeBacks.size).toBe(1);
+	clock.now += 1_000;
+	comeBack();
+	await writeBacks.run(store, limits);
+}
+
 describe("write-backs of the claims made in memory during an outage", () => {
 	it("a claim made in memory is written to Upstash once it answers, with SET NX GET and the same expiry", async () => {
 		const store = ScriptedStore.down();
@@ -184,12 +197,7 @@ describe("write-backs of the claims made in memory during an outage", () => {
 				if (!up) throw new Error("down");
 			},
 		};
-		const store = new ScriptedStore(() => Promise.resolve("claimed"));
-		await writeBacks.run(store, limits);
-		expect(writeBacks.size).toBe(1);
-		clock.now += 1_000;
-		up = true;
-		await writeBacks.run(store, limits);
+		await runDownThenUp(writeBacks, limits, clock, () => (up = true));
 		expect(sent).toEqual([`release c:${ts}:iso:7`, `release c:${ts}:iso:7`]);
 		expect(writeBacks.size).toBe(0);
 	});
@@ -211,12 +219,7 @@ describe("write-backs of the claims made in memory during an outage", () => {
 				return { status: "settled" as const, hold: 10, counted: 0 };
 			},
 		};
-		const store = new ScriptedStore(() => Promise.resolve("claimed"));
-		await writeBacks.run(store, limits);
-		expect(writeBacks.size).toBe(1);
-		clock.now += 1_000;
-		up = true;
-		await writeBacks.run(store, limits);
+		await runDownThenUp(writeBacks, limits, clock, () => (up = true));
 		expect(sent).toEqual(["release c:1:iso:1", "settle c:2025-11-24:-:r1 0", "settle c:2025-11-24:-:r1 0"]);
 		expect(writeBacks.size).toBe(0);
 	});

@@ -67,6 +67,18 @@ async function outcome(mode: Mode, name: string, atLeast = 0): Promise<number> {
 	return value;
 }
 
+/** The status of the limited client's next request, tried until its one slot is free (200) or 3 s pass. */
+async function slotFreed(mode: Mode): Promise<number> {
+	let next = 0;
+	await until(async () => {
+		const again = await stream(mode, "tokens=0&interval_ms=0", { clientId: LIMITED });
+		next = again.status;
+		await again.arrayBuffer();
+		return next === 200;
+	}, "the slot to be released", 3_000);
+	return next;
+}
+
 /** How the origin's last answer of the mode ended, once it has. */
 async function originEnded(mode: Mode): Promise<string> {
 	await until(() => origin.recorded(mode).at(-1)?.answerEnded != null, "the origin's answer to end", 10_000);
@@ -106,14 +118,7 @@ describe.each(Object.keys(MODES) as Mode[])("a streamed answer, %s mode", (mode)
 		expect((await stream(mode, "tokens=1&interval_ms=0", { clientId: LIMITED })).status).toBe(429);
 		expect(await events(response)).toEqual(["start", "token", "token", "token", "done"]);
 		// Released in the background as the answer ends: the next request is accepted within moments, not after the lease.
-		let next = 0;
-		await until(async () => {
-			const again = await stream(mode, "tokens=0&interval_ms=0", { clientId: LIMITED });
-			next = again.status;
-			await again.arrayBuffer();
-			return next === 200;
-		}, "the slot to be released", 3_000);
-		expect(next).toBe(200);
+		expect(await slotFreed(mode)).toBe(200);
 	});
 });
 
@@ -134,14 +139,7 @@ describe("the total deadline (ORIGIN_STREAM_MAX_MS=1500)", () => {
 	it("a concurrent-limited client's stream past the deadline frees its slot too", async () => {
 		const types = await events(await stream("deadline", "tokens=100&interval_ms=100", { clientId: LIMITED }));
 		expect(types).not.toContain("done");
-		let next = 0;
-		await until(async () => {
-			const again = await stream("deadline", "tokens=0&interval_ms=0", { clientId: LIMITED });
-			next = again.status;
-			await again.arrayBuffer();
-			return next === 200;
-		}, "the slot to be released", 3_000);
-		expect(next).toBe(200);
+		expect(await slotFreed("deadline")).toBe(200);
 	});
 });
 
