@@ -62,7 +62,7 @@ export interface LimitsScenarioResult {
 
 const UPSTASH_TOKEN = "bench-limits-token";
 /** Requests spread over this many client ids, as a gateway's traffic is. */
-const CLIENTS = 20;
+export const CLIENTS = 20;
 
 function request(counter: number, query = ""): { method: "POST"; path: string; headers: Record<string, string>; body: string } {
 	const body = chatBody(1024, counter);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatLimitsReport, runLimitsBench } from "../../scripts/bench/limits.ts";
+import { CLIENTS, formatLimitsReport, runLimitsBench } from "../../scripts/bench/limits.ts";
 import { available } from "./helpers/services.ts";
 
 // Not a benchmark: one short run, so the harness cannot rot. No timing is asserted; the
@@ -17,7 +17,12 @@ describe.skipIf(!available("redis-server", "redis-server"))("npm run bench -- --
 		expect(Object.keys(unreported!.commands).sort()).toEqual(["evalsha"]);
 		expect(unreported!.upstashCommandsPerRequest).toBe(1);
 		expect(budget!.upstashCommandsPerRequest).toBeGreaterThanOrEqual(1);
-		expect(budget!.upstashCommandsPerRequest).toBeLessThan(1.1);
+		// Alone: at most each client's last settle of the round, and of the warm-up before it (a short run has few requests, so a bound per request would not hold).
+		const commands = Object.values(budget!.commands).reduce((sum, count) => sum + count, 0);
+		const accepted = Math.round(commands / budget!.upstashCommandsPerRequest);
+		expect(commands - accepted).toBeLessThanOrEqual(2 * CLIENTS);
+		// Enough requests that settles all sent alone (one per request) would pass that bound.
+		expect(accepted).toBeGreaterThan(2 * CLIENTS + 10);
 		expect(Object.keys(none!.commands)).toEqual(["set"]);
 		expect(Object.keys(rates!.commands).sort()).toEqual(["evalsha"]);
 		expect(Object.keys(all!.commands).sort()).toEqual(["evalsha", "zrem"]);
