@@ -34,7 +34,9 @@ describe.skipIf(!available("redis-server", "redis-server"))("npm run bench (a sh
 		// A budget: one command in (its reservation in the limits script); the origin's reports ride on later claims, but for the last few.
 		expect(Object.keys(budgeted!.statusCounts)).toEqual(["200"]);
 		expect(budgeted!.upstashCalls!.calls).toBeGreaterThanOrEqual(budgeted!.upstashCalls!.requests);
-		expect(budgeted!.upstashCalls!.calls).toBeLessThanOrEqual(budgeted!.upstashCalls!.requests * 1.1);
+		// One client: alone, at most its last settle of the round and of the warm-up (a few to spare); all alone would be one per request.
+		expect(budgeted!.upstashCalls!.calls - budgeted!.upstashCalls!.requests).toBeLessThanOrEqual(5);
+		expect(budgeted!.upstashCalls!.requests).toBeGreaterThan(20);
 		expect(floor!.ingests).toBeNull();
 		expect(Object.keys(floor!.statusCounts)).toEqual(["200"]);
 		for (const gateway of [accepted!, rejected!]) expect(gateway.ingests!.count).toBeLessThanOrEqual(gateway.ingests!.bound);
