@@ -7,6 +7,7 @@ import { CLIENT_ID, signed, type RunningGateway } from "./helpers/gateway.ts";
 import { available } from "./helpers/services.ts";
 import { until } from "./helpers/until.ts";
 import { useUpstashStack } from "./helpers/stack.ts";
+import { awayFromUtcMidnight, WINDOW_EDGE_MARGIN_MS } from "../fixtures/instants.ts";
 
 const TOKEN = "budget-exactness-token";
 const ORIGIN_TOKEN = "budget-origin-token";
@@ -71,6 +72,9 @@ function startOrigin(gateways: () => RunningGateway[]) {
 	});
 	return { server, served };
 }
+
+// A day's or a month's budget spent here must stay spent for the file's few seconds: never across a UTC midnight.
+beforeAll(() => awayFromUtcMidnight(), WINDOW_EDGE_MARGIN_MS + 5_000);
 
 describe.skipIf(!available("redis-server", "redis-server"))("token budgets, exact: two gateway processes on one Redis through the local Upstash server", () => {
 	const stack = useUpstashStack(TOKEN, { METRICS_TOKEN: "budget-metrics" });

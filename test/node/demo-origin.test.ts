@@ -6,10 +6,14 @@ import { available } from "./helpers/services.ts";
 import { useUpstashStack } from "./helpers/stack.ts";
 import { until } from "./helpers/until.ts";
 import { usageRoute } from "./helpers/usage-route.ts";
+import { awayFromUtcMidnight, WINDOW_EDGE_MARGIN_MS } from "../fixtures/instants.ts";
 
 const budgeted = (hold: number, reservation = "res-1") => ({ "X-Token-Hold": String(hold), "X-Token-Reservation": reservation, "X-Gateway-Token": "origin-secret" });
 const chat = (origin: DemoOrigin, query: string, headers: Record<string, string>) =>
 	fetch(`${origin.url}/agent/chat${query}`, { method: "POST", headers: { "Content-Type": "application/json", ...headers }, body: JSON.stringify({ messages: [{ content: "one two three four five" }] }) });
+
+// A day's or a month's budget spent here must stay spent for the file's few seconds: never across a UTC midnight.
+beforeAll(() => awayFromUtcMidnight(), WINDOW_EDGE_MARGIN_MS + 5_000);
 
 describe("the demo origin's part in token budgets (docs/design.md, \"Token budgets\")", () => {
 	let gateway: Awaited<ReturnType<typeof usageRoute>>;

@@ -12,6 +12,7 @@ import { available } from "./helpers/services.ts";
 import { useUpstashStack } from "./helpers/stack.ts";
 import { until } from "./helpers/until.ts";
 import { usageRoute } from "./helpers/usage-route.ts";
+import { awayFromUtcMidnight, WINDOW_EDGE_MARGIN_MS } from "../fixtures/instants.ts";
 
 /** The page's one `python` block, as a file of its own. */
 function originProgram(): string {
@@ -55,6 +56,9 @@ async function startPythonOrigin(gatewayUrl: string, originToken: string, chosen
 }
 
 const TOKEN = "origin-token-of-the-docs-test";
+
+// A day's or a month's budget spent here must stay spent for the file's few seconds: never across a UTC midnight.
+beforeAll(() => awayFromUtcMidnight(), WINDOW_EDGE_MARGIN_MS + 5_000);
 
 describe.skipIf(!available("python3", "python3"))("docs/origin.md: the Python backend, called as the gateway calls it", () => {
 	let gateway: Awaited<ReturnType<typeof usageRoute>>;

@@ -11,9 +11,13 @@ import { runCli } from "./helpers/cli.ts";
 import { SECRET, startGateway, type RunningGateway } from "./helpers/gateway.ts";
 import { available } from "./helpers/services.ts";
 import { useUpstashStack } from "./helpers/stack.ts";
+import { awayFromUtcMidnight, WINDOW_EDGE_MARGIN_MS } from "../fixtures/instants.ts";
 
 /** Runs the signing CLI as a user would (`npm run sign -- ...` runs `node scripts/sign.ts ...`). */
 const sign = (args: string[], env: Record<string, string> = { HMAC_SECRET: SECRET }, cwd?: string) => runCli("sign", args, { env, cwd });
+
+// A day's or a month's budget spent here must stay spent for the file's few seconds: never across a UTC midnight.
+beforeAll(() => awayFromUtcMidnight(), WINDOW_EDGE_MARGIN_MS + 5_000);
 
 describe("the signing CLI against a local gateway", () => {
 	let origin: DemoOrigin;

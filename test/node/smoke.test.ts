@@ -10,6 +10,7 @@ import { runCli } from "./helpers/cli.ts";
 import { SECRET, startGateway, type RunningGateway } from "./helpers/gateway.ts";
 import { available } from "./helpers/services.ts";
 import { useUpstashStack } from "./helpers/stack.ts";
+import { awayFromUtcMidnight, WINDOW_EDGE_MARGIN_MS } from "../fixtures/instants.ts";
 
 /** The secrets smoke would otherwise find in the test process's environment, emptied. */
 const NO_SECRETS = { SMOKE_HMAC_SECRET: "", HMAC_SECRET: "", E2E_SESSION_HMAC_SECRET: "", METRICS_TOKEN: "" };
@@ -32,6 +33,9 @@ const smoke = (url: string, args: string[] = [], env: Record<string, string> = {
 		code: r.code,
 		output: r.stdout + r.stderr,
 	}));
+
+// A day's or a month's budget spent here must stay spent for the file's few seconds: never across a UTC midnight.
+beforeAll(() => awayFromUtcMidnight(), WINDOW_EDGE_MARGIN_MS + 5_000);
 
 describe("npm run smoke against a local gateway (memory store)", () => {
 	let origin: DemoOrigin;
