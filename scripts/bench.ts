@@ -4,8 +4,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { formatReport } from "./bench/report.ts";
-import { runBench } from "./bench/run.ts";
-import { SCENARIO_NAMES } from "./bench/scenarios.ts";
+import { assertLoadableTogether, runBench } from "./bench/run.ts";
+import { SCENARIO_NAMES, scenarioNamed } from "./bench/scenarios.ts";
 
 /** Scenarios with a harness of their own (not a gateway under load against its floors). */
 const OWN_HARNESS = ["aggregator-scale", "replay-memory", "keyring", "limits"];
@@ -15,6 +15,8 @@ const USAGE = `usage: npm run bench -- [options]
   --rounds N          rounds over all scenarios; figures are medians of the rounds (default 3)
   --connections N     concurrent connections of the load generator (default 16)
   --only A,B          run only these scenarios (default: all)
+  --together          load a round's scenarios all at once, each on its own Worker (at most one
+                      on Upstash): paired rows share every moment of the machine
   --profile [A,B]     after the rounds, profile these scenarios through workerd's inspector
                       (default memory-1k,memory-ndjson) and print the top functions by self time
   --no-memory-store   skip the memory store's million-key figure
@@ -48,6 +50,7 @@ try {
 			rounds: { type: "string", default: "3" },
 			connections: { type: "string", default: "16" },
 			only: { type: "string" },
+			together: { type: "boolean", default: false },
 			profile: { type: "string" },
 			"no-memory-store": { type: "boolean", default: false },
 			"no-extras": { type: "boolean", default: false },
@@ -76,11 +79,19 @@ if (!Number.isInteger(rounds) || rounds < 1) usageError("--rounds must be a posi
 if (!Number.isInteger(connections) || connections < 1) usageError("--connections must be a positive integer");
 
 const gatewayScenarios = scenarios.filter((name) => SCENARIO_NAMES.includes(name));
+if (values.together) {
+	try {
+		assertLoadableTogether(gatewayScenarios.map(scenarioNamed));
+	} catch (error) {
+		usageError(error instanceof Error ? error.message : String(error));
+	}
+}
 mkdirSync(".build/bench", { recursive: true });
 if (gatewayScenarios.length > 0) {
 	const report = await runBench({
 		durationSec,
 		rounds,
+		together: values.together,
 		connections,
 		scenarios: gatewayScenarios,
 		memoryStore: !values["no-memory-store"],

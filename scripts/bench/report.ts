@@ -76,6 +76,9 @@ const fixed = (value: number | null | undefined, digits: number) => (value === n
 export function formatReport(report: BenchReport): string {
 	const lines = [
 		`Run ${report.machine.date}, ${report.machine.cpus} CPUs, Node ${report.machine.node}; ${report.rounds} rounds of ${report.durationSec} s per scenario, ${report.connections} connections; METRICS_FLUSH_MS=${report.metricsFlushMs}.`,
+		report.together
+			? "Loaded together (--together): each round loaded every scenario at once, each on its own workerd, so paired rows shared the machine's every moment; each row's throughput is its share."
+			: "Each round loaded one scenario after another, the order turning each round.",
 		"CPU/req: workerd's CPU time (user + system, /proc/<pid>/stat) over the requests it answered, median of the rounds. req/s and loaded p99: median of the rounds. p50/p99: one request at a time after the load.",
 		report.machine.pinned ? "workerd ran on a CPU of its own; the load generator and the demo origin shared the other." : "Load generator, origin and workerd shared the CPUs.",
 		"",

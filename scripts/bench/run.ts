@@ -30,6 +30,12 @@ export interface BenchOptions {
 	durationSec: number;
 	/** Rounds over all scenarios; each figure is the median of its rounds. */
 	rounds: number;
+	/**
+	 * Load every scenario of a round at once, each on its own Worker (none may share one, at most
+	 * one on Upstash): each row's CPU is still its own workerd's, and the rows share the machine's
+	 * every moment, not only its minute. Without it, one scenario after another.
+	 */
+	together?: boolean;
 	connections: number;
 	/** Scenario names (scripts/bench/scenarios.ts). */
 	scenarios: readonly string[];
@@ -79,6 +85,8 @@ export interface BenchReport {
 	machine: { cpus: number; node: string; date: string; pinned: boolean };
 	durationSec: number;
 	rounds: number;
+	/** The scenarios of a round were loaded at once (`--together`), not one after another. */
+	together: boolean;
 	connections: number;
 	metricsFlushMs: number;
 	targets: { name: TargetName; about: string }[];
@@ -93,7 +101,11 @@ export interface BenchReport {
 	profiles: ProfileSummary[];
 }
 
-const METRICS_FLUSH_MS = 1000;
+/**
+ * The shipped default: a gateway row runs the configuration as it ships. (At 1,000 a stream of
+ * 200 events, a few dozen a second per isolate, paid about 60 us more for the flushes.)
+ */
+const METRICS_FLUSH_MS = 10_000;
 
 interface Running {
 	gateway: RunningGateway;
@@ -105,6 +117,7 @@ interface Running {
 export async function runBench(options: BenchOptions): Promise<BenchReport> {
 	const { log } = options;
 	const scenarios = options.scenarios.map(scenarioNamed);
+	if (options.together === true) assertLoadableTogether(scenarios);
 	const targetNames = [...new Set([...scenarios, ...options.profile.map(scenarioNamed)].map((scenario) => scenario.target))];
 	log(`building ${targetNames.join(", ")} ...`);
 	const scripts = buildTargets(targetNames);
@@ -167,34 +180,56 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 				await load(running.get(scenario.target)!.gateway.url, scenario, { connections: options.connections, durationSec: 1 });
 				totals.set(scenario.name, { rounds: [], cpuPerRequest: [], upstashCalls: 0, decided: 0, ingests: 0, ingestBound: 0, seconds: 0 });
 			}
+			/** What a round of `scenario` needs from before its load: the counters, the CPU time, the clock. */
+			const begin = async (scenario: Scenario) => {
+				const { gateway, pid } = running.get(scenario.target)!;
+				upstash?.resetStats();
+				const counters = TARGETS[scenario.target].gateway ? await readCounters(gateway) : null;
+				return { counters, cpuBefore: pid === null ? null : cpuMicros(pid), started: performance.now() };
+			};
+			/** Adds one round's figures; the load has ended and the requests still in flight with it. */
+			const finish = async (scenario: Scenario, begun: Awaited<ReturnType<typeof begin>>, result: autocannon.Result, seconds: number) => {
+				const { gateway, pid } = running.get(scenario.target)!;
+				const measured = totals.get(scenario.name)!;
+				const cpuAfter = pid === null ? null : cpuMicros(pid);
+				measured.seconds += seconds;
+				measured.rounds.push(result);
+				if (begun.cpuBefore !== null && cpuAfter !== null && result.requests.total > 0) measured.cpuPerRequest.push((cpuAfter - begun.cpuBefore) / result.requests.total);
+				if (begun.counters !== null) {
+					const after = await readCounters(gateway);
+					// The scrape before the load counts one flush of its own.
+					measured.ingests += Math.max(0, after.flushes - begun.counters.flushes - 1);
+					measured.ingestBound += 1 + Math.floor((seconds * 1000) / METRICS_FLUSH_MS);
+					measured.decided += scenario.counts === "rejected" ? after.rejected - begun.counters.rejected : after.accepted - begun.counters.accepted;
+				}
+				// Every command: a plain claim is a `SET`, a limited one an `EVALSHA` (a budget's settle alone one more).
+				for (const count of upstash?.stats.commands.values() ?? []) measured.upstashCalls += count;
+			};
+			const length = (scenario: Scenario) => (scenario.requestsPerRound === undefined ? `for ${options.durationSec} s` : `${scenario.requestsPerRound} requests, each to its end,`);
+			// Requests still in flight when a load stopped finish before the counts are read.
+			const drained = () => new Promise((resolve) => setTimeout(resolve, 300));
 			for (let round = 1; round <= options.rounds; round++) {
+				if (options.together) {
+					log(`round ${round}/${options.rounds}: ${scenarios.map((scenario) => `${scenario.name} ${length(scenario)}`).join(", ")}, all at once, ${options.connections} connections each ...`);
+					const begun = await Promise.all(scenarios.map(begin));
+					const loads = await Promise.all(
+						scenarios.map(async (scenario) => {
+							const started = performance.now();
+							const result = await load(running.get(scenario.target)!.gateway.url, scenario, { ...options, whole: true });
+							return { result, seconds: (performance.now() - started) / 1000 };
+						}),
+					);
+					await drained();
+					for (const [i, scenario] of scenarios.entries()) await finish(scenario, begun[i]!, loads[i]!.result, loads[i]!.seconds);
+					continue;
+				}
 				for (const scenario of inRoundOrder(scenarios, round)) {
-					const length = scenario.requestsPerRound === undefined ? `for ${options.durationSec} s` : `${scenario.requestsPerRound} requests, each to its end,`;
-					log(`round ${round}/${options.rounds}: ${scenario.name} ${length} with ${options.connections} connections ...`);
-					const { gateway, pid } = running.get(scenario.target)!;
-					const target = TARGETS[scenario.target];
-					const measured = totals.get(scenario.name)!;
-					upstash?.resetStats();
-					const counters = target.gateway ? await readCounters(gateway) : null;
-					const cpuBefore = pid === null ? null : cpuMicros(pid);
-					const started = performance.now();
-					const result = await load(gateway.url, scenario, { ...options, whole: true });
-					const seconds = (performance.now() - started) / 1000;
-					measured.seconds += seconds;
-					// Requests still in flight when the load stopped finish before the counts are read.
-					await new Promise((resolve) => setTimeout(resolve, 300));
-					const cpuAfter = pid === null ? null : cpuMicros(pid);
-					measured.rounds.push(result);
-					if (cpuBefore !== null && cpuAfter !== null && result.requests.total > 0) measured.cpuPerRequest.push((cpuAfter - cpuBefore) / result.requests.total);
-					if (counters !== null) {
-						const after = await readCounters(gateway);
-						// The scrape before the load counts one flush of its own.
-						measured.ingests += Math.max(0, after.flushes - counters.flushes - 1);
-						measured.ingestBound += 1 + Math.floor((seconds * 1000) / METRICS_FLUSH_MS);
-						measured.decided += scenario.counts === "rejected" ? after.rejected - counters.rejected : after.accepted - counters.accepted;
-					}
-					// Every command: a plain claim is a `SET`, a limited one an `EVALSHA` (a budget's settle alone one more).
-					for (const count of upstash?.stats.commands.values() ?? []) measured.upstashCalls += count;
+					log(`round ${round}/${options.rounds}: ${scenario.name} ${length(scenario)} with ${options.connections} connections ...`);
+					const begun = await begin(scenario);
+					const result = await load(running.get(scenario.target)!.gateway.url, scenario, { ...options, whole: true });
+					const seconds = (performance.now() - begun.started) / 1000;
+					await drained();
+					await finish(scenario, begun, result, seconds);
 				}
 			}
 			for (const scenario of scenarios) {
@@ -245,6 +280,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 		machine: { cpus: cpus().length, node: process.version, date: new Date().toISOString(), pinned },
 		durationSec: options.durationSec,
 		rounds: options.rounds,
+		together: options.together === true,
 		connections: options.connections,
 		metricsFlushMs: METRICS_FLUSH_MS,
 		targets: [...new Set(results.map((result) => result.target))].map((name) => ({ name, about: TARGETS[name].about })),
@@ -268,6 +304,18 @@ async function profileScenario(scenario: Scenario, { gateway, pid }: Running, op
 	} finally {
 		await gateway.close();
 	}
+}
+
+/** Scenarios loaded at once need a Worker each (CPU is read per workerd) and one Upstash count at most (it is the server's). */
+export function assertLoadableTogether(scenarios: readonly Scenario[]): void {
+	const seen = new Map<TargetName, string>();
+	for (const scenario of scenarios) {
+		const other = seen.get(scenario.target);
+		if (other !== undefined) throw new Error(`--together: ${other} and ${scenario.name} run on the same Worker (${scenario.target}): run them apart`);
+		seen.set(scenario.target, scenario.name);
+	}
+	const onUpstash = scenarios.filter((scenario) => TARGETS[scenario.target].upstash);
+	if (onUpstash.length > 1) throw new Error(`--together: ${onUpstash.map((scenario) => scenario.name).join(" and ")} would share the Upstash server's command count: run them apart`);
 }
 
 function spawnOrigin(port: number): ChildProcess {

@@ -4,7 +4,8 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { formatLimitsReport, type LimitsScenarioResult } from "../../scripts/bench/limits.ts";
 import { inRoundOrder, load } from "../../scripts/bench/load.ts";
-import { runBench } from "../../scripts/bench/run.ts";
+import { assertLoadableTogether, runBench } from "../../scripts/bench/run.ts";
+import { scenarioNamed } from "../../scripts/bench/scenarios.ts";
 import { available } from "./helpers/services.ts";
 
 // Not a benchmark: one short run, so the harness cannot rot. No timing is asserted.
@@ -107,6 +108,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("npm run bench (a sh
 			machine: { cpus: 2, node: "v22", date: "a day", pinned: false },
 			durationSec: 1,
 			rounds: 3,
+			together: false,
 			connections: 1,
 			metricsFlushMs: 1000,
 			targets: [],
@@ -120,6 +122,37 @@ describe.skipIf(!available("redis-server", "redis-server"))("npm run bench (a sh
 			profiles: [],
 		};
 		expect(formatReport(report)).toContain("| 1 KiB POST: CPU per forwarded request at most 1.10 x the buffering floor (memory-1k / floor-buffering-1k) | 1.08 | 1.20 | 1.20, 1.08, 1.00 | met |");
+		expect(formatReport(report)).toContain("Each round loaded one scenario after another, the order turning each round.");
+		expect(formatReport({ ...report, together: true })).toContain("Loaded together (--together): each round loaded every scenario at once");
+	});
+
+	it("--together refuses two scenarios on one Worker, and two on Upstash, before anything starts", async () => {
+		expect(() => assertLoadableTogether(["memory-1k", "memory-ndjson"].map(scenarioNamed))).toThrow("--together: memory-1k and memory-ndjson run on the same Worker (gateway-memory): run them apart");
+		expect(() => assertLoadableTogether(["upstash-1k", "upstash-limits-1k"].map(scenarioNamed))).toThrow("--together: upstash-1k and upstash-limits-1k would share the Upstash server's command count: run them apart");
+		expect(() => assertLoadableTogether(["floor-buffering-1k", "memory-1k", "upstash-1k"].map(scenarioNamed))).not.toThrow();
+		const log: string[] = [];
+		await expect(runBench({ durationSec: 1, rounds: 1, together: true, connections: 1, scenarios: ["memory-1k", "memory-256k"], memoryStore: false, pinCpus: false, scrapes: 0, profile: [], log: (line) => log.push(line) })).rejects.toThrow("run on the same Worker");
+		expect(log).toEqual([]);
+	});
+
+	it("--together loads a round's rows at once, each figure from its own workerd", async () => {
+		const log: string[] = [];
+		const report = await runBench({ durationSec: 1, rounds: 2, together: true, connections: 2, scenarios: ["floor-buffering-1k", "memory-1k"], memoryStore: false, pinCpus: false, scrapes: 0, profile: [], log: (line) => log.push(line) });
+		expect(report.together).toBe(true);
+		expect(log.filter((line) => line.startsWith("round "))).toEqual([
+			"round 1/2: floor-buffering-1k for 1 s, memory-1k for 1 s, all at once, 2 connections each ...",
+			"round 2/2: floor-buffering-1k for 1 s, memory-1k for 1 s, all at once, 2 connections each ...",
+		]);
+		const [floor, gateway] = report.scenarios;
+		for (const row of [floor!, gateway!]) {
+			expect(Object.keys(row.statusCounts)).toEqual(["200"]);
+			expect(row.cpuUsPerRound).toHaveLength(2);
+			for (const cpu of row.cpuUsPerRound!) expect(cpu).toBeGreaterThan(0);
+		}
+		// Each row's own workerd: the gateway's figures are not the floor's.
+		expect(gateway!.cpuUsPerRound).not.toEqual(floor!.cpuUsPerRound);
+		expect(gateway!.ingests!.count).toBeLessThanOrEqual(gateway!.ingests!.bound);
+		expect(formatReport(report)).toContain("Loaded together (--together)");
 	});
 
 	it("the limits bench pairs the budget's rounds with rpm+rpd's: the median of their ratios, each ratio, the ratio of the medians", () => {
