@@ -16,7 +16,8 @@ const USAGE = `usage: npm run bench -- [options]
   --connections N     concurrent connections of the load generator (default 16)
   --only A,B          run only these scenarios (default: all)
   --together          load a round's scenarios all at once, each on its own Worker (at most one
-                      on Upstash): paired rows share every moment of the machine
+                      on Upstash; limits: each row with its own Upstash server): paired rows
+                      share every moment of the machine
   --profile [A,B]     after the rounds, profile these scenarios through workerd's inspector
                       (default memory-1k,memory-ndjson) and print the top functions by self time
   --no-memory-store   skip the memory store's million-key figure
@@ -115,7 +116,7 @@ if (scenarios.includes("aggregator-scale")) {
 
 if (scenarios.includes("limits")) {
 	const { formatLimitsReport, runLimitsBench } = await import("./bench/limits.ts");
-	console.log(formatLimitsReport(await runLimitsBench({ durationSec, rounds, connections, log: (line) => console.error(line) })));
+	console.log(formatLimitsReport(await runLimitsBench({ durationSec, rounds, connections, together: values.together, log: (line) => console.error(line) }), values.together));
 }
 
 if (scenarios.includes("replay-memory")) {

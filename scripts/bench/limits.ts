@@ -13,7 +13,7 @@ import autocannon from "autocannon";
 import { bundleWorker } from "../lib/build.ts";
 import { startGateway, type RunningGateway } from "../lib/gateway-runner.ts";
 import { freePort, startRedisServer, waitForPort } from "../lib/processes.ts";
-import { startUpstashServer } from "../lib/upstash-server.ts";
+import { startUpstashServer, type UpstashServer } from "../lib/upstash-server.ts";
 import { cpuMicros, workerdPids } from "./cpu.ts";
 import { inRoundOrder, median } from "./load.ts";
 import { roundRatios } from "./report.ts";
@@ -40,6 +40,8 @@ export interface LimitsBenchOptions {
 	durationSec: number;
 	rounds: number;
 	connections: number;
+	/** Load a round's rows at once (each with its own local Upstash server, on the one redis-server), not one after another. */
+	together?: boolean;
 	/** Requests per configuration and round of the in-process measurement. @default 1500 */
 	inProcessRequests?: number;
 	log: (line: string) => void;
@@ -80,14 +82,17 @@ export async function runLimitsBench(options: LimitsBenchOptions): Promise<Limit
 	const originPort = await freePort();
 	const origin = spawn(process.execPath, ["scripts/demo-origin.ts", "--port", String(originPort)], { stdio: "ignore" });
 	const redis = await startRedisServer();
-	const upstash = await startUpstashServer({ redisPort: redis.port, token: UPSTASH_TOKEN });
 	const names = Object.keys(LIMITS_SCENARIOS) as LimitsScenarioName[];
-	const running: { name: LimitsScenarioName; gateway: RunningGateway; pids: number[] }[] = [];
+	const running: { name: LimitsScenarioName; gateway: RunningGateway; pids: number[]; upstash: UpstashServer }[] = [];
+	// One Upstash server per row: each row's commands are its own, loaded alone or together.
+	const upstashes: UpstashServer[] = [];
 	let counter = 0;
 	try {
 		await waitForPort(originPort);
 		for (const name of names) {
 			const limits = LIMITS_SCENARIOS[name];
+			const upstash = await startUpstashServer({ redisPort: redis.port, token: UPSTASH_TOKEN });
+			upstashes.push(upstash);
 			const before = new Set(workerdPids());
 			const gateway = await startGateway(
 				{
@@ -104,7 +109,7 @@ export async function runLimitsBench(options: LimitsBenchOptions): Promise<Limit
 				},
 				{ scriptPath },
 			);
-			running.push({ name, gateway, pids: workerdPids().filter((pid) => !before.has(pid)) });
+			running.push({ name, gateway, pids: workerdPids().filter((pid) => !before.has(pid)), upstash });
 		}
 		const load = (name: LimitsScenarioName, gateway: RunningGateway, durationSec: number) =>
 			autocannon({
@@ -114,31 +119,48 @@ export async function runLimitsBench(options: LimitsBenchOptions): Promise<Limit
 				requests: [{ setupRequest: (base: autocannon.Request) => ({ ...base, ...request(counter++, QUERIES[name]) }) }],
 			});
 		const measured = new Map(names.map((name) => [name, { cpu: [] as number[], rates: [] as number[], statusCounts: {} as Record<string, number>, commands: {} as Record<string, number> }]));
+		type Row = (typeof running)[number];
+		const begin = async ({ gateway, pids, upstash }: Row) => {
+			const acceptedBefore = await accepted(gateway);
+			upstash.resetStats();
+			return { acceptedBefore, cpuBefore: cpuOf(pids) };
+		};
+		const finish = async ({ name, gateway, pids, upstash }: Row, begun: Awaited<ReturnType<typeof begin>>, result: autocannon.Result) => {
+			const figures = measured.get(name)!;
+			const spent = cpuOf(pids) - begun.cpuBefore;
+			const ok = (await accepted(gateway)) - begun.acceptedBefore;
+			figures.cpu.push(spent / 1000 / Math.max(1, ok));
+			figures.rates.push(result.requests.average);
+			for (const [status, stats] of Object.entries(result.statusCodeStats ?? {})) {
+				figures.statusCounts[status] = (figures.statusCounts[status] ?? 0) + (stats as { count: number }).count;
+			}
+			if (result.errors > 0) figures.statusCounts.errors = (figures.statusCounts.errors ?? 0) + result.errors;
+			figures.commands.accepted = (figures.commands.accepted ?? 0) + ok;
+			for (const [command, count] of upstash.stats.commands) figures.commands[command] = (figures.commands[command] ?? 0) + count;
+		};
+		// Releases run after the answers, in the background: let them land before counting.
+		const landed = () => new Promise((resolve) => setTimeout(resolve, 500));
 		for (const { name, gateway } of running) {
 			log(`warming up ${name} ...`);
 			await load(name, gateway, 1);
 		}
+		// The warm-up's last requests land before any count is taken (loaded together, a row's round starts at once).
+		await landed();
 		for (let round = 1; round <= options.rounds; round++) {
-			for (const { name, gateway, pids } of inRoundOrder(running, round)) {
-				log(`round ${round}/${options.rounds}: ${name} for ${options.durationSec} s ...`);
-				const figures = measured.get(name)!;
-				const cpu = () => pids.reduce((sum, pid) => sum + (cpuMicros(pid) ?? 0), 0);
-				const acceptedBefore = await accepted(gateway);
-				upstash.resetStats();
-				const started = cpu();
-				const result = await load(name, gateway, options.durationSec);
-				// Releases run after the answers, in the background: let them land before counting.
-				await new Promise((resolve) => setTimeout(resolve, 500));
-				const spent = cpu() - started;
-				const ok = (await accepted(gateway)) - acceptedBefore;
-				figures.cpu.push(spent / 1000 / Math.max(1, ok));
-				figures.rates.push(result.requests.average);
-				for (const [status, stats] of Object.entries(result.statusCodeStats ?? {})) {
-					figures.statusCounts[status] = (figures.statusCounts[status] ?? 0) + (stats as { count: number }).count;
-				}
-				if (result.errors > 0) figures.statusCounts.errors = (figures.statusCounts.errors ?? 0) + result.errors;
-				figures.commands.accepted = (figures.commands.accepted ?? 0) + ok;
-				for (const [command, count] of upstash.stats.commands) figures.commands[command] = (figures.commands[command] ?? 0) + count;
+			if (options.together === true) {
+				log(`round ${round}/${options.rounds}: ${names.join(", ")} for ${options.durationSec} s, all at once ...`);
+				const begun = await Promise.all(running.map(begin));
+				const results = await Promise.all(running.map(({ name, gateway }) => load(name, gateway, options.durationSec)));
+				await landed();
+				for (const [i, row] of running.entries()) await finish(row, begun[i]!, results[i]!);
+				continue;
+			}
+			for (const row of inRoundOrder(running, round)) {
+				log(`round ${round}/${options.rounds}: ${row.name} for ${options.durationSec} s ...`);
+				const begun = await begin(row);
+				const result = await load(row.name, row.gateway, options.durationSec);
+				await landed();
+				await finish(row, begun, result);
 			}
 		}
 		log("measuring the Worker's code in process ...");
@@ -161,9 +183,14 @@ export async function runLimitsBench(options: LimitsBenchOptions): Promise<Limit
 	} finally {
 		await Promise.all(running.map(({ gateway }) => gateway.close()));
 		origin.kill("SIGKILL");
-		await upstash.close();
+		await Promise.all(upstashes.map((upstash) => upstash.close()));
 		await redis.stop();
 	}
+}
+
+/** CPU time of a gateway's workerd processes, in microseconds. */
+function cpuOf(pids: readonly number[]): number {
+	return pids.reduce((sum, pid) => sum + (cpuMicros(pid) ?? 0), 0);
 }
 
 /** The requests a gateway counted as accepted (`agent_chat_requests_total{auth="ok"}`): its own count, exact. */
@@ -236,10 +263,14 @@ async function measureInProcess(rounds: number, count: number): Promise<Map<Limi
 	return new Map([...workers].map(([name, { samples }]) => [name, median(samples)]));
 }
 
-export function formatLimitsReport(results: readonly LimitsScenarioResult[]): string {
+export function formatLimitsReport(results: readonly LimitsScenarioResult[], together = false): string {
 	const base = results.find((result) => result.name === "no-limits");
 	const ratio = (value: number, of: number | undefined) => (of === undefined ? "-" : (value / of).toFixed(3));
 	const lines = [
+		together
+			? "Loaded together (--together): each round loaded every row at once, each on its own workerd and Upstash server, so paired rows shared the machine's every moment."
+			: "Each round loaded one row after another, the order turning each round.",
+		"",
 		"| scenario | req/s | workerd CPU ms/accepted | x no-limits | Worker code CPU ms/request (in process) | x no-limits | Upstash commands/accepted | commands | statuses |",
 		"|---|---:|---:|---:|---:|---:|---:|---|---|",
 		...results.map((r) =>

@@ -208,6 +208,8 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 			const length = (scenario: Scenario) => (scenario.requestsPerRound === undefined ? `for ${options.durationSec} s` : `${scenario.requestsPerRound} requests, each to its end,`);
 			// Requests still in flight when a load stopped finish before the counts are read.
 			const drained = () => new Promise((resolve) => setTimeout(resolve, 300));
+			// The warm-ups' last requests finish before any count is taken.
+			await drained();
 			for (let round = 1; round <= options.rounds; round++) {
 				if (options.together) {
 					log(`round ${round}/${options.rounds}: ${scenarios.map((scenario) => `${scenario.name} ${length(scenario)}`).join(", ")}, all at once, ${options.connections} connections each ...`);

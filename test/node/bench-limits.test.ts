@@ -5,8 +5,10 @@ import { available } from "./helpers/services.ts";
 // Not a benchmark: one short run, so the harness cannot rot. No timing is asserted; the
 // command counts are exact (the Upstash server counts, the gateway counts what it accepted).
 describe.skipIf(!available("redis-server", "redis-server"))("npm run bench -- --only limits (a short smoke run)", () => {
-	it("one Upstash command per accepted request with rpm and rpd, as without limits; two with concurrent (the release)", async () => {
-		const results = await runLimitsBench({ durationSec: 1, rounds: 1, connections: 2, inProcessRequests: 50, log: () => {} });
+	it.each([false, true])("one Upstash command per accepted request with rpm and rpd, as without limits; two with concurrent (the release); rows loaded together: %s", async (together) => {
+		const log: string[] = [];
+		const results = await runLimitsBench({ durationSec: 1, rounds: 1, connections: 2, together, inProcessRequests: 50, log: (line) => log.push(line) });
+		expect(log.filter((line) => line.startsWith("round ")).length).toBe(together ? 1 : 5);
 		expect(results.map((result) => result.name)).toEqual(["no-limits", "rpm+rpd", "rpm+rpd+concurrent", "rpm+rpd+budget", "rpm+rpd+budget-unreported"]);
 		const [none, rates, all, budget, unreported] = results;
 		// A budget: its reservation in the same script on the way in, exactly one command when the
@@ -31,7 +33,8 @@ describe.skipIf(!available("redis-server", "redis-server"))("npm run bench -- --
 			expect(Object.keys(result.statusCounts)).toEqual(["200"]);
 			for (const figure of [result.requestsPerSec, result.cpuMsPerRequest, result.inProcessCpuMsPerRequest]) expect(Number.isFinite(figure) && figure > 0).toBe(true);
 		}
-		const report = formatLimitsReport(results);
+		const report = formatLimitsReport(results, together);
+		expect(report).toContain(together ? "Loaded together (--together): each round loaded every row at once" : "Each round loaded one row after another");
 		expect(report).toContain("| rpm+rpd+concurrent |");
 		expect(report).toContain("Budget against rpm+rpd, the reservation alone (rpm+rpd+budget-unreported)");
 		expect(report).toMatch(/\(rpm\+rpd\+budget\): workerd CPU \d\.\d{3}x \(the median of the rounds' ratios: \d\.\d{3}; the ratio of the medians \d\.\d{3}x\)/);
