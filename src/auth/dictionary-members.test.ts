@@ -51,6 +51,12 @@ describe("respelledNumbers", () => {
 		expect(respelledNumbers('sig1=("@method");created=0;expires=10;keyid="a"')).toEqual(new Set());
 		expect(respelledNumbers('sig1=("@method");tag="created=01";created=1')).toEqual(new Set());
 	});
+
+	it("names each parameter written as a negative zero (read as 0, serialized as 0), and not a negative number", () => {
+		expect(respelledNumbers('sig1=("@method");created=-0;expires=-0;keyid="a"')).toEqual(new Set(["created", "expires"]));
+		expect(respelledNumbers('sig1=("@method");created=1;expires=-0')).toEqual(new Set(["expires"]));
+		expect(respelledNumbers('sig1=("@method");created=-7;expires=-10;keyid="a"')).toEqual(new Set());
+	});
 });
 
 describe("repeatedParameters", () => {

@@ -67,14 +67,15 @@ function topLevelMembers(field: string): string[] {
 
 /**
  * The names of the parameters a field writes as a number the library does not serialize back
- * as written: a decimal (`;created=1700000000.0`) or a leading zero (`;created=01700000000`).
- * The library reads `1.0` and `01` as the number 1 and serializes it back as `1`, so the
+ * as written: a decimal (`;created=1700000000.0`), a leading zero (`;created=01700000000`) or a
+ * negative zero (`;expires=-0`). The library reads `1.0` and `01` as the number 1 and serializes
+ * it back as `1` (and `-0` as `0`), so the
  * signature base would be the same as for the integer a client signed: a third party could
  * rewrite the field and it would still verify. The profile's numbers are integers written
  * plainly; any other spelling is refused by name. Strings are skipped (a `tag` may hold any text).
  */
 export function respelledNumbers(field: string): Set<string> {
-	return new Set([...withoutStrings(field).matchAll(/;\s*([a-z*][a-z0-9_.*-]*)=-?(?:[0-9]+\.|0[0-9])/g)].map((match) => match[1]!));
+	return new Set([...withoutStrings(field).matchAll(/;\s*([a-z*][a-z0-9_.*-]*)=(?:-?(?:[0-9]+\.|0[0-9])|-0(?![0-9]))/g)].map((match) => match[1]!));
 }
 
 /**

@@ -123,6 +123,8 @@ describe("parseSignatureFields: the profile of docs/design.md, Scheme v2", () =>
 		["created with a leading zero (read as the integer by the library)", { input: input(COVERED, 'created=01764158400;keyid="web-app";nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, 'invalid_signature_input: created must be integer seconds since the epoch'],
 		["expires with a leading zero", { input: input(COVERED, `${PARAMS};expires=01764158700`) }, 'invalid_signature_input: expires must be integer seconds since the epoch'],
 		["created negative", { input: input(COVERED, 'created=-1;keyid="web-app";nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, 'invalid_signature_input: created must be integer seconds since the epoch'],
+		["created as a negative zero (read as 0 by the library, serialized as 0)", { input: input(COVERED, 'created=-0;keyid="web-app";nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, 'invalid_signature_input: created must be integer seconds since the epoch'],
+		["expires as a negative zero", { input: input(COVERED, `${PARAMS};expires=-0`) }, 'invalid_signature_input: expires must be integer seconds since the epoch'],
 		["no keyid", { input: input(COVERED, 'created=1;nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, 'invalid_signature_input: keyid must be a string: the client id'],
 		["keyid as a token", { input: input(COVERED, 'created=1;keyid=web-app;nonce="q1w2e3r4t5y6u7i8o9p0aa"') }, 'invalid_signature_input: keyid must be a string: the client id'],
 		["no nonce", { input: input(COVERED, 'created=1;keyid="web-app"') }, 'invalid_signature_input: nonce must be 16 to 64 characters of A-Z a-z 0-9 _ -'],

@@ -74,6 +74,24 @@ describe("POST /gateway/usage: what is a report", () => {
 		expect(response.status).toBe(400);
 		expect(reports).toEqual([]);
 	});
+
+	it.each([
+		["the count twice (JSON.parse would keep the last)", '{"reservation": "r", "tokens": 500, "tokens": 0}'],
+		["the reservation twice", '{"reservation": "r", "reservation": "s", "tokens": 1}'],
+		["the count twice, once spelled with an escape", '{"reservation": "r", "tokens": 500, "\\u0074okens": 0}'],
+	])("refuses a report naming %s as 400 invalid_usage_report, and asks the store nothing", async (_, body) => {
+		const { reports, post } = route({ status: "unknown" });
+		const response = await post(body);
+		expect(response.status).toBe(400);
+		expect(await codeOf(response)).toBe("invalid_usage_report");
+		expect(reports).toEqual([]);
+	});
+
+	it("takes another field written twice: only the report's own two must be said once", async () => {
+		const { reports, post } = route({ status: "unknown" });
+		expect((await post('{"reservation": "r", "tokens": 2, "model": "a", "model": "b"}')).status).toBe(404);
+		expect(reports).toEqual([["r", 2]]);
+	});
 });
 
 describe("POST /gateway/usage: the answers", () => {

@@ -3,6 +3,7 @@ import { readBodyWithLimit } from "../auth/signature-auth.ts";
 import type { BearerTokens } from "../auth/token.ts";
 import { gatewayError } from "../errors.ts";
 import type { Settlements } from "../claim/settle.ts";
+import { topLevelKeys } from "../config/json-keys.ts";
 
 export interface UsageRouteOptions {
 	/** `ORIGIN_TOKEN` as bearer tokens; none configured: the route answers 404. */
@@ -50,17 +51,22 @@ export const usageRoute = (options: UsageRouteOptions): Handler => {
 	};
 };
 
-/** `{"reservation": string, "tokens": whole number}`, or null. */
+/** `{"reservation": string, "tokens": whole number}`, each named once, or null. */
 async function readReport(request: Request): Promise<{ reservation: string; tokens: number } | null> {
 	const body = await readBodyWithLimit(request, MAX_REPORT_BYTES);
 	if (!body.ok) return null;
+	const text = new TextDecoder().decode(body.bytes);
 	let parsed: unknown;
 	try {
-		parsed = JSON.parse(new TextDecoder().decode(body.bytes));
+		parsed = JSON.parse(text);
 	} catch {
 		return null;
 	}
 	if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return null;
+	// JSON.parse keeps the last of two equal names without a word: a report that names its
+	// reservation or its count twice says two things, and settles nothing.
+	const names = topLevelKeys(text);
+	if (names.filter((name) => name === "reservation").length > 1 || names.filter((name) => name === "tokens").length > 1) return null;
 	const { reservation, tokens } = parsed as Record<string, unknown>;
 	if (typeof reservation !== "string" || reservation.length === 0 || reservation.length > 256) return null;
 	if (typeof tokens !== "number" || !Number.isSafeInteger(tokens) || tokens < 0) return null;
