@@ -6,6 +6,26 @@ import { canonicalString, fromHex, hmacSha256Hex, importHmacKey, Keyring, type K
 
 const cases = (vectors as { cases: HmacVector[] }).cases;
 
+describe("hex and the body hash", () => {
+	it("fromHex reads every byte value, in either case", () => {
+		const all = Uint8Array.from({ length: 256 }, (_, byte) => byte);
+		const hex = Array.from(all, (byte) => byte.toString(16).padStart(2, "0")).join("");
+		expect(fromHex(hex)).toEqual(all);
+		expect(fromHex(hex.toUpperCase())).toEqual(all);
+		expect(fromHex("")).toEqual(new Uint8Array(0));
+	});
+
+	it("sha256Hex of no bytes is the digest's, whatever holds them; of one byte, not that", async () => {
+		const digest = async (bytes: BufferSource) => Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
+		const empty = await digest(new Uint8Array(0));
+		expect(await sha256Hex(new ArrayBuffer(0))).toBe(empty);
+		expect(await sha256Hex(new Uint8Array(0))).toBe(empty);
+		expect(await sha256Hex(new Uint8Array(8).subarray(4, 4))).toBe(empty);
+		expect(await sha256Hex(new Uint8Array([0]))).toBe(await digest(new Uint8Array([0])));
+		expect(await sha256Hex(new Uint8Array([0]))).not.toBe(empty);
+	});
+});
+
 describe("scheme v1 test vectors (independent implementation)", () => {
 	it("has cases to check", () => {
 		expect(cases.length).toBeGreaterThanOrEqual(8);
