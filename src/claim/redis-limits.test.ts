@@ -119,6 +119,8 @@ describe("RedisLimitStore", () => {
 		["an unknown verdict", [7, 0, 1, 1, 1, 1]],
 		["a replay without the value found", [1, 0, -1, 0, -1, -1]],
 		["a claim with a seventh element", [0, 0, 1, 1, 1, 1, "x"]],
+		["a replay whose value found is a number", [1, 0, -1, 0, -1, -1, 7]],
+		["a replay with a ninth element", [1, 0, -1, 0, -1, -1, "svc:1:iso:7", 60, 60]],
 	])("an unexpected reply (%s) is a store failure", async (_, reply) => {
 		const { redis, claim } = setup();
 		redis.answer = () => reply;
@@ -333,6 +335,14 @@ describe("RedisLimitStore: settles carried by a budgeted claim", () => {
 		expect((await claim()).outcome).toBe("claimed");
 		expect([await first, await second]).toEqual([{ status: "already_settled" }, { status: "settled", hold: 100, counted: 40 }]);
 		expect(redis.calls.map((call) => call.first)).toEqual([LIMITED_CLAIM_SCRIPT, SETTLE_SCRIPT, SETTLE_SCRIPT]);
+	});
+
+	it("answers for more settles than the claim carried (two for one): none is taken, the settle is sent alone", async () => {
+		const { redis, store, claim } = ridesSetup([claimed(3, 100, 30, 3, 100, 40), [3, 100, 30]]);
+		const report = store.settle(idOf(1), 30, true);
+		expect((await claim()).outcome).toBe("claimed");
+		expect(await report).toEqual({ status: "settled", hold: 100, counted: 30 });
+		expect(redis.calls.map((call) => call.first)).toEqual([LIMITED_CLAIM_SCRIPT, SETTLE_SCRIPT]);
 	});
 
 	it.each([
