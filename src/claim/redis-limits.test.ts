@@ -241,6 +241,17 @@ describe("RedisLimitStore", () => {
 		expect(await store.claim(request, true)).toEqual({ outcome: "duplicate", found: "svc:1:iso:8" });
 	});
 
+	it.each([
+		["monthly only", { daily: null, monthly: 5_000, hold: 100 }, [0, 5_000], "svc:-:2026-12:"],
+		["daily only", { daily: 1_000, monthly: null, hold: 100 }, [1_000, 0], "svc:2026-12-02:-:"],
+	] as const)("a budget %s: 0 (no limit) for the window it does not have, and `-` for it in the reservation's id", async (_, budget, limits, idStart) => {
+		const { redis, store } = setup();
+		const nonce = "a".repeat(32);
+		redis.answer = () => [0, 0, -1, 60_000, -1, -1, 60, 940, 4_940, 0];
+		await store.claim({ key: "p:abc", value: "svc:1:iso:7", ttlMs: 300_000, clientId: "svc", policy: { rpm: null, rpd: null, concurrent: null, label: "", budget }, budget: { hold: 60, nonce } });
+		expect(redis.calls[0]!.args!.slice(8, 12)).toEqual([...limits, 60, `${idStart}${nonce}`]);
+	});
+
 	it("a request sent at `at` is run as of then: a confirmation after midnight names the day and the reservation of its first run", async () => {
 		const { redis, store } = setup();
 		const budgeted: LimitPolicy = { rpm: null, rpd: 10, concurrent: null, label: "", budget: { daily: 1_000, monthly: null, hold: 100 } };
