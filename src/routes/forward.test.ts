@@ -87,6 +87,18 @@ describe("forwardToOrigin: which streamed answer gets the deadline (ORIGIN_STREA
 	});
 });
 
+describe("forwardToOrigin: an origin that cannot be reached", () => {
+	it("with a deadline on the call, an origin that cannot be reached is 502 origin_unreachable, not a timeout", async () => {
+		const outcomes: string[] = [];
+		const unreachable = (async () => Promise.reject(new TypeError("Network connection lost."))) as typeof fetch;
+		const { request } = gateway({ fetch: unreachable, deadlineOnEveryCall: true, streamMaxMs: 60_000, events: { response: (outcome) => void outcomes.push(outcome), streamCut() {} } }, false);
+		const response = await request();
+		expect(response.status).toBe(502);
+		expect(await response.json()).toMatchObject({ code: "origin_unreachable" });
+		expect(outcomes).toEqual(["unreachable"]);
+	});
+});
+
 describe("forwardToOrigin's options", () => {
 	it.each([["X-Tenant"], ["x_tenant"], ["x-gateway-token"], ["x-forwarded-host"], ["keep-alive"], ["x-timestamp"]])("refuses forwardHeaders naming %j when the factory runs", (name) => {
 		expect(() => gateway({ forwardHeaders: [name] }, false)).toThrow("forwardHeaders");
@@ -116,5 +128,14 @@ describe("originHeaders: what a v2 signature's coverage sends on", () => {
 		}
 		const both = originHeaders(new Headers({ connection: "content-type", "content-type": "a/b" }), covering([]), new Set(["content-type"]), silentNames, null);
 		expect(both["content-type"]).toBe("a/b");
+	});
+
+	it("X-Token-Limit (the gateway reads it) and the runtime's own names are dropped without a log line; a made-up name is logged", () => {
+		const lines: unknown[] = [];
+		const names = new DroppedNames({ ...silent, info: (_message: string, fields?: unknown) => void lines.push(fields) });
+		const incoming = new Headers({ "x-token-limit": "100", "content-length": "0", "cf-connecting-ip": "203.0.113.7", "x-made-up": "1" });
+		const headers = originHeaders(incoming, covering([]), new Set(), names, null);
+		expect(Object.keys(headers).sort()).toEqual(["x-auth-mode", "x-client-id", "x-forwarded-for"]);
+		expect(lines).toEqual([{ headers: "x-made-up" }]);
 	});
 });
