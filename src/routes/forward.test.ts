@@ -99,9 +99,22 @@ describe("forwardToOrigin: an origin that cannot be reached", () => {
 	});
 });
 
+/** The names the gateway sets itself, the hop-by-hop ones and the spoofable ones, written out (src/routes/forward-header-names.ts). */
+const GATEWAY_SET_NAMES = ["x-auth-mode", "x-gateway-token", "x-test-mode", "x-forwarded-for", "x-client-id", "x-token-hold", "x-token-reservation", "x-token-usage", "cf-connecting-ip", "host", "content-length"];
+const HOP_BY_HOP_NAMES = ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+const SPOOFABLE_NAMES = [
+	"forwarded", "x-real-ip", "true-client-ip", "x-client-ip", "client-ip", "x-cluster-client-ip", "x-originating-ip", "x-remote-addr", "fastly-client-ip", "x-azure-clientip",
+	"x-host", "x-original-host", "x-original-uri", "x-original-url", "x-rewrite-url", "x-envoy-original-path", "x-scheme", "x-url-scheme", "front-end-https",
+	"x-http-method-override", "x-http-method", "x-method-override", "x-original-method", "remote-user", "x-remote-user", "x-user", "x-authenticated-user", "x-auth-request-user", "x-auth-request-email",
+];
+
 describe("forwardToOrigin's options", () => {
 	it.each([["X-Tenant"], ["x_tenant"], ["x-gateway-token"], ["x-forwarded-host"], ["keep-alive"], ["x-timestamp"]])("refuses forwardHeaders naming %j when the factory runs", (name) => {
 		expect(() => gateway({ forwardHeaders: [name] }, false)).toThrow("forwardHeaders");
+	});
+
+	it("refuses forwardHeaders naming any header the gateway sets or a hop-by-hop one", () => {
+		for (const name of [...GATEWAY_SET_NAMES, ...HOP_BY_HOP_NAMES]) expect(() => gateway({ forwardHeaders: [name] }, false), name).toThrow("forwardHeaders");
 	});
 
 	it("takes an operator's spoofable name (its call): x-real-ip", () => {
@@ -128,6 +141,13 @@ describe("originHeaders: what a v2 signature's coverage sends on", () => {
 		}
 		const both = originHeaders(new Headers({ connection: "content-type", "content-type": "a/b" }), covering([]), new Set(["content-type"]), silentNames, null);
 		expect(both["content-type"]).toBe("a/b");
+	});
+
+	it("never sends on a covered name the gateway sets, a hop-by-hop one or a spoofable one (each named here, so none leaves the lists unnoticed)", () => {
+		const incoming = new Headers([...GATEWAY_SET_NAMES, ...HOP_BY_HOP_NAMES, ...SPOOFABLE_NAMES].filter((name) => name !== "cf-connecting-ip").map((name) => [name, "forged"]));
+		incoming.set("x-tenant", "t");
+		const headers = originHeaders(incoming, covering([...incoming.keys()]), new Set(), silentNames, null);
+		expect(headers).toEqual({ "x-tenant": "t", "x-auth-mode": "hmac", "x-client-id": "svc" });
 	});
 
 	it("X-Token-Limit (the gateway reads it) and the runtime's own names are dropped without a log line; a made-up name is logged", () => {
