@@ -146,6 +146,12 @@ describe("RedisLimitStore", () => {
 		});
 	});
 
+	it("claimed with nothing left: 0 left is a state (the RateLimit header says 0), not a limit unset", async () => {
+		const { redis, claim } = setup();
+		redis.answer = () => [0, 0, 0, 30_000, 0, 0];
+		expect((await claim()).state).toEqual({ rpm: { remaining: 0, resetMs: 30_000 }, rpd: { remaining: 0, resetMs: 60_000 }, concurrent: { remaining: 0 } });
+	});
+
 	it("a replay returns the value found, so a claim whose answer was lost can tell its own", async () => {
 		const { redis, claim } = setup();
 		redis.answer = () => [1, 0, -1, 0, -1, -1, "svc:1:iso:7"];
@@ -327,6 +333,8 @@ describe("RedisLimitStore: settles carried by a budgeted claim", () => {
 		expect(rides.waitingCount).toBe(0);
 		expect(await report).toEqual({ status: "settled", hold: 100, counted: 5 });
 		expect(redis.calls.map((call) => call.first)).toEqual([SETTLE_SCRIPT]);
+		// A settle runs in the background: a confirmation's patience, not a claim's.
+		expect(redis.patience).toEqual(["confirm"]);
 	});
 
 	it.each([
