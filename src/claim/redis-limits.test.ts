@@ -149,7 +149,7 @@ describe("RedisLimitStore", () => {
 	it("claimed with nothing left: 0 left is a state (the RateLimit header says 0), not a limit unset", async () => {
 		const { redis, claim } = setup();
 		redis.answer = () => [0, 0, 0, 30_000, 0, 0];
-		expect((await claim()).state).toEqual({ rpm: { remaining: 0, resetMs: 30_000 }, rpd: { remaining: 0, resetMs: 60_000 }, concurrent: { remaining: 0 } });
+		expect(await claim()).toMatchObject({ outcome: "claimed", state: { rpm: { remaining: 0, resetMs: 30_000 }, rpd: { remaining: 0, resetMs: 60_000 }, concurrent: { remaining: 0 } } });
 	});
 
 	it("a replay returns the value found, so a claim whose answer was lost can tell its own", async () => {
