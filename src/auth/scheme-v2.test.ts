@@ -43,6 +43,18 @@ describe("schemeV2: a plain verifier", () => {
 		expect(await v2(await signed({ path: "/api/agent/chat" }), keyring, NOW)).toMatchObject({ ok: true, request: { path: "/agent/chat" } });
 	});
 
+	it("@authority is the host with its port: signed for gateway.test:8443 and sent there, accepted; sent to another port, 403", async () => {
+		const authority = "gateway.test:8443";
+		expect(await v2(await signed({ authority, url: "https://gateway.test:8443/agent/chat" }), keyring, NOW)).toMatchObject({ ok: true });
+		expect(await v2(await signed({ authority, url: "https://gateway.test:9443/agent/chat" }), keyring, NOW)).toMatchObject({ ok: false, code: "bad_signature" });
+	});
+
+	it("400 digest_mismatch for a GET whose covered Content-Digest is not the empty body's", async () => {
+		const digest = `sha-256=:${"A".repeat(43)}=:`;
+		const result = await v2(await signed({ method: "GET", path: "/agent/stream", coveredHeaders: { "content-digest": digest } }), keyring, NOW);
+		expect(result).toMatchObject({ ok: false, code: "digest_mismatch" });
+	});
+
 	it("403 for the /api alias signed without its /api (v2 signs the path as sent)", async () => {
 		expect(await v2(await signed({ url: "https://gateway.test/api/agent/chat" }), keyring, NOW)).toMatchObject({ ok: false, code: "bad_signature" });
 	});

@@ -137,6 +137,19 @@ describe("signatureAuth()", () => {
 		expect(logs).toEqual([["invalid client id", { scheme: "v1", length: 7 }]]);
 	});
 
+	it("logs invalid client ids at most once in 10 s: a flood of them is one line", async () => {
+		const clock = { now: NOW };
+		const { hono, logs } = app({ now: () => clock.now });
+		for (let i = 0; i < 3; i++) await hono.request(await v1Request({ clientId: "bad id!" }));
+		expect(logs).toHaveLength(1);
+		clock.now += 9_999;
+		await hono.request(await v1Request({ clientId: "bad id!" }));
+		expect(logs).toHaveLength(1);
+		clock.now += 1;
+		await hono.request(await v1Request({ clientId: "bad id!" }));
+		expect(logs).toHaveLength(2);
+	});
+
 	it("fails when the factory runs with a bad option", () => {
 		const base = {
 			keys: new Keyring({ sharedSecrets: [SECRET], clientSecrets: new Map() }),

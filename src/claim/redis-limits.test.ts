@@ -119,6 +119,8 @@ describe("RedisLimitStore", () => {
 		["an unknown verdict", [7, 0, 1, 1, 1, 1]],
 		["a replay without the value found", [1, 0, -1, 0, -1, -1]],
 		["a claim with a seventh element", [0, 0, 1, 1, 1, 1, "x"]],
+		["a replay whose value found is a number", [1, 0, -1, 0, -1, -1, 7]],
+		["a replay with a ninth element", [1, 0, -1, 0, -1, -1, "svc:1:iso:7", 60, 60]],
 	])("an unexpected reply (%s) is a store failure", async (_, reply) => {
 		const { redis, claim } = setup();
 		redis.answer = () => reply;
@@ -142,6 +144,12 @@ describe("RedisLimitStore", () => {
 			state: { rpm: { remaining: 4, resetMs: 30_000 }, rpd: null, concurrent: null },
 			slot: null,
 		});
+	});
+
+	it("claimed with nothing left: 0 left is a state (the RateLimit header says 0), not a limit unset", async () => {
+		const { redis, claim } = setup();
+		redis.answer = () => [0, 0, 0, 30_000, 0, 0];
+		expect(await claim()).toMatchObject({ outcome: "claimed", state: { rpm: { remaining: 0, resetMs: 30_000 }, rpd: { remaining: 0, resetMs: 60_000 }, concurrent: { remaining: 0 } } });
 	});
 
 	it("a replay returns the value found, so a claim whose answer was lost can tell its own", async () => {
@@ -239,6 +247,17 @@ describe("RedisLimitStore", () => {
 		expect(await store.claim(request, true)).toEqual({ outcome: "duplicate", found: "svc:1:iso:8" });
 	});
 
+	it.each([
+		["monthly only", { daily: null, monthly: 5_000, hold: 100 }, [0, 5_000], "svc:-:2026-12:"],
+		["daily only", { daily: 1_000, monthly: null, hold: 100 }, [1_000, 0], "svc:2026-12-02:-:"],
+	] as const)("a budget %s: 0 (no limit) for the window it does not have, and `-` for it in the reservation's id", async (_, budget, limits, idStart) => {
+		const { redis, store } = setup();
+		const nonce = "a".repeat(32);
+		redis.answer = () => [0, 0, -1, 60_000, -1, -1, 60, 940, 4_940, 0];
+		await store.claim({ key: "p:abc", value: "svc:1:iso:7", ttlMs: 300_000, clientId: "svc", policy: { rpm: null, rpd: null, concurrent: null, label: "", budget }, budget: { hold: 60, nonce } });
+		expect(redis.calls[0]!.args!.slice(8, 12)).toEqual([...limits, 60, `${idStart}${nonce}`]);
+	});
+
 	it("a request sent at `at` is run as of then: a confirmation after midnight names the day and the reservation of its first run", async () => {
 		const { redis, store } = setup();
 		const budgeted: LimitPolicy = { rpm: null, rpd: 10, concurrent: null, label: "", budget: { daily: 1_000, monthly: null, hold: 100 } };
@@ -314,6 +333,8 @@ describe("RedisLimitStore: settles carried by a budgeted claim", () => {
 		expect(rides.waitingCount).toBe(0);
 		expect(await report).toEqual({ status: "settled", hold: 100, counted: 5 });
 		expect(redis.calls.map((call) => call.first)).toEqual([SETTLE_SCRIPT]);
+		// A settle runs in the background: a confirmation's patience, not a claim's.
+		expect(redis.patience).toEqual(["confirm"]);
 	});
 
 	it.each([
@@ -333,6 +354,14 @@ describe("RedisLimitStore: settles carried by a budgeted claim", () => {
 		expect((await claim()).outcome).toBe("claimed");
 		expect([await first, await second]).toEqual([{ status: "already_settled" }, { status: "settled", hold: 100, counted: 40 }]);
 		expect(redis.calls.map((call) => call.first)).toEqual([LIMITED_CLAIM_SCRIPT, SETTLE_SCRIPT, SETTLE_SCRIPT]);
+	});
+
+	it("answers for more settles than the claim carried (two for one): none is taken, the settle is sent alone", async () => {
+		const { redis, store, claim } = ridesSetup([claimed(3, 100, 30, 3, 100, 40), [3, 100, 30]]);
+		const report = store.settle(idOf(1), 30, true);
+		expect((await claim()).outcome).toBe("claimed");
+		expect(await report).toEqual({ status: "settled", hold: 100, counted: 30 });
+		expect(redis.calls.map((call) => call.first)).toEqual([LIMITED_CLAIM_SCRIPT, SETTLE_SCRIPT]);
 	});
 
 	it.each([

@@ -76,10 +76,13 @@ describe("CLIENT_LIMITS", () => {
 		const records = new Map<string, Record<string, unknown>>([
 			["budgeted", { daily_tokens: 700, token_hold: 64 }],
 			["broken", { daily_tokens: -1 }],
+			["exempt", {}],
 		]);
 		const policies = new LimitPolicies(read('{"*": {"rpm": 60}}').limits, { limitsFor: (id) => records.get(id) }, readEntry, log);
 		expect(policies.policyFor("budgeted")).toEqual({ rpm: null, rpd: null, concurrent: null, label: "", budget: { daily: 700, monthly: null, hold: 64 } });
 		expect(policies.policyFor("broken")).toEqual({ rpm: 60, rpd: null, concurrent: null, label: "" });
+		// A record's {} replaces the default as a whole: no limit at all, so no cost and no headers.
+		expect(policies.policyFor("exempt")).toBeNull();
 	});
 
 	it("a keyring record whose limits break the rules is logged at once, then at most once in 10 s with how many were held back", () => {

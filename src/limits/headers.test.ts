@@ -44,6 +44,8 @@ describe("the 429 answer", () => {
 		["rpm", "rate_limited"],
 		["rpd", "daily_quota_exhausted"],
 		["concurrent", "too_many_in_flight"],
+		["daily_tokens", "token_budget_exhausted"],
+		["monthly_tokens", "token_budget_exhausted"],
 	] as const)("%s: 429 %s with Retry-After in whole seconds and both fields", async (limit, code) => {
 		const state = { rpm: { remaining: 0, resetMs: 12_345 }, rpd: null, concurrent: null };
 		const response = limitRefusal(limit, 12_345, ALL, state).getResponse();
@@ -52,5 +54,11 @@ describe("the 429 answer", () => {
 		expect(response.headers.get("retry-after")).toBe("13");
 		expect(response.headers.get("ratelimit-policy")).toBe(rateLimitPolicy(ALL));
 		expect(response.headers.get("ratelimit")).toBe('"rpm";r=0;t=13');
+	});
+
+	it("with nothing known of what is left, the 429 has RateLimit-Policy but no RateLimit", () => {
+		const response = limitRefusal("rpm", 1_000, ALL, { rpm: null, rpd: null, concurrent: null }).getResponse();
+		expect(response.headers.get("ratelimit-policy")).toBe(rateLimitPolicy(ALL));
+		expect(response.headers.has("ratelimit")).toBe(false);
 	});
 });

@@ -15,3 +15,13 @@ describe("clientAnswer: an origin's Connection list", () => {
 		expect(await answer.text()).toBe("hello");
 	});
 });
+
+describe("clientAnswer: headers never passed on", () => {
+	it("no hop-by-hop header (each named here), Alt-Svc or Server reaches the client; the others do", () => {
+		const hopByHop = ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+		const headers = new Headers([...hopByHop, "alt-svc", "server"].map((name) => [name, "x"]));
+		headers.set("x-kept", "1");
+		const answer = clientAnswer(new Response(null, { headers }), origin, bounds);
+		expect([...answer.headers.keys()].sort()).toEqual(["x-auth-mode", "x-kept"]);
+	});
+});

@@ -32,6 +32,20 @@ describe("cutWhenIdle, on a fake clock", () => {
 		expect(next).toEqual({ done: true, value: undefined });
 	});
 
+	it("a wait that began within a period is cut idleMs after it began, not at the end of the next period", async () => {
+		vi.useFakeTimers();
+		const cuts: StreamCutReason[] = [];
+		const reader = cutWhenIdle(stalledAfterOneChunk(), 100, null, (reason) => cuts.push(reason)).getReader();
+		// The client asks for the first chunk 60 ms in: its wait for the second begins then.
+		await vi.advanceTimersByTimeAsync(60);
+		expect(await reader.read()).toEqual({ done: false, value: new Uint8Array([1]) });
+		void reader.read();
+		await vi.advanceTimersByTimeAsync(99);
+		expect(cuts).toEqual([]);
+		await vi.advanceTimersByTimeAsync(1);
+		expect(cuts).toEqual(["idle"]);
+	});
+
 	it("measures the origin's gaps, not the client's reading: a client slower than idleMs while the origin keeps sending gets every chunk", async () => {
 		vi.useFakeTimers();
 		const cuts: StreamCutReason[] = [];

@@ -87,9 +87,34 @@ describe("forwardToOrigin: which streamed answer gets the deadline (ORIGIN_STREA
 	});
 });
 
+describe("forwardToOrigin: an origin that cannot be reached", () => {
+	it("with a deadline on the call, an origin that cannot be reached is 502 origin_unreachable, not a timeout", async () => {
+		const outcomes: string[] = [];
+		const unreachable = (async () => Promise.reject(new TypeError("Network connection lost."))) as typeof fetch;
+		const { request } = gateway({ fetch: unreachable, deadlineOnEveryCall: true, streamMaxMs: 60_000, events: { response: (outcome) => void outcomes.push(outcome), streamCut() {} } }, false);
+		const response = await request();
+		expect(response.status).toBe(502);
+		expect(await response.json()).toMatchObject({ code: "origin_unreachable" });
+		expect(outcomes).toEqual(["unreachable"]);
+	});
+});
+
+/** The names the gateway sets itself, the hop-by-hop ones and the spoofable ones, written out (src/routes/forward-header-names.ts). */
+const GATEWAY_SET_NAMES = ["x-auth-mode", "x-gateway-token", "x-test-mode", "x-forwarded-for", "x-client-id", "x-token-hold", "x-token-reservation", "x-token-usage", "cf-connecting-ip", "host", "content-length"];
+const HOP_BY_HOP_NAMES = ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+const SPOOFABLE_NAMES = [
+	"forwarded", "x-real-ip", "true-client-ip", "x-client-ip", "client-ip", "x-cluster-client-ip", "x-originating-ip", "x-remote-addr", "fastly-client-ip", "x-azure-clientip",
+	"x-host", "x-original-host", "x-original-uri", "x-original-url", "x-rewrite-url", "x-envoy-original-path", "x-scheme", "x-url-scheme", "front-end-https",
+	"x-http-method-override", "x-http-method", "x-method-override", "x-original-method", "remote-user", "x-remote-user", "x-user", "x-authenticated-user", "x-auth-request-user", "x-auth-request-email",
+];
+
 describe("forwardToOrigin's options", () => {
 	it.each([["X-Tenant"], ["x_tenant"], ["x-gateway-token"], ["x-forwarded-host"], ["keep-alive"], ["x-timestamp"]])("refuses forwardHeaders naming %j when the factory runs", (name) => {
 		expect(() => gateway({ forwardHeaders: [name] }, false)).toThrow("forwardHeaders");
+	});
+
+	it("refuses forwardHeaders naming any header the gateway sets or a hop-by-hop one", () => {
+		for (const name of [...GATEWAY_SET_NAMES, ...HOP_BY_HOP_NAMES]) expect(() => gateway({ forwardHeaders: [name] }, false), name).toThrow("forwardHeaders");
 	});
 
 	it("takes an operator's spoofable name (its call): x-real-ip", () => {
@@ -116,5 +141,21 @@ describe("originHeaders: what a v2 signature's coverage sends on", () => {
 		}
 		const both = originHeaders(new Headers({ connection: "content-type", "content-type": "a/b" }), covering([]), new Set(["content-type"]), silentNames, null);
 		expect(both["content-type"]).toBe("a/b");
+	});
+
+	it("never sends on a covered name the gateway sets, a hop-by-hop one or a spoofable one (each named here, so none leaves the lists unnoticed)", () => {
+		const incoming = new Headers([...GATEWAY_SET_NAMES, ...HOP_BY_HOP_NAMES, ...SPOOFABLE_NAMES].filter((name) => name !== "cf-connecting-ip").map((name) => [name, "forged"]));
+		incoming.set("x-tenant", "t");
+		const headers = originHeaders(incoming, covering([...incoming.keys()]), new Set(), silentNames, null);
+		expect(headers).toEqual({ "x-tenant": "t", "x-auth-mode": "hmac", "x-client-id": "svc" });
+	});
+
+	it("X-Token-Limit (the gateway reads it) and the runtime's own names are dropped without a log line; a made-up name is logged", () => {
+		const lines: unknown[] = [];
+		const names = new DroppedNames({ ...silent, info: (_message: string, fields?: unknown) => void lines.push(fields) });
+		const incoming = new Headers({ "x-token-limit": "100", "content-length": "0", "cf-connecting-ip": "203.0.113.7", "x-made-up": "1" });
+		const headers = originHeaders(incoming, covering([]), new Set(), names, null);
+		expect(Object.keys(headers).sort()).toEqual(["x-auth-mode", "x-client-id", "x-forwarded-for"]);
+		expect(lines).toEqual([{ headers: "x-made-up" }]);
 	});
 });

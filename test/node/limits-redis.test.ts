@@ -411,6 +411,32 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		}
 	});
 
+	it("each key's expiry: a refusal's key the claim's, the rpm log a minute, the in-flight set a lease, a token window its end and a lease and an hour, the reservations a lease and an hour", async () => {
+		const { limits, prefix } = store();
+		/** A reservation's lease: the slot's and a minute (the store's default). */
+		const reservationLeaseMs = LEASE_MS + 60_000;
+		const limited = policy({ rpm: 1, concurrent: 5, budget: { daily: 1_000, monthly: 5_000, hold: 100 } });
+		const claim = (key: string, n: number) =>
+			limits.claim({ key: `${prefix}${key}`, value: `svc:${T0}:iso:${n}`, ttlMs: 300_000, clientId: "svc", policy: limited, budget: { hold: 100, nonce: String(n).padStart(32, "0") } });
+		expect((await claim("a", 1)).outcome).toBe("claimed");
+		expect(await claim("b", 2)).toMatchObject({ outcome: "limited", limit: "rpm" });
+		/** The time to live Redis gives `key`, within the few seconds this test may take. */
+		const ttl = async (key: string) => (await redisCommand("PTTL", `${prefix}${key}`)) as number;
+		const near = (value: number, expected: number) => {
+			expect(value, `${expected}`).toBeGreaterThan(expected - 10_000);
+			expect(value, `${expected}`).toBeLessThanOrEqual(expected);
+		};
+		near(await ttl("b"), 300_000);
+		near(await ttl("limit:rpm:svc"), 60_000);
+		near(await ttl("limit:inflight:svc"), LEASE_MS);
+		near(await ttl("limit:svc:tokens:leases"), reservationLeaseMs + 3_600_000);
+		near(await ttl("limit:svc:tokens:holds"), reservationLeaseMs + 3_600_000);
+		const expiresAt = async (key: string) => (await redisCommand("PEXPIRETIME", `${prefix}${key}`)) as number;
+		const day0 = new Date(DAY0);
+		expect(await expiresAt(`limit:svc:tokens:day:${DAY0_KEY}`)).toBe(DAY0 + DAY_MS + reservationLeaseMs + 3_600_000);
+		expect(await expiresAt(`limit:svc:tokens:month:${DAY0_KEY.slice(0, 7)}`)).toBe(Date.UTC(day0.getUTCFullYear(), day0.getUTCMonth() + 1, 1) + reservationLeaseMs + 3_600_000);
+	});
+
 	it("rpm is a sliding 60 s window, to the millisecond", async () => {
 		const { claim, clock } = store();
 		const rpm2 = policy({ rpm: 2 });
