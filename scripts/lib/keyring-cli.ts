@@ -5,7 +5,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { MAX_SECRETS_PER_CLIENT } from "../../src/keyring/record.ts";
 import { importKeyringKey } from "../../src/keyring/sealing.ts";
-import { repeatsAName } from "../../src/config/json-keys.ts";
+import { repeatsAName } from "../../src/json-keys.ts";
 import { LIMIT_FIELDS, readEntry } from "../../src/limits/config.ts";
 import { UsageError } from "./cli.ts";
 import { readDevVars } from "./dev-vars.ts";

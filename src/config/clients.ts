@@ -1,5 +1,5 @@
 import { CLIENT_ID_PATTERN } from "../auth/grammar.ts";
-import { topLevelKeys } from "./json-keys.ts";
+import { topLevelKeys } from "../json-keys.ts";
 import type { SettingReader } from "./reader.ts";
 
 /** The hard bound of a client's list in `HMAC_CLIENTS`, in every environment. */

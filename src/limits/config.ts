@@ -1,7 +1,7 @@
 import { CLIENT_ID_PATTERN } from "../auth/grammar.ts";
 import type { AuthConfig } from "../config/auth.ts";
 import type { ReplayConfig } from "../config/replay.ts";
-import { repeatsAName, topLevelKeys } from "../config/json-keys.ts";
+import { repeatsAName, topLevelKeys } from "../json-keys.ts";
 import type { SettingReader } from "../config/reader.ts";
 import { ClientLimits, DEFAULT_TOKEN_HOLD, type LimitPolicy, type TokenBudget } from "./policy.ts";
 

@@ -3,7 +3,7 @@ import { readBodyWithLimit } from "../auth/signature-auth.ts";
 import type { BearerTokens } from "../auth/token.ts";
 import { gatewayError } from "../errors.ts";
 import type { Settlements } from "../claim/settle.ts";
-import { topLevelKeys } from "../config/json-keys.ts";
+import { topLevelKeys } from "../json-keys.ts";
 
 export interface UsageRouteOptions {
 	/** `ORIGIN_TOKEN` as bearer tokens; none configured: the route answers 404. */
