@@ -185,10 +185,16 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 				const { gateway, pid } = running.get(scenario.target)!;
 				upstash?.resetStats();
 				const counters = TARGETS[scenario.target].gateway ? await readCounters(gateway) : null;
-				return { counters, cpuBefore: pid === null ? null : cpuMicros(pid), started: performance.now() };
+				return { counters, cpuBefore: pid === null ? null : cpuMicros(pid) };
+			};
+			/** One round's load of `scenario`, and how long it took. */
+			const timedLoad = async (scenario: Scenario) => {
+				const started = performance.now();
+				const result = await load(running.get(scenario.target)!.gateway.url, scenario, { ...options, whole: true });
+				return { result, seconds: (performance.now() - started) / 1000 };
 			};
 			/** Adds one round's figures; the load has ended and the requests still in flight with it. */
-			const finish = async (scenario: Scenario, begun: Awaited<ReturnType<typeof begin>>, result: autocannon.Result, seconds: number) => {
+			const finish = async (scenario: Scenario, begun: Awaited<ReturnType<typeof begin>>, { result, seconds }: Awaited<ReturnType<typeof timedLoad>>) => {
 				const { gateway, pid } = running.get(scenario.target)!;
 				const measured = totals.get(scenario.name)!;
 				const cpuAfter = pid === null ? null : cpuMicros(pid);
@@ -214,24 +220,17 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 				if (options.together) {
 					log(`round ${round}/${options.rounds}: ${scenarios.map((scenario) => `${scenario.name} ${length(scenario)}`).join(", ")}, all at once, ${options.connections} connections each ...`);
 					const begun = await Promise.all(scenarios.map(begin));
-					const loads = await Promise.all(
-						scenarios.map(async (scenario) => {
-							const started = performance.now();
-							const result = await load(running.get(scenario.target)!.gateway.url, scenario, { ...options, whole: true });
-							return { result, seconds: (performance.now() - started) / 1000 };
-						}),
-					);
+					const loads = await Promise.all(scenarios.map(timedLoad));
 					await drained();
-					for (const [i, scenario] of scenarios.entries()) await finish(scenario, begun[i]!, loads[i]!.result, loads[i]!.seconds);
+					for (const [i, scenario] of scenarios.entries()) await finish(scenario, begun[i]!, loads[i]!);
 					continue;
 				}
 				for (const scenario of inRoundOrder(scenarios, round)) {
 					log(`round ${round}/${options.rounds}: ${scenario.name} ${length(scenario)} with ${options.connections} connections ...`);
 					const begun = await begin(scenario);
-					const result = await load(running.get(scenario.target)!.gateway.url, scenario, { ...options, whole: true });
-					const seconds = (performance.now() - begun.started) / 1000;
+					const loaded = await timedLoad(scenario);
 					await drained();
-					await finish(scenario, begun, result, seconds);
+					await finish(scenario, begun, loaded);
 				}
 			}
 			for (const scenario of scenarios) {
