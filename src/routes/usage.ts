@@ -66,7 +66,8 @@ async function readReport(request: Request): Promise<{ reservation: string; toke
 	// JSON.parse keeps the last of two equal names without a word: a report that names its
 	// reservation or its count twice says two things, and settles nothing.
 	const names = topLevelKeys(text);
-	if (names.filter((name) => name === "reservation").length > 1 || names.filter((name) => name === "tokens").length > 1) return null;
+	const namedOnce = (name: string) => names.indexOf(name) === names.lastIndexOf(name);
+	if (!namedOnce("reservation") || !namedOnce("tokens")) return null;
 	const { reservation, tokens } = parsed as Record<string, unknown>;
 	if (typeof reservation !== "string" || reservation.length === 0 || reservation.length > 256) return null;
 	if (typeof tokens !== "number" || !Number.isSafeInteger(tokens) || tokens < 0) return null;
