@@ -42,6 +42,12 @@ export interface LimitsBenchOptions {
 	connections: number;
 	/** Load a round's rows at once (each with its own local Upstash server, on the one redis-server), not one after another. */
 	together?: boolean;
+	/**
+	 * Client ids the requests are spread over. A budget's settle rides on its client's next claim
+	 * within 250 ms: fewer clients, each one's next request sooner, however slow the machine.
+	 * @default CLIENTS
+	 */
+	clients?: number;
 	/** Requests per configuration and round of the in-process measurement. @default 1500 */
 	inProcessRequests?: number;
 	log: (line: string) => void;
@@ -66,16 +72,17 @@ const UPSTASH_TOKEN = "bench-limits-token";
 /** Requests spread over this many client ids, as a gateway's traffic is. */
 export const CLIENTS = 20;
 
-function request(counter: number, query = ""): { method: "POST"; path: string; headers: Record<string, string>; body: string } {
+function request(counter: number, clients: number, query = ""): { method: "POST"; path: string; headers: Record<string, string>; body: string } {
 	const body = chatBody(1024, counter);
 	// v1 does not sign X-Client-Id: the id is set after signing.
-	const headers = { ...signHeaders("POST", "/agent/chat", body, Date.now()), "x-client-id": `bench-${counter % CLIENTS}` };
+	const headers = { ...signHeaders("POST", "/agent/chat", body, Date.now()), "x-client-id": `bench-${counter % clients}` };
 	return { method: "POST", path: `/agent/chat${query}`, headers, body };
 }
 
 /** Runs the three gateways side by side, one load at a time, alternating in each round. */
 export async function runLimitsBench(options: LimitsBenchOptions): Promise<LimitsScenarioResult[]> {
-	const { log } = options;
+	const { log, clients = CLIENTS } = options;
+	if (!(Number.isInteger(clients) && clients > 0)) throw new Error(`clients must be a positive integer, not ${clients}`);
 	if (process.platform !== "linux") throw new Error("the limits bench reads workerd's CPU time from /proc (Linux only)");
 	log("bundling the gateway ...");
 	const scriptPath = bundleWorker(".build/bench/gateway");
@@ -116,7 +123,7 @@ export async function runLimitsBench(options: LimitsBenchOptions): Promise<Limit
 				url: gateway.url,
 				connections: options.connections,
 				duration: durationSec,
-				requests: [{ setupRequest: (base: autocannon.Request) => ({ ...base, ...request(counter++, QUERIES[name]) }) }],
+				requests: [{ setupRequest: (base: autocannon.Request) => ({ ...base, ...request(counter++, clients, QUERIES[name]) }) }],
 			});
 		const measured = new Map(names.map((name) => [name, { cpu: [] as number[], rates: [] as number[], statusCounts: {} as Record<string, number>, commands: {} as Record<string, number> }]));
 		type Row = (typeof running)[number];
@@ -164,7 +171,7 @@ export async function runLimitsBench(options: LimitsBenchOptions): Promise<Limit
 			}
 		}
 		log("measuring the Worker's code in process ...");
-		const inProcess = await measureInProcess(options.rounds, options.inProcessRequests ?? 1_500);
+		const inProcess = await measureInProcess(options.rounds, options.inProcessRequests ?? 1_500, clients);
 		return names.map((name) => {
 			const { cpu, rates, statusCounts, commands } = measured.get(name)!;
 			const { accepted: acceptedCount = 0, ...byCommand } = commands;
@@ -206,7 +213,7 @@ async function accepted(gateway: RunningGateway): Promise<number> {
  * once: the three configurations interleaved in blocks of 100, `rounds` times `count`
  * requests each after a warm-up of `count`, medians.
  */
-async function measureInProcess(rounds: number, count: number): Promise<Map<LimitsScenarioName, number>> {
+async function measureInProcess(rounds: number, count: number, clients: number): Promise<Map<LimitsScenarioName, number>> {
 	// workerd's own streams, where Node has none: a TransformStream passes the same bytes.
 	const runtime = globalThis as { FixedLengthStream?: unknown; IdentityTransformStream?: unknown };
 	runtime.FixedLengthStream ??= class extends TransformStream {
@@ -248,7 +255,7 @@ async function measureInProcess(rounds: number, count: number): Promise<Map<Limi
 			for (let i = 0; i < (round === 0 ? count : block); i++) {
 				const background: Promise<unknown>[] = [];
 				const ctx = { waitUntil: (promise: Promise<unknown>) => void background.push(promise), passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
-				const { method, path, headers, body } = request(n++);
+				const { method, path, headers, body } = request(n++, clients);
 				const started = process.cpuUsage();
 				const response = await entry.worker.fetch!(new Request(`http://gateway.test${path}`, { method, headers, body }) as never, entry.env as never, ctx);
 				const text = await response.text();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CLIENTS, formatLimitsReport, runLimitsBench } from "../../scripts/bench/limits.ts";
+import { formatLimitsReport, runLimitsBench } from "../../scripts/bench/limits.ts";
 import { available } from "./helpers/services.ts";
 
 // Not a benchmark: one short run, so the harness cannot rot. No timing is asserted; the
@@ -7,7 +7,10 @@ import { available } from "./helpers/services.ts";
 describe.skipIf(!available("redis-server", "redis-server"))("npm run bench -- --only limits (a short smoke run)", () => {
 	it.each([false, true])("one Upstash command per accepted request with rpm and rpd, as without limits; two with concurrent (the release); rows loaded together: %s", async (together) => {
 		const log: string[] = [];
-		const results = await runLimitsBench({ durationSec: 1, rounds: 1, connections: 2, together, inProcessRequests: 50, log: (line) => log.push(line) });
+		// Two clients: each one's next request comes well within a settle's 250 ms wait for a claim to
+		// ride on, however slow the machine (twenty, loaded together on a slow machine, did not).
+		const clients = 2;
+		const results = await runLimitsBench({ durationSec: 1, rounds: 1, connections: 2, together, clients, inProcessRequests: 50, log: (line) => log.push(line) });
 		expect(log.filter((line) => line.startsWith("round ")).length).toBe(together ? 1 : 5);
 		expect(results.map((result) => result.name)).toEqual(["no-limits", "rpm+rpd", "rpm+rpd+concurrent", "rpm+rpd+budget", "rpm+rpd+budget-unreported"]);
 		const [none, rates, all, budget, unreported] = results;
@@ -22,9 +25,9 @@ describe.skipIf(!available("redis-server", "redis-server"))("npm run bench -- --
 		// Alone: at most each client's last settle of the round, and of the warm-up before it (a short run has few requests, so a bound per request would not hold).
 		const commands = Object.values(budget!.commands).reduce((sum, count) => sum + count, 0);
 		const accepted = Math.round(commands / budget!.upstashCommandsPerRequest);
-		expect(commands - accepted).toBeLessThanOrEqual(2 * CLIENTS);
+		expect(commands - accepted).toBeLessThanOrEqual(2 * clients);
 		// Enough requests that settles all sent alone (one per request) would pass that bound.
-		expect(accepted).toBeGreaterThan(2 * CLIENTS + 10);
+		expect(accepted).toBeGreaterThan(2 * clients + 10);
 		expect(Object.keys(none!.commands)).toEqual(["set"]);
 		expect(Object.keys(rates!.commands).sort()).toEqual(["evalsha"]);
 		expect(Object.keys(all!.commands).sort()).toEqual(["evalsha", "zrem"]);
