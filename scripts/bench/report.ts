@@ -113,7 +113,7 @@ export function formatReport(report: BenchReport): string {
 		const cpu = memory.cpuUsPerRequest !== null && noMetrics.cpuUsPerRequest !== null ? `, ${(memory.cpuUsPerRequest - noMetrics.cpuUsPerRequest).toFixed(0)} us of CPU per request` : "";
 		lines.push(`Metrics on the request path: ${(100 * (1 - memory.requestsPerSec / noMetrics.requestsPerSec)).toFixed(1)}% of throughput${cpu} (memory-1k against memory-no-metrics-1k).`);
 	}
-	lines.push(...boundCosts(report.scenarios), ...v2AgainstV1(report.scenarios));
+	lines.push(...checksAlone(report.scenarios), ...boundCosts(report.scenarios), ...v2AgainstV1(report.scenarios));
 	if (report.upstashRoundTrip) lines.push(`One local Upstash round trip (SET NX through the local server to redis-server): p50 ${report.upstashRoundTrip.p50Ms.toFixed(2)} ms, p99 ${report.upstashRoundTrip.p99Ms.toFixed(2)} ms.`);
 	if (report.ingestCapacity) {
 		const perSec = report.ingestCapacity.perSec;
@@ -167,6 +167,24 @@ export function boundCosts(scenarios: readonly Pick<ScenarioResult, "name" | "cp
 }
 
 /** Scheme v2's CPU per request as a ratio to v1's, measured in the same run. */
+/**
+ * Where the 1 KiB goal's gap lies: the checks alone, written bare (`floor-verifying-1k`), against
+ * the buffering floor, and the gateway against them; the median of the rounds' ratios, each round's after it.
+ */
+export function checksAlone(scenarios: readonly Pick<ScenarioResult, "name" | "cpuUsPerRound">[]): string[] {
+	const rounds = (name: string) => scenarios.find((s) => s.name === name)?.cpuUsPerRound;
+	const pair = (of: string, against: string) => {
+		const ratios = roundRatios(rounds(of), rounds(against));
+		return ratios.length === 0 ? null : `${median(ratios).toFixed(2)}x (${ratios.map((r) => r.toFixed(2)).join(", ")})`;
+	};
+	const checks = pair("floor-verifying-1k", "floor-buffering-1k");
+	const gateway = pair("memory-1k", "floor-verifying-1k");
+	if (checks === null) return [];
+	return [
+		`The checks alone, written bare (floor-verifying-1k against floor-buffering-1k): ${checks}${gateway === null ? "" : `; the gateway against them (memory-1k against floor-verifying-1k): ${gateway}`}.`,
+	];
+}
+
 function v2AgainstV1(scenarios: readonly ScenarioResult[]): string[] {
 	const cpu = (name: string) => scenarios.find((s) => s.name === name)?.cpuUsPerRequest ?? null;
 	const lines: string[] = [];

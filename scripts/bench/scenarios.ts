@@ -60,6 +60,8 @@ export const SCENARIOS: readonly Scenario[] = [
 	{ name: "floor-streaming-1k", target: "floor-streaming", request: unsigned(KIB), probeStatus: 200 },
 	{ name: "floor-buffering-1k", target: "floor-buffering", request: unsigned(KIB), probeStatus: 200 },
 	{ name: "forward-only-1k", target: "forward-only", request: unsigned(KIB), probeStatus: 200 },
+	// Not a floor of a goal: what the checks themselves cost at least, written with nothing else (the gap's lower bound).
+	{ name: "floor-verifying-1k", target: "floor-verifying", request: signed(KIB), probeStatus: 200 },
 	{ name: "memory-1k", target: "gateway-memory", request: signed(KIB), probeStatus: 200, counts: "accepted" },
 	{ name: "memory-no-metrics-1k", target: "gateway-no-metrics", request: signed(KIB), probeStatus: 200 },
 	{ name: "upstash-1k", target: "gateway-upstash", request: signed(KIB), probeStatus: 200, counts: "accepted" },

@@ -7,6 +7,7 @@ import { bundleWorker } from "../lib/build.ts";
 export type TargetName =
 	| "floor-streaming"
 	| "floor-buffering"
+	| "floor-verifying"
 	| "forward-only"
 	| "gateway-memory"
 	| "gateway-memory-deadline"
@@ -45,6 +46,13 @@ export const TARGETS: Record<TargetName, Target> = {
 	"floor-buffering": {
 		about: "floor: `await request.arrayBuffer()`, then the same fetch (scripts/bench/workers/floor-buffering.ts)",
 		entry: "scripts/bench/workers/floor-buffering.ts",
+		floor: true,
+		gateway: false,
+		upstash: false,
+	},
+	"floor-verifying": {
+		about: "floor: the least a v1 verifier must do with WebCrypto (the body's SHA-256, the HMAC checked, the clock window, a replay Map), then the buffering floor's fetch (scripts/bench/workers/floor-verifying.ts)",
+		entry: "scripts/bench/workers/floor-verifying.ts",
 		floor: true,
 		gateway: false,
 		upstash: false,

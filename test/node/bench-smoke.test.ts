@@ -1,11 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { boundCosts, checkGoals, formatReport, roundRatios } from "../../scripts/bench/report.ts";
+import { boundCosts, checkGoals, checksAlone, formatReport, roundRatios } from "../../scripts/bench/report.ts";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { formatLimitsReport, type LimitsScenarioResult } from "../../scripts/bench/limits.ts";
 import { inRoundOrder, load } from "../../scripts/bench/load.ts";
 import { assertLoadableTogether, runBench } from "../../scripts/bench/run.ts";
 import { scenarioNamed } from "../../scripts/bench/scenarios.ts";
+import { SECRET, signHeaders } from "../../scripts/bench/requests.ts";
+import floorVerifying from "../../scripts/bench/workers/floor-verifying.ts";
 import { available } from "./helpers/services.ts";
 
 // Not a benchmark: one short run, so the harness cannot rot. No timing is asserted.
@@ -170,6 +172,17 @@ describe.skipIf(!available("redis-server", "redis-server"))("npm run bench (a sh
 		expect(report).toContain("(rpm+rpd+budget): workerd CPU 1.050x (the median of the rounds' ratios: 1.200, 1.050, 1.000; the ratio of the medians 1.200x)");
 	});
 
+	it("says what the checks alone cost against the buffering floor, and the gateway against them, round by round", () => {
+		const row = (name: string, cpuUsPerRound: number[]) => ({ name, cpuUsPerRound });
+		const floor = row("floor-buffering-1k", [100, 200, 100]);
+		const checks = row("floor-verifying-1k", [110, 240, 115]);
+		expect(checksAlone([floor, checks, row("memory-1k", [132, 240, 161])])).toEqual([
+			"The checks alone, written bare (floor-verifying-1k against floor-buffering-1k): 1.15x (1.10, 1.20, 1.15); the gateway against them (memory-1k against floor-verifying-1k): 1.20x (1.20, 1.00, 1.40).",
+		]);
+		expect(checksAlone([floor, checks])).toEqual(["The checks alone, written bare (floor-verifying-1k against floor-buffering-1k): 1.15x (1.10, 1.20, 1.15)."]);
+		expect(checksAlone([floor, row("memory-1k", [1, 2, 3])])).toEqual([]);
+	});
+
 	it("each round starts one scenario further along", () => {
 		expect([1, 2, 3, 4, 5].map((round) => inRoundOrder(["a", "b", "c"], round).join(""))).toEqual(["abc", "bca", "cab", "abc", "bca"]);
 	});
@@ -202,6 +215,28 @@ describe.skipIf(!available("redis-server", "redis-server"))("npm run bench (a sh
 			const scenario = { name: "whole", target: "floor-streaming" as const, request: () => ({ method: "GET" as const, path: "/", headers: {} }), probeStatus: 200, requestsPerRound: 12 };
 			const result = await load(url, scenario, { connections: 4, durationSec: 1, whole: true });
 			expect([result.requests.total, started, finished]).toEqual([12, 12, 12]);
+		} finally {
+			server.close();
+		}
+	});
+
+	it("the verifying floor checks what it claims to: a signed request goes on once; a wrong signature, a skewed clock and a replay do not", async () => {
+		const forwarded: string[] = [];
+		const server = createServer((request, response) => {
+			forwarded.push(request.headers["x-signature"] as string);
+			response.end("ok");
+		});
+		await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+		try {
+			const env = { ORIGIN_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, HMAC_SECRET: SECRET };
+			const send = (headers: Record<string, string>, body = "{}") => floorVerifying.fetch(new Request("http://floor.test/agent/chat", { method: "POST", headers, body }) as never, env);
+			const good = signHeaders("POST", "/agent/chat", "{}", Date.now());
+			expect((await send(good)).status).toBe(200);
+			expect((await send(good)).status).toBe(409);
+			expect((await send(signHeaders("POST", "/agent/chat", "{}", Date.now(), "not-the-secret"))).status).toBe(403);
+			expect((await send(signHeaders("POST", "/agent/chat", "{}", Date.now() - 301_000))).status).toBe(403);
+			expect((await send(signHeaders("POST", "/agent/chat", "{}", Date.now()), '{"other":1}')).status).toBe(403);
+			expect(forwarded).toEqual([good["x-signature"]]);
 		} finally {
 			server.close();
 		}
