@@ -86,6 +86,16 @@ describe("GatewayMetrics", () => {
 		expect(family(metrics, "agent_metrics_flushes_total")).toEqual({ '["timeout"]': 1 });
 	});
 
+	it("records a skew of more than a day as a day, so a timestamp in a wrong unit cannot push the sum past exact integers", () => {
+		const metrics = new GatewayMetrics();
+		metrics.skew(1_796_655_060_000_000); // a v2 created sent in milliseconds, read as seconds
+		metrics.skew(9_999_999_999_999_999 - 1_796_655_060_000); // the largest v1 X-Timestamp
+		metrics.skew(86_400_001);
+		metrics.skew(86_400_000);
+		metrics.skew(250);
+		expect(family(metrics, "agent_auth_skew_milliseconds")).toEqual({ "[]": { b: [0, 0, 1, 0, 0, 0, 0, 0, 0, 4], s: 4 * 86_400_000 + 250, c: 5 } });
+	});
+
 	it("counts a limit refusal under a listed client's label, and one the configuration did not list without a label", () => {
 		const metrics = new GatewayMetrics(undefined, ["alice"]);
 		metrics.limitRefused("rpm", "alice");

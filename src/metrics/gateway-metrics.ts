@@ -110,7 +110,8 @@ export class GatewayMetrics implements GatewayEvents {
 	}
 
 	skew(milliseconds: number): void {
-		this.recorder.observe(this.skewSeries, milliseconds);
+		// At most a day (docs/design.md, "Metrics"): one timestamp in a wrong unit would push the sum past 2^53.
+		this.recorder.observe(this.skewSeries, Math.min(milliseconds, 86_400_000));
 	}
 
 	secretSlot(slot: number, clientId: string): void {
