@@ -24,7 +24,7 @@ export const ERRORS = {
 	bad_signature: { status: 403, detail: "The request signature is not valid." },
 	clock_skew: { status: 408, detail: "X-Timestamp is too far from the server time; see X-Server-Time." },
 	digest_mismatch: { status: 400, detail: "The request body does not match its Content-Digest." },
-	replay: { status: 409, detail: "This signed request was already accepted; sign every request and retry anew." },
+	replay: { status: 409, detail: "This signed request was already received (and answered once); sign every request anew, retries too." },
 	replay_store_unavailable: { status: 503, detail: "Replay protection is unavailable; try again shortly." },
 	rate_limited: { status: 429, detail: "This client sent more requests in the last 60 seconds than it may; sign anew after Retry-After." },
 	daily_quota_exhausted: { status: 429, detail: "This client used its requests for this UTC day; sign anew after Retry-After." },
