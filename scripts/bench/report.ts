@@ -167,9 +167,16 @@ export function boundCosts(scenarios: readonly Pick<ScenarioResult, "name" | "cp
 }
 
 /** Scheme v2's CPU per request as a ratio to v1's, measured in the same run. */
+/** The checks alone, written bare, beside the floor and the gateway row they sit between. */
+const CHECKS_ALONE = [
+	{ what: "1 KiB POST", checks: "floor-verifying-1k", floor: "floor-buffering-1k", gateway: "memory-1k" },
+	{ what: "200-event stream", checks: "floor-verifying-ndjson", floor: "floor-streaming-ndjson", gateway: "memory-ndjson" },
+	{ what: "2,000-event stream", checks: "floor-verifying-ndjson-2k", floor: "floor-streaming-ndjson-2k", gateway: "memory-ndjson-2k" },
+] as const;
+
 /**
- * Where the 1 KiB goal's gap lies: the checks alone, written bare (`floor-verifying-1k`), against
- * the buffering floor, and the gateway against them; the median of the rounds' ratios, each round's after it.
+ * Where a goal's gap lies: the checks alone, written bare (`floor-verifying`), against the floor,
+ * and the gateway against them; the median of the rounds' ratios, each round's after it.
  */
 export function checksAlone(scenarios: readonly Pick<ScenarioResult, "name" | "cpuUsPerRound">[]): string[] {
 	const rounds = (name: string) => scenarios.find((s) => s.name === name)?.cpuUsPerRound;
@@ -177,12 +184,14 @@ export function checksAlone(scenarios: readonly Pick<ScenarioResult, "name" | "c
 		const ratios = roundRatios(rounds(of), rounds(against));
 		return ratios.length === 0 ? null : `${median(ratios).toFixed(2)}x (${ratios.map((r) => r.toFixed(2)).join(", ")})`;
 	};
-	const checks = pair("floor-verifying-1k", "floor-buffering-1k");
-	const gateway = pair("memory-1k", "floor-verifying-1k");
-	if (checks === null) return [];
-	return [
-		`The checks alone, written bare (floor-verifying-1k against floor-buffering-1k): ${checks}${gateway === null ? "" : `; the gateway against them (memory-1k against floor-verifying-1k): ${gateway}`}.`,
-	];
+	const lines: string[] = [];
+	for (const { what, checks, floor, gateway } of CHECKS_ALONE) {
+		const bare = pair(checks, floor);
+		if (bare === null) continue;
+		const rest = pair(gateway, checks);
+		lines.push(`${what}, the checks alone, written bare (${checks} against ${floor}): ${bare}${rest === null ? "" : `; the gateway against them (${gateway} against ${checks}): ${rest}`}.`);
+	}
+	return lines;
 }
 
 function v2AgainstV1(scenarios: readonly ScenarioResult[]): string[] {

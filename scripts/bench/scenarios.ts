@@ -103,6 +103,7 @@ export const SCENARIOS: readonly Scenario[] = [
 	// per chunk. Forward-only and no-metrics split the default's cost. Slow answers: fewer latency probes.
 	{ name: "floor-streaming-ndjson", target: "floor-streaming", request: unsignedStream(200), probeStatus: 200, probes: 20, requestsPerRound: STREAMS_200 },
 	{ name: "forward-only-ndjson", target: "forward-only", request: unsignedStream(200), probeStatus: 200, probes: 20, requestsPerRound: STREAMS_200 },
+	{ name: "floor-verifying-ndjson", target: "floor-verifying", request: signedStream(200), probeStatus: 200, probes: 20, requestsPerRound: STREAMS_200 },
 	{ name: "memory-no-metrics-ndjson", target: "gateway-no-metrics", request: signedStream(200), probeStatus: 200, probes: 20, requestsPerRound: STREAMS_200 },
 	{ name: "memory-ndjson", target: "gateway-memory", request: signedStream(200), probeStatus: 200, probes: 20, counts: "accepted", requestsPerRound: STREAMS_200 },
 	{ name: "memory-ndjson-deadline", target: "gateway-memory-deadline", request: signedStream(200), probeStatus: 200, probes: 20, counts: "accepted", requestsPerRound: STREAMS_200 },
@@ -110,6 +111,7 @@ export const SCENARIOS: readonly Scenario[] = [
 	// A budgeted client's stream (issue 30): the origin told not to report (`report=none`; the settle's cost is the limits bench's).
 	{ name: "memory-ndjson-budget", target: "gateway-memory-budget", request: signedStream(200, "&report=none"), probeStatus: 200, probes: 20, counts: "accepted", requestsPerRound: STREAMS_200 },
 	{ name: "floor-streaming-ndjson-2k", target: "floor-streaming", request: unsignedStream(2000), probeStatus: 200, probes: 5, requestsPerRound: STREAMS_2K },
+	{ name: "floor-verifying-ndjson-2k", target: "floor-verifying", request: signedStream(2000), probeStatus: 200, probes: 5, requestsPerRound: STREAMS_2K },
 	{ name: "memory-ndjson-2k", target: "gateway-memory", request: signedStream(2000), probeStatus: 200, probes: 5, counts: "accepted", requestsPerRound: STREAMS_2K },
 	{ name: "memory-ndjson-deadline-2k", target: "gateway-memory-deadline", request: signedStream(2000), probeStatus: 200, probes: 5, counts: "accepted", requestsPerRound: STREAMS_2K },
 	{ name: "memory-ndjson-idle-2k", target: "gateway-memory-idle", request: signedStream(2000), probeStatus: 200, probes: 5, counts: "accepted", requestsPerRound: STREAMS_2K },

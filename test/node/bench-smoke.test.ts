@@ -177,10 +177,15 @@ describe.skipIf(!available("redis-server", "redis-server"))("npm run bench (a sh
 		const floor = row("floor-buffering-1k", [100, 200, 100]);
 		const checks = row("floor-verifying-1k", [110, 240, 115]);
 		expect(checksAlone([floor, checks, row("memory-1k", [132, 240, 161])])).toEqual([
-			"The checks alone, written bare (floor-verifying-1k against floor-buffering-1k): 1.15x (1.10, 1.20, 1.15); the gateway against them (memory-1k against floor-verifying-1k): 1.20x (1.20, 1.00, 1.40).",
+			"1 KiB POST, the checks alone, written bare (floor-verifying-1k against floor-buffering-1k): 1.15x (1.10, 1.20, 1.15); the gateway against them (memory-1k against floor-verifying-1k): 1.20x (1.20, 1.00, 1.40).",
 		]);
-		expect(checksAlone([floor, checks])).toEqual(["The checks alone, written bare (floor-verifying-1k against floor-buffering-1k): 1.15x (1.10, 1.20, 1.15)."]);
+		expect(checksAlone([floor, checks])).toEqual(["1 KiB POST, the checks alone, written bare (floor-verifying-1k against floor-buffering-1k): 1.15x (1.10, 1.20, 1.15)."]);
 		expect(checksAlone([floor, row("memory-1k", [1, 2, 3])])).toEqual([]);
+		// Each stream length against its own floor, never another's.
+		expect(checksAlone([row("floor-streaming-ndjson-2k", [1000]), row("floor-verifying-ndjson-2k", [1050]), row("floor-streaming-ndjson", [100]), row("floor-verifying-ndjson", [104])])).toEqual([
+			"200-event stream, the checks alone, written bare (floor-verifying-ndjson against floor-streaming-ndjson): 1.04x (1.04).",
+			"2,000-event stream, the checks alone, written bare (floor-verifying-ndjson-2k against floor-streaming-ndjson-2k): 1.05x (1.05).",
+		]);
 	});
 
 	it("each round starts one scenario further along", () => {
@@ -236,7 +241,10 @@ describe.skipIf(!available("redis-server", "redis-server"))("npm run bench (a sh
 			expect((await send(signHeaders("POST", "/agent/chat", "{}", Date.now(), "not-the-secret"))).status).toBe(403);
 			expect((await send(signHeaders("POST", "/agent/chat", "{}", Date.now() - 301_000))).status).toBe(403);
 			expect((await send(signHeaders("POST", "/agent/chat", "{}", Date.now()), '{"other":1}')).status).toBe(403);
-			expect(forwarded).toEqual([good["x-signature"]]);
+			// A GET: the hash of no bytes, known without a digest.
+			const get = signHeaders("GET", "/agent/stream", "", Date.now());
+			expect((await floorVerifying.fetch(new Request("http://floor.test/agent/stream?tokens=2", { headers: get }) as never, env)).status).toBe(200);
+			expect(forwarded).toEqual([good["x-signature"], get["x-signature"]]);
 		} finally {
 			server.close();
 		}

@@ -5,6 +5,7 @@
 // catalogue, no header list: shares no code with the gateway.
 let key: Promise<CryptoKey> | undefined;
 const seen = new Map<string, number>();
+const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
 const hex = (bytes: ArrayBuffer) => {
 	let out = "";
@@ -20,7 +21,8 @@ export default {
 		const body = request.method === "GET" ? new ArrayBuffer(0) : await request.arrayBuffer();
 		if (!/^[0-9a-f]{64}$/.test(signature) || Math.abs(Date.now() - Number(timestamp)) > 300_000) return new Response("refused", { status: 403 });
 		key ??= crypto.subtle.importKey("raw", new TextEncoder().encode(env.HMAC_SECRET), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
-		const canonical = `${request.method}\n${pathname}\n${timestamp}\n${hex(await crypto.subtle.digest("SHA-256", body))}`;
+		const bodyHash = body.byteLength === 0 ? EMPTY_SHA256 : hex(await crypto.subtle.digest("SHA-256", body));
+		const canonical = `${request.method}\n${pathname}\n${timestamp}\n${bodyHash}`;
 		const mac = new Uint8Array(32);
 		for (let i = 0; i < 32; i++) mac[i] = parseInt(signature.slice(2 * i, 2 * i + 2), 16);
 		if (!(await crypto.subtle.verify("HMAC", await key, mac, new TextEncoder().encode(canonical)))) return new Response("refused", { status: 403 });
