@@ -146,6 +146,10 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		expect(((await redisCommand("GET", `${prefix}w1`)) as Buffer).toString()).toBe("svc:1:iso:1");
 		expect(((await redisCommand("GET", `${prefix}limit:rpd:svc:${DAY0_KEY}`)) as Buffer).toString()).toBe("1");
 		expect(await redisCommand("ZSCORE", `${prefix}limit:rpm:svc`, "svc:1:iso:1")).toEqual(Buffer.from(String(T0 - 1_000)));
+		// The key lives its claim's remaining life (a replay stays one in Upstash); the rpm log a minute.
+		expect(await redisCommand("PTTL", `${prefix}w1`)).toBeGreaterThan(290_000);
+		expect(await redisCommand("PTTL", `${prefix}limit:rpm:svc`)).toBeGreaterThan(50_000);
+		expect(await redisCommand("PTTL", `${prefix}limit:rpm:svc`)).toBeLessThanOrEqual(60_000);
 		// Its own value there (its first run landed and spent): nothing added.
 		await redisCommand("SET", `${prefix}w2`, "svc:1:iso:2");
 		expect(await writeBack("w2", "svc:1:iso:2")).toBe("svc:1:iso:2");
