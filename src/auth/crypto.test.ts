@@ -93,6 +93,13 @@ describe("Keyring", () => {
 		expect(await verify(keyring, "gamma", await sign("shared-secret"))).toEqual({ ok: true, slot: 0 });
 	});
 
+	it("a client whose id is a word the cache could use (shared) keeps its own keys, apart from the shared secret's", async () => {
+		const keyring = new Keyring({ sharedSecrets: ["shared-secret"], clientSecrets: new Map([["shared", ["own-secret"]]]) });
+		expect(await verify(keyring, "anyone", await sign("shared-secret"))).toEqual({ ok: true, slot: 0 });
+		expect(await verify(keyring, "shared", await sign("own-secret"))).toEqual({ ok: true, slot: 0 });
+		expect(await verify(keyring, "shared", await sign("shared-secret"))).toEqual({ ok: false, reason: "bad_signature" });
+	});
+
 	it("never serves another letter case of a registered id with the shared secret: unknown, as an unlisted id without a shared secret", async () => {
 		const keyring = new Keyring({ sharedSecrets: ["shared-secret"], clientSecrets: new Map([["alice", ["alice-secret"]]]) });
 		const shared = await sign("shared-secret");

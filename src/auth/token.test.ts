@@ -11,7 +11,7 @@ describe("BearerTokens", () => {
 
 	it("refuses other schemes, other tokens, a prefix of a token, and extra words", async () => {
 		const tokens = new BearerTokens(["tok-1"]);
-		for (const header of ["Basic tok-1", "Bearer tok-2", "Bearer tok-", "Bearer tok-1 x", "Bearertok-1", "tok-1", "Bearer ", "", null, undefined]) {
+		for (const header of ["Basic tok-1", "Basic Bearer tok-1", "NotBearer tok-1", "Bearer tok-2", "Bearer tok-", "Bearer tok-1 x", "Bearertok-1", "tok-1", "Bearer ", "", null, undefined]) {
 			expect(await tokens.matches(header), String(header)).toBe(false);
 		}
 	});

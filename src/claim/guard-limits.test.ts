@@ -6,7 +6,7 @@ import { ReplayGuard } from "./guard.ts";
 import { MemoryLimitedStore } from "./memory-limited.ts";
 import { MemoryLimiter } from "./memory-limiter.ts";
 import { MemoryReplayStore } from "./memory.ts";
-import { ReplayStoreError, type HeldSlot, type LimitedClaim, type LimitedClaimRequest, type LimitedClaimStore, type SettleResult } from "./store.ts";
+import { ReplayStoreError, type HeldSlot, type LimitedClaim, type LimitedClaimRequest, type LimitedClaimStore, type SettleResult, type SpentClaim } from "./store.ts";
 
 const RPM2: LimitPolicy = { rpm: 2, rpd: null, concurrent: null, label: "" };
 const NONE = { rpm: null, rpd: null, concurrent: null };
@@ -30,6 +30,13 @@ class ScriptedLimits implements LimitedClaimStore {
 
 	async release(slot: HeldSlot): Promise<void> {
 		this.released.push(slot);
+	}
+
+	/** The memory claims written back with the quota they spent. */
+	readonly writtenBack: SpentClaim[] = [];
+	async writeBack(claim: SpentClaim): Promise<string | null> {
+		this.writtenBack.push(claim);
+		return null;
 	}
 
 	async settle(reservation: string, tokens: number): Promise<SettleResult> {
@@ -103,6 +110,17 @@ describe("ReplayGuard with a limit policy", () => {
 		expect(await replay.claim("c", "svc", ts, RPM2)).toMatchObject({ status: "limited", store: "memory", refusal: { limit: "rpm" } });
 		expect(await replay.claim("c", "svc", ts, RPM2)).toEqual({ status: "replay", store: "memory", cached: true });
 		expect(replay.pendingReconciliation).toBe(3);
+		// Upstash back: the two claims are written back with the quota they spent, the refusal (which spent none) as a plain claim.
+		limited.next = async () => ({ outcome: "claimed", state: NONE, slot: null });
+		plain.readFails = null;
+		expect((await replay.claim("d", "svc", ts, RPM2)).store).toBe("upstash");
+		await replay.reconcile();
+		expect(limited.writtenBack.map((claim) => [claim.key, claim.spend.rpm])).toEqual([
+			["p:a", true],
+			["p:b", true],
+		]);
+		expect(plain.sets.filter((set) => set.read).map((set) => set.key)).toEqual(["p:c"]);
+		expect(replay.pendingReconciliation).toBe(0);
 	});
 
 	it("a run that timed out is run again as a confirmation (its budget, its reading of its own value), and that answer decides", async () => {

@@ -33,6 +33,29 @@ describe("ReplayGuard: the claim", () => {
 		expect(replay.degraded).toBe(false);
 	});
 
+	it("is degraded while the breaker is not closed, however long since the last failure: half-open too", async () => {
+		const { replay, clock } = guard(ScriptedStore.down());
+		for (let i = 0; i < 3; i++) await replay.claim(`k${i}`, "c", ts);
+		expect(replay.breakerState).toBe("open");
+		clock.now = EPOCH + 60_000;
+		expect(replay.breakerState).toBe("half_open");
+		expect(replay.degraded).toBe(true);
+	});
+
+	it("logs Redis replay cache connected on the first success, and again only on the first success after a failure", async () => {
+		const { log, lines } = recordingLog();
+		const store = new ScriptedStore(() => Promise.resolve("claimed"));
+		const { replay } = guard(store, { log });
+		await replay.claim("a", "c", ts);
+		await replay.claim("b", "c", ts);
+		store.next = () => Promise.reject(new ReplayStoreError("error", "down"));
+		await replay.claim("c", "c", ts);
+		store.up();
+		await replay.claim("d", "c", ts);
+		await replay.claim("e", "c", ts);
+		expect(lines.filter((line) => line.message === "Redis replay cache connected")).toHaveLength(2);
+	});
+
 	it("fails closed with REPLAY_FAIL_MODE=closed: never a claim, never a replay, and says Upstash could not tell", async () => {
 		const { replay, fallbacks } = guard(ScriptedStore.down("timeout"), { failMode: "closed" });
 		expect(await replay.claim("sig", "c", ts)).toEqual({ status: "unavailable", store: "upstash", reason: "timeout" });
@@ -98,6 +121,17 @@ describe("ReplayGuard: the claim", () => {
 		expect(await replay.claim("X", "c", ts)).toEqual({ status: "replay", store: "upstash" });
 		expect(await replay.claim("X", "c", ts)).toEqual({ status: "replay", store: "upstash", cached: true });
 		expect(store.calls).toBe(2);
+	});
+
+	it("a key Upstash took is known for its whole life: a copy at its last millisecond, during an outage, is a replay without a call", async () => {
+		const store = new ScriptedStore(() => Promise.resolve("claimed"));
+		const { replay, clock } = guard(store);
+		expect(await replay.claim("A", "c", ts)).toMatchObject({ status: "claimed", store: "upstash" });
+		store.next = () => Promise.reject(new ReplayStoreError("error", "down"));
+		// The key lives 300 001 ms (the window's far edge and one): at 300 000 it is still Upstash's.
+		clock.now = EPOCH + 300_000;
+		expect(await replay.claim("A", "c", ts)).toEqual({ status: "replay", store: "upstash", cached: true });
+		expect(store.calls).toBe(1);
 	});
 
 	it("a claim made in memory stays a replay after Upstash recovers, however many decisions the isolate makes before its write-back", async () => {
@@ -170,6 +204,32 @@ describe("ReplayGuard: two copies in one isolate", () => {
 		expect(await replay.claim("sig", "c", ts)).toEqual({ status: "claimed", store: "upstash", fallback: null });
 		failSlow(new ReplayStoreError("error", "reset"));
 		expect(await slow).toEqual({ status: "replay", store: "upstash", cached: true });
+	});
+});
+
+describe("ReplayGuard: two copies in one isolate, their answers landing together", () => {
+	it("the other's SET fails just before the twin's OK lands: one claim in memory, the twin a replay, nothing to write back", async () => {
+		let answerTwin: (outcome: ClaimOutcome) => void = () => {};
+		let failOther: (error: Error) => void = () => {};
+		let n = 0;
+		const store = new ScriptedStore(() => {
+			n++;
+			if (n === 1) return new Promise<ClaimOutcome>((resolve) => (answerTwin = resolve));
+			return new Promise<ClaimOutcome>((_, reject) => (failOther = reject));
+		});
+		const { replay } = guard(store);
+		const twin = replay.claim("sig", "c", ts);
+		const other = replay.claim("sig", "c", ts);
+		// Both SETs on their way (each claim digests its key first).
+		while (n < 2) await new Promise((resolve) => setTimeout(resolve, 0));
+		failOther(new ReplayStoreError("error", "reset"));
+		answerTwin("claimed");
+		expect([await twin, await other]).toEqual([
+			{ status: "replay", store: "upstash" },
+			{ status: "claimed", store: "memory", fallback: "error" },
+		]);
+		// Upstash holds the key (the twin's OK) and the memory claim knows it: no write-back to send.
+		expect(replay.pendingReconciliation).toBe(0);
 	});
 });
 

@@ -133,6 +133,8 @@ describe("OwnerNumbers, a client id's number in the memory store", () => {
 		expect(numbers.of("alice")).toBe(alice);
 		const ids = [...Array.from({ length: 1000 }, (_, i) => `client-${i}`), ...Array.from({ length: 64 }, (_, i) => "x".repeat(i + 1))];
 		expect(new Set(ids.map((id) => numbers.of(id))).size).toBe(ids.length);
+		// Every code unit counts, a zero too: a leading one does not fall out of the polynomial.
+		expect(numbers.of("\u0000a")).not.toBe(numbers.of("a"));
 		// Both halves vary: neither hash is left out of the number.
 		expect(new Set(ids.map((id) => numbers.of(id) % 2 ** 26)).size).toBeGreaterThan(1000);
 		expect(new Set(ids.map((id) => Math.floor(numbers.of(id) / 2 ** 26))).size).toBeGreaterThan(1000);
@@ -187,6 +189,10 @@ describe("Decisions", () => {
 		decisions.record("a", T + 20_000, T);
 		decisions.record("c", T + 10_000, T);
 		expect([decisions.has("a", T + 15_000), decisions.has("b", T)]).toEqual([true, false]);
+		// Not full when it comes again: it moves all the same, so the next to go is the one recorded before it.
+		const roomy = new Decisions(3);
+		for (const id of ["a", "b", "a", "c", "d"]) roomy.record(id, T + 10_000, T);
+		expect(["a", "b", "c", "d"].map((id) => roomy.has(id, T))).toEqual([true, false, true, true]);
 	});
 
 	it("refuses a bound that is not a positive integer", () => {

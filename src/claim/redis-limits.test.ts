@@ -121,6 +121,9 @@ describe("RedisLimitStore", () => {
 		["a claim with a seventh element", [0, 0, 1, 1, 1, 1, "x"]],
 		["a replay whose value found is a number", [1, 0, -1, 0, -1, -1, 7]],
 		["a replay with a ninth element", [1, 0, -1, 0, -1, -1, "svc:1:iso:7", 60, 60]],
+		["a sixth element that is not a number", [0, 0, 1, 1, 1, "1"]],
+		["a replay whose hold is a fraction", [1, 0, -1, 0, -1, -1, "svc:1:iso:7", 0.5]],
+		["a budgeted claim with a fraction among its tokens", [0, 0, 1, 1, 1, 1, 60, 0.5, 100, 0]],
 	])("an unexpected reply (%s) is a store failure", async (_, reply) => {
 		const { redis, claim } = setup();
 		redis.answer = () => reply;

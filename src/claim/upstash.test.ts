@@ -24,7 +24,7 @@ describe("UpstashReplayStore", () => {
 		await expect(store(async () => 1).claimOrRead({ key: "k", value: "v", ttlMs: 1 })).rejects.toSatisfy(failsWith("error"));
 	});
 
-	it.each([["ok"], ["QUEUED"], [1], [undefined], [{ result: "OK" }], ["T0s="]])("treats %j as a store failure, never a claim", async (result) => {
+	it.each([["ok"], ["QUEUED"], [""], [1], [undefined], [{ result: "OK" }], ["T0s="]])("treats %j as a store failure, never a claim", async (result) => {
 		await expect(store(async () => result).claim("k", "v", 1)).rejects.toSatisfy(failsWith("error"));
 	});
 
@@ -98,5 +98,43 @@ describe("createUpstashClient: two time budgets", () => {
 			[1_000, "eval"],
 			[200, "zrem"],
 		]);
+	});
+});
+
+describe("createUpstashClient: the SDK as set up", () => {
+	afterEach(() => {
+		vi.unstubAllGlobals();
+		vi.restoreAllMocks();
+	});
+
+	it("one command per HTTP request at the REST root (no pipeline), no read-your-writes token, the value found returned as stored (no deserialization)", async () => {
+		const sent: { url: string; headers: Record<string, string>; body: unknown }[] = [];
+		vi.stubGlobal("fetch", async (input: RequestInfo | URL, init?: RequestInit) => {
+			const headers = Object.fromEntries(new Headers(init?.headers).entries());
+			sent.push({ url: String(input), headers, body: JSON.parse(String(init?.body)) });
+			const result = sent.length === 1 ? "OK" : "123";
+			return Response.json({ result: headers["upstash-encoding"] === "base64" ? btoa(result) : result });
+		});
+		const upstash = new UpstashReplayStore(createUpstashClient({ url: "https://upstash.test", token: "t", timeoutMs: 200 }));
+		expect(await upstash.claim("k", "v", 1000)).toBe("claimed");
+		// A value that reads as JSON stays the string stored: deserialized, it would be a number, and not the claim's value.
+		expect(await upstash.claimOrRead({ key: "k", value: "v", ttlMs: 1000 })).toBe("123");
+		expect(sent.map(({ url, body }) => [url, body])).toEqual([
+			["https://upstash.test", ["set", "k", "v", "nx", "px", 1000]],
+			["https://upstash.test", ["set", "k", "v", "nx", "get", "px", 1000]],
+		]);
+		for (const { headers } of sent) expect(Object.keys(headers)).not.toContain("upstash-sync-token");
+	});
+
+	it("each call gets a fresh deadline of its own client's budget: a claim REPLAY_TIMEOUT_MS, a confirmation at least a second", async () => {
+		const deadlines: number[] = [];
+		const timeout = AbortSignal.timeout.bind(AbortSignal);
+		vi.spyOn(AbortSignal, "timeout").mockImplementation((ms) => (deadlines.push(ms), timeout(ms)));
+		vi.stubGlobal("fetch", async () => Response.json({ result: btoa("OK") }));
+		const upstash = new UpstashReplayStore(createUpstashClient({ url: "https://upstash.test", token: "t", timeoutMs: 200 }));
+		await upstash.claim("k", "v", 1000);
+		await upstash.claim("k", "v", 1000);
+		await upstash.claimOrRead({ key: "k", value: "v", ttlMs: 1000 });
+		expect(deadlines).toEqual([200, 200, 1_000]);
 	});
 });

@@ -93,6 +93,20 @@ describe("signRequest v2's defaults and spellings", () => {
 		expect(bare.headers.Signature).not.toBe((await signRequest({ ...base, method: "GET" })).headers.Signature);
 	});
 
+	it("signs a covered header's value as the gateway reads it, outer whitespace trimmed, and sends that value", async () => {
+		const padded = await signRequest({ ...base, method: "GET", coveredHeaders: { "X-Trace": "  abc  " } });
+		const plain = await signRequest({ ...base, method: "GET", coveredHeaders: { "x-trace": "abc" } });
+		expect(padded.headers["x-trace"]).toBe("abc");
+		expect(padded.headers.Signature).toBe(plain.headers.Signature);
+	});
+
+	it("names both fields' member by the label given (sig1 by default)", async () => {
+		const labelled = await signRequest({ ...base, method: "GET", label: "proxy" });
+		expect(labelled.headers["Signature-Input"]).toMatch(/^proxy=\(/);
+		expect(labelled.headers.Signature).toMatch(/^proxy=:/);
+		expect((await signRequest({ ...base, method: "GET" })).headers.Signature).toMatch(/^sig1=:/);
+	});
+
 	it("defaults created to the whole second now (never a second ahead) and the nonce to 22 random base64url characters", async () => {
 		vi.spyOn(Date, "now").mockReturnValue(1_700_000_000_999);
 		const { headers } = await signRequest({ scheme: "v2", clientId: "svc", secret: "k", method: "GET", path: "/agent/chat" });

@@ -33,3 +33,17 @@ describe("readClients: HMAC_CLIENTS's hard bounds, in every environment", () => 
 		expect([...clients.keys()]).toEqual(["other"]);
 	});
 });
+
+describe("readClients: what is not a map of client ids", () => {
+	it("refuses an id outside the client id grammar, naming the rule, and keeps the other clients", () => {
+		const { clients, problems } = read({ "bad id!": "a-secret", other: "other-secret" });
+		expect(problems).toEqual(["HMAC_CLIENTS has a client id outside the client id grammar"]);
+		expect([...clients.keys()]).toEqual(["other"]);
+	});
+
+	it.each([["an array", ["svc", "a-secret"]], ["a string", "svc"], ["null", null]])("refuses %s: it is not an object of client id to secret", (_, value) => {
+		const { clients, problems } = read(value);
+		expect(problems).toEqual(["HMAC_CLIENTS must be a JSON object of client id to secret"]);
+		expect(clients.size).toBe(0);
+	});
+});

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Env } from "../env.ts";
 import { readAuth } from "./auth.ts";
+import { readKeyring } from "./keyring.ts";
 import { readMetrics } from "./metrics.ts";
 import { readOrigin } from "./origin.ts";
 import { SettingReader } from "./reader.ts";
@@ -182,5 +183,72 @@ describe("METRICS_SHARDS and UPSTASH_REDIS_REST_URL", () => {
 		const plain = new SettingReader({ UPSTASH_REDIS_REST_URL: "http://redis.example.com", UPSTASH_REDIS_REST_TOKEN: "t" });
 		readReplay(plain);
 		expect(plain.problems).toEqual(["UPSTASH_REDIS_REST_URL is plain http on a host that is not loopback"]);
+	});
+});
+
+/** A valid KEYRING_KEY: 32 bytes in base64. */
+const KEYRING_KEY = btoa(String.fromCharCode(...new Uint8Array(32).fill(7)));
+
+describe("each setting's faults: a problem that names the variable and the fault, never the value", () => {
+	const problemsOf = (env: Env, readWith: (read: SettingReader) => unknown) => {
+		const read = new SettingReader({ ENVIRONMENT: "test", ...env });
+		readWith(read);
+		return read.problems;
+	};
+
+	it.each<[string, Env, (read: SettingReader) => unknown, string]>([
+		["no ORIGIN_URL", {}, readOrigin, "ORIGIN_URL is required"],
+		["a forwarded header with an underscore", { ORIGIN_URL: ORIGIN, ORIGIN_FORWARD_HEADERS: "x-trace,x_gateway_token" }, readOrigin, "ORIGIN_FORWARD_HEADERS names a header with an underscore"],
+		["a hop-by-hop header forwarded", { ORIGIN_URL: ORIGIN, ORIGIN_FORWARD_HEADERS: "Connection" }, readOrigin, "ORIGIN_FORWARD_HEADERS names a hop-by-hop header"],
+		["a header the gateway sets (an X-Forwarded- name)", { ORIGIN_URL: ORIGIN, ORIGIN_FORWARD_HEADERS: "x-forwarded-anything" }, readOrigin, "ORIGIN_FORWARD_HEADERS names a header the gateway sets itself"],
+		["a signature header forwarded", { ORIGIN_URL: ORIGIN, ORIGIN_FORWARD_HEADERS: "x-signature" }, readOrigin, "ORIGIN_FORWARD_HEADERS names a signature header (the verifying scheme's go on by themselves)"],
+		["an empty entry in a token list", { METRICS_TOKEN: "token-one,,token-two" }, readMetrics, "METRICS_TOKEN has an empty entry in its list"],
+		["a token listed twice", { METRICS_TOKEN: "token-one,token-one" }, readMetrics, "METRICS_TOKEN lists the same secret twice"],
+		["METRICS_FLUSH_MS past 25 s (a flush must end inside waitUntil)", { METRICS_FLUSH_MS: "25001" }, readMetrics, "METRICS_FLUSH_MS must be between 100 and 25000"],
+		["METRICS_FLUSH_MS under 100 ms", { METRICS_FLUSH_MS: "99" }, readMetrics, "METRICS_FLUSH_MS must be between 100 and 25000"],
+		["METRICS_TIMEOUT_MS past 30 s", { METRICS_TIMEOUT_MS: "30001" }, readMetrics, "METRICS_TIMEOUT_MS must be between 1 and 30000"],
+		["an Upstash URL without its token", { UPSTASH_REDIS_REST_URL: "https://redis.example.com" }, readReplay, "UPSTASH_REDIS_REST_TOKEN is required when UPSTASH_REDIS_REST_URL is set"],
+		["the rollback switch in another case (only `disabled` is the switch)", { UPSTASH_REDIS_REST_URL: "Disabled" }, readReplay, "UPSTASH_REDIS_REST_URL is not an http(s) URL"],
+		["a breaker that opens after no failure", { REPLAY_BREAKER_FAILURES: "0" }, readReplay, "REPLAY_BREAKER_FAILURES must be at least 1"],
+		["a fail mode that is not memory or closed", { REPLAY_FAIL_MODE: "open" }, readReplay, "REPLAY_FAIL_MODE must be memory or closed"],
+		["an unknown signature scheme", { SIGNATURE_SCHEMES: "v3" }, readAuth, "SIGNATURE_SCHEMES must be v1, v2 or v1,v2"],
+		["MAX_BODY_BYTES past its hard bound (100 MiB), in every environment", { MAX_BODY_BYTES: "104857601" }, readAuth, "MAX_BODY_BYTES must be between 1 and 104857600"],
+		["KEYRING_KEY without the KEYRING binding", { KEYRING_KEY }, (read) => readKeyring(read, false), "KEYRING_KEY is set but the Worker has no KEYRING binding (a KV namespace)"],
+		["KEYRING_CACHE_MS under 100 ms", { KEYRING_CACHE_MS: "99" }, (read) => readKeyring(read, true), "KEYRING_CACHE_MS must be between 100 and 300000"],
+		["KEYRING_CACHE_MAX_ENTRIES past a million", { KEYRING_CACHE_MAX_ENTRIES: "1000001" }, (read) => readKeyring(read, true), "KEYRING_CACHE_MAX_ENTRIES must be between 1 and 1000000"],
+		["KEYRING_TIMEOUT_MS past 30 s", { KEYRING_TIMEOUT_MS: "30001" }, (read) => readKeyring(read, true), "KEYRING_TIMEOUT_MS must be between 1 and 30000"],
+	])("%s", (_, env, readWith, problem) => {
+		expect(problemsOf(env, readWith)).toEqual([problem]);
+	});
+
+	it("a setting that is not a string says so, and nothing of what it is", () => {
+		const read = new SettingReader({ ORIGIN_TOKEN: { secret: "s3cr3t-value" } as never });
+		expect(read.string("ORIGIN_TOKEN")).toBeUndefined();
+		expect(read.problems).toEqual(["ORIGIN_TOKEN must be a string"]);
+	});
+});
+
+describe("the keyring's settings", () => {
+	it("unset: 30 s of cache, 10000 entries, 1 s per KV read, no key; the binding without a key is a warning, not a problem", () => {
+		const read = new SettingReader({});
+		expect(readKeyring(read, true)).toEqual({ keys: [], cacheMs: 30_000, maxEntries: 10_000, timeoutMs: 1_000 });
+		expect(read.problems).toEqual([]);
+		expect(read.warnings).toHaveLength(1);
+		expect(read.warnings[0]).toMatch(/KEYRING binding is set but KEYRING_KEY is not/);
+		const without = new SettingReader({});
+		readKeyring(without, false);
+		expect(without.warnings).toEqual([]);
+	});
+
+	it("takes a key with the binding", () => {
+		const read = new SettingReader({ KEYRING_KEY });
+		expect(readKeyring(read, true).keys).toHaveLength(1);
+		expect(read.problems).toEqual([]);
+	});
+});
+
+describe("the metrics' settings", () => {
+	it("unset: no token, a flush every 10 s, 1 s per aggregator call, one shard", () => {
+		expect(readMetrics(new SettingReader({}))).toEqual({ tokens: [], flushMs: 10_000, timeoutMs: 1_000, shards: 1 });
 	});
 });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { Keyring, type KeySource } from "../auth/crypto.ts";
 import { RecordedEvents, recordingLogger } from "../../test/fixtures/keyring.ts";
 import { KeyringKeySource, keyringKeySource } from "./key-source.ts";
@@ -57,6 +57,24 @@ describe("keyringKeySource", () => {
 		const empty = new Keyring({ sharedSecrets: [], clientSecrets: new Map() });
 		expect(keyringKeySource({ ...settings, keys: [] }, kv, empty, deps).configured).toBe(false);
 		expect(keyringKeySource({ ...settings, keys: [] }, kv, environment, deps).configured).toBe(true);
+	});
+
+	it("a request for an id another request is reading waits out that read's whole budget (KEYRING_TIMEOUT_MS) rather than read again", async () => {
+		vi.useFakeTimers();
+		try {
+			const gets: string[] = [];
+			const hanging = { get: (key: string) => (gets.push(key), new Promise(() => {})) } as unknown as Pick<KVNamespace, "get">;
+			const source = keyringKeySource({ ...settings, timeoutMs: 1_000, keys: [new Uint8Array(32)] }, hanging, environment, deps);
+			const first = source.keysFor("alice");
+			const second = source.keysFor("alice");
+			await vi.advanceTimersByTimeAsync(999);
+			expect(gets).toEqual(["client:alice"]);
+			await vi.advanceTimersByTimeAsync(1);
+			expect([await first, await second]).toEqual([{ status: "unavailable" }, { status: "unavailable" }]);
+			expect(gets).toEqual(["client:alice"]);
+		} finally {
+			vi.useRealTimers();
+		}
 	});
 
 	it("reads KV with KV's smallest cacheTtl (30 s), whatever the isolate's cache period: a re-read finds a new secret", async () => {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { freshKey, RecordedEvents, recordingLogger, sealedRecord } from "../../test/fixtures/keyring.ts";
 import { KeyringLookup, type KeyringLookupOptions } from "./lookup.ts";
 import { recordKey } from "./record.ts";
@@ -92,6 +92,22 @@ describe("KeyringLookup", () => {
 		void abandoned;
 	});
 
+	it("a request joining another's read waits 1100 ms by default (a KV read's own budget and a margin) before it reads itself", async () => {
+		vi.useFakeTimers();
+		try {
+			const { store, lookup } = await setup();
+			store.hold = new Promise(() => {});
+			void lookup.lookup("alice");
+			void lookup.lookup("alice");
+			await vi.advanceTimersByTimeAsync(1_099);
+			expect(store.reads).toEqual(["alice"]);
+			await vi.advanceTimersByTimeAsync(1);
+			expect(store.reads).toEqual(["alice", "alice"]);
+		} finally {
+			vi.useRealTimers();
+		}
+	});
+
 	it("lookup alone sees a new record, a revocation and a rotation only after the cache period (a failed signature reads again: below)", async () => {
 		const { key, store, lookup, clock } = await setup();
 		expect(await lookup.lookup("alice")).toEqual({ kind: "absent" });
@@ -180,6 +196,24 @@ describe("KeyringLookup", () => {
 		store.failing = null;
 		expect(await lookup.lookup("new-id")).toEqual({ kind: "absent" });
 		expect([events.of("kv_error"), events.of("hit"), events.of("miss")]).toEqual([2, 0, 1]);
+		// Two at once share the failed read: the one that joined it counts no hit either.
+		store.failing = "error";
+		let release!: () => void;
+		store.hold = new Promise((done) => (release = done));
+		const pair = [lookup.lookup("other-id"), lookup.lookup("other-id")];
+		release();
+		expect(await Promise.all(pair)).toEqual([{ kind: "unavailable", reason: "kv_error" }, { kind: "unavailable", reason: "kv_error" }]);
+		expect([events.of("kv_error"), events.of("hit")]).toEqual([3, 0]);
+	});
+
+	it("logs a failing KV once per 10 s for each kind of failure: a timeout does not hide an error", async () => {
+		const { store, lookup, log } = await setup();
+		store.failing = "timeout";
+		await lookup.lookup("a");
+		await lookup.lookup("b");
+		store.failing = "error";
+		await lookup.lookup("c");
+		expect(log.lines.filter((l) => l.level === "warn").map((l) => l.fields.reason)).toEqual(["timeout", "error"]);
 	});
 
 	it("bounds memory: a flood of random ids keeps at most maxEntries misses, and cannot evict a client", async () => {

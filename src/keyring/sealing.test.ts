@@ -27,8 +27,11 @@ describe("KEYRING_KEY", () => {
 		expect(decodeKeyringKey(` ${key}\n`)).toEqual(decodeKeyringKey(key));
 	});
 
-	it("imports only 32 bytes", () => {
+	it("imports only 32 bytes, as a key that cannot be exported again", async () => {
 		expect(() => importKeyringKey(new Uint8Array(16))).toThrow(/32 bytes/);
+		const key = await importKeyringKey(new Uint8Array(32));
+		expect(key.extractable).toBe(false);
+		await expect(crypto.subtle.exportKey("raw", key)).rejects.toThrow();
 	});
 });
 
@@ -87,6 +90,8 @@ describe("sealed records", () => {
 		["not base64", "%%%%"],
 		["too short for IV and tag", btoa("x".repeat(27))],
 		["empty", ""],
+		["base64 of a length atob cannot read (4n + 1)", "A".repeat(41)],
+		["base64 cut short of its padding", btoa("x".repeat(40)).slice(0, -2)],
 	])("refuse a sealed value that is %s, with KeyringDecryptError only", async (_, text) => {
 		await expect(openRecord([await freshKey()], "alice", text)).rejects.toBeInstanceOf(KeyringDecryptError);
 	});

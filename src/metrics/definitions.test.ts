@@ -5,6 +5,7 @@ describe("metric definitions", () => {
 	it("validates names and labels when a metric is defined", () => {
 		expect(() => counter("bad-name_total", "x")).toThrow(/not valid/);
 		expect(() => counter("requests", "x")).toThrow(/_total/);
+		expect(() => counter("requests_total_bytes", "x")).toThrow(/_total/);
 		expect(() => gauge("g", "x", ["ok", "ok"])).toThrow(/duplicate/);
 		expect(() => gauge("g", "x", ["__reserved"])).toThrow(/not valid/);
 		expect(() => gauge("g", "x", ["1st"])).toThrow(/not valid/);

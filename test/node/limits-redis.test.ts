@@ -146,6 +146,10 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		expect(((await redisCommand("GET", `${prefix}w1`)) as Buffer).toString()).toBe("svc:1:iso:1");
 		expect(((await redisCommand("GET", `${prefix}limit:rpd:svc:${DAY0_KEY}`)) as Buffer).toString()).toBe("1");
 		expect(await redisCommand("ZSCORE", `${prefix}limit:rpm:svc`, "svc:1:iso:1")).toEqual(Buffer.from(String(T0 - 1_000)));
+		// The key lives its claim's remaining life (a replay stays one in Upstash); the rpm log a minute.
+		expect(await redisCommand("PTTL", `${prefix}w1`)).toBeGreaterThan(290_000);
+		expect(await redisCommand("PTTL", `${prefix}limit:rpm:svc`)).toBeGreaterThan(50_000);
+		expect(await redisCommand("PTTL", `${prefix}limit:rpm:svc`)).toBeLessThanOrEqual(60_000);
 		// Its own value there (its first run landed and spent): nothing added.
 		await redisCommand("SET", `${prefix}w2`, "svc:1:iso:2");
 		expect(await writeBack("w2", "svc:1:iso:2")).toBe("svc:1:iso:2");
@@ -184,6 +188,10 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		if (first.outcome !== "claimed") throw new Error("not claimed");
 		expect(first.reservation!.id).toBe(`svc:${DAY0_KEY}:${DAY0_KEY.slice(0, 7)}:${"1".padStart(32, "0")}`);
 		const window = `${prefix}limit:svc:tokens:day:${DAY0_KEY}`;
+		expect(await redisCommand("HGET", window, "held")).toEqual(Buffer.from("60"));
+		// Its answer lost, a confirming run finds its own value: the claim, with its reservation and hold, nothing held twice.
+		const confirmed = await limits.claim({ key: `${prefix}b1`, value: `svc:${T0}:iso:1`, ttlMs: 300_000, clientId: "svc", policy: budgeted, budget: { hold: 100, nonce: "1".padStart(32, "0") } }, true);
+		expect(confirmed).toMatchObject({ outcome: "claimed", reservation: { id: first.reservation!.id, hold: 60 } });
 		expect(await redisCommand("HGET", window, "held")).toEqual(Buffer.from("60"));
 		const second = await reserve();
 		const third = await reserve();
@@ -246,10 +254,13 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		expect(await redisCommand("HMGET", window, "used", "held")).toEqual([Buffer.from("30"), Buffer.from("220")]);
 
 		// Carried by a refusal and by a replay too; a second report, an unknown id: as the settle script answers.
+		// Two ride on one claim: both answered by it, neither sent alone.
+		upstash.resetStats();
 		const again = limits.settle(idOf(first), 5, true);
 		const unknown = limits.settle(`svc:${DAY0_KEY}:-:${"f".repeat(32)}`, 5, true);
 		expect(await reserve()).toMatchObject({ outcome: "limited", limit: "daily_tokens" });
 		expect([await again, await unknown]).toEqual([{ status: "already_settled" }, { status: "unknown" }]);
+		expect(upstash.stats.requests).toBe(1);
 		const overrun = limits.settle(idOf(second), 500, true);
 		expect(await reserve("svc", `r${n}`)).toMatchObject({ outcome: "duplicate" });
 		expect(await overrun).toEqual({ status: "settled", hold: 100, counted: 100 });
@@ -411,7 +422,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		}
 	});
 
-	it("each key's expiry: a refusal's key the claim's, the rpm log a minute, the in-flight set a lease, a token window its end and a lease and an hour, the reservations a lease and an hour", async () => {
+	it("each key's expiry: a claimed or refused key the claim's, the rpm log a minute, the in-flight set a lease, a token window its end and a lease and an hour, the reservations a lease and an hour", async () => {
 		const { limits, prefix } = store();
 		/** A reservation's lease: the slot's and a minute (the store's default). */
 		const reservationLeaseMs = LEASE_MS + 60_000;
@@ -426,6 +437,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 			expect(value, `${expected}`).toBeGreaterThan(expected - 10_000);
 			expect(value, `${expected}`).toBeLessThanOrEqual(expected);
 		};
+		near(await ttl("a"), 300_000);
 		near(await ttl("b"), 300_000);
 		near(await ttl("limit:rpm:svc"), 60_000);
 		near(await ttl("limit:inflight:svc"), LEASE_MS);
