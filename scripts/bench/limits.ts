@@ -79,7 +79,7 @@ function request(counter: number, clients: number, query = ""): { method: "POST"
 	return { method: "POST", path: `/agent/chat${query}`, headers, body };
 }
 
-/** Runs the three gateways side by side, one load at a time, alternating in each round. */
+/** Runs the gateways side by side, one per row: one row at a time (its order turning each round), or all at once (`together`). */
 export async function runLimitsBench(options: LimitsBenchOptions): Promise<LimitsScenarioResult[]> {
 	const { log, clients = CLIENTS } = options;
 	if (!(Number.isInteger(clients) && clients > 0)) throw new Error(`clients must be a positive integer, not ${clients}`);

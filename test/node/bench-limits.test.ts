@@ -44,3 +44,9 @@ describe.skipIf(!available("redis-server", "redis-server"))("npm run bench -- --
 		for (const result of results) expect(result.cpuMsPerRound).toEqual([result.cpuMsPerRequest]);
 	});
 });
+
+describe("npm run bench -- --only limits: its options", () => {
+	it.each([0, 1.5, -2])("refuses %s clients before it starts anything", async (clients) => {
+		await expect(runLimitsBench({ durationSec: 1, rounds: 1, connections: 1, clients, log: () => {} })).rejects.toThrow(`clients must be a positive integer, not ${clients}`);
+	});
+});
