@@ -102,7 +102,7 @@ export function createGateway(config: Config, env: Env, deps: GatewayDependencie
 		events,
 		pipeline,
 		metricsTokens: new BearerTokens(config.metrics.tokens),
-		settlements: new Settlements({ stores: { primary: limits?.primary ?? null, memory: limits?.memory ?? null }, events, log: deps.log, now }),
+		settlements: new Settlements({ stores: { primary: limits?.primary ?? null, memory: limits?.memory ?? null }, rides: limits?.rides ?? null, events, log: deps.log, now }),
 		originTokens: new BearerTokens(config.origin.token === null ? [] : [config.origin.token]),
 		deps,
 	};
@@ -125,8 +125,11 @@ function limitStores(redis: LimitRedis | null, memory: MemoryReplayStore, config
 	const prefix = config.replay.prefix;
 	// A token reservation waits a minute past the longest answer for the origin's report (docs/design.md, "Token budgets").
 	const reservationLeaseMs = leaseMs + 60_000;
+	// An answer's settle waits here for its client's next claim, which takes it from the same place.
+	const rides = redis === null ? null : new SettleRides({ waitMs: SETTLE_RIDE_MS, now });
 	return {
-		primary: redis === null ? null : new RedisLimitStore(redis, { prefix, leaseMs, reservationLeaseMs, rides: new SettleRides({ waitMs: SETTLE_RIDE_MS }), now }),
+		rides,
+		primary: redis === null ? null : new RedisLimitStore(redis, { prefix, leaseMs, reservationLeaseMs, rides: rides!, now }),
 		memory: new MemoryLimitedStore(memory, new MemoryLimiter({ leaseMs }), now, { reservationLeaseMs }),
 		policies: new LimitPolicies(config.limits, records, readEntry, log, now),
 	};

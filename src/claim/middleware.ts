@@ -108,7 +108,8 @@ export const replayProtection = (options: ReplayProtectionOptions): MiddlewareHa
 		await next();
 		// The origin's report on its answer settles the reservation after the answer (where it is held); the header goes on to the client.
 		const usage = reservation === undefined ? null : c.res.headers.get("x-token-usage");
-		if (usage !== null && limits?.settlements !== undefined) backgroundOf(c)?.waitUntil(limits.settlements.reportHeader(reservation!.id, usage));
+		const background = usage === null ? undefined : backgroundOf(c);
+		if (background !== undefined) limits?.settlements?.reportHeader(reservation!, usage!, background);
 		if (decision.limits !== undefined) {
 			const answer = answerOfLimitedClient(c.res, policy!, decision.limits, limits!.release, backgroundOf(c));
 			// A new Response (a slot's pipe) already has the headers: unset first, so Hono does not copy them onto it again.

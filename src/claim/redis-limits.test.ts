@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ReplayStoreError } from "./store.ts";
+import { ReplayStoreError, type SettleResult } from "./store.ts";
 import type { LimitPolicy } from "../limits/policy.ts";
 import { RedisLimitStore, type LimitRedis, type Patience } from "./redis-limits.ts";
 import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, SETTLE_SCRIPT } from "./script.ts";
@@ -305,13 +305,20 @@ describe("RedisLimitStore: settles carried by a budgeted claim", () => {
 		const rides = new SettleRides({ waitMs: 60_000 });
 		const store = new RedisLimitStore(redis, { prefix: "p:", leaseMs: 660_000, rides, now: () => NOW });
 		const claim = () => store.claim({ key: "p:abc", value: "svc:1:iso:7", ttlMs: 300_000, clientId: "svc", policy: BUDGETED, budget: { hold: 100, nonce: "c".repeat(32) } });
-		return { redis, rides, store, claim };
+		/** Settle `n` of `tokens` handed over to ride: what a claim's script found for it, or, sent alone, what the settle script did. */
+		const ride = (n: number, tokens: number) =>
+			new Promise<SettleResult | { alone: SettleResult }>((told) => {
+				const request = { clientId: "svc", reservation: idOf(n), tokens, day: "2026-12-02", month: "-", settled: told };
+				const sendAlone = async () => told({ alone: await store.settle(idOf(n), tokens) });
+				rides.offer({ ...request, sendAlone }, { waitUntil: () => {} });
+			});
+		return { redis, rides, store, claim, ride };
 	}
 
 	it("a claim carries at most 8 waiting settles, oldest first, as a count then each id and its tokens after the budget's arguments; the rest keep waiting", async () => {
 		const answers = Array.from({ length: 8 }, (_, i) => [3, 100, i + 1]).flat();
-		const { redis, rides, store, claim } = ridesSetup([claimed(...answers)]);
-		const reports = Array.from({ length: 9 }, (_, i) => store.settle(idOf(i + 1), i + 1, true));
+		const { redis, rides, claim, ride } = ridesSetup([claimed(...answers)]);
+		const reports = Array.from({ length: 9 }, (_, i) => ride(i + 1, i + 1));
 		expect(rides.waitingCount).toBe(9);
 		expect((await claim()).outcome).toBe("claimed");
 		expect(redis.calls[0]!.args!.slice(20)).toEqual([8, ...Array.from({ length: 8 }, (_, i) => [idOf(i + 1), i + 1]).flat()]);
@@ -321,8 +328,8 @@ describe("RedisLimitStore: settles carried by a budgeted claim", () => {
 	});
 
 	it("a claim run as of an earlier day (a confirmation sent before midnight) leaves a settle of a later day's reservation waiting: its window is not among the claim's keys", async () => {
-		const { redis, rides, store } = ridesSetup([[1, 0, -1, 0, -1, -1, "svc:1:iso:7", 60]]);
-		void store.settle(idOf(1), 5, true);
+		const { redis, rides, store, ride } = ridesSetup([[1, 0, -1, 0, -1, -1, "svc:1:iso:7", 60]]);
+		void ride(1, 5);
 		const at = Date.UTC(2026, 11, 1, 12);
 		const request = { key: "p:abc", value: "svc:1:iso:7", ttlMs: 300_000, clientId: "svc", policy: BUDGETED, budget: { hold: 100, nonce: "c".repeat(32) }, at };
 		expect(await store.claim(request, true)).toMatchObject({ outcome: "claimed" });
@@ -330,7 +337,7 @@ describe("RedisLimitStore: settles carried by a budgeted claim", () => {
 		expect(rides.waitingCount).toBe(1);
 	});
 
-	it("a settle not allowed to wait is its own command at once, even with rides", async () => {
+	it("a settle is its own command at once: riding is the claim's (from rides), never the settle's", async () => {
 		const { redis, rides, store } = ridesSetup([[3, 100, 5]]);
 		const report = store.settle(idOf(1), 5);
 		expect(rides.waitingCount).toBe(0);
@@ -351,19 +358,19 @@ describe("RedisLimitStore: settles carried by a budgeted claim", () => {
 	});
 
 	it("answers that do not match the settles carried (one answer for two): neither takes another's, each is sent alone", async () => {
-		const { redis, store, claim } = ridesSetup([claimed(3, 100, 30), [1, 0, 0], [3, 100, 40]]);
-		const first = store.settle(idOf(1), 30, true);
-		const second = store.settle(idOf(2), 40, true);
+		const { redis, claim, ride } = ridesSetup([claimed(3, 100, 30), [1, 0, 0], [3, 100, 40]]);
+		const first = ride(1, 30);
+		const second = ride(2, 40);
 		expect((await claim()).outcome).toBe("claimed");
-		expect([await first, await second]).toEqual([{ status: "already_settled" }, { status: "settled", hold: 100, counted: 40 }]);
+		expect([await first, await second]).toEqual([{ alone: { status: "already_settled" } }, { alone: { status: "settled", hold: 100, counted: 40 } }]);
 		expect(redis.calls.map((call) => call.first)).toEqual([LIMITED_CLAIM_SCRIPT, SETTLE_SCRIPT, SETTLE_SCRIPT]);
 	});
 
 	it("answers for more settles than the claim carried (two for one): none is taken, the settle is sent alone", async () => {
-		const { redis, store, claim } = ridesSetup([claimed(3, 100, 30, 3, 100, 40), [3, 100, 30]]);
-		const report = store.settle(idOf(1), 30, true);
+		const { redis, claim, ride } = ridesSetup([claimed(3, 100, 30, 3, 100, 40), [3, 100, 30]]);
+		const report = ride(1, 30);
 		expect((await claim()).outcome).toBe("claimed");
-		expect(await report).toEqual({ status: "settled", hold: 100, counted: 30 });
+		expect(await report).toEqual({ alone: { status: "settled", hold: 100, counted: 30 } });
 		expect(redis.calls.map((call) => call.first)).toEqual([LIMITED_CLAIM_SCRIPT, SETTLE_SCRIPT]);
 	});
 
@@ -374,10 +381,10 @@ describe("RedisLimitStore: settles carried by a budgeted claim", () => {
 		["a status above 3", [4, 100, 30]],
 		["a status below 0", [-1, 100, 30]],
 	])("carried answers %s are an unexpected reply: a store failure, and the settle is sent alone", async (_, answers) => {
-		const { redis, store, claim } = ridesSetup([claimed(...answers), [3, 100, 30]]);
-		const report = store.settle(idOf(1), 30, true);
+		const { redis, claim, ride } = ridesSetup([claimed(...answers), [3, 100, 30]]);
+		const report = ride(1, 30);
 		await expect(claim()).rejects.toMatchObject({ name: "ReplayStoreError", reason: "error" });
-		expect(await report).toEqual({ status: "settled", hold: 100, counted: 30 });
+		expect(await report).toEqual({ alone: { status: "settled", hold: 100, counted: 30 } });
 		expect(redis.calls.map((call) => call.first)).toEqual([LIMITED_CLAIM_SCRIPT, SETTLE_SCRIPT]);
 	});
 });

@@ -35,8 +35,8 @@ export interface RedisLimitStoreOptions {
 	leaseMs: number;
 	/** How long a token reservation waits for the origin's report before it is charged whole. @default leaseMs + 60 s */
 	reservationLeaseMs?: number;
-	/** Settles that may wait for a budgeted claim of their client to carry them (none: each settle is a command of its own). */
-	rides?: SettleRides;
+	/** Settles waiting for a budgeted claim of their client to carry them (none: each settle is a command of its own). */
+	rides?: Pick<SettleRides, "take">;
 	/** @default Date.now */
 	now?: () => number;
 }
@@ -142,17 +142,12 @@ export class RedisLimitStore implements LimitedClaimStore {
 	}
 
 	/**
-	 * Settles a reservation from the origin's report: the first report wins. With `mayRide`, it
-	 * first waits for a budgeted claim of the same client to carry it (`rides`); else, or when
-	 * none did, it is one script of its own, with the settle's budget.
+	 * Settles a reservation from the origin's report, with one script of its own and the settle's
+	 * budget: the first report wins. (A settle that rides is carried by `claim`, from `rides`.)
 	 */
-	async settle(reservation: string, tokens: number, mayRide = false): Promise<SettleResult> {
+	async settle(reservation: string, tokens: number): Promise<SettleResult> {
 		const windows = reservationWindows(reservation);
 		if (windows === null) return { status: "unknown" };
-		if (mayRide && this.options.rides !== undefined) {
-			const carried = await this.options.rides.wait(windows.clientId, { id: reservation, day: windows.day, month: windows.month }, tokens);
-			if (carried !== null) return carried;
-		}
 		return settleResult(await this.run(SETTLE, windowKeys(this.options.prefix, windows), [reservation, tokens, this.now()], "confirm"));
 	}
 

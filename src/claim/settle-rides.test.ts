@@ -1,53 +1,92 @@
-import { describe, expect, it } from "vitest";
-import { SettleRides } from "./settle-rides.ts";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { SettleRides, type RideRequest } from "./settle-rides.ts";
+import type { SettleResult } from "./store.ts";
 
 const ANY = () => true;
-const reservation = (n: number, day = "2026-01-02", month = "2026-01") => ({ id: `svc:${day}:${month}:${String(n).padStart(32, "0")}`, day, month });
-/** Whether `promise` has settled yet (after the microtasks already queued). */
-async function isSettled(promise: Promise<unknown>): Promise<boolean> {
-	let settled = false;
-	void promise.then(() => (settled = true));
-	await new Promise((resolve) => setTimeout(resolve, 0));
-	return settled;
+const idOf = (n: number, day = "2026-01-02", month = "2026-01") => `svc:${day}:${month}:${String(n).padStart(32, "0")}`;
+
+/**
+ * Settles handed over (settle `n` reports `n` tokens unless told), what each was told, which
+ * were sent alone (in order), and every sweeper started in a request's background.
+ */
+function harness(options: { waitMs: number; maxWaiting?: number; sweeperMs?: number }) {
+	const rides = new SettleRides(options);
+	const settled = new Map<number, SettleResult>();
+	const alone: number[] = [];
+	const sweepers: Promise<unknown>[] = [];
+	const background = { waitUntil: (work: Promise<unknown>) => void sweepers.push(work) };
+	const request = (clientId: string, n: number, tokens: number, day: string, month: string): RideRequest => ({
+		clientId,
+		reservation: idOf(n, day, month),
+		tokens,
+		day,
+		month,
+		settled: (result) => void settled.set(n, result),
+		sendAlone: async () => {
+			alone.push(n);
+			settled.set(n, { status: "settled", hold: 100, counted: tokens });
+		},
+	});
+	const offer = (clientId: string, n: number, tokens = n, day = "2026-01-02", month = "2026-01") => rides.offer(request(clientId, n, tokens, day, month), background);
+	/** Whether sweeper `i` has ended (after the microtasks already queued). */
+	const ended = async (i: number) => {
+		let done = false;
+		void sweepers[i]!.then(() => (done = true));
+		await vi.advanceTimersByTimeAsync(0);
+		return done;
+	};
+	return { rides, settled, alone, sweepers, offer, ended };
 }
 
-describe("SettleRides: settles waiting for a claim of their client", () => {
-	it("refuses a wait or a capacity that is not positive when it is built", () => {
+beforeEach(() => {
+	vi.useFakeTimers();
+});
+afterEach(() => {
+	vi.useRealTimers();
+});
+
+describe("SettleRides: settles handed over to wait for a claim of their client", () => {
+	it("refuses a wait, a capacity or a sweeper's term that is not positive when it is built", () => {
 		expect(() => new SettleRides({ waitMs: 0 })).toThrow(/waitMs/);
 		expect(() => new SettleRides({ waitMs: Number.NaN })).toThrow(/waitMs/);
 		expect(() => new SettleRides({ waitMs: 10, maxWaiting: 0 })).toThrow(/maxWaiting/);
+		expect(() => new SettleRides({ waitMs: 10, sweeperMs: 0 })).toThrow(/sweeperMs/);
+		expect(() => new SettleRides({ waitMs: 10, sweeperMs: Number.NaN })).toThrow(/sweeperMs/);
 	});
 
-	it("a claim of the same client takes it, oldest first, and what the claim found is the wait's answer", async () => {
-		const rides = new SettleRides({ waitMs: 60_000 });
-		const first = rides.wait("svc", reservation(1), 30);
-		const second = rides.wait("svc", reservation(2), 40);
-		const other = rides.wait("other", reservation(3), 50);
+	it("a claim of the same client takes them, oldest first; what the claim found is each one's result, once; nothing is sent alone", async () => {
+		const { rides, settled, alone, sweepers, offer, ended } = harness({ waitMs: 250 });
+		expect([offer("svc", 1, 30), offer("svc", 2, 40), offer("other", 3, 50)]).toEqual([true, true, true]);
 		expect(rides.waitingCount).toBe(3);
 		expect(rides.take("nobody", ANY, 8)).toEqual([]);
 		const taken = rides.take("svc", ANY, 8);
 		expect(taken.map((ride) => [ride.reservation, ride.tokens, ride.day, ride.month])).toEqual([
-			[reservation(1).id, 30, "2026-01-02", "2026-01"],
-			[reservation(2).id, 40, "2026-01-02", "2026-01"],
+			[idOf(1), 30, "2026-01-02", "2026-01"],
+			[idOf(2), 40, "2026-01-02", "2026-01"],
 		]);
 		expect(rides.waitingCount).toBe(1);
-		expect(await isSettled(first)).toBe(false);
+		expect(settled.size).toBe(0);
 		taken[0]!.arrive({ status: "settled", hold: 100, counted: 30 });
 		taken[1]!.arrive({ status: "already_settled" });
-		expect(await first).toEqual({ status: "settled", hold: 100, counted: 30 });
-		expect(await second).toEqual({ status: "already_settled" });
+		// A second answer to the same ride changes nothing.
+		taken[1]!.arrive({ status: "expired" });
+		taken[0]!.arrive(null);
+		expect([settled.get(1), settled.get(2)]).toEqual([{ status: "settled", hold: 100, counted: 30 }, { status: "already_settled" }]);
 		// Taken once: a second claim finds nothing of svc's.
 		expect(rides.take("svc", ANY, 8)).toEqual([]);
-		expect(await isSettled(other)).toBe(false);
-		rides.take("other", ANY, 1)[0]!.arrive(null);
-		expect(await other).toBeNull();
-		expect(rides.waitingCount).toBe(0);
+		expect(rides.waitingCount).toBe(1);
+		// One sweeper for all three, started by the first; it lasts while `other`'s settle waits.
+		expect(sweepers).toHaveLength(1);
+		expect(await ended(0)).toBe(false);
+		rides.take("other", ANY, 8)[0]!.arrive({ status: "unknown" });
+		expect(await ended(0)).toBe(true);
+		expect(alone).toEqual([]);
 	});
 
-	it("a claim takes at most `max`, and only those whose windows it holds; the others keep waiting", async () => {
-		const rides = new SettleRides({ waitMs: 60_000 });
-		for (let n = 1; n <= 3; n++) void rides.wait("svc", reservation(n), n);
-		void rides.wait("svc", reservation(4, "2025-12-30", "2025-12"), 4);
+	it("a claim takes at most `max`, and only those whose windows it holds; the others keep waiting", () => {
+		const { rides, offer } = harness({ waitMs: 250 });
+		for (let n = 1; n <= 3; n++) offer("svc", n);
+		offer("svc", 4, 4, "2025-12-30", "2025-12");
 		const today = (day: string) => day === "2026-01-02";
 		expect(rides.take("svc", today, 2).map((ride) => ride.tokens)).toEqual([1, 2]);
 		expect(rides.take("svc", today, 8).map((ride) => ride.tokens)).toEqual([3]);
@@ -55,44 +94,107 @@ describe("SettleRides: settles waiting for a claim of their client", () => {
 		expect(rides.take("svc", ANY, 8).map((ride) => ride.tokens)).toEqual([4]);
 	});
 
-	it("untaken when the wait ends: null (send it alone), and it leaves the queue", async () => {
-		const rides = new SettleRides({ waitMs: 20 });
-		const waited = rides.wait("svc", reservation(1), 30);
-		expect(await waited).toBeNull();
+	it("untaken when its wait ends: sent alone by the sweeper, which then ends; the next settle handed over starts another", async () => {
+		const { rides, settled, alone, sweepers, offer, ended } = harness({ waitMs: 250 });
+		offer("svc", 1, 30);
+		offer("other", 2, 20);
+		expect(sweepers).toHaveLength(1);
+		await vi.advanceTimersByTimeAsync(249);
+		expect(alone).toEqual([]);
+		await vi.advanceTimersByTimeAsync(1);
+		expect(alone).toEqual([1, 2]);
+		expect(settled.get(1)).toEqual({ status: "settled", hold: 100, counted: 30 });
+		expect(await ended(0)).toBe(true);
 		expect(rides.waitingCount).toBe(0);
 		expect(rides.take("svc", ANY, 8)).toEqual([]);
+		offer("svc", 3);
+		expect(sweepers).toHaveLength(2);
+		await vi.advanceTimersByTimeAsync(250);
+		expect(alone).toEqual([1, 2, 3]);
+		expect(await ended(1)).toBe(true);
 	});
 
-	it("taken before the wait ends, it waits for the claim's answer past the wait", async () => {
-		const rides = new SettleRides({ waitMs: 20 });
-		const waited = rides.wait("svc", reservation(1), 30);
+	it("each is sent alone when its own wait ends, not with an earlier one's", async () => {
+		const { alone, offer } = harness({ waitMs: 250 });
+		offer("svc", 1);
+		await vi.advanceTimersByTimeAsync(100);
+		offer("svc", 2);
+		await vi.advanceTimersByTimeAsync(150);
+		expect(alone).toEqual([1]);
+		await vi.advanceTimersByTimeAsync(99);
+		expect(alone).toEqual([1]);
+		await vi.advanceTimersByTimeAsync(1);
+		expect(alone).toEqual([1, 2]);
+	});
+
+	it("taken before its wait ends, it is never sent alone: its result is the claim's, however late; the sweeper waits for it", async () => {
+		const { rides, settled, alone, offer, ended } = harness({ waitMs: 250 });
+		offer("svc", 1, 30);
 		const [ride] = rides.take("svc", ANY, 8);
-		await new Promise((resolve) => setTimeout(resolve, 60));
-		expect(await isSettled(waited)).toBe(false);
+		await vi.advanceTimersByTimeAsync(2_000);
+		expect(alone).toEqual([]);
+		expect(await ended(0)).toBe(false);
 		ride!.arrive({ status: "expired" });
-		expect(await waited).toEqual({ status: "expired" });
+		expect(settled.get(1)).toEqual({ status: "expired" });
+		expect(await ended(0)).toBe(true);
+		expect(alone).toEqual([]);
 	});
 
-	it("by default up to 1024 wait in the isolate; the next does not wait", async () => {
-		const rides = new SettleRides({ waitMs: 60_000 });
-		for (let n = 1; n <= 1024; n++) void rides.wait(`svc${n % 7}`, reservation(n), n);
-		expect(rides.waitingCount).toBe(1024);
-		const over = rides.wait("svc", reservation(1025), 1);
-		expect(rides.waitingCount).toBe(1024);
-		expect(await isSettled(over)).toBe(true);
-		expect(await over).toBeNull();
+	it("a claim that failed hands its settles back: sent alone at once, in their order, long before their wait ends; the rest keep waiting", async () => {
+		const { rides, alone, sweepers, offer } = harness({ waitMs: 60_000 });
+		for (let n = 1; n <= 3; n++) offer("svc", n);
+		const taken = rides.take("svc", ANY, 2);
+		for (const ride of taken) ride.arrive(null);
+		expect(rides.waitingCount).toBe(3);
+		await vi.advanceTimersByTimeAsync(0);
+		expect(alone).toEqual([1, 2]);
+		expect(rides.waitingCount).toBe(1);
+		expect(rides.take("svc", ANY, 8).map((ride) => ride.tokens)).toEqual([3]);
+		expect(sweepers).toHaveLength(1);
 	});
 
-	it("full: a settle past maxWaiting does not wait (null at once); room again once one is taken", async () => {
-		const rides = new SettleRides({ waitMs: 60_000, maxWaiting: 2 });
-		void rides.wait("svc", reservation(1), 1);
-		void rides.wait("other", reservation(2), 2);
-		expect(await rides.wait("svc", reservation(3), 3)).toBeNull();
+	it("a sweeper takes on settles for `sweeperMs`: the next starts another, and the first ends once its own are settled, sending none before its wait ends", async () => {
+		const { rides, settled, alone, sweepers, offer, ended } = harness({ waitMs: 250, sweeperMs: 1_000 });
+		offer("svc", 1);
+		const [carried] = rides.take("svc", ANY, 8);
+		await vi.advanceTimersByTimeAsync(999);
+		offer("svc", 2);
+		expect(sweepers).toHaveLength(1);
+		await vi.advanceTimersByTimeAsync(1);
+		offer("svc", 3);
+		expect(sweepers).toHaveLength(2);
+		// Settle 2 is sent alone when its own wait ends, by whichever sweeper wakes first.
+		await vi.advanceTimersByTimeAsync(248);
+		expect(alone).toEqual([]);
+		await vi.advanceTimersByTimeAsync(1);
+		expect(alone).toEqual([2]);
+		// The first still owes settle 1, which a claim carries: it ends when that claim answers.
+		expect(await ended(0)).toBe(false);
+		carried!.arrive({ status: "settled", hold: 100, counted: 1 });
+		expect(settled.get(1)).toEqual({ status: "settled", hold: 100, counted: 1 });
+		expect(await ended(0)).toBe(true);
+		expect(await ended(1)).toBe(false);
+		await vi.advanceTimersByTimeAsync(1);
+		expect(alone).toEqual([2, 3]);
+		expect(await ended(1)).toBe(true);
+	});
+
+	it("by default up to 1024 wait in the isolate; the next is refused (the caller sends it alone)", () => {
+		const { rides, offer } = harness({ waitMs: 250 });
+		for (let n = 1; n <= 1024; n++) expect(offer(`svc${n % 7}`, n)).toBe(true);
+		expect(rides.waitingCount).toBe(1024);
+		expect(offer("svc", 1025)).toBe(false);
+		expect(rides.waitingCount).toBe(1024);
+	});
+
+	it("full: a settle past maxWaiting is refused; room again once one is taken", () => {
+		const { rides, offer } = harness({ waitMs: 250, maxWaiting: 2 });
+		offer("svc", 1);
+		offer("other", 2);
+		expect(offer("svc", 3)).toBe(false);
 		expect(rides.waitingCount).toBe(2);
-		rides.take("other", ANY, 8)[0]!.arrive(null);
-		const fits = rides.wait("svc", reservation(4), 4);
-		expect(rides.waitingCount).toBe(2);
+		rides.take("other", ANY, 8)[0]!.arrive({ status: "unknown" });
+		expect(offer("svc", 4)).toBe(true);
 		expect(rides.take("svc", ANY, 8).map((ride) => ride.tokens)).toEqual([1, 4]);
-		expect(await isSettled(fits)).toBe(false);
 	});
 });

@@ -1,49 +1,101 @@
+import type { Background } from "../background.ts";
 import type { SettleResult } from "./store.ts";
 
-/** A settle waiting for a claim of its client to carry it: its reservation's id, windows, and the tokens reported. */
+/** A settle a claim carries: its reservation's id, windows, and the tokens reported. */
 export interface Ride {
 	reservation: string;
 	tokens: number;
 	/** The UTC day and month it holds in (`-` where it holds in none), from its id. */
 	day: string;
 	month: string;
-	/** What the carrying claim's script found; null: it was not carried (the claim failed), send it alone. */
+	/** What the carrying claim's script found; null: the claim failed, and the settle is sent alone (a second settle changes nothing). */
 	arrive(result: SettleResult | null): void;
+}
+
+/** A settle handed over to ride: whose it is, what it settles, who hears what it found, how it is sent alone. */
+export interface RideRequest {
+	clientId: string;
+	reservation: string;
+	tokens: number;
+	day: string;
+	month: string;
+	/** Told what the carrying claim's script found (in that claim's request). */
+	settled(result: SettleResult): void;
+	/** Sends it as a command of its own and tells whoever must hear; never rejects. */
+	sendAlone(): Promise<void>;
 }
 
 export interface SettleRidesOptions {
 	/** How long a settle waits for a claim to carry it before it is sent alone. */
 	waitMs: number;
-	/** At most this many wait in the isolate; past it a settle is sent alone at once. @default 1024 */
+	/** At most this many wait in the isolate; past it `offer` refuses (the caller sends the settle alone). @default 1024 */
 	maxWaiting?: number;
+	/**
+	 * How long one sweeper takes on new settles. It then retires: the next settle handed over starts
+	 * another (in its own request's `waitUntil`, which has a limit), and the retired one ends once
+	 * those it took on are settled. @default 10000
+	 */
+	sweeperMs?: number;
+	/** @default Date.now */
+	now?: () => number;
+}
+
+/** One sweeper: when it started, how many settles it took on that are not settled yet, and how to end its sleep. */
+interface Sweeper {
+	startedAt: number;
+	owed: number;
+	wake: (() => void) | null;
+}
+
+interface Entry {
+	request: RideRequest;
+	/** When it started waiting (a settle handed back by a failed claim is due at once). */
+	since: number;
+	/** Waiting in its client's list; carried by a claim; being sent alone; settled. */
+	state: "waiting" | "carried" | "sending" | "done";
+	sweeper: Sweeper;
 }
 
 /**
  * Settles that ride on the next claim (docs/design.md, "Token budgets"). A budgeted answer's
  * `X-Token-Usage` need not be settled at once: the hold only keeps back tokens the client has
- * not spent. So the settle waits, up to `waitMs`, for this isolate's next budgeted claim of the
- * same client, which carries it in its own limits script (no command of its own); only one that
- * no claim took is sent alone. A busy client's settles cost no Upstash command; an idle one's,
- * one each, as before. The ride is in this isolate's memory: were the isolate to die with
- * settles waiting, their reservations are charged whole when their leases end, as for any
- * origin that did not report (never less than was spent).
+ * not spent. So the settle is handed over and waits, up to `waitMs`, for this isolate's next
+ * budgeted claim of the same client, which carries it in its own limits script (no command of
+ * its own). The request that reported it does not wait for it: no timer, no promise, no
+ * `waitUntil` of its own (each of those cost a reported answer more CPU than the claim's whole
+ * budget; BENCHMARKS.md). One sweeper at a time, a timer in the `waitUntil` of the request that
+ * started it, sends alone what no claim took in time. A busy client's settles cost no Upstash
+ * command; an idle one's, one each. Were the isolate to die with settles waiting, their
+ * reservations are charged whole when their leases end, as for any origin that did not report
+ * (never less than was spent).
  *
  * @example
  * const rides = new SettleRides({ waitMs: 250 });
- * // In the background of the answer that reported usage:
- * const result = await rides.wait("svc", reservation, 120); // null: no claim took it, send it alone
+ * // In the answer that reported usage (false when full: then send it alone now):
+ * rides.offer({ clientId: "svc", reservation, tokens: 120, day, month, settled: count, sendAlone }, c.executionCtx);
+ * // In a budgeted claim of svc: carry them, then hand each what the script found.
+ * const taken = rides.take("svc", holdsIn, 8);
  */
 export class SettleRides {
-	private readonly waiting = new Map<string, Ride[]>();
+	private readonly lists = new Map<string, Entry[]>();
+	/** Every waiting settle in the order it came (some taken since, dropped as the sweeper meets them). */
+	private queue: Entry[] = [];
 	private readonly waitMs: number;
 	private readonly maxWaiting: number;
+	private readonly sweeperMs: number;
+	private readonly now: () => number;
 	private size = 0;
+	/** The sweeper that takes on new settles; null: none (the next offer starts one). */
+	private active: Sweeper | null = null;
 
 	constructor(options: SettleRidesOptions) {
 		if (!(options.waitMs > 0)) throw new Error("SettleRides: waitMs must be positive");
 		this.waitMs = options.waitMs;
 		this.maxWaiting = options.maxWaiting ?? 1024;
 		if (!(this.maxWaiting > 0)) throw new Error("SettleRides: maxWaiting must be positive");
+		this.sweeperMs = options.sweeperMs ?? 10_000;
+		if (!(this.sweeperMs > 0)) throw new Error("SettleRides: sweeperMs must be positive");
+		this.now = options.now ?? Date.now;
 	}
 
 	/** Settles waiting now, in the whole isolate. */
@@ -52,25 +104,22 @@ export class SettleRides {
 	}
 
 	/**
-	 * Waits for a claim of `clientId` to carry this settle: what its script found, or null when
-	 * none took it within `waitMs` (or the claim that took it failed): then the caller sends it alone.
+	 * Hands a settle over to wait for a claim of its client: true when it waits (what it found
+	 * goes to `settled`, or it is sent alone later), false when the isolate is full (the caller
+	 * sends it alone now). Starts a sweeper in `background` when none takes settles on.
 	 */
-	wait(clientId: string, reservation: { id: string; day: string; month: string }, tokens: number): Promise<SettleResult | null> {
-		if (this.size >= this.maxWaiting) return Promise.resolve(null);
-		let resolve!: (result: SettleResult | null) => void;
-		const promise = new Promise<SettleResult | null>((done) => (resolve = done));
-		const ride: Ride = { reservation: reservation.id, tokens, day: reservation.day, month: reservation.month, arrive: resolve };
-		const list = this.waiting.get(clientId);
-		if (list === undefined) this.waiting.set(clientId, [ride]);
-		else list.push(ride);
-		this.size++;
-		// Untaken when the wait ends: sent alone. A ride a claim took waits for that claim's answer
-		// (bounded by the claim's budget). The timer is never cleared: in workerd a clearTimeout
-		// costs more than letting it fire and find the ride gone.
-		setTimeout(() => {
-			if (this.drop(clientId, ride)) resolve(null);
-		}, this.waitMs);
-		return promise;
+	offer(request: RideRequest, background: Background): boolean {
+		if (this.size >= this.maxWaiting) return false;
+		const now = this.now();
+		const current = this.active;
+		const sweeper: Sweeper = current === null || now - current.startedAt >= this.sweeperMs ? { startedAt: now, owed: 0, wake: null } : current;
+		sweeper.owed++;
+		this.enqueue({ request, since: now, state: "waiting", sweeper });
+		if (sweeper !== current) {
+			this.active = sweeper;
+			background.waitUntil(this.sweep(sweeper));
+		}
+		return true;
 	}
 
 	/**
@@ -78,27 +127,111 @@ export class SettleRides {
 	 * claim at this instant has among its keys), oldest first. Each must then `arrive`.
 	 */
 	take(clientId: string, holdsIn: (day: string, month: string) => boolean, max: number): Ride[] {
-		const list = this.waiting.get(clientId);
+		const list = this.lists.get(clientId);
 		if (list === undefined) return [];
 		const taken: Ride[] = [];
-		const kept: Ride[] = [];
-		for (const ride of list) {
-			if (taken.length < max && holdsIn(ride.day, ride.month)) taken.push(ride);
-			else kept.push(ride);
+		const kept: Entry[] = [];
+		for (const entry of list) {
+			if (taken.length < max && holdsIn(entry.request.day, entry.request.month)) taken.push(this.carry(entry));
+			else kept.push(entry);
 		}
-		if (kept.length === 0) this.waiting.delete(clientId);
-		else this.waiting.set(clientId, kept);
+		if (kept.length === 0) this.lists.delete(clientId);
+		else this.lists.set(clientId, kept);
 		this.size -= taken.length;
 		return taken;
 	}
 
-	private drop(clientId: string, ride: Ride): boolean {
-		const list = this.waiting.get(clientId);
-		const index = list?.indexOf(ride) ?? -1;
-		if (index < 0) return false;
-		list!.splice(index, 1);
-		if (list!.length === 0) this.waiting.delete(clientId);
-		this.size--;
-		return true;
+	private carry(entry: Entry): Ride {
+		entry.state = "carried";
+		const { request } = entry;
+		return {
+			reservation: request.reservation,
+			tokens: request.tokens,
+			day: request.day,
+			month: request.month,
+			arrive: (result) => {
+				if (entry.state !== "carried") return;
+				if (result !== null) {
+					request.settled(result);
+					this.done(entry);
+					return;
+				}
+				// Whether the failed claim's script ran is not known: due at once, ahead of any settle not yet due.
+				entry.state = "waiting";
+				entry.since = this.now() - this.waitMs;
+				this.insert(entry);
+				entry.sweeper.wake?.();
+			},
+		};
 	}
+
+	private enqueue(entry: Entry): void {
+		const list = this.lists.get(entry.request.clientId);
+		if (list === undefined) this.lists.set(entry.request.clientId, [entry]);
+		else list.push(entry);
+		this.queue.push(entry);
+		this.size++;
+	}
+
+	/** Back among the waiting, in the order of `since` (the lists and the queue are in the order settles came). */
+	private insert(entry: Entry): void {
+		const list = this.lists.get(entry.request.clientId);
+		if (list === undefined) this.lists.set(entry.request.clientId, [entry]);
+		else insertBySince(list, entry);
+		insertBySince(this.queue, entry);
+		this.size++;
+	}
+
+	private done(entry: Entry): void {
+		entry.state = "done";
+		const { sweeper } = entry;
+		if (--sweeper.owed === 0) sweeper.wake?.();
+	}
+
+	/**
+	 * Sends alone what waited `waitMs` untaken (whichever sweeper it was handed to), until every
+	 * settle this sweeper took on is settled.
+	 */
+	private async sweep(sweeper: Sweeper): Promise<void> {
+		try {
+			while (sweeper.owed > 0) {
+				while (this.queue.length > 0 && this.queue[0]!.state !== "waiting") this.queue.shift();
+				const now = this.now();
+				const due = (this.queue[0]?.since ?? now) + this.waitMs;
+				if (due > now) {
+					// A timer is never cleared: in workerd a clearTimeout costs more than letting it fire.
+					await new Promise<void>((resolve) => {
+						sweeper.wake = resolve;
+						setTimeout(resolve, due - now);
+					});
+					sweeper.wake = null;
+					continue;
+				}
+				const alone: Entry[] = [];
+				for (const entry of this.queue) {
+					if (entry.state !== "waiting") continue;
+					if (entry.since + this.waitMs > now) break;
+					this.remove(entry);
+					alone.push(entry);
+				}
+				await Promise.all(alone.map((entry) => entry.request.sendAlone().finally(() => this.done(entry))));
+			}
+		} finally {
+			if (this.active === sweeper) this.active = null;
+		}
+	}
+
+	private remove(entry: Entry): void {
+		entry.state = "sending";
+		const list = this.lists.get(entry.request.clientId)!;
+		list.splice(list.indexOf(entry), 1);
+		if (list.length === 0) this.lists.delete(entry.request.clientId);
+		this.size--;
+	}
+}
+
+/** Inserts `entry` after every entry that started waiting at or before it. */
+function insertBySince(entries: Entry[], entry: Entry): void {
+	const at = entries.findIndex((other) => other.since > entry.since);
+	entries.splice(at === -1 ? entries.length : at, 0, entry);
 }

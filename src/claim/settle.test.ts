@@ -1,30 +1,34 @@
 import { describe, expect, it } from "vitest";
+import type { RideRequest } from "./settle-rides.ts";
 import { Settlements, tokenCount } from "./settle.ts";
 import { ReplayStoreError, type SettleResult } from "./store.ts";
 
 /** A store that answers `result` (or throws it) and records what it was asked. */
 function store(result: SettleResult | Error) {
 	const asked: [string, number][] = [];
-	const mayRide: boolean[] = [];
 	return {
 		asked,
-		mayRide,
-		async settle(reservation: string, tokens: number, ride = false): Promise<SettleResult> {
+		async settle(reservation: string, tokens: number): Promise<SettleResult> {
 			asked.push([reservation, tokens]);
-			mayRide.push(ride);
 			if (result instanceof Error) throw result;
 			return result;
 		},
 	};
 }
 
-function setup(stores: { primary: ReturnType<typeof store> | null; memory: ReturnType<typeof store> | null }) {
+function setup(stores: { primary: ReturnType<typeof store> | null; memory: ReturnType<typeof store> | null }, rides: { full?: boolean } | null = null) {
 	const tokens: [string, number][] = [];
 	const warnings: [string, Record<string, unknown> | undefined][] = [];
 	const log = { info() {}, warn: (message: string, fields?: Record<string, unknown>) => void warnings.push([message, fields]), error() {} };
 	const clock = { now: 1_000_000 };
-	const settlements = new Settlements({ stores, events: { tokens: (kind, count) => void tokens.push([kind, count]) }, log, now: () => clock.now });
-	return { settlements, tokens, warnings };
+	/** Settles handed over to ride (refused when `full`), and the work each report left to the request's background. */
+	const offered: RideRequest[] = [];
+	const background: Promise<unknown>[] = [];
+	const fakeRides = rides === null ? null : { offer: (request: RideRequest) => (offered.push(request), rides.full !== true) };
+	const settlements = new Settlements({ stores, rides: fakeRides, events: { tokens: (kind, count) => void tokens.push([kind, count]) }, log, now: () => clock.now });
+	const reportHeader = (reservation: { id: string; store: "upstash" | "memory" }, value: string) =>
+		settlements.reportHeader(reservation, value, { waitUntil: (work) => void background.push(work) });
+	return { settlements, tokens, warnings, offered, background, reportHeader };
 }
 
 describe("Settlements.report: where a reservation is settled", () => {
@@ -45,17 +49,6 @@ describe("Settlements.report: where a reservation is settled", () => {
 		expect(memory.asked).toEqual([["r-2", 40]]);
 		expect(primary.asked).toEqual([["r-2", 40]]);
 		expect(tokens).toEqual([["settled", 40]]);
-	});
-
-	it("lets Upstash's settle ride on a claim only when the report says nobody waits for it (an answer's header), never memory's", async () => {
-		const memory = store({ status: "unknown" });
-		const primary = store({ status: "settled", hold: 100, counted: 40 });
-		const { settlements } = setup({ primary, memory });
-		await settlements.report("r-2", 40, { mayWait: true });
-		await settlements.report("r-2", 40);
-		await settlements.report("r-2", 40, { mayWait: false });
-		expect(primary.mayRide).toEqual([true, false, false]);
-		expect(memory.mayRide).toEqual([false, false, false]);
 	});
 
 	it("is unknown with no store at all", async () => {
@@ -90,22 +83,88 @@ describe("Settlements.report: what is counted", () => {
 	});
 });
 
-describe("Settlements.reportHeader: an answer's X-Token-Usage", () => {
-	it("settles a whole number, letting the settle ride on a claim", async () => {
+describe("Settlements.reportHeader: an answer's X-Token-Usage, for the reservation its request made", () => {
+	const UPSTASH_ID = "svc:2026-12-02:2026-12:" + "a".repeat(32);
+
+	it("held in Upstash: handed over to ride on the client's next claim with its windows and tokens; nothing runs in this request", async () => {
 		const primary = store({ status: "settled", hold: 100, counted: 30 });
-		const { settlements, warnings } = setup({ primary, memory: null });
-		expect(await settlements.reportHeader("r-7", " 30 ")).toEqual({ status: "settled", hold: 100, counted: 30 });
-		expect(primary.asked).toEqual([["r-7", 30]]);
-		expect(primary.mayRide).toEqual([true]);
-		expect(warnings).toEqual([]);
+		const memory = store({ status: "unknown" });
+		const { tokens, warnings, offered, background, reportHeader } = setup({ primary, memory }, {});
+		reportHeader({ id: UPSTASH_ID, store: "upstash" }, " 30 ");
+		expect(offered.map(({ clientId, reservation, tokens: count, day, month }) => ({ clientId, reservation, count, day, month }))).toEqual([
+			{ clientId: "svc", reservation: UPSTASH_ID, count: 30, day: "2026-12-02", month: "2026-12" },
+		]);
+		expect(background).toEqual([]);
+		expect([primary.asked, memory.asked, tokens, warnings]).toEqual([[], [], [], []]);
+		// What the carrying claim found is counted where it arrives.
+		offered[0]!.settled({ status: "settled", hold: 100, counted: 30 });
+		expect(tokens).toEqual([["settled", 30]]);
+	});
+
+	it("a ride sent alone settles in Upstash (never memory) and is counted, an overrun too", async () => {
+		const primary = store({ status: "settled", hold: 100, counted: 100 });
+		const memory = store({ status: "unknown" });
+		const { tokens, warnings, offered, reportHeader } = setup({ primary, memory }, {});
+		reportHeader({ id: UPSTASH_ID, store: "upstash" }, "130");
+		await offered[0]!.sendAlone();
+		expect(primary.asked).toEqual([[UPSTASH_ID, 130]]);
+		expect(memory.asked).toEqual([]);
+		expect(tokens).toEqual([
+			["settled", 100],
+			["overrun", 30],
+		]);
+		expect(warnings.map(([, fields]) => fields)).toEqual([{ hold: 100, reported: 130, suppressed: 0 }]);
+	});
+
+	it("a ride sent alone whose store fails is unavailable, with a warning; it never rejects", async () => {
+		const { tokens, warnings, offered, reportHeader } = setup({ primary: store(new ReplayStoreError("timeout", "slow")), memory: null }, {});
+		reportHeader({ id: UPSTASH_ID, store: "upstash" }, "30");
+		await expect(offered[0]!.sendAlone()).resolves.toBeUndefined();
+		expect(tokens).toEqual([]);
+		expect(warnings.map(([, fields]) => fields)).toEqual([{ error: "timeout", suppressed: 0 }]);
+	});
+
+	it.each([
+		["the isolate's rides are full", { full: true }],
+		["there are no rides (no Upstash limits store)", null],
+	] as const)("held in Upstash and %s: sent alone at once, in the request's background", async (_, rides) => {
+		const primary = store({ status: "settled", hold: 100, counted: 30 });
+		const { tokens, background, reportHeader } = setup({ primary, memory: store({ status: "unknown" }) }, rides);
+		reportHeader({ id: UPSTASH_ID, store: "upstash" }, "30");
+		expect(background).toHaveLength(1);
+		await background[0];
+		expect(primary.asked).toEqual([[UPSTASH_ID, 30]]);
+		expect(tokens).toEqual([["settled", 30]]);
+	});
+
+	it("held in Upstash with an id that names no windows: not handed over, and Upstash's answer (unknown) counts nothing", async () => {
+		const primary = store({ status: "unknown" });
+		const { tokens, offered, background, reportHeader } = setup({ primary, memory: null }, {});
+		reportHeader({ id: "not-an-id", store: "upstash" }, "30");
+		expect(offered).toEqual([]);
+		await Promise.all(background);
+		expect(primary.asked).toEqual([["not-an-id", 30]]);
+		expect(tokens).toEqual([]);
+	});
+
+	it("held in this isolate's memory: settled there in the background, never handed over, Upstash never asked", async () => {
+		const primary = store({ status: "settled", hold: 100, counted: 1 });
+		const memory = store({ status: "settled", hold: 100, counted: 30 });
+		const { tokens, offered, background, reportHeader } = setup({ primary, memory }, {});
+		reportHeader({ id: "svc:-:-:" + "b".repeat(32), store: "memory" }, "30");
+		expect(offered).toEqual([]);
+		expect(background).toHaveLength(1);
+		await background[0];
+		expect(memory.asked).toEqual([["svc:-:-:" + "b".repeat(32), 30]]);
+		expect(primary.asked).toEqual([]);
+		expect(tokens).toEqual([["settled", 30]]);
 	});
 
 	it("settles nothing for a value that is not a whole number, and says so in a warning (no value, no id), at most once in 10 s", async () => {
 		const primary = store({ status: "settled", hold: 100, counted: 100 });
-		const { settlements, tokens, warnings } = setup({ primary, memory: null });
-		for (const value of ["1e3", "-5", "12 tokens", "1000000000000000", ""]) expect(await settlements.reportHeader("r-8", value)).toEqual({ status: "unreadable" });
-		expect(primary.asked).toEqual([]);
-		expect(tokens).toEqual([]);
+		const { tokens, warnings, offered, background, reportHeader } = setup({ primary, memory: null }, {});
+		for (const value of ["1e3", "-5", "12 tokens", "1000000000000000", ""]) reportHeader({ id: UPSTASH_ID, store: "upstash" }, value);
+		expect([offered, background, primary.asked, tokens]).toEqual([[], [], [], []]);
 		expect(warnings).toHaveLength(1);
 		expect(warnings[0]![0]).toContain("X-Token-Usage");
 		expect(warnings[0]![1]).toEqual({ suppressed: 0 });

@@ -1,22 +1,32 @@
+import type { Background } from "../background.ts";
 import type { BudgetEvents } from "../events.ts";
 import { LogThrottle, type Logger } from "../log.ts";
-import { ReplayStoreError, type LimitedClaimStore, type SettleResult } from "./store.ts";
+import { reservationWindows } from "./redis-budget.ts";
+import type { SettleRides } from "./settle-rides.ts";
+import { ReplayStoreError, type LimitedClaimStore, type Reservation, type SettleResult } from "./store.ts";
+
+type SettleStore = Pick<LimitedClaimStore, "settle">;
 
 export interface SettlementsOptions {
 	/**
 	 * Where reservations are held: the limits script's store in Upstash (null without Upstash),
 	 * and this isolate's memory (null without limits), which knows only those made here.
 	 */
-	stores: { primary: Pick<LimitedClaimStore, "settle"> | null; memory: Pick<LimitedClaimStore, "settle"> | null };
+	stores: { primary: SettleStore | null; memory: SettleStore | null };
+	/** Where an answer's Upstash settle waits for its client's next claim to carry it (the Upstash store's); none: each is sent alone. */
+	rides?: Pick<SettleRides, "offer"> | null;
 	events: BudgetEvents;
 	log: Logger;
 	now?: () => number;
 }
 
+/** What a settle found, or that the store could not tell. */
+export type Settled = SettleResult | { status: "unavailable" };
+
 /**
  * Settles token reservations from the origin's reports (docs/design.md, "Token budgets"): an
- * answer's `X-Token-Usage` header (in the background of that request), or `POST /gateway/usage`.
- * A reservation made in this isolate's memory is settled there; any other in Upstash. The first
+ * answer's `X-Token-Usage` header (nobody waits for it), or `POST /gateway/usage` (the origin
+ * waits). A reservation made in this isolate's memory is settled there; any other in Upstash. The first
  * report wins; the store refuses a second, an unknown, another's or an expired reservation,
  * and changes nothing then. What was counted is `settled`; a report above the
  * hold is an `overrun`, counted and logged (the origin spent what another request may have been given).
@@ -31,28 +41,65 @@ export class Settlements {
 	}
 
 	/**
-	 * Settles `reservation` with `tokens` spent: what the store found, or `unavailable` when it
-	 * could not tell. `mayWait`: nobody waits for the answer (an answer's header, settled in the
-	 * background), so an Upstash settle may ride on the client's next claim (`SettleRides`).
+	 * Settles `reservation` with `tokens` spent, now (the usage route: the origin waits for the
+	 * answer): in memory when this isolate holds it (a map look-up), else in Upstash.
 	 */
-	async report(reservation: string, tokens: number, options: { mayWait?: boolean } = {}): Promise<SettleResult | { status: "unavailable" }> {
-		const { stores, events, log } = this.options;
+	async report(reservation: string, tokens: number): Promise<Settled> {
+		const { primary, memory } = this.options.stores;
 		let result: SettleResult = { status: "unknown" };
 		try {
-			// A map look-up in this isolate first: a reservation made here in memory is nowhere else.
-			if (stores.memory?.settle !== undefined) result = await stores.memory.settle(reservation, tokens);
-			if (result.status === "unknown" && stores.primary?.settle !== undefined) result = await stores.primary.settle(reservation, tokens, options.mayWait === true);
+			if (memory?.settle !== undefined) result = await memory.settle(reservation, tokens);
+			if (result.status === "unknown" && primary?.settle !== undefined) result = await primary.settle(reservation, tokens);
 		} catch (error) {
-			const suppressed = this.throttle.admit("unavailable");
-			if (suppressed !== null) {
-				log.warn("a token report could not be settled: the reservation is charged its whole hold when its lease ends", {
-					error: error instanceof ReplayStoreError ? error.reason : "error",
-					suppressed,
-				});
-			}
-			return { status: "unavailable" };
+			return this.unavailable(error);
 		}
+		return this.counted(tokens, result);
+	}
+
+	/**
+	 * Settles the reservation this request made from its answer's `X-Token-Usage`; nobody waits.
+	 * Held in Upstash, it is handed over to ride on the client's next claim in this isolate
+	 * (`SettleRides`: no command of its own, nothing more in this request), or, when the isolate's
+	 * rides are full, sent alone in `background`; held in memory, settled there in `background`.
+	 * A value that is not a whole number of tokens settles nothing, and is logged: the origin
+	 * meant to report, and is told why its hold is charged whole when the lease ends.
+	 */
+	reportHeader(reservation: Pick<Reservation, "id" | "store">, value: string, background: Background): void {
+		const tokens = tokenCount(value);
+		if (tokens === null) {
+			const suppressed = this.throttle.admit("unreadable");
+			if (suppressed !== null) {
+				this.options.log.warn("the origin's X-Token-Usage is not a whole number of tokens (at most 15 digits): the reservation is charged its whole hold when its lease ends", { suppressed });
+			}
+			return;
+		}
+		const { id } = reservation;
+		const store = reservation.store === "memory" ? this.options.stores.memory : this.options.stores.primary;
+		const sendAlone = () => this.settleIn(store, id, tokens);
+		const rides = reservation.store === "upstash" ? this.options.rides : null;
+		const windows = rides == null ? null : reservationWindows(id);
+		if (windows !== null) {
+			const ride = { ...windows, reservation: id, tokens, settled: (result: SettleResult) => void this.counted(tokens, result), sendAlone: async () => void (await sendAlone()) };
+			if (rides!.offer(ride, background)) return;
+		}
+		background.waitUntil(sendAlone());
+	}
+
+	/** Settles in one store (a report whose reservation is known to be held there). */
+	private async settleIn(store: SettleStore | null, reservation: string, tokens: number): Promise<Settled> {
+		let result: SettleResult = { status: "unknown" };
+		try {
+			if (store?.settle !== undefined) result = await store.settle(reservation, tokens);
+		} catch (error) {
+			return this.unavailable(error);
+		}
+		return this.counted(tokens, result);
+	}
+
+	/** Counts what a settle found: the tokens settled, and an overrun (logged: the origin should hear of it). */
+	private counted(tokens: number, result: SettleResult): SettleResult {
 		if (result.status !== "settled") return result;
+		const { events, log } = this.options;
 		events.tokens("settled", result.counted);
 		if (tokens > result.hold) {
 			events.tokens("overrun", tokens - result.hold);
@@ -62,19 +109,15 @@ export class Settlements {
 		return result;
 	}
 
-	/**
-	 * Settles `reservation` from its answer's `X-Token-Usage` (nobody waits: the settle may ride).
-	 * A value that is not a whole number of tokens settles nothing, and is logged: the origin
-	 * meant to report, and is told why its hold is charged whole when the lease ends.
-	 */
-	async reportHeader(reservation: string, value: string): Promise<SettleResult | { status: "unavailable" } | { status: "unreadable" }> {
-		const tokens = tokenCount(value);
-		if (tokens !== null) return this.report(reservation, tokens, { mayWait: true });
-		const suppressed = this.throttle.admit("unreadable");
+	private unavailable(error: unknown): { status: "unavailable" } {
+		const suppressed = this.throttle.admit("unavailable");
 		if (suppressed !== null) {
-			this.options.log.warn("the origin's X-Token-Usage is not a whole number of tokens (at most 15 digits): the reservation is charged its whole hold when its lease ends", { suppressed });
+			this.options.log.warn("a token report could not be settled: the reservation is charged its whole hold when its lease ends", {
+				error: error instanceof ReplayStoreError ? error.reason : "error",
+				suppressed,
+			});
 		}
-		return { status: "unreadable" };
+		return { status: "unavailable" };
 	}
 }
 

@@ -153,8 +153,7 @@ export interface LimitedClaimStore {
 	writeBack?(claim: SpentClaim): Promise<string | null>;
 	/**
 	 * Settles a reservation from the origin's report of `tokens` spent (the first report wins):
-	 * in Upstash, or in memory those this isolate made. With `mayRide`, it may wait a moment to ride
-	 * on a claim's own command (Upstash). Throws `ReplayStoreError` when it cannot tell.
+	 * in Upstash, or in memory those this isolate made. Throws `ReplayStoreError` when it cannot tell.
 	 */
-	settle?(reservation: string, tokens: number, mayRide?: boolean): Promise<SettleResult>;
+	settle?(reservation: string, tokens: number): Promise<SettleResult>;
 }

@@ -7,17 +7,14 @@ import { usageRoute } from "./usage.ts";
 /** The usage route over a settlements fake that answers `result` and records the reports it got. */
 function route(result: SettleResult | { status: "unavailable" }, tokens: string[] = ["origin-token"]) {
 	const reports: [string, number][] = [];
-	/** Whether each report let its settle wait to ride on a claim: the origin waits for this answer, so never. */
-	const mayWait: boolean[] = [];
 	const app = new Hono();
 	app.post(
 		"/gateway/usage",
 		usageRoute({
 			tokens: new BearerTokens(tokens),
 			settlements: {
-				async report(reservation, count, options) {
+				async report(reservation, count) {
 					reports.push([reservation, count]);
-					mayWait.push(options?.mayWait === true);
 					return result;
 				},
 			},
@@ -25,21 +22,20 @@ function route(result: SettleResult | { status: "unavailable" }, tokens: string[
 	);
 	const post = (body: string, authorization = "Bearer origin-token") =>
 		app.request("https://gateway.test/gateway/usage", { method: "POST", headers: { Authorization: authorization, "Content-Type": "application/json" }, body });
-	return { reports, mayWait, post };
+	return { reports, post };
 }
 
 const codeOf = async (response: Response) => ((await response.json()) as { code: string }).code;
 
 describe("POST /gateway/usage: what is a report", () => {
 	it("takes a reservation id of 256 characters, and refuses one of 257 without asking the store", async () => {
-		const { reports, mayWait, post } = route({ status: "unknown" });
+		const { reports, post } = route({ status: "unknown" });
 		const longest = "r".repeat(256);
 		expect((await post(JSON.stringify({ reservation: longest, tokens: 1 }))).status).toBe(404);
 		const refused = await post(JSON.stringify({ reservation: `${longest}r`, tokens: 1 }));
 		expect(refused.status).toBe(400);
 		expect(await codeOf(refused)).toBe("invalid_usage_report");
 		expect(reports).toEqual([[longest, 1]]);
-		expect(mayWait).toEqual([false]);
 	});
 
 	it("takes a body of 4096 bytes, and refuses one of 4097", async () => {

@@ -7,12 +7,27 @@ import { RespConnection, RespError } from "../../scripts/lib/resp.ts";
 import { startUpstashServer, type UpstashServer } from "../../scripts/lib/upstash-server.ts";
 import type { LimitPolicy } from "../../src/limits/policy.ts";
 import { RedisLimitStore, type LimitRedis } from "../../src/claim/redis-limits.ts";
+import { reservationWindows } from "../../src/claim/redis-budget.ts";
 import { SettleRides } from "../../src/claim/settle-rides.ts";
+import type { SettleResult } from "../../src/claim/store.ts";
 import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, WRITE_BACK_SCRIPT, WRITE_BACK_SHA1 } from "../../src/claim/script.ts";
 import { LimitScriptModel } from "../fixtures/limit-redis-model.ts";
 import { DAY_MS, nextUtcMidnight, utcDay } from "../fixtures/instants.ts";
 import { seededRandom } from "../fixtures/random.ts";
 import { available } from "./helpers/services.ts";
+
+/**
+ * Hands a settle over to ride on `rides`, as an answer's `X-Token-Usage` does: what the claim
+ * that carried it found, or, when it was sent alone, what the settle script answered.
+ */
+function rideOn(rides: SettleRides, limits: RedisLimitStore, reservation: string, tokens: number): Promise<SettleResult> {
+	const windows = reservationWindows(reservation);
+	if (windows === null) throw new Error(`not a reservation id: ${reservation}`);
+	return new Promise((told, failed) => {
+		const sendAlone = () => limits.settle(reservation, tokens).then(told, failed);
+		if (!rides.offer({ ...windows, reservation, tokens, settled: told, sendAlone }, { waitUntil: () => {} })) void sendAlone();
+	});
+}
 
 const TOKEN = "limits-test-token";
 /** Noon UTC of a day to come: Redis judges the day counter's expiry by its own clock. */
@@ -241,7 +256,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		expect(await reserve()).toMatchObject({ outcome: "claimed", reservation: { hold: 50 } });
 
 		upstash.resetStats();
-		const report = limits.settle(idOf(first), 30, true);
+		const report = rideOn(rides, limits, idOf(first), 30);
 		// Another client's claim does not carry it, nor does a claim without a budget.
 		expect((await reserve("other")).outcome).toBe("claimed");
 		expect((await limits.claim({ key: `${prefix}plain`, value: "p", ttlMs: 1_000, clientId: "svc", policy: policy({ rpm: 10 }) })).outcome).toBe("claimed");
@@ -256,12 +271,12 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		// Carried by a refusal and by a replay too; a second report, an unknown id: as the settle script answers.
 		// Two ride on one claim: both answered by it, neither sent alone.
 		upstash.resetStats();
-		const again = limits.settle(idOf(first), 5, true);
-		const unknown = limits.settle(`svc:${DAY0_KEY}:-:${"f".repeat(32)}`, 5, true);
+		const again = rideOn(rides, limits, idOf(first), 5);
+		const unknown = rideOn(rides, limits, `svc:${DAY0_KEY}:-:${"f".repeat(32)}`, 5);
 		expect(await reserve()).toMatchObject({ outcome: "limited", limit: "daily_tokens" });
 		expect([await again, await unknown]).toEqual([{ status: "already_settled" }, { status: "unknown" }]);
 		expect(upstash.stats.requests).toBe(1);
-		const overrun = limits.settle(idOf(second), 500, true);
+		const overrun = rideOn(rides, limits, idOf(second), 500);
 		expect(await reserve("svc", `r${n}`)).toMatchObject({ outcome: "duplicate" });
 		expect(await overrun).toEqual({ status: "settled", hold: 100, counted: 100 });
 		expect(await redisCommand("HMGET", window, "used", "held")).toEqual([Buffer.from("130"), Buffer.from("120")]);
@@ -269,7 +284,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		const late = await reserve();
 		expect(late.outcome).toBe("limited");
 		clock.now = T0 + LEASE_MS + 60_001;
-		const expired = limits.settle(`svc:${DAY0_KEY}:-:${"3".padStart(32, "0")}`, 1, true);
+		const expired = rideOn(rides, limits, `svc:${DAY0_KEY}:-:${"3".padStart(32, "0")}`, 1);
 		await reserve();
 		expect(await expired).toEqual({ status: "expired" });
 		expect(await redisCommand("HMGET", window, "used", "held")).toEqual([Buffer.from("250"), Buffer.from("0")]);
@@ -294,24 +309,24 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		const window = `${prefix}limit:svc:tokens:day:${DAY0_KEY}`;
 
 		upstash.resetStats();
-		expect(await limits.settle(first.reservation!.id, 40, true)).toEqual({ status: "settled", hold: 100, counted: 40 });
+		expect(await rideOn(rides, limits, first.reservation!.id, 40)).toEqual({ status: "settled", hold: 100, counted: 40 });
 		expect(upstash.stats.requests).toBe(1);
 		expect(rides.waitingCount).toBe(0);
 
-		const carried = limits.settle(second.reservation!.id, 10, true);
+		const carried = rideOn(rides, limits, second.reservation!.id, 10);
 		failClaims = true;
 		await expect(reserve()).rejects.toThrow(/Upstash/);
 		failClaims = false;
 		expect(await carried).toEqual({ status: "settled", hold: 100, counted: 10 });
 		expect(await redisCommand("HMGET", window, "used", "held")).toEqual([Buffer.from("50"), Buffer.from("0")]);
-		// Without rides, or not allowed to wait, a settle is a command of its own at once.
+		// A settle the store is asked for is a command of its own at once: riding is the claim's.
 		upstash.resetStats();
-		expect(await limits.settle(first.reservation!.id, 1, false)).toEqual({ status: "already_settled" });
+		expect(await limits.settle(first.reservation!.id, 1)).toEqual({ status: "already_settled" });
 		expect(upstash.stats.requests).toBe(1);
 	});
 
 	it("a carried settle is judged at the claim's instant as a settle alone: a millisecond before its lease ends it is settled; at the end, expired, and the sweep charges its hold whole", async () => {
-		const { clock, prefix, limits, budgeted } = ridingStore(1_000);
+		const { rides, clock, prefix, limits, budgeted } = ridingStore(1_000);
 		let n = 0;
 		const reserve = () =>
 			limits.claim({ key: `${prefix}b${++n}`, value: `svc:b:${n}`, ttlMs: 300_000, clientId: "svc", policy: budgeted, budget: { hold: 100, nonce: String(n).padStart(32, "0") } });
@@ -321,11 +336,11 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		const window = `${prefix}limit:svc:tokens:day:${DAY0_KEY}`;
 
 		clock.now = leaseEnds - 1;
-		const before = limits.settle(first.reservation!.id, 30, true);
+		const before = rideOn(rides, limits, first.reservation!.id, 30);
 		await reserve();
 		expect(await before).toEqual({ status: "settled", hold: 100, counted: 30 });
 		clock.now = leaseEnds;
-		const at = limits.settle(second.reservation!.id, 40, true);
+		const at = rideOn(rides, limits, second.reservation!.id, 40);
 		expect(await reserve()).toMatchObject({ outcome: "claimed", expiredTokens: 100 });
 		expect(await at).toEqual({ status: "expired" });
 		// 30 settled, 100 charged whole; the two claims since hold 100 each.
@@ -348,7 +363,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		await redisCommand("DEL", day);
 		expect(await limits.settle(first.reservation!.id, 30)).toEqual({ status: "settled", hold: 100, counted: 30 });
 		expect(await redisCommand("EXISTS", day)).toBe(0);
-		const carried = limits.settle(second.reservation!.id, 40, true);
+		const carried = rideOn(rides, limits, second.reservation!.id, 40);
 		await reserve();
 		expect(await carried).toEqual({ status: "settled", hold: 100, counted: 40 });
 		// The day's window holds only the hold of the claim that carried the settle; the month's saw it all.
@@ -413,7 +428,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 				const budgetOnly = policy({ budget: { daily: 1_000, monthly: 10_000, hold: 10 } });
 				const third = await claim(3, budgetOnly);
 				if (third.outcome !== "claimed") throw new Error("not claimed");
-				const carried = limits.settle(third.reservation!.id, 4, true);
+				const carried = rideOn(rides, limits, third.reservation!.id, 4);
 				expect((await claim(4, budgetOnly)).outcome).toBe("claimed");
 				expect(await carried).toEqual({ status: "settled", hold: 10, counted: 4 });
 			} finally {
