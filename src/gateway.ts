@@ -18,7 +18,6 @@ import { MemoryLimitedStore } from "./claim/memory-limited.ts";
 import { MemoryLimiter } from "./claim/memory-limiter.ts";
 import { RedisLimitStore, type LimitRedis } from "./claim/redis-limits.ts";
 import { Settlements } from "./claim/settle.ts";
-import { SettleRides } from "./claim/settle-rides.ts";
 import type { LimitedClaimStore } from "./claim/store.ts";
 
 /** What can be swapped in a test: the world outside the Worker. */
@@ -102,7 +101,7 @@ export function createGateway(config: Config, env: Env, deps: GatewayDependencie
 		events,
 		pipeline,
 		metricsTokens: new BearerTokens(config.metrics.tokens),
-		settlements: new Settlements({ stores: { primary: limits?.primary ?? null, memory: limits?.memory ?? null }, rides: limits?.rides ?? null, events, log: deps.log, now }),
+		settlements: new Settlements({ stores: { primary: limits?.primary ?? null, memory: limits?.memory ?? null }, rides: limits?.primary?.rides ?? null, events, log: deps.log, now }),
 		originTokens: new BearerTokens(config.origin.token === null ? [] : [config.origin.token]),
 		deps,
 	};
@@ -125,11 +124,8 @@ function limitStores(redis: LimitRedis | null, memory: MemoryReplayStore, config
 	const prefix = config.replay.prefix;
 	// A token reservation waits a minute past the longest answer for the origin's report (docs/design.md, "Token budgets").
 	const reservationLeaseMs = leaseMs + 60_000;
-	// An answer's settle waits here for its client's next claim, which takes it from the same place.
-	const rides = redis === null ? null : new SettleRides({ waitMs: SETTLE_RIDE_MS, now });
 	return {
-		rides,
-		primary: redis === null ? null : new RedisLimitStore(redis, { prefix, leaseMs, reservationLeaseMs, rides: rides!, now }),
+		primary: redis === null ? null : new RedisLimitStore(redis, { prefix, leaseMs, reservationLeaseMs, rideWaitMs: SETTLE_RIDE_MS, now }),
 		memory: new MemoryLimitedStore(memory, new MemoryLimiter({ leaseMs }), now, { reservationLeaseMs }),
 		policies: new LimitPolicies(config.limits, records, readEntry, log, now),
 	};

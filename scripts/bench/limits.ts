@@ -294,7 +294,7 @@ export function formatLimitsReport(results: readonly LimitsScenarioResult[], tog
 			].join(" | ").replace(/^/, "| ").concat(" |"),
 		),
 		"",
-		"Goal: CPU per accepted request with limits at most 1.05x without; 1.000 Upstash command per accepted request without `concurrent` (2.000 with it: the release); with a budget, 1 on the way in and at most 1 to settle (the demo origin reports each chat answer's tokens by header: each settle rides on the client's next claim, or is sent alone in `waitUntil` when none comes within 250 ms), and CPU within 1.05x of rpm+rpd.",
+		"Goal: CPU per accepted request with limits at most 1.05x without; 1.000 Upstash command per accepted request without `concurrent` (2.000 with it: the release); with a budget, 1 on the way in and at most 1 to settle (the demo origin reports each chat answer's tokens by header: each settle is handed over to ride on the client's next claim, or is sent alone by the isolate's sweeper when none comes within 250 ms), and CPU within 1.05x of rpm+rpd.",
 	];
 	const limited = results.find((result) => result.name === "rpm+rpd");
 	for (const [name, what] of [["rpm+rpd+budget-unreported", "the reservation alone"], ["rpm+rpd+budget", "with each answer reported and settled"]] as const) {

@@ -94,6 +94,20 @@ export function settleResult([status, hold, counted]: SettleReply): SettleResult
 	return { status: status === 1 ? "already_settled" : status === 2 ? "expired" : "unknown" };
 }
 
+/** Settle replies one after another (the settle script's for a batch, or those a claim carried): threes. */
+export function isSettleReplies(reply: unknown): reply is number[] {
+	if (!Array.isArray(reply) || reply.length % 3 !== 0) return false;
+	for (let i = 0; i < reply.length; i += 3) if (!isSettleReply(reply.slice(i, i + 3))) return false;
+	return true;
+}
+
+/** What each settle of a batch found, in order. */
+export function settleResults(answers: readonly number[]): SettleResult[] {
+	const results: SettleResult[] = [];
+	for (let i = 0; i < answers.length; i += 3) results.push(settleResult(answers.slice(i, i + 3) as SettleReply));
+	return results;
+}
+
 /** A fresh reservation nonce: a random UUID (122 random bits, made natively). */
 export function reservationNonce(): string {
 	return crypto.randomUUID();

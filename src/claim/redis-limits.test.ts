@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { ReplayStoreError, type SettleResult } from "./store.ts";
+import { ReplayStoreError } from "./store.ts";
 import type { LimitPolicy } from "../limits/policy.ts";
 import { RedisLimitStore, type LimitRedis, type Patience } from "./redis-limits.ts";
 import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, SETTLE_SCRIPT } from "./script.ts";
-import { SettleRides } from "./settle-rides.ts";
+import type { RideOutcome } from "./settle-rides.ts";
 
 const NOW = Date.UTC(2026, 11, 2, 23, 59, 0);
 const POLICY: LimitPolicy = { rpm: 60, rpd: 1000, concurrent: 4, label: "" };
@@ -302,15 +302,13 @@ describe("RedisLimitStore: settles carried by a budgeted claim", () => {
 			if (replies.length === 0) throw new Error("no reply left");
 			return replies.shift();
 		};
-		const rides = new SettleRides({ waitMs: 60_000 });
-		const store = new RedisLimitStore(redis, { prefix: "p:", leaseMs: 660_000, rides, now: () => NOW });
+		const store = new RedisLimitStore(redis, { prefix: "p:", leaseMs: 660_000, rideWaitMs: 60_000, now: () => NOW });
+		const rides = store.rides!;
 		const claim = () => store.claim({ key: "p:abc", value: "svc:1:iso:7", ttlMs: 300_000, clientId: "svc", policy: BUDGETED, budget: { hold: 100, nonce: "c".repeat(32) } });
-		/** Settle `n` of `tokens` handed over to ride: what a claim's script found for it, or, sent alone, what the settle script did. */
+		/** Settle `n` of `tokens` handed over to ride: what a claim's script found for it, or, sent alone, the settle script. */
 		const ride = (n: number, tokens: number) =>
-			new Promise<SettleResult | { alone: SettleResult }>((told) => {
-				const request = { clientId: "svc", reservation: idOf(n), tokens, day: "2026-12-02", month: "-", settled: told };
-				const sendAlone = async () => told({ alone: await store.settle(idOf(n), tokens) });
-				rides.offer({ ...request, sendAlone }, { waitUntil: () => {} });
+			new Promise<RideOutcome>((told) => {
+				rides.offer({ clientId: "svc", reservation: idOf(n), tokens, day: "2026-12-02", month: "-", settled: told }, { waitUntil: () => {} });
 			});
 		return { redis, rides, store, claim, ride };
 	}
@@ -352,25 +350,57 @@ describe("RedisLimitStore: settles carried by a budgeted claim", () => {
 		["status -1", [-1, 0, 0]],
 		["two numbers", [3, 100]],
 		["a fraction", [3, 100, 0.5]],
+		["answers for two settles", [3, 100, 5, 3, 100, 5]],
+		["none", []],
 	])("a settle alone answered %s is a store failure", async (_, reply) => {
 		const { store } = ridesSetup([reply]);
 		await expect(store.settle(idOf(1), 5)).rejects.toMatchObject({ name: "ReplayStoreError", reason: "error" });
 	});
 
-	it("answers that do not match the settles carried (one answer for two): neither takes another's, each is sent alone", async () => {
-		const { redis, claim, ride } = ridesSetup([claimed(3, 100, 30), [1, 0, 0], [3, 100, 40]]);
+	it("settles of several clients go in one command: each one's reservations, holds and windows as keys, and its id, tokens and key count as arguments after now", async () => {
+		const { redis, store } = ridesSetup([[3, 100, 5, 1, 0, 0]]);
+		const other = `other:2026-12-02:2026-12:${"e".repeat(32)}`;
+		const found = await store.settleAll([
+			{ reservation: idOf(1), tokens: 5 },
+			{ reservation: "not-an-id", tokens: 1 },
+			{ reservation: other, tokens: 7 },
+		]);
+		expect(found).toEqual([{ status: "settled", hold: 100, counted: 5 }, { status: "unknown" }, { status: "already_settled" }]);
+		expect(redis.calls).toHaveLength(1);
+		expect(redis.calls[0]!.keys).toEqual([
+			"p:limit:svc:tokens:leases",
+			"p:limit:svc:tokens:holds",
+			"p:limit:svc:tokens:day:2026-12-02",
+			"p:limit:other:tokens:leases",
+			"p:limit:other:tokens:holds",
+			"p:limit:other:tokens:day:2026-12-02",
+			"p:limit:other:tokens:month:2026-12",
+		]);
+		expect(redis.calls[0]!.args).toEqual([NOW, idOf(1), 5, 3, other, 7, 4]);
+	});
+
+	it("ids that name no windows are unknown without a command", async () => {
+		const { redis, store } = ridesSetup([]);
+		expect(await store.settleAll([{ reservation: "svc:nope", tokens: 1 }])).toEqual([{ status: "unknown" }]);
+		expect(await store.settle("x".repeat(300), 1)).toEqual({ status: "unknown" });
+		expect(redis.calls).toEqual([]);
+	});
+
+	it("answers that do not match the settles carried (one answer for two): neither takes another's, both are sent alone, in one command", async () => {
+		const { redis, claim, ride } = ridesSetup([claimed(3, 100, 30), [1, 0, 0, 3, 100, 40]]);
 		const first = ride(1, 30);
 		const second = ride(2, 40);
 		expect((await claim()).outcome).toBe("claimed");
-		expect([await first, await second]).toEqual([{ alone: { status: "already_settled" } }, { alone: { status: "settled", hold: 100, counted: 40 } }]);
-		expect(redis.calls.map((call) => call.first)).toEqual([LIMITED_CLAIM_SCRIPT, SETTLE_SCRIPT, SETTLE_SCRIPT]);
+		expect([await first, await second]).toEqual([{ status: "already_settled" }, { status: "settled", hold: 100, counted: 40 }]);
+		expect(redis.calls.map((call) => call.first)).toEqual([LIMITED_CLAIM_SCRIPT, SETTLE_SCRIPT]);
+		expect(redis.calls[1]!.args!.slice(1)).toEqual([idOf(1), 30, 3, idOf(2), 40, 3]);
 	});
 
 	it("answers for more settles than the claim carried (two for one): none is taken, the settle is sent alone", async () => {
 		const { redis, claim, ride } = ridesSetup([claimed(3, 100, 30, 3, 100, 40), [3, 100, 30]]);
 		const report = ride(1, 30);
 		expect((await claim()).outcome).toBe("claimed");
-		expect(await report).toEqual({ alone: { status: "settled", hold: 100, counted: 30 } });
+		expect(await report).toEqual({ status: "settled", hold: 100, counted: 30 });
 		expect(redis.calls.map((call) => call.first)).toEqual([LIMITED_CLAIM_SCRIPT, SETTLE_SCRIPT]);
 	});
 
@@ -384,7 +414,7 @@ describe("RedisLimitStore: settles carried by a budgeted claim", () => {
 		const { redis, claim, ride } = ridesSetup([claimed(...answers), [3, 100, 30]]);
 		const report = ride(1, 30);
 		await expect(claim()).rejects.toMatchObject({ name: "ReplayStoreError", reason: "error" });
-		expect(await report).toEqual({ alone: { status: "settled", hold: 100, counted: 30 } });
+		expect(await report).toEqual({ status: "settled", hold: 100, counted: 30 });
 		expect(redis.calls.map((call) => call.first)).toEqual([LIMITED_CLAIM_SCRIPT, SETTLE_SCRIPT]);
 	});
 });

@@ -1,7 +1,7 @@
 import { MINUTE_MS, utcDay, type LimitName, type LimitState } from "../limits/policy.ts";
-import { budgetCall, isSettleReply, reservationWindows, settleResult, tokenState, windowKeys, windowRetryMs, type SettleReply } from "./redis-budget.ts";
+import { budgetCall, isSettleReplies, reservationWindows, settleResults, tokenState, windowKeys, windowRetryMs } from "./redis-budget.ts";
 import { arrive, isScriptReply, type ScriptReply } from "./script-reply.ts";
-import type { Ride, SettleRides } from "./settle-rides.ts";
+import { SettleRides, type Ride } from "./settle-rides.ts";
 import { limitKeys } from "./keys.ts";
 import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, refusedValue, SCRIPT_VERDICTS, SETTLE_SCRIPT, SETTLE_SHA1, WRITE_BACK_SCRIPT, WRITE_BACK_SHA1 } from "./script.ts";
 import {
@@ -35,8 +35,11 @@ export interface RedisLimitStoreOptions {
 	leaseMs: number;
 	/** How long a token reservation waits for the origin's report before it is charged whole. @default leaseMs + 60 s */
 	reservationLeaseMs?: number;
-	/** Settles waiting for a budgeted claim of their client to carry them (none: each settle is a command of its own). */
-	rides?: Pick<SettleRides, "take">;
+	/**
+	 * How long an answer's settle may wait in this isolate for a budgeted claim of its client to
+	 * carry it (`rides`). Unset: none waits, each settle is a command of its own.
+	 */
+	rideWaitMs?: number;
 	/** @default Date.now */
 	now?: () => number;
 }
@@ -57,7 +60,7 @@ const WRITE_BACK: Script<string | null> = {
 	sha1: WRITE_BACK_SHA1,
 	valid: (reply): reply is string | null => reply === null || typeof reply === "string",
 };
-const SETTLE: Script<SettleReply> = { name: "settle", source: SETTLE_SCRIPT, sha1: SETTLE_SHA1, valid: isSettleReply };
+const SETTLE: Script<number[]> = { name: "settle", source: SETTLE_SCRIPT, sha1: SETTLE_SHA1, valid: isSettleReplies };
 
 /** The day counter outlives its UTC day by this much, so an isolate whose clock lags still finds it. */
 const DAY_KEY_SLACK_MS = 3_600_000;
@@ -78,12 +81,19 @@ export class RedisLimitStore implements LimitedClaimStore {
 	private readonly now: () => number;
 	/** The scripts Redis ran for this isolate (so it has them cached) since their last `NOSCRIPT`. */
 	private readonly scriptsCached = new Set<string>();
+	/**
+	 * Answers' settles waiting for a budgeted claim of their client to carry them; those none took
+	 * in time are sent alone, together. Null without `rideWaitMs`.
+	 */
+	readonly rides: SettleRides | null;
 
 	constructor(redis: LimitRedis, options: RedisLimitStoreOptions) {
 		if (!(options.leaseMs > 0)) throw new Error("RedisLimitStore: leaseMs must be positive");
 		this.redis = redis;
 		this.options = options;
 		this.now = options.now ?? Date.now;
+		// The rides' wait is the isolate's own time passing, not the store's clock (which a test may stop).
+		this.rides = options.rideWaitMs === undefined ? null : new SettleRides({ waitMs: options.rideWaitMs, sendAlone: (batch) => this.settleAll(batch) });
 	}
 
 	/**
@@ -104,7 +114,7 @@ export class RedisLimitStore implements LimitedClaimStore {
 		if (budget !== null) {
 			scriptKeys.push(...budget.keys);
 			args.push(...budget.args);
-			rides = this.options.rides?.take(clientId, budget.holdsIn, RIDES_PER_CLAIM) ?? [];
+			rides = this.rides?.take(clientId, budget.holdsIn, RIDES_PER_CLAIM) ?? [];
 			if (rides.length > 0) args.push(rides.length, ...rides.flatMap((ride) => [ride.reservation, ride.tokens]));
 		}
 		let reply: ScriptReply;
@@ -141,14 +151,33 @@ export class RedisLimitStore implements LimitedClaimStore {
 		return { outcome: "limited", limit, retryAfterMs: retry, state, ...charged };
 	}
 
-	/**
-	 * Settles a reservation from the origin's report, with one script of its own and the settle's
-	 * budget: the first report wins. (A settle that rides is carried by `claim`, from `rides`.)
-	 */
+	/** Settles a reservation from the origin's report, with a script of its own: the first report wins. */
 	async settle(reservation: string, tokens: number): Promise<SettleResult> {
-		const windows = reservationWindows(reservation);
-		if (windows === null) return { status: "unknown" };
-		return settleResult(await this.run(SETTLE, windowKeys(this.options.prefix, windows), [reservation, tokens, this.now()], "confirm"));
+		return (await this.settleAll([{ reservation, tokens }]))[0]!;
+	}
+
+	/**
+	 * Settles reservations from the origin's reports, of any clients, in one script (the settle's
+	 * budget): what each found, in order. An id this gateway never gave is unknown, and not sent.
+	 */
+	async settleAll(reports: readonly { reservation: string; tokens: number }[]): Promise<SettleResult[]> {
+		const results: SettleResult[] = reports.map(() => ({ status: "unknown" }));
+		const keys: string[] = [];
+		const args: (string | number)[] = [this.now()];
+		const sent: number[] = [];
+		reports.forEach(({ reservation, tokens }, i) => {
+			const windows = reservationWindows(reservation);
+			if (windows === null) return;
+			const own = windowKeys(this.options.prefix, windows);
+			keys.push(...own);
+			args.push(reservation, tokens, own.length);
+			sent.push(i);
+		});
+		if (sent.length === 0) return results;
+		const answers = await this.run(SETTLE, keys, args, "confirm");
+		if (answers.length !== sent.length * 3) throw new ReplayStoreError("error", "Upstash answered the settle script for another number of settles");
+		settleResults(answers).forEach((result, j) => (results[sent[j]!] = result));
+		return results;
 	}
 
 	private get reservationLeaseMs(): number {

@@ -1,6 +1,6 @@
 // The limits script's reply (src/claim/script.ts): its shape, checked before it is read, and the
 // answers to the settles a claim carried (docs/design.md, "Token budgets").
-import { isSettleReply, settleResult, type SettleReply } from "./redis-budget.ts";
+import { isSettleReplies, settleResults } from "./redis-budget.ts";
 import { SCRIPT_VERDICTS } from "./script.ts";
 import type { Ride } from "./settle-rides.ts";
 
@@ -16,8 +16,7 @@ export function isScriptReply(reply: unknown): reply is ScriptReply {
 	// The answers to the settles this claim carried come last, as one more element: each a settle script's reply.
 	const carried: unknown = reply[reply.length - 1];
 	if (Array.isArray(carried)) {
-		if (carried.length % 3 !== 0) return false;
-		for (let i = 0; i < carried.length; i += 3) if (!isSettleReply(carried.slice(i, i + 3))) return false;
+		if (!isSettleReplies(carried)) return false;
 		reply = reply.slice(0, -1);
 	}
 	if (!Array.isArray(reply) || reply.length < 6) return false;
@@ -30,6 +29,6 @@ export function isScriptReply(reply: unknown): reply is ScriptReply {
 /** Hands each carried settle what the claim's script found (the reply's last element, taken off it); null for all when the answers do not match. */
 export function arrive(rides: Ride[], reply: ScriptReply): void {
 	const answers = Array.isArray(reply[reply.length - 1]) ? (reply.pop() as number[]) : [];
-	const matched = answers.length === rides.length * 3;
-	rides.forEach((ride, i) => ride.arrive(matched ? settleResult(answers.slice(i * 3, i * 3 + 3) as SettleReply) : null));
+	const results = answers.length === rides.length * 3 ? settleResults(answers) : null;
+	rides.forEach((ride, i) => ride.arrive(results === null ? null : results[i]!));
 }

@@ -201,34 +201,50 @@ return found
 export const WRITE_BACK_SHA1 = "01ad42aa49444d9179f5d5e92202a56f7617e14f";
 
 /**
- * A reservation settled from the origin's report (docs/design.md, "Token budgets"): the first
- * report wins. Its hold leaves the windows it was held in (those that still exist), and what
- * was spent, at most the hold, is used there; the hold's entry becomes `s` (settled) until the
- * sweep drops it with its lease, so a second report finds it settled and changes nothing.
+ * Reservations settled from the origin's reports (docs/design.md, "Token budgets"), one or a
+ * batch (the settles no claim carried in time, of any clients): the first report of each wins.
+ * Its hold leaves the windows it was held in (those that still exist), and what was spent, at
+ * most the hold, is used there; the hold's entry becomes `s` (settled) until the sweep drops it
+ * with its lease, so a second report finds it settled and changes nothing.
  *
- * KEYS: 1 the reservations by lease end, 2 their holds, then the token windows it holds in.
- * ARGV: 1 the reservation's id, 2 the tokens reported, 3 now (ms).
- * Returns { status, hold, tokens counted }: status 0 unknown, 1 settled already, 2 its lease
- * ended (left to the sweep, which charges the whole hold), 3 settled now.
+ * KEYS: for each settle in turn, its client's reservations by lease end, their holds, then the
+ *       token windows it holds in.
+ * ARGV: 1 now (ms); then for each settle its id, the tokens reported, and how many keys it has.
+ * Returns { status, hold, tokens counted } for each, in order: status 0 unknown, 1 settled
+ * already, 2 its lease ended (left to the sweep, which charges the whole hold), 3 settled now.
  */
-export const SETTLE_SCRIPT = `local held = redis.call("HGET", KEYS[2], ARGV[1])
-if not held then return {0, 0, 0} end
-if held == "s" then return {1, 0, 0} end
-held = tonumber(held)
-if tonumber(redis.call("ZSCORE", KEYS[1], ARGV[1]) or "0") <= tonumber(ARGV[3]) then return {2, held, 0} end
-local used = math.min(tonumber(ARGV[2]), held)
-for i = 3, #KEYS do
-  if redis.call("EXISTS", KEYS[i]) == 1 then
-    redis.call("HINCRBY", KEYS[i], "held", -held)
-    redis.call("HINCRBY", KEYS[i], "used", used)
+export const SETTLE_SCRIPT = `local now = tonumber(ARGV[1])
+local answers = {}
+local k = 1
+for i = 2, #ARGV, 3 do
+  local id, keys = ARGV[i], tonumber(ARGV[i + 2])
+  local status, held, used = 0, 0, 0
+  local value = redis.call("HGET", KEYS[k + 1], id)
+  if value == "s" then status = 1
+  elseif value then
+    held = tonumber(value)
+    if tonumber(redis.call("ZSCORE", KEYS[k], id) or "0") <= now then status = 2
+    else
+      status, used = 3, math.min(tonumber(ARGV[i + 1]), held)
+      for j = k + 2, k + keys - 1 do
+        if redis.call("EXISTS", KEYS[j]) == 1 then
+          redis.call("HINCRBY", KEYS[j], "held", -held)
+          redis.call("HINCRBY", KEYS[j], "used", used)
+        end
+      end
+      redis.call("HSET", KEYS[k + 1], id, "s")
+    end
   end
+  answers[#answers + 1] = status
+  answers[#answers + 1] = held
+  answers[#answers + 1] = used
+  k = k + keys
 end
-redis.call("HSET", KEYS[2], ARGV[1], "s")
-return {3, held, used}
+return answers
 `;
 
 /** SHA-1 of the settle script (a test recomputes it). */
-export const SETTLE_SHA1 = "65b1b6247da7f82b39f5e7c0c1d603e03d8927b6";
+export const SETTLE_SHA1 = "aed5bac78732d50533bd75604b58821d416826cd";
 
 /** The value a refusal leaves under the replay key: the claim's own, and the limit that refused it. */
 export function refusedValue(value: string, limit: string): string {

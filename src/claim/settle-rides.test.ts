@@ -1,32 +1,34 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { SettleRides, type RideRequest } from "./settle-rides.ts";
-import type { SettleResult } from "./store.ts";
+import { SettleRides, type RideOutcome, type RideRequest } from "./settle-rides.ts";
 
 const ANY = () => true;
 const idOf = (n: number, day = "2026-01-02", month = "2026-01") => `svc:${day}:${month}:${String(n).padStart(32, "0")}`;
 
 /**
  * Settles handed over (settle `n` reports `n` tokens unless told), what each was told, which
- * were sent alone (in order), and every sweeper started in a request's background.
+ * were sent alone (in order, and in which commands), and every sweeper started in a request's background.
  */
-function harness(options: { waitMs: number; maxWaiting?: number; sweeperMs?: number }) {
-	const rides = new SettleRides(options);
-	const settled = new Map<number, SettleResult>();
+function harness(options: { waitMs: number; maxWaiting?: number; sweeperMs?: number }, send: { fails?: Error } = {}) {
+	const numbers = new Map<string, number>();
+	const settled = new Map<number, RideOutcome>();
 	const alone: number[] = [];
-	const sweepers: Promise<unknown>[] = [];
-	const background = { waitUntil: (work: Promise<unknown>) => void sweepers.push(work) };
-	const request = (clientId: string, n: number, tokens: number, day: string, month: string): RideRequest => ({
-		clientId,
-		reservation: idOf(n, day, month),
-		tokens,
-		day,
-		month,
-		settled: (result) => void settled.set(n, result),
-		sendAlone: async () => {
-			alone.push(n);
-			settled.set(n, { status: "settled", hold: 100, counted: tokens });
+	const commands: number[][] = [];
+	const rides = new SettleRides({
+		...options,
+		sendAlone: async (batch) => {
+			const sent = batch.map((request) => numbers.get(request.reservation)!);
+			commands.push(sent);
+			alone.push(...sent);
+			if (send.fails !== undefined) throw send.fails;
+			return batch.map((request) => ({ status: "settled", hold: 100, counted: request.tokens }));
 		},
 	});
+	const sweepers: Promise<unknown>[] = [];
+	const background = { waitUntil: (work: Promise<unknown>) => void sweepers.push(work) };
+	const request = (clientId: string, n: number, tokens: number, day: string, month: string): RideRequest => {
+		numbers.set(idOf(n, day, month), n);
+		return { clientId, reservation: idOf(n, day, month), tokens, day, month, settled: (outcome) => void settled.set(n, outcome) };
+	};
 	const offer = (clientId: string, n: number, tokens = n, day = "2026-01-02", month = "2026-01") => rides.offer(request(clientId, n, tokens, day, month), background);
 	/** Whether sweeper `i` has ended (after the microtasks already queued). */
 	const ended = async (i: number) => {
@@ -35,7 +37,7 @@ function harness(options: { waitMs: number; maxWaiting?: number; sweeperMs?: num
 		await vi.advanceTimersByTimeAsync(0);
 		return done;
 	};
-	return { rides, settled, alone, sweepers, offer, ended };
+	return { rides, settled, alone, commands, sweepers, offer, ended };
 }
 
 beforeEach(() => {
@@ -47,11 +49,12 @@ afterEach(() => {
 
 describe("SettleRides: settles handed over to wait for a claim of their client", () => {
 	it("refuses a wait, a capacity or a sweeper's term that is not positive when it is built", () => {
-		expect(() => new SettleRides({ waitMs: 0 })).toThrow(/waitMs/);
-		expect(() => new SettleRides({ waitMs: Number.NaN })).toThrow(/waitMs/);
-		expect(() => new SettleRides({ waitMs: 10, maxWaiting: 0 })).toThrow(/maxWaiting/);
-		expect(() => new SettleRides({ waitMs: 10, sweeperMs: 0 })).toThrow(/sweeperMs/);
-		expect(() => new SettleRides({ waitMs: 10, sweeperMs: Number.NaN })).toThrow(/sweeperMs/);
+		const sendAlone = async () => [];
+		expect(() => new SettleRides({ waitMs: 0, sendAlone })).toThrow(/waitMs/);
+		expect(() => new SettleRides({ waitMs: Number.NaN, sendAlone })).toThrow(/waitMs/);
+		expect(() => new SettleRides({ waitMs: 10, maxWaiting: 0, sendAlone })).toThrow(/maxWaiting/);
+		expect(() => new SettleRides({ waitMs: 10, sweeperMs: 0, sendAlone })).toThrow(/sweeperMs/);
+		expect(() => new SettleRides({ waitMs: 10, sweeperMs: Number.NaN, sendAlone })).toThrow(/sweeperMs/);
 	});
 
 	it("a claim of the same client takes them, oldest first; what the claim found is each one's result, once; nothing is sent alone", async () => {
@@ -94,16 +97,18 @@ describe("SettleRides: settles handed over to wait for a claim of their client",
 		expect(rides.take("svc", ANY, 8).map((ride) => ride.tokens)).toEqual([4]);
 	});
 
-	it("untaken when its wait ends: sent alone by the sweeper, which then ends; the next settle handed over starts another", async () => {
-		const { rides, settled, alone, sweepers, offer, ended } = harness({ waitMs: 250 });
+	it("untaken when its wait ends: sent alone by the sweeper, with all then due in one command, and the sweeper ends; the next settle handed over starts another", async () => {
+		const { rides, settled, alone, commands, sweepers, offer, ended } = harness({ waitMs: 250 });
 		offer("svc", 1, 30);
 		offer("other", 2, 20);
 		expect(sweepers).toHaveLength(1);
 		await vi.advanceTimersByTimeAsync(249);
 		expect(alone).toEqual([]);
 		await vi.advanceTimersByTimeAsync(1);
-		expect(alone).toEqual([1, 2]);
+		// Both due at once, of two clients: one command.
+		expect(commands).toEqual([[1, 2]]);
 		expect(settled.get(1)).toEqual({ status: "settled", hold: 100, counted: 30 });
+		expect(settled.get(2)).toEqual({ status: "settled", hold: 100, counted: 20 });
 		expect(await ended(0)).toBe(true);
 		expect(rides.waitingCount).toBe(0);
 		expect(rides.take("svc", ANY, 8)).toEqual([]);
@@ -115,7 +120,7 @@ describe("SettleRides: settles handed over to wait for a claim of their client",
 	});
 
 	it("each is sent alone when its own wait ends, not with an earlier one's", async () => {
-		const { alone, offer } = harness({ waitMs: 250 });
+		const { alone, commands, offer } = harness({ waitMs: 250 });
 		offer("svc", 1);
 		await vi.advanceTimersByTimeAsync(100);
 		offer("svc", 2);
@@ -124,7 +129,28 @@ describe("SettleRides: settles handed over to wait for a claim of their client",
 		await vi.advanceTimersByTimeAsync(99);
 		expect(alone).toEqual([1]);
 		await vi.advanceTimersByTimeAsync(1);
-		expect(alone).toEqual([1, 2]);
+		expect(commands).toEqual([[1], [2]]);
+	});
+
+	it("at most 64 go in one command: 130 due at once are three commands, in the order they came", async () => {
+		const { commands, offer } = harness({ waitMs: 250 });
+		for (let n = 1; n <= 130; n++) offer(`svc${n % 3}`, n);
+		await vi.advanceTimersByTimeAsync(250);
+		expect(commands.map((command) => command.length)).toEqual([64, 64, 2]);
+		expect(commands.flat()).toEqual(Array.from({ length: 130 }, (_, i) => i + 1));
+	});
+
+	it("a command sent alone that fails tells each of its settles the store could not tell, with why; the sweeper ends", async () => {
+		const failure = new Error("Upstash down");
+		const { settled, offer, ended } = harness({ waitMs: 250 }, { fails: failure });
+		offer("svc", 1);
+		offer("other", 2);
+		await vi.advanceTimersByTimeAsync(250);
+		expect([settled.get(1), settled.get(2)]).toEqual([
+			{ status: "unavailable", error: failure },
+			{ status: "unavailable", error: failure },
+		]);
+		expect(await ended(0)).toBe(true);
 	});
 
 	it("taken before its wait ends, it is never sent alone: its result is the claim's, however late; the sweeper waits for it", async () => {

@@ -12,22 +12,28 @@ export interface Ride {
 	arrive(result: SettleResult | null): void;
 }
 
-/** A settle handed over to ride: whose it is, what it settles, who hears what it found, how it is sent alone. */
+/** What a settle found, or that the store could not tell (`error`: why). */
+export type RideOutcome = SettleResult | { status: "unavailable"; error: unknown };
+
+/** A settle handed over to ride: whose it is, what it settles, and who hears what it found. */
 export interface RideRequest {
 	clientId: string;
 	reservation: string;
 	tokens: number;
 	day: string;
 	month: string;
-	/** Told what the carrying claim's script found (in that claim's request). */
-	settled(result: SettleResult): void;
-	/** Sends it as a command of its own and tells whoever must hear; never rejects. */
-	sendAlone(): Promise<void>;
+	/** Told what the settle found: in the request whose claim carried it, or the sweeper's that sent it alone. */
+	settled(outcome: RideOutcome): void;
 }
 
 export interface SettleRidesOptions {
 	/** How long a settle waits for a claim to carry it before it is sent alone. */
 	waitMs: number;
+	/**
+	 * Sends settles alone, together in one command (of any clients): what each found, in order.
+	 * Rejects when the store cannot tell.
+	 */
+	sendAlone(batch: readonly RideRequest[]): Promise<SettleResult[]>;
 	/** At most this many wait in the isolate; past it `offer` refuses (the caller sends the settle alone). @default 1024 */
 	maxWaiting?: number;
 	/**
@@ -39,6 +45,9 @@ export interface SettleRidesOptions {
 	/** @default Date.now */
 	now?: () => number;
 }
+
+/** At most this many settles go in one command sent alone. */
+const SENT_TOGETHER = 64;
 
 /** One sweeper: when it started, how many settles it took on that are not settled yet, and how to end its sleep. */
 interface Sweeper {
@@ -62,17 +71,18 @@ interface Entry {
  * not spent. So the settle is handed over and waits, up to `waitMs`, for this isolate's next
  * budgeted claim of the same client, which carries it in its own limits script (no command of
  * its own). The request that reported it does not wait for it: no timer, no promise, no
- * `waitUntil` of its own (each of those cost a reported answer more CPU than the claim's whole
- * budget; BENCHMARKS.md). One sweeper at a time, a timer in the `waitUntil` of the request that
- * started it, sends alone what no claim took in time. A busy client's settles cost no Upstash
- * command; an idle one's, one each. Were the isolate to die with settles waiting, their
+ * `waitUntil` of its own (kept alive that way, a reported answer cost more CPU than its whole
+ * reservation; BENCHMARKS.md). One sweeper at a time, a timer in the `waitUntil` of the request that
+ * started it, sends alone what no claim took in time, all that are due together in one command
+ * (of any clients). A busy client's settles cost no Upstash command of their own; an idle
+ * isolate's, one per wait at most. Were the isolate to die with settles waiting, their
  * reservations are charged whole when their leases end, as for any origin that did not report
  * (never less than was spent).
  *
  * @example
- * const rides = new SettleRides({ waitMs: 250 });
+ * const rides = new SettleRides({ waitMs: 250, sendAlone: (batch) => store.settleAll(batch) });
  * // In the answer that reported usage (false when full: then send it alone now):
- * rides.offer({ clientId: "svc", reservation, tokens: 120, day, month, settled: count, sendAlone }, c.executionCtx);
+ * rides.offer({ clientId: "svc", reservation, tokens: 120, day, month, settled: count }, c.executionCtx);
  * // In a budgeted claim of svc: carry them, then hand each what the script found.
  * const taken = rides.take("svc", holdsIn, 8);
  */
@@ -81,6 +91,7 @@ export class SettleRides {
 	/** Every waiting settle in the order it came (some taken since, dropped as the sweeper meets them). */
 	private queue: Entry[] = [];
 	private readonly waitMs: number;
+	private readonly send: SettleRidesOptions["sendAlone"];
 	private readonly maxWaiting: number;
 	private readonly sweeperMs: number;
 	private readonly now: () => number;
@@ -91,6 +102,7 @@ export class SettleRides {
 	constructor(options: SettleRidesOptions) {
 		if (!(options.waitMs > 0)) throw new Error("SettleRides: waitMs must be positive");
 		this.waitMs = options.waitMs;
+		this.send = options.sendAlone;
 		this.maxWaiting = options.maxWaiting ?? 1024;
 		if (!(this.maxWaiting > 0)) throw new Error("SettleRides: maxWaiting must be positive");
 		this.sweeperMs = options.sweeperMs ?? 10_000;
@@ -214,11 +226,27 @@ export class SettleRides {
 					this.remove(entry);
 					alone.push(entry);
 				}
-				await Promise.all(alone.map((entry) => entry.request.sendAlone().finally(() => this.done(entry))));
+				const batches: Entry[][] = [];
+				for (let i = 0; i < alone.length; i += SENT_TOGETHER) batches.push(alone.slice(i, i + SENT_TOGETHER));
+				await Promise.all(batches.map((batch) => this.sendTogether(batch)));
 			}
 		} finally {
 			if (this.active === sweeper) this.active = null;
 		}
+	}
+
+	/** Sends a batch alone, in one command, and tells each what it found. */
+	private async sendTogether(batch: Entry[]): Promise<void> {
+		let outcomes: RideOutcome[];
+		try {
+			outcomes = await this.send(batch.map((entry) => entry.request));
+		} catch (error) {
+			outcomes = batch.map(() => ({ status: "unavailable", error }));
+		}
+		batch.forEach((entry, i) => {
+			entry.request.settled(outcomes[i] ?? { status: "unavailable", error: new Error("no answer for this settle") });
+			this.done(entry);
+		});
 	}
 
 	private remove(entry: Entry): void {

@@ -101,14 +101,12 @@ describe("Settlements.reportHeader: an answer's X-Token-Usage, for the reservati
 		expect(tokens).toEqual([["settled", 30]]);
 	});
 
-	it("a ride sent alone settles in Upstash (never memory) and is counted, an overrun too", async () => {
+	it("what a ride found is counted when it is told (by the claim that carried it, or the sweeper that sent it alone), an overrun too; Upstash is never asked here", async () => {
 		const primary = store({ status: "settled", hold: 100, counted: 100 });
-		const memory = store({ status: "unknown" });
-		const { tokens, warnings, offered, reportHeader } = setup({ primary, memory }, {});
+		const { tokens, warnings, offered, reportHeader } = setup({ primary, memory: store({ status: "unknown" }) }, {});
 		reportHeader({ id: UPSTASH_ID, store: "upstash" }, "130");
-		await offered[0]!.sendAlone();
-		expect(primary.asked).toEqual([[UPSTASH_ID, 130]]);
-		expect(memory.asked).toEqual([]);
+		offered[0]!.settled({ status: "settled", hold: 100, counted: 100 });
+		expect(primary.asked).toEqual([]);
 		expect(tokens).toEqual([
 			["settled", 100],
 			["overrun", 30],
@@ -116,10 +114,10 @@ describe("Settlements.reportHeader: an answer's X-Token-Usage, for the reservati
 		expect(warnings.map(([, fields]) => fields)).toEqual([{ hold: 100, reported: 130, suppressed: 0 }]);
 	});
 
-	it("a ride sent alone whose store fails is unavailable, with a warning; it never rejects", async () => {
-		const { tokens, warnings, offered, reportHeader } = setup({ primary: store(new ReplayStoreError("timeout", "slow")), memory: null }, {});
+	it("a ride the store could not settle counts nothing, and says why in a warning", async () => {
+		const { tokens, warnings, offered, reportHeader } = setup({ primary: store({ status: "unknown" }), memory: null }, {});
 		reportHeader({ id: UPSTASH_ID, store: "upstash" }, "30");
-		await expect(offered[0]!.sendAlone()).resolves.toBeUndefined();
+		offered[0]!.settled({ status: "unavailable", error: new ReplayStoreError("timeout", "slow") });
 		expect(tokens).toEqual([]);
 		expect(warnings.map(([, fields]) => fields)).toEqual([{ error: "timeout", suppressed: 0 }]);
 	});

@@ -2,7 +2,7 @@ import type { Background } from "../background.ts";
 import type { BudgetEvents } from "../events.ts";
 import { LogThrottle, type Logger } from "../log.ts";
 import { reservationWindows } from "./redis-budget.ts";
-import type { SettleRides } from "./settle-rides.ts";
+import type { RideOutcome, SettleRides } from "./settle-rides.ts";
 import { ReplayStoreError, type LimitedClaimStore, type Reservation, type SettleResult } from "./store.ts";
 
 type SettleStore = Pick<LimitedClaimStore, "settle">;
@@ -74,15 +74,13 @@ export class Settlements {
 			return;
 		}
 		const { id } = reservation;
-		const store = reservation.store === "memory" ? this.options.stores.memory : this.options.stores.primary;
-		const sendAlone = () => this.settleIn(store, id, tokens);
 		const rides = reservation.store === "upstash" ? this.options.rides : null;
 		const windows = rides == null ? null : reservationWindows(id);
 		if (windows !== null) {
-			const ride = { ...windows, reservation: id, tokens, settled: (result: SettleResult) => void this.counted(tokens, result), sendAlone: async () => void (await sendAlone()) };
+			const ride = { ...windows, reservation: id, tokens, settled: (outcome: RideOutcome) => void this.told(tokens, outcome) };
 			if (rides!.offer(ride, background)) return;
 		}
-		background.waitUntil(sendAlone());
+		background.waitUntil(this.settleIn(reservation.store === "memory" ? this.options.stores.memory : this.options.stores.primary, id, tokens));
 	}
 
 	/** Settles in one store (a report whose reservation is known to be held there). */
@@ -94,6 +92,11 @@ export class Settlements {
 			return this.unavailable(error);
 		}
 		return this.counted(tokens, result);
+	}
+
+	/** What a settle that rode found: counted, or the store's failure logged. */
+	private told(tokens: number, outcome: RideOutcome): Settled {
+		return outcome.status === "unavailable" ? this.unavailable(outcome.error) : this.counted(tokens, outcome);
 	}
 
 	/** Counts what a settle found: the tokens settled, and an overrun (logged: the origin should hear of it). */

@@ -8,8 +8,7 @@ import { startUpstashServer, type UpstashServer } from "../../scripts/lib/upstas
 import type { LimitPolicy } from "../../src/limits/policy.ts";
 import { RedisLimitStore, type LimitRedis } from "../../src/claim/redis-limits.ts";
 import { reservationWindows } from "../../src/claim/redis-budget.ts";
-import { SettleRides } from "../../src/claim/settle-rides.ts";
-import type { SettleResult } from "../../src/claim/store.ts";
+import type { RideOutcome } from "../../src/claim/settle-rides.ts";
 import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, WRITE_BACK_SCRIPT, WRITE_BACK_SHA1 } from "../../src/claim/script.ts";
 import { LimitScriptModel } from "../fixtures/limit-redis-model.ts";
 import { DAY_MS, nextUtcMidnight, utcDay } from "../fixtures/instants.ts";
@@ -17,15 +16,14 @@ import { seededRandom } from "../fixtures/random.ts";
 import { available } from "./helpers/services.ts";
 
 /**
- * Hands a settle over to ride on `rides`, as an answer's `X-Token-Usage` does: what the claim
- * that carried it found, or, when it was sent alone, what the settle script answered.
+ * Hands a settle over to ride on a store's rides, as an answer's `X-Token-Usage` does: what the
+ * claim that carried it found, or, when it was sent alone, what the settle script answered.
  */
-function rideOn(rides: SettleRides, limits: RedisLimitStore, reservation: string, tokens: number): Promise<SettleResult> {
+function rideOn(limits: RedisLimitStore, reservation: string, tokens: number): Promise<RideOutcome> {
 	const windows = reservationWindows(reservation);
 	if (windows === null) throw new Error(`not a reservation id: ${reservation}`);
-	return new Promise((told, failed) => {
-		const sendAlone = () => limits.settle(reservation, tokens).then(told, failed);
-		if (!rides.offer({ ...windows, reservation, tokens, settled: told, sendAlone }, { waitUntil: () => {} })) void sendAlone();
+	return new Promise((told) => {
+		if (!limits.rides!.offer({ ...windows, reservation, tokens, settled: told }, { waitUntil: () => {} })) throw new Error("the rides are full");
 	});
 }
 
@@ -82,11 +80,10 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 
 	/** A store whose settles may ride (never sent alone within a test), a daily budget of `daily` with holds of 100, on a clock the test moves. */
 	function ridingStore(daily: number) {
-		const rides = new SettleRides({ waitMs: 60_000 });
 		const clock = { now: T0 };
 		const prefix = `lim:${crypto.randomUUID()}:`;
-		const limits = new RedisLimitStore(client, { prefix, leaseMs: LEASE_MS, rides, now: () => clock.now });
-		return { rides, clock, prefix, limits, budgeted: policy({ budget: { daily, monthly: null, hold: 100 } }) };
+		const limits = new RedisLimitStore(client, { prefix, leaseMs: LEASE_MS, rideWaitMs: 60_000, now: () => clock.now });
+		return { rides: limits.rides!, clock, prefix, limits, budgeted: policy({ budget: { daily, monthly: null, hold: 100 } }) };
 	}
 
 	it("the local server passes SCRIPT LOAD, EVALSHA and EVAL to redis-server; NOSCRIPT comes back as an error the SDK throws", async () => {
@@ -256,7 +253,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		expect(await reserve()).toMatchObject({ outcome: "claimed", reservation: { hold: 50 } });
 
 		upstash.resetStats();
-		const report = rideOn(rides, limits, idOf(first), 30);
+		const report = rideOn(limits, idOf(first), 30);
 		// Another client's claim does not carry it, nor does a claim without a budget.
 		expect((await reserve("other")).outcome).toBe("claimed");
 		expect((await limits.claim({ key: `${prefix}plain`, value: "p", ttlMs: 1_000, clientId: "svc", policy: policy({ rpm: 10 }) })).outcome).toBe("claimed");
@@ -271,12 +268,12 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		// Carried by a refusal and by a replay too; a second report, an unknown id: as the settle script answers.
 		// Two ride on one claim: both answered by it, neither sent alone.
 		upstash.resetStats();
-		const again = rideOn(rides, limits, idOf(first), 5);
-		const unknown = rideOn(rides, limits, `svc:${DAY0_KEY}:-:${"f".repeat(32)}`, 5);
+		const again = rideOn(limits, idOf(first), 5);
+		const unknown = rideOn(limits, `svc:${DAY0_KEY}:-:${"f".repeat(32)}`, 5);
 		expect(await reserve()).toMatchObject({ outcome: "limited", limit: "daily_tokens" });
 		expect([await again, await unknown]).toEqual([{ status: "already_settled" }, { status: "unknown" }]);
 		expect(upstash.stats.requests).toBe(1);
-		const overrun = rideOn(rides, limits, idOf(second), 500);
+		const overrun = rideOn(limits, idOf(second), 500);
 		expect(await reserve("svc", `r${n}`)).toMatchObject({ outcome: "duplicate" });
 		expect(await overrun).toEqual({ status: "settled", hold: 100, counted: 100 });
 		expect(await redisCommand("HMGET", window, "used", "held")).toEqual([Buffer.from("130"), Buffer.from("120")]);
@@ -284,14 +281,13 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		const late = await reserve();
 		expect(late.outcome).toBe("limited");
 		clock.now = T0 + LEASE_MS + 60_001;
-		const expired = rideOn(rides, limits, `svc:${DAY0_KEY}:-:${"3".padStart(32, "0")}`, 1);
+		const expired = rideOn(limits, `svc:${DAY0_KEY}:-:${"3".padStart(32, "0")}`, 1);
 		await reserve();
 		expect(await expired).toEqual({ status: "expired" });
 		expect(await redisCommand("HMGET", window, "used", "held")).toEqual([Buffer.from("250"), Buffer.from("0")]);
 	});
 
 	it("a settle no claim takes within the wait is sent alone; so is one whose carrying claim failed (a second settle changes nothing)", async () => {
-		const rides = new SettleRides({ waitMs: 30 });
 		let failClaims = false;
 		const failing: LimitRedis = {
 			evalsha: (sha1, keys, args, patience) => (failClaims && sha1 === LIMITED_CLAIM_SHA1 ? Promise.reject(new Error("Upstash down")) : client.evalsha(sha1, keys, args, patience)),
@@ -299,7 +295,8 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 			zrem: (key, member) => client.zrem(key, member),
 		};
 		const prefix = `lim:${crypto.randomUUID()}:`;
-		const limits = new RedisLimitStore(failing, { prefix, leaseMs: LEASE_MS, rides, now: () => T0 });
+		const limits = new RedisLimitStore(failing, { prefix, leaseMs: LEASE_MS, rideWaitMs: 30, now: () => T0 });
+		const rides = limits.rides!;
 		const budgeted = policy({ budget: { daily: 1_000, monthly: null, hold: 100 } });
 		let n = 0;
 		const reserve = () =>
@@ -309,11 +306,11 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		const window = `${prefix}limit:svc:tokens:day:${DAY0_KEY}`;
 
 		upstash.resetStats();
-		expect(await rideOn(rides, limits, first.reservation!.id, 40)).toEqual({ status: "settled", hold: 100, counted: 40 });
+		expect(await rideOn(limits, first.reservation!.id, 40)).toEqual({ status: "settled", hold: 100, counted: 40 });
 		expect(upstash.stats.requests).toBe(1);
 		expect(rides.waitingCount).toBe(0);
 
-		const carried = rideOn(rides, limits, second.reservation!.id, 10);
+		const carried = rideOn(limits, second.reservation!.id, 10);
 		failClaims = true;
 		await expect(reserve()).rejects.toThrow(/Upstash/);
 		failClaims = false;
@@ -323,6 +320,36 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		upstash.resetStats();
 		expect(await limits.settle(first.reservation!.id, 1)).toEqual({ status: "already_settled" });
 		expect(upstash.stats.requests).toBe(1);
+	});
+
+	it("settles no claim took, of several clients, are sent alone together in one command, each applied to its own windows by the settle script's rules", async () => {
+		const prefix = `lim:${crypto.randomUUID()}:`;
+		const limits = new RedisLimitStore(client, { prefix, leaseMs: LEASE_MS, rideWaitMs: 30, now: () => T0 });
+		const daily = policy({ budget: { daily: 1_000, monthly: null, hold: 100 } });
+		const both = policy({ budget: { daily: 1_000, monthly: 10_000, hold: 100 } });
+		let n = 0;
+		const reserve = async (clientId: string, limitsOf: LimitPolicy) => {
+			const claimed = await limits.claim({ key: `${prefix}t${++n}`, value: `${clientId}:${n}`, ttlMs: 300_000, clientId, policy: limitsOf, budget: { hold: 100, nonce: String(n).padStart(32, "0") } });
+			if (claimed.outcome !== "claimed") throw new Error("not claimed");
+			return claimed.reservation!.id;
+		};
+		const [a, b, c] = [await reserve("alpha", daily), await reserve("beta", both), await reserve("beta", both)];
+		upstash.resetStats();
+		const told = [rideOn(limits, a, 30), rideOn(limits, b, 140), rideOn(limits, c, 5), rideOn(limits, `gamma:${DAY0_KEY}:-:${"9".repeat(32)}`, 1)];
+		expect(await Promise.all(told)).toEqual([
+			{ status: "settled", hold: 100, counted: 30 },
+			{ status: "settled", hold: 100, counted: 100 },
+			{ status: "settled", hold: 100, counted: 5 },
+			{ status: "unknown" },
+		]);
+		expect(upstash.stats.requests).toBe(1);
+		const window = (clientId: string, name: string) => `${prefix}limit:${clientId}:tokens:${name}`;
+		expect(await redisCommand("HMGET", window("alpha", `day:${DAY0_KEY}`), "used", "held")).toEqual([Buffer.from("30"), Buffer.from("0")]);
+		expect(await redisCommand("HMGET", window("beta", `day:${DAY0_KEY}`), "used", "held")).toEqual([Buffer.from("105"), Buffer.from("0")]);
+		expect(await redisCommand("HMGET", window("beta", `month:${DAY0_KEY.slice(0, 7)}`), "used", "held")).toEqual([Buffer.from("105"), Buffer.from("0")]);
+		// Each once: a second settle of the same reservation changes nothing.
+		expect(await limits.settleAll([{ reservation: a, tokens: 1 }, { reservation: b, tokens: 1 }])).toEqual([{ status: "already_settled" }, { status: "already_settled" }]);
+		expect(await redisCommand("HMGET", window("alpha", `day:${DAY0_KEY}`), "used", "held")).toEqual([Buffer.from("30"), Buffer.from("0")]);
 	});
 
 	it("a carried settle is judged at the claim's instant as a settle alone: a millisecond before its lease ends it is settled; at the end, expired, and the sweep charges its hold whole", async () => {
@@ -336,11 +363,11 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		const window = `${prefix}limit:svc:tokens:day:${DAY0_KEY}`;
 
 		clock.now = leaseEnds - 1;
-		const before = rideOn(rides, limits, first.reservation!.id, 30);
+		const before = rideOn(limits, first.reservation!.id, 30);
 		await reserve();
 		expect(await before).toEqual({ status: "settled", hold: 100, counted: 30 });
 		clock.now = leaseEnds;
-		const at = rideOn(rides, limits, second.reservation!.id, 40);
+		const at = rideOn(limits, second.reservation!.id, 40);
 		expect(await reserve()).toMatchObject({ outcome: "claimed", expiredTokens: 100 });
 		expect(await at).toEqual({ status: "expired" });
 		// 30 settled, 100 charged whole; the two claims since hold 100 each.
@@ -348,9 +375,8 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 	});
 
 	it("a settle, carried or alone, leaves a window that is gone as it is: never made again with a hold taken out of it", async () => {
-		const rides = new SettleRides({ waitMs: 60_000 });
 		const prefix = `lim:${crypto.randomUUID()}:`;
-		const limits = new RedisLimitStore(client, { prefix, leaseMs: LEASE_MS, rides, now: () => T0 });
+		const limits = new RedisLimitStore(client, { prefix, leaseMs: LEASE_MS, rideWaitMs: 60_000, now: () => T0 });
 		const budgeted = policy({ budget: { daily: 1_000, monthly: 10_000, hold: 100 } });
 		let n = 0;
 		const reserve = () =>
@@ -363,7 +389,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		await redisCommand("DEL", day);
 		expect(await limits.settle(first.reservation!.id, 30)).toEqual({ status: "settled", hold: 100, counted: 30 });
 		expect(await redisCommand("EXISTS", day)).toBe(0);
-		const carried = rideOn(rides, limits, second.reservation!.id, 40);
+		const carried = rideOn(limits, second.reservation!.id, 40);
 		await reserve();
 		expect(await carried).toEqual({ status: "settled", hold: 100, counted: 40 });
 		// The day's window holds only the hold of the claim that carried the settle; the month's saw it all.
@@ -406,8 +432,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 			};
 			try {
 				expect(await connection.send([["AUTH", user, "pw"]])).toEqual(["OK"]);
-				const rides = new SettleRides({ waitMs: 60_000 });
-				const limits = new RedisLimitStore(as, { prefix: `acl:${user}:`, leaseMs: LEASE_MS, rides, now: () => T0 });
+				const limits = new RedisLimitStore(as, { prefix: `acl:${user}:`, leaseMs: LEASE_MS, rideWaitMs: 60_000, now: () => T0 });
 				const claim = (n: number, limitsOf: LimitPolicy) =>
 					limits.claim({ key: `acl:${user}:k${n}`, value: `v${n}`, ttlMs: 300_000, clientId: "svc", policy: limitsOf, budget: { hold: 10, nonce: String(n).padStart(32, "0") } });
 				if (index === 0) {
@@ -428,7 +453,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 				const budgetOnly = policy({ budget: { daily: 1_000, monthly: 10_000, hold: 10 } });
 				const third = await claim(3, budgetOnly);
 				if (third.outcome !== "claimed") throw new Error("not claimed");
-				const carried = rideOn(rides, limits, third.reservation!.id, 4);
+				const carried = rideOn(limits, third.reservation!.id, 4);
 				expect((await claim(4, budgetOnly)).outcome).toBe("claimed");
 				expect(await carried).toEqual({ status: "settled", hold: 10, counted: 4 });
 			} finally {
