@@ -27,7 +27,7 @@ export const LIMITS_SCENARIOS = {
 	"rpm+rpd+concurrent": { "*": { rpm: 10_000, rpd: 1_000_000_000, concurrent: 1_000 } },
 	// A token budget never spent (issue 30): the reservation rides in the same script. The demo
 	// origin reports each answer's tokens by header, whose settle rides on the client's next claim
-	// (alone only when none comes within 250 ms); the `-unreported` row asks it not to
+	// (alone only when none comes within a second); the `-unreported` row asks it not to
 	// (`?report=none`): the reservation's own cost.
 	"rpm+rpd+budget": BUDGET,
 	"rpm+rpd+budget-unreported": BUDGET,
@@ -44,7 +44,7 @@ export interface LimitsBenchOptions {
 	together?: boolean;
 	/**
 	 * Client ids the requests are spread over. A budget's settle rides on its client's next claim
-	 * within 250 ms: fewer clients, each one's next request sooner, however slow the machine.
+	 * within a second: fewer clients, each one's next request sooner, however slow the machine.
 	 * @default CLIENTS
 	 */
 	clients?: number;
@@ -294,7 +294,7 @@ export function formatLimitsReport(results: readonly LimitsScenarioResult[], tog
 			].join(" | ").replace(/^/, "| ").concat(" |"),
 		),
 		"",
-		"Goal: CPU per accepted request with limits at most 1.05x without; 1.000 Upstash command per accepted request without `concurrent` (2.000 with it: the release); with a budget, 1 on the way in and at most 1 to settle (the demo origin reports each chat answer's tokens by header: each settle is handed over to ride on the client's next claim, or is sent alone by the isolate's sweeper when none comes within 250 ms), and CPU within 1.05x of rpm+rpd.",
+		"Goal: CPU per accepted request with limits at most 1.05x without; 1.000 Upstash command per accepted request without `concurrent` (2.000 with it: the release); with a budget, 1 on the way in and at most 1 to settle (the demo origin reports each chat answer's tokens by header: each settle is handed over to ride on the client's next claim, or is sent alone by the isolate's sweeper when none comes within a second), and CPU within 1.05x of rpm+rpd.",
 	];
 	const limited = results.find((result) => result.name === "rpm+rpd");
 	for (const [name, what] of [["rpm+rpd+budget-unreported", "the reservation alone"], ["rpm+rpd+budget", "with each answer reported and settled"]] as const) {

@@ -8,7 +8,7 @@ const idOf = (n: number, day = "2026-01-02", month = "2026-01") => `svc:${day}:$
  * Settles handed over (settle `n` reports `n` tokens unless told), what each was told, which
  * were sent alone (in order, and in which commands), and every sweeper started in a request's background.
  */
-function harness(options: { waitMs: number; maxWaiting?: number; sweeperMs?: number }, send: { fails?: Error } = {}) {
+function harness(options: { waitMs: number; maxWaiting?: number; sweeperMs?: number; sweeperCommands?: number }, send: { fails?: Error } = {}) {
 	const numbers = new Map<string, number>();
 	const settled = new Map<number, RideOutcome>();
 	const alone: number[] = [];
@@ -55,6 +55,8 @@ describe("SettleRides: settles handed over to wait for a claim of their client",
 		expect(() => new SettleRides({ waitMs: 10, maxWaiting: 0, sendAlone })).toThrow(/maxWaiting/);
 		expect(() => new SettleRides({ waitMs: 10, sweeperMs: 0, sendAlone })).toThrow(/sweeperMs/);
 		expect(() => new SettleRides({ waitMs: 10, sweeperMs: Number.NaN, sendAlone })).toThrow(/sweeperMs/);
+		expect(() => new SettleRides({ waitMs: 10, sweeperCommands: 0, sendAlone })).toThrow(/sweeperCommands/);
+		expect(() => new SettleRides({ waitMs: 10, sweeperCommands: 1.5, sendAlone })).toThrow(/sweeperCommands/);
 	});
 
 	it("a claim of the same client takes them, oldest first; what the claim found is each one's result, once; nothing is sent alone", async () => {
@@ -203,6 +205,30 @@ describe("SettleRides: settles handed over to wait for a claim of their client",
 		await vi.advanceTimersByTimeAsync(1);
 		expect(alone).toEqual([2, 3]);
 		expect(await ended(1)).toBe(true);
+	});
+
+	it("a sweeper that sent `sweeperCommands` commands retires too (they are its request's subrequests): the next settle starts another", async () => {
+		const { rides, alone, sweepers, offer, ended } = harness({ waitMs: 250, sweeperCommands: 2 });
+		offer("svc", 1);
+		await vi.advanceTimersByTimeAsync(100);
+		offer("svc", 2);
+		// A third, carried by a claim that has not answered yet, keeps the first sweeper alive.
+		offer("other", 3);
+		const [carried] = rides.take("other", ANY, 8);
+		await vi.advanceTimersByTimeAsync(150);
+		expect(alone).toEqual([1]);
+		offer("svc", 4);
+		expect(sweepers).toHaveLength(1);
+		await vi.advanceTimersByTimeAsync(100);
+		expect(alone).toEqual([1, 2]);
+		offer("svc", 5);
+		expect(sweepers).toHaveLength(2);
+		await vi.advanceTimersByTimeAsync(400);
+		expect(alone).toEqual([1, 2, 4, 5]);
+		expect(await ended(1)).toBe(true);
+		expect(await ended(0)).toBe(false);
+		carried!.arrive({ status: "settled", hold: 100, counted: 3 });
+		expect(await ended(0)).toBe(true);
 	});
 
 	it("by default up to 1024 wait in the isolate; the next is refused (the caller sends it alone)", () => {

@@ -42,6 +42,11 @@ export interface SettleRidesOptions {
 	 * those it took on are settled. @default 10000
 	 */
 	sweeperMs?: number;
+	/**
+	 * How many commands one sweeper sends before it retires the same way: they are subrequests of
+	 * the request that started it, which a Worker may make only so many of (50 on the free plan). @default 16
+	 */
+	sweeperCommands?: number;
 	/** @default Date.now */
 	now?: () => number;
 }
@@ -49,10 +54,11 @@ export interface SettleRidesOptions {
 /** At most this many settles go in one command sent alone. */
 const SENT_TOGETHER = 64;
 
-/** One sweeper: when it started, how many settles it took on that are not settled yet, and how to end its sleep. */
+/** One sweeper: when it started, how many settles it took on that are not settled yet, the commands it sent, and how to end its sleep. */
 interface Sweeper {
 	startedAt: number;
 	owed: number;
+	sent: number;
 	wake: (() => void) | null;
 }
 
@@ -94,6 +100,7 @@ export class SettleRides {
 	private readonly send: SettleRidesOptions["sendAlone"];
 	private readonly maxWaiting: number;
 	private readonly sweeperMs: number;
+	private readonly sweeperCommands: number;
 	private readonly now: () => number;
 	private size = 0;
 	/** The sweeper that takes on new settles; null: none (the next offer starts one). */
@@ -107,6 +114,8 @@ export class SettleRides {
 		if (!(this.maxWaiting > 0)) throw new Error("SettleRides: maxWaiting must be positive");
 		this.sweeperMs = options.sweeperMs ?? 10_000;
 		if (!(this.sweeperMs > 0)) throw new Error("SettleRides: sweeperMs must be positive");
+		this.sweeperCommands = options.sweeperCommands ?? 16;
+		if (!(Number.isInteger(this.sweeperCommands) && this.sweeperCommands > 0)) throw new Error("SettleRides: sweeperCommands must be a positive integer");
 		this.now = options.now ?? Date.now;
 	}
 
@@ -124,7 +133,8 @@ export class SettleRides {
 		if (this.size >= this.maxWaiting) return false;
 		const now = this.now();
 		const current = this.active;
-		const sweeper: Sweeper = current === null || now - current.startedAt >= this.sweeperMs ? { startedAt: now, owed: 0, wake: null } : current;
+		const retired = current === null || now - current.startedAt >= this.sweeperMs || current.sent >= this.sweeperCommands;
+		const sweeper: Sweeper = retired ? { startedAt: now, owed: 0, sent: 0, wake: null } : current;
 		sweeper.owed++;
 		this.enqueue({ request, since: now, state: "waiting", sweeper });
 		if (sweeper !== current) {
@@ -201,15 +211,17 @@ export class SettleRides {
 	}
 
 	/**
-	 * Sends alone what waited `waitMs` untaken (whichever sweeper it was handed to), until every
-	 * settle this sweeper took on is settled.
+	 * Sends alone what waited `waitMs` untaken, until every settle this sweeper took on is
+	 * settled: while it takes settles on, any that is due (one whose sweeper died too); once
+	 * retired, only its own, so the commands of its request stay few.
 	 */
 	private async sweep(sweeper: Sweeper): Promise<void> {
+		const sends = (entry: Entry) => entry.state === "waiting" && (this.active === sweeper || entry.sweeper === sweeper);
 		try {
 			while (sweeper.owed > 0) {
 				while (this.queue.length > 0 && this.queue[0]!.state !== "waiting") this.queue.shift();
 				const now = this.now();
-				const due = (this.queue[0]?.since ?? now) + this.waitMs;
+				const due = (this.queue.find(sends)?.since ?? now) + this.waitMs;
 				if (due > now) {
 					// A timer is never cleared: in workerd a clearTimeout costs more than letting it fire.
 					await new Promise<void>((resolve) => {
@@ -221,13 +233,14 @@ export class SettleRides {
 				}
 				const alone: Entry[] = [];
 				for (const entry of this.queue) {
-					if (entry.state !== "waiting") continue;
+					if (!sends(entry)) continue;
 					if (entry.since + this.waitMs > now) break;
 					this.remove(entry);
 					alone.push(entry);
 				}
 				const batches: Entry[][] = [];
 				for (let i = 0; i < alone.length; i += SENT_TOGETHER) batches.push(alone.slice(i, i + SENT_TOGETHER));
+				sweeper.sent += batches.length;
 				await Promise.all(batches.map((batch) => this.sendTogether(batch)));
 			}
 		} finally {

@@ -7,7 +7,7 @@ import { available } from "./helpers/services.ts";
 describe.skipIf(!available("redis-server", "redis-server"))("npm run bench -- --only limits (a short smoke run)", () => {
 	it.each([false, true])("one Upstash command per accepted request with rpm and rpd, as without limits; two with concurrent (the release); rows loaded together: %s", async (together) => {
 		const log: string[] = [];
-		// Two clients: each one's next request comes well within a settle's 250 ms wait for a claim to
+		// Two clients: each one's next request comes well within a settle's one-second wait for a claim to
 		// ride on, however slow the machine (twenty, loaded together on a slow machine, did not).
 		const clients = 2;
 		const results = await runLimitsBench({ durationSec: 1, rounds: 1, connections: 2, together, clients, inProcessRequests: 50, log: (line) => log.push(line) });
