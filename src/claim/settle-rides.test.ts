@@ -134,6 +134,17 @@ describe("SettleRides: settles handed over to wait for a claim of their client",
 		expect(commands).toEqual([[1], [2]]);
 	});
 
+	it("one due a millisecond after another waits for its own wait to end: not sent with the first", async () => {
+		const { commands, offer } = harness({ waitMs: 250 });
+		offer("svc", 1);
+		await vi.advanceTimersByTimeAsync(1);
+		offer("other", 2);
+		await vi.advanceTimersByTimeAsync(249);
+		expect(commands).toEqual([[1]]);
+		await vi.advanceTimersByTimeAsync(1);
+		expect(commands).toEqual([[1], [2]]);
+	});
+
 	it("at most 64 go in one command: 130 due at once are three commands, in the order they came", async () => {
 		const { commands, offer } = harness({ waitMs: 250 });
 		for (let n = 1; n <= 130; n++) offer(`svc${n % 3}`, n);
