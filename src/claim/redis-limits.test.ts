@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { ReplayStoreError } from "./store.ts";
 import type { LimitPolicy } from "../limits/policy.ts";
 import { RedisLimitStore, type LimitRedis, type Patience } from "./redis-limits.ts";
-import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, SETTLE_SCRIPT } from "./script.ts";
+import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1 } from "./script.ts";
+import { SETTLE_SCRIPT } from "./settle-script.ts";
 import type { RideOutcome } from "./settle-rides.ts";
 
 const NOW = Date.UTC(2026, 11, 2, 23, 59, 0);

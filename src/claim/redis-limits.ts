@@ -3,7 +3,8 @@ import { budgetCall, isSettleReplies, reservationWindows, settleResults, tokenSt
 import { arrive, isScriptReply, type ScriptReply } from "./script-reply.ts";
 import { SettleRides, type Ride } from "./settle-rides.ts";
 import { limitKeys } from "./keys.ts";
-import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, refusedValue, SCRIPT_VERDICTS, SETTLE_SCRIPT, SETTLE_SHA1, WRITE_BACK_SCRIPT, WRITE_BACK_SHA1 } from "./script.ts";
+import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, refusedValue, SCRIPT_VERDICTS, WRITE_BACK_SCRIPT, WRITE_BACK_SHA1 } from "./script.ts";
+import { SETTLE_SCRIPT, SETTLE_SHA1 } from "./settle-script.ts";
 import {
 	ReplayStoreError,
 	type HeldSlot,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { limitKeys } from "./keys.ts";
-import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, SETTLE_SCRIPT, SETTLE_SHA1, WRITE_BACK_SCRIPT, WRITE_BACK_SHA1 } from "./script.ts";
+import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, WRITE_BACK_SCRIPT, WRITE_BACK_SHA1 } from "./script.ts";
+import { SETTLE_SCRIPT, SETTLE_SHA1 } from "./settle-script.ts";
 
 describe("the limits script", () => {
 	it.each([

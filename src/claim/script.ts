@@ -27,7 +27,7 @@
  * so a claim whose answer was lost can tell its own (and, with a budget, its reservation's hold).
  * Before the budget is read, up to 16 reservations whose lease ended are charged their whole
  * hold (held moves to used in the windows they held in that still exist).
- * Carried settles run first, whatever the verdict, by the settle script's rules (below), and
+ * Carried settles run first, whatever the verdict, by the settle script's rules (src/claim/settle-script.ts), and
  * their answers come last, as one more element: { status, hold, tokens counted } for each, in order.
  */
 export const LIMITED_CLAIM_SCRIPT = `local budgeted = #KEYS > 4
@@ -199,52 +199,6 @@ return found
 
 /** SHA-1 of the write-back script (a test recomputes it). */
 export const WRITE_BACK_SHA1 = "01ad42aa49444d9179f5d5e92202a56f7617e14f";
-
-/**
- * Reservations settled from the origin's reports (docs/design.md, "Token budgets"), one or a
- * batch (the settles no claim carried in time, of any clients): the first report of each wins.
- * Its hold leaves the windows it was held in (those that still exist), and what was spent, at
- * most the hold, is used there; the hold's entry becomes `s` (settled) until the sweep drops it
- * with its lease, so a second report finds it settled and changes nothing.
- *
- * KEYS: for each settle in turn, its client's reservations by lease end, their holds, then the
- *       token windows it holds in.
- * ARGV: 1 now (ms); then for each settle its id, the tokens reported, and how many keys it has.
- * Returns { status, hold, tokens counted } for each, in order: status 0 unknown, 1 settled
- * already, 2 its lease ended (left to the sweep, which charges the whole hold), 3 settled now.
- */
-export const SETTLE_SCRIPT = `local now = tonumber(ARGV[1])
-local answers = {}
-local k = 1
-for i = 2, #ARGV, 3 do
-  local id, keys = ARGV[i], tonumber(ARGV[i + 2])
-  local status, held, used = 0, 0, 0
-  local value = redis.call("HGET", KEYS[k + 1], id)
-  if value == "s" then status = 1
-  elseif value then
-    held = tonumber(value)
-    if tonumber(redis.call("ZSCORE", KEYS[k], id) or "0") <= now then status = 2
-    else
-      status, used = 3, math.min(tonumber(ARGV[i + 1]), held)
-      for j = k + 2, k + keys - 1 do
-        if redis.call("EXISTS", KEYS[j]) == 1 then
-          redis.call("HINCRBY", KEYS[j], "held", -held)
-          redis.call("HINCRBY", KEYS[j], "used", used)
-        end
-      end
-      redis.call("HSET", KEYS[k + 1], id, "s")
-    end
-  end
-  answers[#answers + 1] = status
-  answers[#answers + 1] = held
-  answers[#answers + 1] = used
-  k = k + keys
-end
-return answers
-`;
-
-/** SHA-1 of the settle script (a test recomputes it). */
-export const SETTLE_SHA1 = "aed5bac78732d50533bd75604b58821d416826cd";
 
 /** The value a refusal leaves under the replay key: the claim's own, and the limit that refused it. */
 export function refusedValue(value: string, limit: string): string {

@@ -37,15 +37,11 @@ export interface SettleRidesOptions {
 	/** At most this many wait in the isolate; past it `offer` refuses (the caller sends the settle alone). @default 1024 */
 	maxWaiting?: number;
 	/**
-	 * How long one sweeper takes on new settles. It then retires: the next settle handed over starts
-	 * another (in its own request's `waitUntil`, which has a limit), and the retired one ends once
-	 * those it took on are settled. @default 10000
+	 * How long one sweeper takes on new settles (its request's `waitUntil` has a time limit), and
+	 * how many commands it sends (its request's subrequests: 50 on the free plan). It then retires:
+	 * the next settle starts another, and it ends once those it took on are settled. @default 10000, 16
 	 */
 	sweeperMs?: number;
-	/**
-	 * How many commands one sweeper sends before it retires the same way: they are subrequests of
-	 * the request that started it, which a Worker may make only so many of (50 on the free plan). @default 16
-	 */
 	sweeperCommands?: number;
 	/** @default Date.now */
 	now?: () => number;
@@ -72,18 +68,12 @@ interface Entry {
 }
 
 /**
- * Settles that ride on the next claim (docs/design.md, "Token budgets"). A budgeted answer's
- * `X-Token-Usage` need not be settled at once: the hold only keeps back tokens the client has
- * not spent. So the settle is handed over and waits, up to `waitMs`, for this isolate's next
- * budgeted claim of the same client, which carries it in its own limits script (no command of
- * its own). The request that reported it does not wait for it: no timer, no promise, no
- * `waitUntil` of its own (kept alive that way, a reported answer cost more CPU than its whole
- * reservation; BENCHMARKS.md). One sweeper at a time, a timer in the `waitUntil` of the request that
- * started it, sends alone what no claim took in time, all that are due together in one command
- * (of any clients). A busy client's settles cost no Upstash command of their own; an idle
- * isolate's, one per wait at most. Were the isolate to die with settles waiting, their
- * reservations are charged whole when their leases end, as for any origin that did not report
- * (never less than was spent).
+ * Settles that ride on the next claim (docs/design.md, "A settle rides on the next claim"): an
+ * answer's settle is handed over and waits, up to `waitMs`, for this isolate's next budgeted
+ * claim of the same client, which carries it in its own script. The request that reported it
+ * keeps no timer, promise or `waitUntil` for it (that cost a reported answer more CPU than its
+ * whole reservation; BENCHMARKS.md). One sweeper at a time, a timer in the `waitUntil` of the
+ * request that started it, sends alone what no claim took in time, all then due in one command.
  *
  * @example
  * const rides = new SettleRides({ waitMs: 250, sendAlone: (batch) => store.settleAll(batch) });
