@@ -74,12 +74,10 @@ export class Settlements {
 			return;
 		}
 		const { id } = reservation;
-		const rides = reservation.store === "upstash" ? this.options.rides : null;
-		const windows = rides == null ? null : reservationWindows(id);
-		if (windows !== null) {
-			const ride = { ...windows, reservation: id, tokens, settled: (outcome: RideOutcome) => void this.told(tokens, outcome) };
-			if (rides!.offer(ride, background)) return;
-		}
+		const rides = reservation.store === "upstash" ? (this.options.rides ?? null) : null;
+		const windows = rides === null ? null : reservationWindows(id);
+		const settled = (outcome: RideOutcome) => void this.told(tokens, outcome);
+		if (rides !== null && windows !== null && rides.offer({ ...windows, reservation: id, tokens, settled }, background)) return;
 		background.waitUntil(this.settleIn(reservation.store === "memory" ? this.options.stores.memory : this.options.stores.primary, id, tokens));
 	}
 
