@@ -134,15 +134,34 @@ describe("SettleRides: settles handed over to wait for a claim of their client",
 		expect(commands).toEqual([[1], [2]]);
 	});
 
-	it("one due a millisecond after another waits for its own wait to end: not sent with the first", async () => {
+	it("those due within a quarter of the wait go with the first due; one due later waits for its own wait to end", async () => {
 		const { commands, offer } = harness({ waitMs: 250 });
 		offer("svc", 1);
-		await vi.advanceTimersByTimeAsync(1);
+		await vi.advanceTimersByTimeAsync(62);
 		offer("other", 2);
-		await vi.advanceTimersByTimeAsync(249);
-		expect(commands).toEqual([[1]]);
 		await vi.advanceTimersByTimeAsync(1);
-		expect(commands).toEqual([[1], [2]]);
+		offer("third", 3);
+		await vi.advanceTimersByTimeAsync(186);
+		expect(commands).toEqual([]);
+		await vi.advanceTimersByTimeAsync(1);
+		expect(commands).toEqual([[1, 2]]);
+		await vi.advanceTimersByTimeAsync(62);
+		expect(commands).toEqual([[1, 2]]);
+		await vi.advanceTimersByTimeAsync(1);
+		expect(commands).toEqual([[1, 2], [3]]);
+	});
+
+	it("one sweeper's request sends few commands (its subrequests: 50 on the free plan), however its settles are spread over their wait", async () => {
+		// 100 settles of clients with no later claim, 10 ms apart: all handed over before the first is due, so one sweeper takes them on.
+		const { commands, sweepers, offer } = harness({ waitMs: 1_000 });
+		for (let n = 1; n <= 100; n++) {
+			offer(`svc${n}`, n);
+			await vi.advanceTimersByTimeAsync(10);
+		}
+		await vi.advanceTimersByTimeAsync(2_000);
+		expect(sweepers).toHaveLength(1);
+		expect(commands.flat()).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+		expect(commands.length).toBeLessThanOrEqual(5);
 	});
 
 	it("at most 64 go in one command: 130 due at once are three commands, in the order they came", async () => {
