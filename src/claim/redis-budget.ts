@@ -112,3 +112,8 @@ export function settleResults(answers: readonly number[]): SettleResult[] {
 export function reservationNonce(): string {
 	return crypto.randomUUID();
 }
+
+/** A report's own id (the settle scripts keep it with the settled mark): a random UUID. */
+export function reportId(): string {
+	return crypto.randomUUID();
+}

@@ -309,18 +309,18 @@ describe("RedisLimitStore: settles carried by a budgeted claim", () => {
 		/** Settle `n` of `tokens` handed over to ride: what a claim's script found for it, or, sent alone, the settle script. */
 		const ride = (n: number, tokens: number) =>
 			new Promise<RideOutcome>((told) => {
-				rides.offer({ clientId: "svc", reservation: idOf(n), tokens, day: "2026-12-02", month: "-", settled: told }, { waitUntil: () => {} });
+				rides.offer({ clientId: "svc", reservation: idOf(n), tokens, report: `report-${n}`, day: "2026-12-02", month: "-", settled: told }, { waitUntil: () => {} });
 			});
 		return { redis, rides, store, claim, ride };
 	}
 
-	it("a claim carries at most 8 waiting settles, oldest first, as a count then each id and its tokens after the budget's arguments; the rest keep waiting", async () => {
+	it("a claim carries at most 8 waiting settles, oldest first, as a count then each id, its tokens and its report's id after the budget's arguments; the rest keep waiting", async () => {
 		const answers = Array.from({ length: 8 }, (_, i) => [3, 100, i + 1]).flat();
 		const { redis, rides, claim, ride } = ridesSetup([claimed(...answers)]);
 		const reports = Array.from({ length: 9 }, (_, i) => ride(i + 1, i + 1));
 		expect(rides.waitingCount).toBe(9);
 		expect((await claim()).outcome).toBe("claimed");
-		expect(redis.calls[0]!.args!.slice(20)).toEqual([8, ...Array.from({ length: 8 }, (_, i) => [idOf(i + 1), i + 1]).flat()]);
+		expect(redis.calls[0]!.args!.slice(20)).toEqual([8, ...Array.from({ length: 8 }, (_, i) => [idOf(i + 1), i + 1, `report-${i + 1}`]).flat()]);
 		expect(await Promise.all(reports.slice(0, 8))).toEqual(Array.from({ length: 8 }, (_, i) => ({ status: "settled", hold: 100, counted: i + 1 })));
 		expect(rides.waitingCount).toBe(1);
 		expect(rides.take("svc", () => true, 8).map((ride) => ride.reservation)).toEqual([idOf(9)]);
@@ -358,13 +358,13 @@ describe("RedisLimitStore: settles carried by a budgeted claim", () => {
 		await expect(store.settle(idOf(1), 5)).rejects.toMatchObject({ name: "ReplayStoreError", reason: "error" });
 	});
 
-	it("settles of several clients go in one command: each one's reservations, holds and windows as keys, and its id, tokens and key count as arguments after now", async () => {
+	it("settles of several clients go in one command: each one's reservations, holds and windows as keys, and its id, tokens, report's id and key count as arguments after now", async () => {
 		const { redis, store } = ridesSetup([[3, 100, 5, 1, 0, 0]]);
 		const other = `other:2026-12-02:2026-12:${"e".repeat(32)}`;
 		const found = await store.settleAll([
-			{ reservation: idOf(1), tokens: 5 },
-			{ reservation: "not-an-id", tokens: 1 },
-			{ reservation: other, tokens: 7 },
+			{ reservation: idOf(1), tokens: 5, report: "r1" },
+			{ reservation: "not-an-id", tokens: 1, report: "r2" },
+			{ reservation: other, tokens: 7, report: "r3" },
 		]);
 		expect(found).toEqual([{ status: "settled", hold: 100, counted: 5 }, { status: "unknown" }, { status: "already_settled" }]);
 		expect(redis.calls).toHaveLength(1);
@@ -377,12 +377,12 @@ describe("RedisLimitStore: settles carried by a budgeted claim", () => {
 			"p:limit:other:tokens:day:2026-12-02",
 			"p:limit:other:tokens:month:2026-12",
 		]);
-		expect(redis.calls[0]!.args).toEqual([NOW, idOf(1), 5, 3, other, 7, 4]);
+		expect(redis.calls[0]!.args).toEqual([NOW, idOf(1), 5, "r1", 3, other, 7, "r3", 4]);
 	});
 
 	it("ids that name no windows are unknown without a command", async () => {
 		const { redis, store } = ridesSetup([]);
-		expect(await store.settleAll([{ reservation: "svc:nope", tokens: 1 }])).toEqual([{ status: "unknown" }]);
+		expect(await store.settleAll([{ reservation: "svc:nope", tokens: 1, report: "r" }])).toEqual([{ status: "unknown" }]);
 		expect(await store.settle("x".repeat(300), 1)).toEqual({ status: "unknown" });
 		expect(redis.calls).toEqual([]);
 	});
@@ -394,7 +394,7 @@ describe("RedisLimitStore: settles carried by a budgeted claim", () => {
 		expect((await claim()).outcome).toBe("claimed");
 		expect([await first, await second]).toEqual([{ status: "already_settled" }, { status: "settled", hold: 100, counted: 40 }]);
 		expect(redis.calls.map((call) => call.first)).toEqual([LIMITED_CLAIM_SCRIPT, SETTLE_SCRIPT]);
-		expect(redis.calls[1]!.args!.slice(1)).toEqual([idOf(1), 30, 3, idOf(2), 40, 3]);
+		expect(redis.calls[1]!.args!.slice(1)).toEqual([idOf(1), 30, "report-1", 3, idOf(2), 40, "report-2", 3]);
 	});
 
 	it("answers for more settles than the claim carried (two for one): none is taken, the settle is sent alone", async () => {

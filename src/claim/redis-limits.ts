@@ -1,5 +1,5 @@
 import { MINUTE_MS, utcDay, type LimitName, type LimitState } from "../limits/policy.ts";
-import { budgetCall, isSettleReplies, reservationWindows, settleResults, tokenState, windowKeys, windowRetryMs } from "./redis-budget.ts";
+import { budgetCall, isSettleReplies, reportId, reservationWindows, settleResults, tokenState, windowKeys, windowRetryMs } from "./redis-budget.ts";
 import { arrive, isScriptReply, type ScriptReply } from "./script-reply.ts";
 import { SettleRides, type Ride } from "./settle-rides.ts";
 import { limitKeys } from "./keys.ts";
@@ -116,7 +116,7 @@ export class RedisLimitStore implements LimitedClaimStore {
 			scriptKeys.push(...budget.keys);
 			args.push(...budget.args);
 			rides = this.rides?.take(clientId, budget.holdsIn, RIDES_PER_CLAIM) ?? [];
-			if (rides.length > 0) args.push(rides.length, ...rides.flatMap((ride) => [ride.reservation, ride.tokens]));
+			if (rides.length > 0) args.push(rides.length, ...rides.flatMap((ride) => [ride.reservation, ride.tokens, ride.report]));
 		}
 		let reply: ScriptReply;
 		try {
@@ -154,24 +154,24 @@ export class RedisLimitStore implements LimitedClaimStore {
 
 	/** Settles a reservation from the origin's report, with a script of its own: the first report wins. */
 	async settle(reservation: string, tokens: number): Promise<SettleResult> {
-		return (await this.settleAll([{ reservation, tokens }]))[0]!;
+		return (await this.settleAll([{ reservation, tokens, report: reportId() }]))[0]!;
 	}
 
 	/**
 	 * Settles reservations from the origin's reports, of any clients, in one script (the settle's
 	 * budget): what each found, in order. An id this gateway never gave is unknown, and not sent.
 	 */
-	async settleAll(reports: readonly { reservation: string; tokens: number }[]): Promise<SettleResult[]> {
+	async settleAll(reports: readonly { reservation: string; tokens: number; report: string }[]): Promise<SettleResult[]> {
 		const results: SettleResult[] = reports.map(() => ({ status: "unknown" }));
 		const keys: string[] = [];
 		const args: (string | number)[] = [this.now()];
 		const sent: number[] = [];
-		reports.forEach(({ reservation, tokens }, i) => {
+		reports.forEach(({ reservation, tokens, report }, i) => {
 			const windows = reservationWindows(reservation);
 			if (windows === null) return;
 			const own = windowKeys(this.options.prefix, windows);
 			keys.push(...own);
-			args.push(reservation, tokens, own.length);
+			args.push(reservation, tokens, report, own.length);
 			sent.push(i);
 		});
 		if (sent.length === 0) return results;

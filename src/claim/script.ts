@@ -10,7 +10,7 @@
  *       3 the `rpd` counter of the UTC day, 4 the in-flight set (slots by lease end); with a
  *       budget, 5 and 6 the token windows of this UTC day and the one before, 7 and 8 of this
  *       UTC month and the one before (hashes of `used` and `held`), 9 the reservations by lease
- *       end, 10 their holds (`s` once settled).
+ *       end, 10 their holds (`s:<report>:<hold>:<counted>` once settled).
  * ARGV: 1 the replay value (unique: it is also this request's entry in the log and the set),
  *       2 its expiry (ms), 3 now (ms, the gateway's clock), 4 rpm, 5 rpd, 6 concurrent (0: not
  *       limited), 7 the day counter's expiry (epoch ms), 8 a slot's lease (ms); with a budget,
@@ -19,7 +19,7 @@
  *       end (epoch ms), 14 to 17 the names of the windows of KEYS 5 to 8, 18 and 19 the day's and
  *       the month's window expiry (epoch ms), 20 the reservations' expiry (ms); then, when the
  *       claim carries settles of this client's earlier reservations, 21 how many, and from 22 each
- *       one's id and tokens reported (their windows among KEYS 5 to 8).
+ *       one's id, tokens reported and report id (their windows among KEYS 5 to 8).
  * Returns { verdict, retry after ms, rpm left, rpm window reset ms, rpd left, concurrent left },
  * a left of -1 where that limit is not set; with a budget also { hold, day's tokens left,
  * month's tokens left, tokens charged from expired holds }. Verdict 0 claimed, 1 replay, 2 rpd,
@@ -49,17 +49,19 @@ end
 local settled = nil
 if budgeted and #ARGV > 20 then
   settled = {}
-  for i = 22, 21 + 2 * tonumber(ARGV[21]), 2 do
-    local id, status, held, used = ARGV[i], 0, 0, 0
+  for i = 22, 21 + 3 * tonumber(ARGV[21]), 3 do
+    local id, report, status, held, used = ARGV[i], ARGV[i + 2], 0, 0, 0
     local value = redis.call("HGET", KEYS[10], id)
-    if value == "s" then status = 1
+    local by, hold, counted = string.match(value or "", "^s:([^:]*):(%d+):(%d+)$")
+    if by == report then status, held, used = 3, tonumber(hold), tonumber(counted)
+    elseif string.sub(value or "", 1, 1) == "s" then status = 1
     elseif value then
       held = tonumber(value)
       if tonumber(redis.call("ZSCORE", KEYS[9], id) or "0") <= now then status = 2
       else
         status, used = 3, math.min(tonumber(ARGV[i + 1]), held)
         move(id, held, used)
-        redis.call("HSET", KEYS[10], id, "s")
+        redis.call("HSET", KEYS[10], id, "s:" .. report .. ":" .. held .. ":" .. used)
       end
     end
     settled[#settled + 1] = status
@@ -171,7 +173,7 @@ return reply(0, 0, rpmLeft, windowResetMs, rpdLeft, concurrentLeft)
 `;
 
 /** SHA-1 of the script, for `EVALSHA` (a test recomputes it, so the two cannot drift apart). */
-export const LIMITED_CLAIM_SHA1 = "2a96f0144da99a6f7c6efc33de010ae316ec0754";
+export const LIMITED_CLAIM_SHA1 = "eb111716418f52408545028b7d07850faa89f612";
 
 /**
  * A memory claim's write-back under a limit policy (docs/design.md, "Per-client limits"): its

@@ -27,7 +27,7 @@ function harness(options: { waitMs: number; maxWaiting?: number; sweeperMs?: num
 	const background = { waitUntil: (work: Promise<unknown>) => void sweepers.push(work) };
 	const request = (clientId: string, n: number, tokens: number, day: string, month: string): RideRequest => {
 		numbers.set(idOf(n, day, month), n);
-		return { clientId, reservation: idOf(n, day, month), tokens, day, month, settled: (outcome) => void settled.set(n, outcome) };
+		return { clientId, reservation: idOf(n, day, month), tokens, report: `report-${n}`, day, month, settled: (outcome) => void settled.set(n, outcome) };
 	};
 	const offer = (clientId: string, n: number, tokens = n, day = "2026-01-02", month = "2026-01") => rides.offer(request(clientId, n, tokens, day, month), background);
 	/** Whether sweeper `i` has ended (after the microtasks already queued). */
@@ -65,9 +65,9 @@ describe("SettleRides: settles handed over to wait for a claim of their client",
 		expect(rides.waitingCount).toBe(3);
 		expect(rides.take("nobody", ANY, 8)).toEqual([]);
 		const taken = rides.take("svc", ANY, 8);
-		expect(taken.map((ride) => [ride.reservation, ride.tokens, ride.day, ride.month])).toEqual([
-			[idOf(1), 30, "2026-01-02", "2026-01"],
-			[idOf(2), 40, "2026-01-02", "2026-01"],
+		expect(taken.map((ride) => [ride.reservation, ride.tokens, ride.report, ride.day, ride.month])).toEqual([
+			[idOf(1), 30, "report-1", "2026-01-02", "2026-01"],
+			[idOf(2), 40, "report-2", "2026-01-02", "2026-01"],
 		]);
 		expect(rides.waitingCount).toBe(1);
 		expect(settled.size).toBe(0);

@@ -5,6 +5,8 @@ import type { SettleResult } from "./store.ts";
 export interface Ride {
 	reservation: string;
 	tokens: number;
+	/** This report's own id: the same report sent again (its answer was lost) is answered as the first was. */
+	report: string;
 	/** The UTC day and month it holds in (`-` where it holds in none), from its id. */
 	day: string;
 	month: string;
@@ -20,6 +22,7 @@ export interface RideRequest {
 	clientId: string;
 	reservation: string;
 	tokens: number;
+	report: string;
 	day: string;
 	month: string;
 	/** Told what the settle found: in the request whose claim carried it, or the sweeper's that sent it alone. */
@@ -159,6 +162,7 @@ export class SettleRides {
 		return {
 			reservation: request.reservation,
 			tokens: request.tokens,
+			report: request.report,
 			day: request.day,
 			month: request.month,
 			arrive: (result) => {

@@ -1,7 +1,7 @@
 import type { Background } from "../background.ts";
 import type { BudgetEvents } from "../events.ts";
 import { LogThrottle, type Logger } from "../log.ts";
-import { reservationWindows } from "./redis-budget.ts";
+import { reportId, reservationWindows } from "./redis-budget.ts";
 import type { RideOutcome, SettleRides } from "./settle-rides.ts";
 import { ReplayStoreError, type LimitedClaimStore, type Reservation, type SettleResult } from "./store.ts";
 
@@ -77,7 +77,7 @@ export class Settlements {
 		const rides = reservation.store === "upstash" ? (this.options.rides ?? null) : null;
 		const windows = rides === null ? null : reservationWindows(id);
 		const settled = (outcome: RideOutcome) => void this.told(tokens, outcome);
-		if (rides !== null && windows !== null && rides.offer({ ...windows, reservation: id, tokens, settled }, background)) return;
+		if (rides !== null && windows !== null && rides.offer({ ...windows, reservation: id, tokens, report: reportId(), settled }, background)) return;
 		background.waitUntil(this.settleIn(reservation.store === "memory" ? this.options.stores.memory : this.options.stores.primary, id, tokens));
 	}
 

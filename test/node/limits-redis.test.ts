@@ -19,11 +19,11 @@ import { available } from "./helpers/services.ts";
  * Hands a settle over to ride on a store's rides, as an answer's `X-Token-Usage` does: what the
  * claim that carried it found, or, when it was sent alone, what the settle script answered.
  */
-function rideOn(limits: RedisLimitStore, reservation: string, tokens: number): Promise<RideOutcome> {
+function rideOn(limits: RedisLimitStore, reservation: string, tokens: number, report: string = crypto.randomUUID()): Promise<RideOutcome> {
 	const windows = reservationWindows(reservation);
 	if (windows === null) throw new Error(`not a reservation id: ${reservation}`);
 	return new Promise((told) => {
-		if (!limits.rides!.offer({ ...windows, reservation, tokens, settled: told }, { waitUntil: () => {} })) throw new Error("the rides are full");
+		if (!limits.rides!.offer({ ...windows, reservation, tokens, report, settled: told }, { waitUntil: () => {} })) throw new Error("the rides are full");
 	});
 }
 
@@ -322,6 +322,58 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		expect(upstash.stats.requests).toBe(1);
 	});
 
+	it("a carried settle whose claim's answer was lost after its script ran is answered settled when sent again (the same report), and counted once; another report is settled already", async () => {
+		let loseClaims = false;
+		// The claim's script runs in Redis, then its answer is lost on the way back.
+		const losing: LimitRedis = {
+			evalsha: async (sha1, keys, args, patience) => {
+				const reply = await client.evalsha(sha1, keys, args, patience);
+				if (loseClaims && sha1 === LIMITED_CLAIM_SHA1) throw new Error("connection reset");
+				return reply;
+			},
+			eval: async (script, keys, args, patience) => {
+				const reply = await client.eval(script, keys, args, patience);
+				if (loseClaims && script === LIMITED_CLAIM_SCRIPT) throw new Error("connection reset");
+				return reply;
+			},
+			zrem: (key, member) => client.zrem(key, member),
+		};
+		const prefix = `lim:${crypto.randomUUID()}:`;
+		const limits = new RedisLimitStore(losing, { prefix, leaseMs: LEASE_MS, rideWaitMs: 60_000, now: () => T0 });
+		const budgeted = policy({ budget: { daily: 1_000, monthly: null, hold: 100 } });
+		let n = 0;
+		const reserve = () =>
+			limits.claim({ key: `${prefix}l${++n}`, value: `svc:l:${n}`, ttlMs: 300_000, clientId: "svc", policy: budgeted, budget: { hold: 100, nonce: String(n).padStart(32, "0") } });
+		const first = await reserve();
+		if (first.outcome !== "claimed") throw new Error("not claimed");
+		const window = `${prefix}limit:svc:tokens:day:${DAY0_KEY}`;
+
+		const told = rideOn(limits, first.reservation!.id, 40);
+		loseClaims = true;
+		await expect(reserve()).rejects.toThrow(/Upstash call failed/);
+		loseClaims = false;
+		// Carried and applied by the lost claim's script; sent again alone, the same report is answered as the first was.
+		expect(await told).toEqual({ status: "settled", hold: 100, counted: 40 });
+		expect(await redisCommand("HMGET", window, "used", "held")).toEqual([Buffer.from("40"), Buffer.from("100")]);
+		// Another report of the same reservation changes nothing.
+		expect(await limits.settle(first.reservation!.id, 5)).toEqual({ status: "already_settled" });
+		expect(await redisCommand("HMGET", window, "used", "held")).toEqual([Buffer.from("40"), Buffer.from("100")]);
+		// Carried by a claim, the same report again is answered as the first was, and changes nothing; another is settled already.
+		const [again, other] = [rideOn(limits, first.reservation!.id, 40, "report-a"), rideOn(limits, first.reservation!.id, 40, "report-b")];
+		const second = await reserve();
+		if (second.outcome !== "claimed") throw new Error("not claimed");
+		expect([await again, await other]).toEqual([{ status: "already_settled" }, { status: "already_settled" }]);
+		const settledOnce = rideOn(limits, second.reservation!.id, 7, "report-c");
+		await reserve();
+		const repeated = rideOn(limits, second.reservation!.id, 7, "report-c");
+		await reserve();
+		expect([await settledOnce, await repeated]).toEqual([
+			{ status: "settled", hold: 100, counted: 7 },
+			{ status: "settled", hold: 100, counted: 7 },
+		]);
+		expect(await redisCommand("HMGET", window, "used", "held")).toEqual([Buffer.from("47"), Buffer.from("300")]);
+	});
+
 	it("settles no claim took, of several clients, are sent alone together in one command, each applied to its own windows by the settle script's rules", async () => {
 		const prefix = `lim:${crypto.randomUUID()}:`;
 		const limits = new RedisLimitStore(client, { prefix, leaseMs: LEASE_MS, rideWaitMs: 30, now: () => T0 });
@@ -348,7 +400,7 @@ describe.skipIf(!available("redis-server", "redis-server"))("the limits script i
 		expect(await redisCommand("HMGET", window("beta", `day:${DAY0_KEY}`), "used", "held")).toEqual([Buffer.from("105"), Buffer.from("0")]);
 		expect(await redisCommand("HMGET", window("beta", `month:${DAY0_KEY.slice(0, 7)}`), "used", "held")).toEqual([Buffer.from("105"), Buffer.from("0")]);
 		// Each once: a second settle of the same reservation changes nothing.
-		expect(await limits.settleAll([{ reservation: a, tokens: 1 }, { reservation: b, tokens: 1 }])).toEqual([{ status: "already_settled" }, { status: "already_settled" }]);
+		expect(await limits.settleAll([{ reservation: a, tokens: 1, report: "another" }, { reservation: b, tokens: 1, report: "another" }])).toEqual([{ status: "already_settled" }, { status: "already_settled" }]);
 		expect(await redisCommand("HMGET", window("alpha", `day:${DAY0_KEY}`), "used", "held")).toEqual([Buffer.from("30"), Buffer.from("0")]);
 	});
 
