@@ -1,11 +1,18 @@
 import type { Background } from "../background.ts";
 import type { BudgetEvents } from "../events.ts";
 import { LogThrottle, type Logger } from "../log.ts";
-import { reportId, reservationWindows } from "./redis-budget.ts";
+import { reservationWindows } from "./redis-budget.ts";
 import type { RideOutcome, SettleRides } from "./settle-rides.ts";
 import { ReplayStoreError, type LimitedClaimStore, type Reservation, type SettleResult } from "./store.ts";
 
 type SettleStore = Pick<LimitedClaimStore, "settle">;
+
+/**
+ * The id of a reservation's header report, kept with its settled mark: a reservation has one
+ * answer, so one header report (sent again only when its answer was lost). A usage-route report
+ * gets a random id of its own, so it never passes for another.
+ */
+const HEADER_REPORT = "header";
 
 export interface SettlementsOptions {
 	/**
@@ -77,7 +84,7 @@ export class Settlements {
 		const rides = reservation.store === "upstash" ? (this.options.rides ?? null) : null;
 		const windows = rides === null ? null : reservationWindows(id);
 		const settled = (outcome: RideOutcome) => void this.told(tokens, outcome);
-		if (rides !== null && windows !== null && rides.offer({ ...windows, reservation: id, tokens, report: reportId(), settled }, background)) return;
+		if (rides !== null && windows !== null && rides.offer({ ...windows, reservation: id, tokens, report: HEADER_REPORT, settled }, background)) return;
 		background.waitUntil(this.settleIn(reservation.store === "memory" ? this.options.stores.memory : this.options.stores.primary, id, tokens));
 	}
 
