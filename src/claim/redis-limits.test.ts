@@ -4,7 +4,7 @@ import type { LimitPolicy } from "../limits/policy.ts";
 import { RedisLimitStore, type LimitRedis, type Patience } from "./redis-limits.ts";
 import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1 } from "./script.ts";
 import { SETTLE_SCRIPT } from "./settle-script.ts";
-import type { RideOutcome } from "./settle-rides.ts";
+import type { RideOutcome } from "./ride.ts";
 
 const NOW = Date.UTC(2026, 11, 2, 23, 59, 0);
 const POLICY: LimitPolicy = { rpm: 60, rpd: 1000, concurrent: 4, label: "" };

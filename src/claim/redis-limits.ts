@@ -1,7 +1,8 @@
 import { MINUTE_MS, utcDay, type LimitName, type LimitState } from "../limits/policy.ts";
 import { budgetCall, isSettleReplies, reportId, reservationWindows, settleResults, tokenState, windowKeys, windowRetryMs } from "./redis-budget.ts";
 import { arrive, isScriptReply, type ScriptReply } from "./script-reply.ts";
-import { SettleRides, type Ride } from "./settle-rides.ts";
+import type { Ride } from "./ride.ts";
+import { SettleRides } from "./settle-rides.ts";
 import { limitKeys } from "./keys.ts";
 import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, refusedValue, SCRIPT_VERDICTS, WRITE_BACK_SCRIPT, WRITE_BACK_SHA1 } from "./script.ts";
 import { SETTLE_SCRIPT, SETTLE_SHA1 } from "./settle-script.ts";
@@ -36,10 +37,7 @@ export interface RedisLimitStoreOptions {
 	leaseMs: number;
 	/** How long a token reservation waits for the origin's report before it is charged whole. @default leaseMs + 60 s */
 	reservationLeaseMs?: number;
-	/**
-	 * How long an answer's settle may wait in this isolate for a budgeted claim of its client to
-	 * carry it (`rides`). Unset: none waits, each settle is a command of its own.
-	 */
+	/** How long an answer's settle may wait for a claim of its client to carry it (`rides`). Unset: none waits. */
 	rideWaitMs?: number;
 	/** @default Date.now */
 	now?: () => number;
@@ -55,12 +53,8 @@ interface Script<Reply> {
 	valid: (reply: unknown) => reply is Reply;
 }
 const CLAIM: Script<ScriptReply> = { name: "limits", source: LIMITED_CLAIM_SCRIPT, sha1: LIMITED_CLAIM_SHA1, valid: isScriptReply };
-const WRITE_BACK: Script<string | null> = {
-	name: "write-back",
-	source: WRITE_BACK_SCRIPT,
-	sha1: WRITE_BACK_SHA1,
-	valid: (reply): reply is string | null => reply === null || typeof reply === "string",
-};
+const isWriteBackReply = (reply: unknown): reply is string | null => reply === null || typeof reply === "string";
+const WRITE_BACK: Script<string | null> = { name: "write-back", source: WRITE_BACK_SCRIPT, sha1: WRITE_BACK_SHA1, valid: isWriteBackReply };
 const SETTLE: Script<number[]> = { name: "settle", source: SETTLE_SCRIPT, sha1: SETTLE_SHA1, valid: isSettleReplies };
 
 /** The day counter outlives its UTC day by this much, so an isolate whose clock lags still finds it. */

@@ -2,7 +2,7 @@
 // answers to the settles a claim carried (docs/design.md, "Token budgets").
 import { isSettleReplies, settleResults } from "./redis-budget.ts";
 import { SCRIPT_VERDICTS } from "./script.ts";
-import type { Ride } from "./settle-rides.ts";
+import type { Ride } from "./ride.ts";
 
 /**
  * Six whole numbers (with a budget ten: the hold, the day's and the month's tokens left, the

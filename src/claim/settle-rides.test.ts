@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { SettleRides, type RideOutcome, type RideRequest } from "./settle-rides.ts";
+import type { RideOutcome, RideRequest } from "./ride.ts";
+import { SettleRides } from "./settle-rides.ts";
 
 const ANY = () => true;
 const idOf = (n: number, day = "2026-01-02", month = "2026-01") => `svc:${day}:${month}:${String(n).padStart(32, "0")}`;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { RideRequest } from "./settle-rides.ts";
+import type { RideRequest } from "./ride.ts";
 import { Settlements, tokenCount } from "./settle.ts";
 import { ReplayStoreError, type SettleResult } from "./store.ts";
 

@@ -2,7 +2,8 @@ import type { Background } from "../background.ts";
 import type { BudgetEvents } from "../events.ts";
 import { LogThrottle, type Logger } from "../log.ts";
 import { reservationWindows } from "./redis-budget.ts";
-import type { RideOutcome, SettleRides } from "./settle-rides.ts";
+import type { RideOutcome } from "./ride.ts";
+import type { SettleRides } from "./settle-rides.ts";
 import { ReplayStoreError, type LimitedClaimStore, type Reservation, type SettleResult } from "./store.ts";
 
 type SettleStore = Pick<LimitedClaimStore, "settle">;

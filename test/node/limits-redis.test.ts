@@ -8,7 +8,7 @@ import { startUpstashServer, type UpstashServer } from "../../scripts/lib/upstas
 import type { LimitPolicy } from "../../src/limits/policy.ts";
 import { RedisLimitStore, type LimitRedis } from "../../src/claim/redis-limits.ts";
 import { reservationWindows } from "../../src/claim/redis-budget.ts";
-import type { RideOutcome } from "../../src/claim/settle-rides.ts";
+import type { RideOutcome } from "../../src/claim/ride.ts";
 import { LIMITED_CLAIM_SCRIPT, LIMITED_CLAIM_SHA1, WRITE_BACK_SCRIPT, WRITE_BACK_SHA1 } from "../../src/claim/script.ts";
 import { LimitScriptModel } from "../fixtures/limit-redis-model.ts";
 import { DAY_MS, nextUtcMidnight, utcDay } from "../fixtures/instants.ts";
